@@ -1,0 +1,55 @@
+//! Issuing X.509 certificates for hybrid post-quantum TLS.
+//!
+//! Certificates are signed with composite ML-DSA (MLDSA65-ECDSA-P384-SHA512,
+//! draft-ietf-lamps-pq-composite-sigs), pure ML-DSA (RFC 9881) or ECDSA, using the keys of
+//! [`qtls_provider`]. Two levels of API:
+//!
+//! - [`Pki::generate`] makes a whole test hierarchy in one [`Profile`]: root CA,
+//!   intermediate CA, server, client and OCSP-responder certificates with their keys, and
+//!   [`Pki::write_to_dir`] stores it as PEM files that OpenSSL 4 reads (for the ML-DSA
+//!   profiles; OpenSSL has no composite ML-DSA).
+//! - [`CertificateBuilder`] issues one certificate: subject, serial, validity from an
+//!   explicit clock, SubjectAltName (DNS, wildcard, IP), and the extensions RFC 5280 §4.2
+//!   defines that its [`Usage`] implies, plus AuthorityInfoAccess, CRLDistributionPoints and
+//!   must-staple on request.
+//!
+//! ```
+//! use qtls_pki::{Pki, PkiOptions, Profile};
+//!
+//! // 2026-01-01T00:00:00Z
+//! let now = time::OffsetDateTime::from_unix_timestamp(1_767_225_600)?;
+//! let mut options = PkiOptions::new(now);
+//! options.profile = Profile::MlDsa65;
+//! options.hosts = vec!["localhost".into(), "*.example.com".into(), "127.0.0.1".into()];
+//! options.ocsp_url = Some("http://127.0.0.1:8080/ocsp".into());
+//! let pki = Pki::generate(&options)?;
+//!
+//! let server = pki.server().certificate();
+//! assert_eq!(server.subject(), "CN=localhost,O=Q-TLS");
+//! assert_eq!(
+//!     server.authority_key_identifier(),
+//!     pki.intermediate().certificate().subject_key_identifier()
+//! );
+//! # let dir = std::env::temp_dir().join(format!("qtls-pki-doctest-{}", std::process::id()));
+//! let written = pki.write_to_dir(&dir)?;
+//! assert_eq!(written.len(), Pki::FILE_NAMES.len());
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod builder;
+mod certificate;
+mod error;
+mod pki;
+mod profile;
+
+pub use builder::{CertificateBuilder, Usage, ID_PE_TLS_FEATURE, ID_PKIX_OCSP_NOCHECK};
+pub use certificate::{Certificate, CertifiedKeyPair};
+pub use error::Error;
+pub use pki::{Pki, PkiOptions};
+pub use profile::Profile;
+pub use qtls_provider::{Backend, KeyAlgorithm, KeyPair};
+/// The x509-cert crate, whose types [`Certificate::x509`] returns.
+pub use x509_cert;

@@ -1,0 +1,344 @@
+//! A whole test hierarchy: root CA, intermediate CA, server, client and OCSP responder.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use qtls_provider::{Backend, KeyPair};
+use rustls_pki_types::CertificateDer;
+use time::{Duration, OffsetDateTime};
+
+use crate::builder::{CertificateBuilder, Usage};
+use crate::certificate::{Certificate, CertifiedKeyPair};
+use crate::error::Error;
+use crate::profile::Profile;
+
+/// What [`Pki::generate`] makes.
+///
+/// Construct with [`PkiOptions::new`], then set the public fields.
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct PkiOptions {
+    /// The algorithm of every key and signature. Default: [`Profile::Composite`].
+    pub profile: Profile,
+    /// The server certificate's SubjectAltName entries: DNS names (`*.` for a wildcard) and
+    /// IP addresses. An entry may itself be a comma-separated list. The first host is also
+    /// the server's commonName. Default: `localhost`, `127.0.0.1`, `::1`.
+    pub hosts: Vec<String>,
+    /// The clock: notBefore of every certificate (RFC 5280 §4.1.2.5).
+    pub now: OffsetDateTime,
+    /// How long the root and intermediate CA certificates are valid. Default: 3650 days.
+    pub ca_validity: Duration,
+    /// How long the end-entity certificates are valid; at most `ca_validity`.
+    /// Default: 90 days.
+    pub leaf_validity: Duration,
+    /// The OCSP responder URL put in the end-entity certificates' AuthorityInfoAccess
+    /// (RFC 5280 §4.2.2.1). Default: none.
+    pub ocsp_url: Option<String>,
+    /// The CRL URL put in the end-entity certificates' CRLDistributionPoints
+    /// (RFC 5280 §4.2.1.13); the intermediate CA signs that CRL. Default: none.
+    pub crl_url: Option<String>,
+    /// Whether the server certificate carries must-staple (RFC 7633). Default: false.
+    pub must_staple: bool,
+    /// The organizationName of every subject, also the prefix of the CA names.
+    /// Default: `Q-TLS`.
+    pub organization: String,
+    /// The backend that generates the keys. Default: aws-lc-rs.
+    pub backend: Backend,
+}
+
+impl PkiOptions {
+    /// The default CA validity: 3650 days.
+    pub const DEFAULT_CA_VALIDITY: Duration = Duration::days(3650);
+    /// The default end-entity validity: 90 days.
+    pub const DEFAULT_LEAF_VALIDITY: Duration = Duration::days(90);
+    /// The commonName of the client certificate.
+    pub const CLIENT_COMMON_NAME: &'static str = "qtls-client";
+
+    /// Defaults for everything but the clock.
+    pub fn new(now: OffsetDateTime) -> Self {
+        Self {
+            profile: Profile::default(),
+            hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            now,
+            ca_validity: Self::DEFAULT_CA_VALIDITY,
+            leaf_validity: Self::DEFAULT_LEAF_VALIDITY,
+            ocsp_url: None,
+            crl_url: None,
+            must_staple: false,
+            organization: "Q-TLS".into(),
+            backend: Backend::default(),
+        }
+    }
+
+    /// The hosts, comma-separated lists split, blanks dropped.
+    fn host_list(&self) -> Vec<&str> {
+        self.hosts
+            .iter()
+            .flat_map(|entry| entry.split(','))
+            .map(str::trim)
+            .filter(|host| !host.is_empty())
+            .collect()
+    }
+}
+
+/// A complete certificate hierarchy with its private keys:
+///
+/// ```text
+/// root CA (self-signed)
+/// └── intermediate CA (pathLenConstraint 0)
+///     ├── server    (serverAuth; SAN = hosts)
+///     ├── client    (clientAuth; CN = qtls-client)
+///     └── OCSP responder (OCSPSigning, ocsp-nocheck)
+/// ```
+///
+/// The OCSP responder is issued by the intermediate, so it may answer for the server and
+/// client certificates (RFC 6960 §4.2.2.2).
+#[derive(Debug)]
+pub struct Pki {
+    root: CertifiedKeyPair,
+    intermediate: CertifiedKeyPair,
+    server: CertifiedKeyPair,
+    client: CertifiedKeyPair,
+    ocsp_responder: CertifiedKeyPair,
+}
+
+impl Pki {
+    /// The files [`Pki::write_to_dir`] writes, in order.
+    pub const FILE_NAMES: [&'static str; 12] = [
+        "root.pem",
+        "root.key",
+        "intermediate.pem",
+        "intermediate.key",
+        "server.pem",
+        "server-chain.pem",
+        "server.key",
+        "client.pem",
+        "client-chain.pem",
+        "client.key",
+        "ocsp.pem",
+        "ocsp.key",
+    ];
+
+    /// Generates fresh keys and issues every certificate.
+    pub fn generate(options: &PkiOptions) -> Result<Self, Error> {
+        let hosts = options.host_list();
+        let server_name = hosts.first().copied().ok_or_else(|| {
+            Error::InvalidOptions("no hosts given for the server certificate".into())
+        })?;
+        if options.leaf_validity > options.ca_validity {
+            return Err(Error::InvalidOptions(format!(
+                "leaf validity {} is longer than CA validity {}",
+                options.leaf_validity, options.ca_validity
+            )));
+        }
+        let end = |validity: Duration| {
+            options.now.checked_add(validity).ok_or_else(|| {
+                Error::InvalidOptions(format!("{} plus {validity} overflows", options.now))
+            })
+        };
+        let (ca_end, leaf_end) = (end(options.ca_validity)?, end(options.leaf_validity)?);
+        let algorithm = options.profile.key_algorithm();
+        let generate = |role: &str| {
+            KeyPair::generate(algorithm, options.backend).map_err(|source| Error::Key {
+                context: format!("generating the {role} key ({algorithm})"),
+                source,
+            })
+        };
+        let org = options.organization.as_str();
+        let builder = |usage, common_name: &str, not_after| {
+            CertificateBuilder::new(usage, common_name)
+                .organization(org)
+                .validity(options.now, not_after)
+        };
+        let leaf_builder = |usage, common_name: &str| {
+            let mut builder = builder(usage, common_name, leaf_end);
+            if let Some(url) = &options.ocsp_url {
+                builder = builder.ocsp_url(url);
+            }
+            if let Some(url) = &options.crl_url {
+                builder = builder.crl_url(url);
+            }
+            builder
+        };
+
+        let root_key = generate("root CA")?;
+        let root_cert =
+            builder(Usage::RootCa, &format!("{org} Root CA"), ca_end).self_signed(&root_key)?;
+        let root = CertifiedKeyPair::new(root_cert, root_key)?;
+
+        let intermediate_key = generate("intermediate CA")?;
+        let intermediate_cert = builder(
+            Usage::IntermediateCa { path_len: Some(0) },
+            &format!("{org} Intermediate CA"),
+            ca_end,
+        )
+        .signed_by(&intermediate_key, &root)?;
+        let intermediate = CertifiedKeyPair::new(intermediate_cert, intermediate_key)?;
+
+        let server_key = generate("server")?;
+        let server_cert = leaf_builder(Usage::ServerLeaf, server_name)
+            .hosts(&hosts)
+            .must_staple(options.must_staple)
+            .signed_by(&server_key, &intermediate)?;
+        let server = CertifiedKeyPair::new(server_cert, server_key)?;
+
+        let client_key = generate("client")?;
+        let client_cert = leaf_builder(Usage::ClientLeaf, PkiOptions::CLIENT_COMMON_NAME)
+            .signed_by(&client_key, &intermediate)?;
+        let client = CertifiedKeyPair::new(client_cert, client_key)?;
+
+        let ocsp_key = generate("OCSP responder")?;
+        let ocsp_cert = builder(
+            Usage::OcspResponder,
+            &format!("{org} OCSP Responder"),
+            leaf_end,
+        )
+        .signed_by(&ocsp_key, &intermediate)?;
+        let ocsp_responder = CertifiedKeyPair::new(ocsp_cert, ocsp_key)?;
+
+        Ok(Self {
+            root,
+            intermediate,
+            server,
+            client,
+            ocsp_responder,
+        })
+    }
+
+    /// Reads a hierarchy [`Pki::write_to_dir`] wrote (the chain files are not read).
+    pub fn load_from_dir(dir: impl AsRef<Path>, backend: Backend) -> Result<Self, Error> {
+        let dir = dir.as_ref();
+        let load = |name: &str| {
+            CertifiedKeyPair::read_pem_files(
+                &dir.join(format!("{name}.pem")),
+                &dir.join(format!("{name}.key")),
+                backend,
+            )
+        };
+        Ok(Self {
+            root: load("root")?,
+            intermediate: load("intermediate")?,
+            server: load("server")?,
+            client: load("client")?,
+            ocsp_responder: load("ocsp")?,
+        })
+    }
+
+    /// The self-signed root CA: the trust anchor.
+    pub fn root(&self) -> &CertifiedKeyPair {
+        &self.root
+    }
+
+    /// The intermediate CA, which issues the three end-entity certificates.
+    pub fn intermediate(&self) -> &CertifiedKeyPair {
+        &self.intermediate
+    }
+
+    /// The TLS server certificate.
+    pub fn server(&self) -> &CertifiedKeyPair {
+        &self.server
+    }
+
+    /// The TLS client certificate.
+    pub fn client(&self) -> &CertifiedKeyPair {
+        &self.client
+    }
+
+    /// The delegated OCSP responder certificate.
+    pub fn ocsp_responder(&self) -> &CertifiedKeyPair {
+        &self.ocsp_responder
+    }
+
+    /// The server's chain as rustls takes it: server certificate, then intermediate.
+    pub fn server_chain(&self) -> Vec<CertificateDer<'static>> {
+        self.chain(&self.server)
+    }
+
+    /// The client's chain as rustls takes it: client certificate, then intermediate.
+    pub fn client_chain(&self) -> Vec<CertificateDer<'static>> {
+        self.chain(&self.client)
+    }
+
+    /// Writes the certificates and keys as PEM into `dir` (created if missing), replacing
+    /// files of the same names: the certificates in [`Pki::FILE_NAMES`] order, `*-chain.pem`
+    /// holding the leaf then the intermediate, and PKCS#8 keys readable by the owner only.
+    /// Returns the paths written, in that order.
+    pub fn write_to_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, Error> {
+        let dir = dir.as_ref();
+        fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let pem = |cert: &Certificate| cert.to_pem();
+        let chain = |leaf: &CertifiedKeyPair| -> Result<String, Error> {
+            Ok(pem(leaf.certificate())? + &pem(self.intermediate.certificate())?)
+        };
+        let key = |pair: &CertifiedKeyPair| {
+            pair.key()
+                .to_pkcs8_pem()
+                .map_err(|source| Error::Key {
+                    context: format!(
+                        "exporting the private key of {:?}",
+                        pair.certificate().subject()
+                    ),
+                    source,
+                })
+        };
+
+        let mut written = Vec::new();
+        let mut write = |name: &str, contents: &str, secret: bool| -> Result<(), Error> {
+            let path = dir.join(name);
+            write_file(&path, contents.as_bytes(), secret)?;
+            written.push(path);
+            Ok(())
+        };
+        write("root.pem", &pem(self.root.certificate())?, false)?;
+        write("root.key", &key(&self.root)?, true)?;
+        write("intermediate.pem", &pem(self.intermediate.certificate())?, false)?;
+        write("intermediate.key", &key(&self.intermediate)?, true)?;
+        write("server.pem", &pem(self.server.certificate())?, false)?;
+        write("server-chain.pem", &chain(&self.server)?, false)?;
+        write("server.key", &key(&self.server)?, true)?;
+        write("client.pem", &pem(self.client.certificate())?, false)?;
+        write("client-chain.pem", &chain(&self.client)?, false)?;
+        write("client.key", &key(&self.client)?, true)?;
+        write("ocsp.pem", &pem(self.ocsp_responder.certificate())?, false)?;
+        write("ocsp.key", &key(&self.ocsp_responder)?, true)?;
+        Ok(written)
+    }
+
+    fn chain(&self, leaf: &CertifiedKeyPair) -> Vec<CertificateDer<'static>> {
+        vec![
+            leaf.certificate().to_certificate_der(),
+            self.intermediate.certificate().to_certificate_der(),
+        ]
+    }
+}
+
+/// Writes `contents` to `path`; a `secret` file gets mode 0600 on Unix, also when it
+/// already existed with a wider mode.
+fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut file = options.open(path).map_err(io)?;
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+    }
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)
+}

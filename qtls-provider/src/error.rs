@@ -1,0 +1,78 @@
+use core::fmt;
+
+/// Everything that can go wrong inside `qtls-provider`.
+///
+/// Each variant says what failed and, where there is one, with which input. Errors that
+/// reach rustls are converted with [`From<Error> for rustls::Error`]; peer-supplied input
+/// that is malformed becomes `PeerMisbehaved::InvalidKeyShare` (alert `illegal_parameter`).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A key share received from the peer has the wrong length for its group.
+    KeyShareLength {
+        /// The group's name, in OpenSSL's spelling.
+        group: &'static str,
+        /// The length the group requires.
+        expected: usize,
+        /// The length received.
+        actual: usize,
+    },
+    /// A key share received from the peer failed validation (an ML-KEM encapsulation key
+    /// that fails the FIPS 203 §7.2 modulus check, or an invalid elliptic-curve point).
+    InvalidKeyShare(&'static str),
+    /// A cryptographic operation failed in the backend for a reason other than bad input.
+    Backend(&'static str),
+    /// A private key could not be parsed or does not match its declared algorithm.
+    InvalidPrivateKey(String),
+    /// A key or certificate names an algorithm this provider does not implement.
+    UnsupportedAlgorithm(String),
+    /// A PEM document could not be read.
+    Pem(String),
+    /// A composite signature context string longer than 255 bytes.
+    ContextTooLong(usize),
+    /// A requested configuration is not possible (for example a code point that collides).
+    Config(String),
+    /// The `oqs` backend was requested but the crate was built without the `oqs` feature.
+    BackendUnavailable(&'static str),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::KeyShareLength {
+                group,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{group} key share is {actual} bytes, expected {expected}"
+            ),
+            Self::InvalidKeyShare(what) => write!(f, "invalid key share: {what}"),
+            Self::Backend(what) => write!(f, "crypto backend failure: {what}"),
+            Self::InvalidPrivateKey(why) => write!(f, "invalid private key: {why}"),
+            Self::UnsupportedAlgorithm(what) => write!(f, "unsupported algorithm: {what}"),
+            Self::Pem(why) => write!(f, "PEM: {why}"),
+            Self::ContextTooLong(len) => {
+                write!(f, "signature context is {len} bytes, at most 255 allowed")
+            }
+            Self::Config(why) => write!(f, "provider configuration: {why}"),
+            Self::BackendUnavailable(name) => write!(
+                f,
+                "backend {name} is not compiled in (enable the qtls-provider feature `{name}`)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for rustls::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::KeyShareLength { .. } | Error::InvalidKeyShare(_) => {
+                Self::PeerMisbehaved(rustls::PeerMisbehaved::InvalidKeyShare)
+            }
+            other => Self::General(other.to_string()),
+        }
+    }
+}

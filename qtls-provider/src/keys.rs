@@ -1,0 +1,395 @@
+//! Private keys of every supported type: generation, PKCS#8 / SEC1 / PEM loading and export,
+//! and signing with the semantics X.509 and TLS 1.3 share (pure ML-DSA and composite with
+//! ctx = "", ECDSA with the curve's own hash).
+
+use core::fmt;
+use core::str::FromStr;
+
+use der::asn1::{AnyRef, OctetStringRef};
+use der::{Decode, Encode, Reader, SliceReader, Tag, TagNumber, Tagged};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::PrivateKeyDer;
+use spki::{AlgorithmIdentifierRef, ObjectIdentifier};
+use zeroize::Zeroizing;
+
+use crate::backend::Backend;
+use crate::composite::{CompositeAlgorithm, CompositeKey, EcCurve, EcdsaKey};
+use crate::error::Error;
+use crate::mldsa::{MlDsaKey, MlDsaLevel, SEED_LEN};
+
+/// id-ecPublicKey (RFC 5480).
+const ID_EC_PUBLIC_KEY: ObjectIdentifier = const_oid::db::rfc5912::ID_EC_PUBLIC_KEY;
+
+/// The algorithm of a key pair, which is also the algorithm it signs certificates with.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyAlgorithm {
+    /// Pure ML-DSA (FIPS 204, RFC 9881).
+    MlDsa(MlDsaLevel),
+    /// Composite ML-DSA + ECDSA (draft-ietf-lamps-pq-composite-sigs).
+    Composite(CompositeAlgorithm),
+    /// ECDSA; certificates are signed with the curve's hash (P-256/SHA-256, P-384/SHA-384).
+    Ecdsa(EcCurve),
+}
+
+impl KeyAlgorithm {
+    /// The Q-TLS default: composite MLDSA65-ECDSA-P384-SHA512.
+    pub const DEFAULT: Self = Self::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512);
+
+    /// Every algorithm, in the order `--help` texts list them.
+    pub const ALL: [Self; 8] = [
+        Self::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512),
+        Self::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512),
+        Self::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256),
+        Self::MlDsa(MlDsaLevel::MlDsa44),
+        Self::MlDsa(MlDsaLevel::MlDsa65),
+        Self::MlDsa(MlDsaLevel::MlDsa87),
+        Self::Ecdsa(EcCurve::P256),
+        Self::Ecdsa(EcCurve::P384),
+    ];
+
+    /// A human-readable name, e.g. `ML-DSA-65`, `MLDSA65-ECDSA-P384-SHA512`, `ECDSA-P384`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::MlDsa(level) => level.name(),
+            Self::Composite(alg) => alg.name(),
+            Self::Ecdsa(EcCurve::P256) => "ECDSA-P256",
+            Self::Ecdsa(EcCurve::P384) => "ECDSA-P384",
+        }
+    }
+
+    /// Whether signatures of this algorithm resist a quantum adversary (ML-DSA or composite).
+    pub const fn is_post_quantum(self) -> bool {
+        matches!(self, Self::MlDsa(_) | Self::Composite(_))
+    }
+
+    /// The DER AlgorithmIdentifier (a full SEQUENCE) for signatures by this key in X.509
+    /// certificates, CRLs and OCSP responses.
+    pub fn signature_algorithm_der(self) -> Vec<u8> {
+        let oid = match self {
+            Self::MlDsa(level) => level.oid(),
+            Self::Composite(alg) => alg.oid(),
+            Self::Ecdsa(EcCurve::P256) => const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
+            Self::Ecdsa(EcCurve::P384) => const_oid::db::rfc5912::ECDSA_WITH_SHA_384,
+        };
+        encode_algorithm_identifier(oid, None)
+    }
+
+    fn from_pkcs8_algorithm(algorithm: &AlgorithmIdentifierRef<'_>) -> Result<Self, Error> {
+        if let Some(level) = MlDsaLevel::from_oid(&algorithm.oid) {
+            return Ok(Self::MlDsa(level));
+        }
+        if let Some(alg) = CompositeAlgorithm::from_oid(&algorithm.oid) {
+            return Ok(Self::Composite(alg));
+        }
+        if algorithm.oid == ID_EC_PUBLIC_KEY {
+            let curve_oid = algorithm
+                .parameters_oid()
+                .map_err(|_| Error::InvalidPrivateKey("EC key without a named curve".into()))?;
+            return curve_from_oid(&curve_oid).map(Self::Ecdsa);
+        }
+        Err(Error::UnsupportedAlgorithm(format!(
+            "private key algorithm {}",
+            algorithm.oid
+        )))
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for KeyAlgorithm {
+    type Err = Error;
+
+    /// Accepts the CLI spellings (`composite`, `mldsa65`, `ecdsa-p384`, ...) and the names
+    /// [`KeyAlgorithm::name`] returns, case-insensitively.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let wanted = s.to_ascii_lowercase().replace(['_', ' '], "-");
+        let alias = match wanted.as_str() {
+            "composite" => Some(Self::DEFAULT),
+            "mldsa44" => Some(Self::MlDsa(MlDsaLevel::MlDsa44)),
+            "mldsa65" | "dilithium3" => Some(Self::MlDsa(MlDsaLevel::MlDsa65)),
+            "mldsa87" => Some(Self::MlDsa(MlDsaLevel::MlDsa87)),
+            "mldsa65-ecdsa-p384" => Some(Self::DEFAULT),
+            "mldsa87-ecdsa-p384" => Some(Self::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512)),
+            "mldsa44-ecdsa-p256" => Some(Self::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256)),
+            "p256" | "ecdsa-p256" => Some(Self::Ecdsa(EcCurve::P256)),
+            "p384" | "ecdsa-p384" => Some(Self::Ecdsa(EcCurve::P384)),
+            _ => None,
+        };
+        alias
+            .or_else(|| {
+                Self::ALL
+                    .into_iter()
+                    .find(|alg| alg.name().eq_ignore_ascii_case(&wanted))
+            })
+            .ok_or_else(|| {
+                Error::UnsupportedAlgorithm(format!(
+                    "{s:?}; known: composite, mldsa44, mldsa65, mldsa87, mldsa65-ecdsa-p384, \
+                     mldsa87-ecdsa-p384, mldsa44-ecdsa-p256, ecdsa-p256, ecdsa-p384"
+                ))
+            })
+    }
+}
+
+/// A private key with its public key, on one backend.
+pub struct KeyPair {
+    inner: KeyInner,
+}
+
+enum KeyInner {
+    MlDsa(MlDsaKey),
+    Composite(CompositeKey),
+    Ecdsa(EcdsaKey),
+}
+
+impl KeyPair {
+    /// Generates a fresh key pair.
+    pub fn generate(algorithm: KeyAlgorithm, backend: Backend) -> Result<Self, Error> {
+        let inner = match algorithm {
+            KeyAlgorithm::MlDsa(level) => KeyInner::MlDsa(MlDsaKey::generate(level, backend)?),
+            KeyAlgorithm::Composite(alg) => {
+                KeyInner::Composite(CompositeKey::generate(alg, backend)?)
+            }
+            KeyAlgorithm::Ecdsa(curve) => KeyInner::Ecdsa(EcdsaKey::generate(curve)?),
+        };
+        Ok(Self { inner })
+    }
+
+    /// Loads a PEM document holding one private key: `PRIVATE KEY` (PKCS#8, every type) or
+    /// `EC PRIVATE KEY` (SEC1).
+    pub fn from_pem(pem: &[u8], backend: Backend) -> Result<Self, Error> {
+        let der = PrivateKeyDer::from_pem_slice(pem).map_err(|e| Error::Pem(e.to_string()))?;
+        Self::from_der(&der, backend)
+    }
+
+    /// Loads a DER private key (PKCS#8, or SEC1 for ECDSA).
+    pub fn from_der(der: &PrivateKeyDer<'_>, backend: Backend) -> Result<Self, Error> {
+        match der {
+            PrivateKeyDer::Pkcs8(pkcs8) => Self::from_pkcs8_der(pkcs8.secret_pkcs8_der(), backend),
+            PrivateKeyDer::Sec1(sec1) => {
+                let parsed = sec1::EcPrivateKey::from_der(sec1.secret_sec1_der())
+                    .map_err(|e| Error::InvalidPrivateKey(format!("SEC1 ECPrivateKey: {e}")))?;
+                let curve_oid = parsed
+                    .parameters
+                    .and_then(|p| p.named_curve())
+                    .ok_or_else(|| Error::InvalidPrivateKey("SEC1 key without a curve".into()))?;
+                let curve = curve_from_oid(&curve_oid)?;
+                Ok(Self {
+                    inner: KeyInner::Ecdsa(EcdsaKey::from_der(curve, sec1.secret_sec1_der())?),
+                })
+            }
+            _ => Err(Error::UnsupportedAlgorithm(
+                "PKCS#1 RSA keys (use rustls's own key loading for RSA)".into(),
+            )),
+        }
+    }
+
+    /// Loads a PKCS#8 (RFC 5958) private key.
+    ///
+    /// ML-DSA keys may use any of RFC 9881's forms: `seed`, `expandedKey` or `both` (in which
+    /// case the seed must reproduce the expanded key). Composite keys hold
+    /// `seed ‖ ECPrivateKey` (draft-ietf-lamps-pq-composite-sigs §5.2).
+    pub fn from_pkcs8_der(der: &[u8], backend: Backend) -> Result<Self, Error> {
+        let info = pkcs8::PrivateKeyInfo::from_der(der)
+            .map_err(|e| Error::InvalidPrivateKey(format!("PKCS#8: {e}")))?;
+        let inner = match KeyAlgorithm::from_pkcs8_algorithm(&info.algorithm)? {
+            KeyAlgorithm::MlDsa(level) => {
+                if info.algorithm.parameters.is_some() {
+                    return Err(Error::InvalidPrivateKey(format!(
+                        "{} AlgorithmIdentifier must have absent parameters",
+                        level.name()
+                    )));
+                }
+                KeyInner::MlDsa(parse_ml_dsa_private_key(level, backend, info.private_key)?)
+            }
+            KeyAlgorithm::Composite(alg) => {
+                KeyInner::Composite(CompositeKey::from_raw(alg, backend, info.private_key)?)
+            }
+            KeyAlgorithm::Ecdsa(curve) => KeyInner::Ecdsa(EcdsaKey::from_der(curve, der)?),
+        };
+        Ok(Self { inner })
+    }
+
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        match &self.inner {
+            KeyInner::MlDsa(key) => KeyAlgorithm::MlDsa(key.level()),
+            KeyInner::Composite(key) => KeyAlgorithm::Composite(key.algorithm()),
+            KeyInner::Ecdsa(key) => KeyAlgorithm::Ecdsa(key.curve()),
+        }
+    }
+
+    /// The backend computing this key's ML-DSA operations.
+    pub fn backend(&self) -> Backend {
+        match &self.inner {
+            KeyInner::MlDsa(key) => key.backend(),
+            KeyInner::Composite(key) => key.backend(),
+            KeyInner::Ecdsa(_) => Backend::AwsLc,
+        }
+    }
+
+    /// The public key as it stands in the SubjectPublicKeyInfo BIT STRING.
+    pub fn public_key(&self) -> &[u8] {
+        match &self.inner {
+            KeyInner::MlDsa(key) => key.public_key(),
+            KeyInner::Composite(key) => key.public_key(),
+            KeyInner::Ecdsa(key) => key.public_point(),
+        }
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn subject_public_key_info_der(&self) -> Vec<u8> {
+        let algorithm = match self.algorithm() {
+            KeyAlgorithm::MlDsa(level) => encode_algorithm_identifier(level.oid(), None),
+            KeyAlgorithm::Composite(alg) => encode_algorithm_identifier(alg.oid(), None),
+            KeyAlgorithm::Ecdsa(curve) => {
+                encode_algorithm_identifier(ID_EC_PUBLIC_KEY, Some(curve.oid()))
+            }
+        };
+        let bit_string = der_tlv(0x03, &[&[0u8][..], self.public_key()].concat());
+        der_tlv(0x30, &[algorithm, bit_string].concat())
+    }
+
+    /// Signs `message` as X.509 and TLS 1.3 do: pure ML-DSA and composite ML-DSA with an
+    /// empty context, ECDSA with the curve's hash (DER signature).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        match &self.inner {
+            KeyInner::MlDsa(key) => key.sign(message, b""),
+            KeyInner::Composite(key) => key.sign(message, b""),
+            KeyInner::Ecdsa(key) => key.sign(message),
+        }
+    }
+
+    /// Signs with an explicit context string (ML-DSA and composite only; at most 255 bytes).
+    pub fn sign_with_context(&self, message: &[u8], context: &[u8]) -> Result<Vec<u8>, Error> {
+        match &self.inner {
+            KeyInner::MlDsa(key) => key.sign(message, context),
+            KeyInner::Composite(key) => key.sign(message, context),
+            KeyInner::Ecdsa(_) => Err(Error::UnsupportedAlgorithm(
+                "context strings with ECDSA".into(),
+            )),
+        }
+    }
+
+    /// The PKCS#8 v1 encoding: ML-DSA in RFC 9881 `seed` form when the seed is known (else
+    /// `expandedKey`), composite as `seed ‖ ECPrivateKey`, ECDSA with id-ecPublicKey.
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        match &self.inner {
+            KeyInner::MlDsa(key) => {
+                let private_key = match key.seed() {
+                    Some(seed) => Zeroizing::new([&[0x80, SEED_LEN as u8], seed.as_slice()].concat()),
+                    None => Zeroizing::new(
+                        OctetStringRef::new(key.expanded())
+                            .and_then(|os| os.to_der())
+                            .map_err(|e| Error::InvalidPrivateKey(format!("encoding: {e}")))?,
+                    ),
+                };
+                encode_pkcs8(key.level().oid(), &private_key)
+            }
+            KeyInner::Composite(key) => encode_pkcs8(key.algorithm().oid(), &key.to_raw()?),
+            KeyInner::Ecdsa(key) => key.to_pkcs8_der(),
+        }
+    }
+
+    /// The PKCS#8 encoding as a `PRIVATE KEY` PEM document.
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
+        let der = self.to_pkcs8_der()?;
+        der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &der)
+            .map(Zeroizing::new)
+            .map_err(|e| Error::Pem(e.to_string()))
+    }
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("algorithm", &self.algorithm())
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// RFC 9881 §6: `ML-DSA-PrivateKey ::= CHOICE { seed [0] IMPLICIT OCTET STRING (SIZE (32)),
+/// expandedKey OCTET STRING, both SEQUENCE { seed, expandedKey } }`.
+fn parse_ml_dsa_private_key(
+    level: MlDsaLevel,
+    backend: Backend,
+    private_key: &[u8],
+) -> Result<MlDsaKey, Error> {
+    let bad = |what: &str| Error::InvalidPrivateKey(format!("{} private key: {what}", level.name()));
+    let choice = AnyRef::from_der(private_key).map_err(|e| bad(&e.to_string()))?;
+    let seed_of = |bytes: &[u8]| -> Result<[u8; SEED_LEN], Error> {
+        bytes
+            .try_into()
+            .map_err(|_| bad(&format!("seed is {} bytes, expected {SEED_LEN}", bytes.len())))
+    };
+    match choice.tag() {
+        Tag::ContextSpecific {
+            constructed: false,
+            number: TagNumber::N0,
+        } => MlDsaKey::from_seed(level, backend, &Zeroizing::new(seed_of(choice.value())?)),
+        Tag::OctetString => MlDsaKey::from_expanded(level, backend, choice.value()),
+        Tag::Sequence => {
+            let mut reader = SliceReader::new(choice.value()).map_err(|e| bad(&e.to_string()))?;
+            let seed = OctetStringRef::decode(&mut reader).map_err(|e| bad(&e.to_string()))?;
+            let expanded = OctetStringRef::decode(&mut reader).map_err(|e| bad(&e.to_string()))?;
+            reader.finish(()).map_err(|e| bad(&e.to_string()))?;
+            let key = MlDsaKey::from_seed(level, backend, &Zeroizing::new(seed_of(seed.as_bytes())?))?;
+            if key.expanded() != expanded.as_bytes() {
+                return Err(bad("seed does not reproduce the expanded key"));
+            }
+            Ok(key)
+        }
+        other => Err(bad(&format!("unexpected tag {other}"))),
+    }
+}
+
+fn curve_from_oid(oid: &ObjectIdentifier) -> Result<EcCurve, Error> {
+    [EcCurve::P256, EcCurve::P384]
+        .into_iter()
+        .find(|curve| curve.oid() == *oid)
+        .ok_or_else(|| Error::UnsupportedAlgorithm(format!("elliptic curve {oid}")))
+}
+
+fn encode_pkcs8(oid: ObjectIdentifier, private_key: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    pkcs8::PrivateKeyInfo {
+        algorithm: AlgorithmIdentifierRef {
+            oid,
+            parameters: None,
+        },
+        private_key,
+        public_key: None,
+    }
+    .to_der()
+    .map(Zeroizing::new)
+    .map_err(|e| Error::InvalidPrivateKey(format!("PKCS#8 encoding: {e}")))
+}
+
+/// A DER AlgorithmIdentifier SEQUENCE with the given OID and optional OID parameter.
+pub(crate) fn encode_algorithm_identifier(
+    oid: ObjectIdentifier,
+    parameter: Option<ObjectIdentifier>,
+) -> Vec<u8> {
+    let mut contents = der_tlv(0x06, oid.as_bytes());
+    if let Some(parameter) = parameter {
+        contents.extend(der_tlv(0x06, parameter.as_bytes()));
+    }
+    der_tlv(0x30, &contents)
+}
+
+/// One DER tag-length-value with a single-byte tag (definite length, up to 64 KiB).
+fn der_tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let len = contents.len();
+    let mut der = vec![tag];
+    match len {
+        0..=0x7f => der.push(len as u8),
+        0x80..=0xff => der.extend([0x81, len as u8]),
+        _ => der.extend([0x82, (len >> 8) as u8, len as u8]),
+    }
+    der.extend_from_slice(contents);
+    der
+}

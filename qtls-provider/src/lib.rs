@@ -1,0 +1,157 @@
+//! A rustls [`CryptoProvider`](rustls::crypto::CryptoProvider) for hybrid post-quantum
+//! TLS 1.3.
+//!
+//! On top of rustls's own aws-lc-rs provider it adds:
+//! - the key-exchange groups **SecP384r1MLKEM1024** (0x11ED) and **X25519MLKEM1024**
+//!   (private-use 0xFE40 by default), beside rustls's X25519MLKEM768, SecP256r1MLKEM768 and
+//!   MLKEM1024 ([`kx_group`]);
+//! - **composite ML-DSA** signatures (draft-ietf-lamps-pq-composite-sigs): MLDSA65-ECDSA-P384-SHA512
+//!   (TLS 0x0908), MLDSA87-ECDSA-P384-SHA512 (0x0909) and MLDSA44-ECDSA-P256-SHA256 (0x0907),
+//!   for both CertificateVerify and certificate chains ([`webpki_algs`]);
+//! - key loading for ML-DSA (seed, expanded or both), composite and ECDSA keys ([`KeyPair`]);
+//! - presets ([`hybrid`], [`pqc_only`], [`compatible`]) and a [`ProviderBuilder`];
+//! - a second backend, liboqs, for ML-KEM and ML-DSA (cargo feature `oqs`, [`Backend`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! let provider = Arc::new(qtls_provider::hybrid());
+//! let config = rustls::ClientConfig::builder_with_provider(provider)
+//!     .with_protocol_versions(qtls_provider::Preset::Hybrid.protocol_versions())?
+//!     .with_root_certificates(rustls::RootCertStore::empty())
+//!     .with_no_client_auth();
+//! # let _ = config;
+//! # Ok::<(), rustls::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod backend;
+mod composite;
+mod error;
+mod hybrid;
+mod keys;
+mod kx;
+mod mldsa;
+mod mlkem;
+mod provider;
+mod sign;
+mod verify;
+
+pub use backend::Backend;
+pub use composite::{CompositeAlgorithm, EcCurve};
+pub use error::Error;
+pub use keys::{KeyAlgorithm, KeyPair};
+pub use kx::{
+    group_by_name, group_display_name, is_post_quantum_group, kx_group,
+    x25519_mlkem1024_with_code_point, GROUP_NAMES, SECP384R1MLKEM1024_CODE_POINT,
+    X25519MLKEM1024_DEFAULT_CODE_POINT,
+};
+pub use mldsa::MlDsaLevel;
+pub use provider::{compatible, hybrid, pqc_only, CodePoints, Preset, ProviderBuilder};
+pub use sign::QtlsSigningKey;
+pub use verify::webpki_algs;
+
+/// Low-level primitives, exposed for known-answer tests, benchmarks and cross-checks
+/// between backends. Not needed to use the provider.
+pub mod primitives {
+    use crate::backend::Backend;
+    use crate::error::Error;
+    use crate::mlkem::{self, MlKemLevel};
+    use crate::{CompositeAlgorithm, EcCurve, MlDsaLevel};
+
+    /// ML-KEM-768 or ML-KEM-1024.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum MlKem {
+        /// ML-KEM-768.
+        MlKem768,
+        /// ML-KEM-1024.
+        MlKem1024,
+    }
+
+    impl MlKem {
+        fn level(self) -> MlKemLevel {
+            match self {
+                Self::MlKem768 => MlKemLevel::MlKem768,
+                Self::MlKem1024 => MlKemLevel::MlKem1024,
+            }
+        }
+    }
+
+    /// The FIPS 203 §7.2 modulus check on an encapsulation key (length included).
+    pub fn ml_kem_check_encapsulation_key(kem: MlKem, encapsulation_key: &[u8]) -> Result<(), Error> {
+        mlkem::check_encapsulation_key(kem.level(), encapsulation_key)
+    }
+
+    /// ML-KEM.Encaps to `encapsulation_key` after the FIPS 203 §7.2 checks:
+    /// (ciphertext, shared secret).
+    pub fn ml_kem_encapsulate(
+        kem: MlKem,
+        backend: Backend,
+        encapsulation_key: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        mlkem::encapsulate(kem.level(), backend, encapsulation_key)
+            .map(|(ct, ss)| (ct, ss.to_vec()))
+    }
+
+    /// A fresh ML-KEM decapsulation key.
+    pub struct MlKemDecapsulationKey(mlkem::DecapsulationKey);
+
+    impl MlKemDecapsulationKey {
+        /// ML-KEM.KeyGen.
+        pub fn generate(kem: MlKem, backend: Backend) -> Result<Self, Error> {
+            mlkem::DecapsulationKey::generate(kem.level(), backend).map(Self)
+        }
+
+        /// From an expanded decapsulation key dk (FIPS 203 Alg. 16 output).
+        pub fn from_bytes(kem: MlKem, backend: Backend, decapsulation_key: &[u8]) -> Result<Self, Error> {
+            mlkem::DecapsulationKey::from_bytes(kem.level(), backend, decapsulation_key).map(Self)
+        }
+
+        /// The expanded decapsulation key dk for the 64-byte seed d ‖ z (FIPS 203
+        /// Alg. 16 ML-KEM.KeyGen_internal). Only liboqs exposes derandomised key generation.
+        #[cfg(feature = "oqs")]
+        pub fn expand_seed(kem: MlKem, seed: &[u8]) -> Result<Vec<u8>, Error> {
+            mlkem::expand_seed(kem.level(), seed)
+        }
+
+        /// The encapsulation key.
+        pub fn encapsulation_key(&self) -> &[u8] {
+            self.0.encapsulation_key()
+        }
+
+        /// ML-KEM.Decaps.
+        pub fn decapsulate(&self, ciphertext: &[u8]) -> Result<Vec<u8>, Error> {
+            self.0.decapsulate(ciphertext).map(|ss| ss.to_vec())
+        }
+    }
+
+    /// ECDSA verification (DER signature, the curve's hash), as the composite ECDSA half does.
+    pub fn ecdsa_verify(curve: EcCurve, point: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        crate::composite::ecdsa_verify(curve, point, message, signature)
+    }
+
+    /// ML-DSA.Verify with a context string on `backend`.
+    pub fn ml_dsa_verify(
+        level: MlDsaLevel,
+        backend: Backend,
+        public_key: &[u8],
+        message: &[u8],
+        context: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        crate::mldsa::verify(level, backend, public_key, message, context, signature)
+    }
+
+    /// Composite-ML-DSA.Verify with a context string on `backend`.
+    pub fn composite_verify(
+        algorithm: CompositeAlgorithm,
+        backend: Backend,
+        public_key: &[u8],
+        message: &[u8],
+        context: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        crate::composite::verify(algorithm, backend, public_key, message, context, signature)
+    }
+}

@@ -1,0 +1,330 @@
+//! Building rustls `CryptoProvider`s: the presets and the builder behind them.
+
+use core::fmt;
+use core::str::FromStr;
+
+use rustls::crypto::{CryptoProvider, SupportedKxGroup};
+use rustls::{SignatureScheme, SupportedProtocolVersion};
+
+use crate::backend::Backend;
+use crate::composite::CompositeAlgorithm;
+use crate::error::Error;
+use crate::kx::{self, X25519MLKEM1024_DEFAULT_CODE_POINT};
+use crate::sign::QtlsKeyProvider;
+use crate::verify::{self, SignaturePolicy};
+
+/// The TLS code points Q-TLS uses where IANA has assigned none yet (standards.md §1-2).
+/// Every peer in a deployment must agree on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CodePoints {
+    /// NamedGroup for X25519MLKEM1024 (default 0xFE40, private use).
+    pub x25519_mlkem1024: u16,
+    /// SignatureScheme for MLDSA44-ECDSA-P256-SHA256 (default 0x0907).
+    pub mldsa44_ecdsa_p256_sha256: u16,
+    /// SignatureScheme for MLDSA65-ECDSA-P384-SHA512 (default 0x0908).
+    pub mldsa65_ecdsa_p384_sha512: u16,
+    /// SignatureScheme for MLDSA87-ECDSA-P384-SHA512 (default 0x0909).
+    pub mldsa87_ecdsa_p384_sha512: u16,
+}
+
+impl CodePoints {
+    /// The values of draft-reddy-tls-composite-mldsa (Nov 2024 - Dec 2025) and 0xFE40.
+    pub const DEFAULT: Self = Self {
+        x25519_mlkem1024: X25519MLKEM1024_DEFAULT_CODE_POINT,
+        mldsa44_ecdsa_p256_sha256: CompositeAlgorithm::MlDsa44EcdsaP256Sha256.default_code_point(),
+        mldsa65_ecdsa_p384_sha512: CompositeAlgorithm::MlDsa65EcdsaP384Sha512.default_code_point(),
+        mldsa87_ecdsa_p384_sha512: CompositeAlgorithm::MlDsa87EcdsaP384Sha512.default_code_point(),
+    };
+
+    /// The SignatureScheme value for a composite algorithm.
+    pub fn composite(&self, algorithm: CompositeAlgorithm) -> u16 {
+        match algorithm {
+            CompositeAlgorithm::MlDsa44EcdsaP256Sha256 => self.mldsa44_ecdsa_p256_sha256,
+            CompositeAlgorithm::MlDsa65EcdsaP384Sha512 => self.mldsa65_ecdsa_p384_sha512,
+            CompositeAlgorithm::MlDsa87EcdsaP384Sha512 => self.mldsa87_ecdsa_p384_sha512,
+        }
+    }
+
+    /// The composite algorithm signing under `scheme`, if any.
+    pub fn composite_for(&self, scheme: SignatureScheme) -> Option<CompositeAlgorithm> {
+        CompositeAlgorithm::ALL
+            .into_iter()
+            .find(|alg| self.composite(*alg) == u16::from(scheme))
+    }
+
+    /// A name for `scheme`: rustls's for the schemes it knows (`ML_DSA_65`,
+    /// `ECDSA_NISTP384_SHA384`), `MLDSA65_ECDSA_P384_SHA512` style for composites.
+    pub fn scheme_name(&self, scheme: SignatureScheme) -> String {
+        match self.composite_for(scheme) {
+            Some(alg) => alg.name().replace('-', "_"),
+            None => format!("{scheme:?}"),
+        }
+    }
+
+    /// Whether `scheme` is ML-DSA or composite.
+    pub fn is_post_quantum_scheme(&self, scheme: SignatureScheme) -> bool {
+        matches!(
+            scheme,
+            SignatureScheme::ML_DSA_44 | SignatureScheme::ML_DSA_65 | SignatureScheme::ML_DSA_87
+        ) || self.composite_for(scheme).is_some()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let composites = [
+            self.mldsa44_ecdsa_p256_sha256,
+            self.mldsa65_ecdsa_p384_sha512,
+            self.mldsa87_ecdsa_p384_sha512,
+        ];
+        for (i, value) in composites.iter().enumerate() {
+            let scheme = SignatureScheme::from(*value);
+            if !matches!(scheme, SignatureScheme::Unknown(_)) {
+                return Err(Error::Config(format!(
+                    "composite code point {value:#06x} is already {scheme:?}"
+                )));
+            }
+            let [high, low] = value.to_be_bytes();
+            // rustls refuses TLS 1.3 schemes that look like TLS 1.2 hash/signature pairs.
+            if high <= 0x03 || low <= 0x02 {
+                return Err(Error::Config(format!(
+                    "composite code point {value:#06x} is not usable in TLS 1.3 \
+                     (high byte must exceed 0x03 and low byte 0x02)"
+                )));
+            }
+            if composites[..i].contains(value) {
+                return Err(Error::Config(format!(
+                    "composite code point {value:#06x} is given twice"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for CodePoints {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+static TLS13_ONLY: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
+
+/// The policy a provider implements.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Preset {
+    /// The Q-TLS Hybrid policy: TLS 1.3 only, TLS13_AES_256_GCM_SHA384 only, hybrid groups
+    /// only (SecP384r1MLKEM1024, X25519MLKEM1024, X25519MLKEM768, SecP256r1MLKEM768, in that
+    /// order); every signature algorithm (composite, ML-DSA, classical) is accepted.
+    #[default]
+    Hybrid,
+    /// Post-quantum only: TLS 1.3, TLS13_AES_256_GCM_SHA384, MLKEM1024 as the only group,
+    /// and only ML-DSA and composite signatures accepted (no classical chain or
+    /// CertificateVerify verifies).
+    PqcOnly,
+    /// Hybrid groups preferred, classical groups (X25519, secp256r1, secp384r1) as fallback;
+    /// every rustls cipher suite (TLS 1.3 and 1.2) and every signature algorithm.
+    Compatible,
+}
+
+impl Preset {
+    /// Every preset.
+    pub const ALL: [Self; 3] = [Self::Hybrid, Self::PqcOnly, Self::Compatible];
+
+    /// The preset's CLI name: `hybrid`, `pqc-only`, `compatible`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Hybrid => "hybrid",
+            Self::PqcOnly => "pqc-only",
+            Self::Compatible => "compatible",
+        }
+    }
+
+    /// The protocol versions the preset allows, for rustls's `with_protocol_versions`.
+    pub fn protocol_versions(self) -> &'static [&'static SupportedProtocolVersion] {
+        match self {
+            Self::Hybrid | Self::PqcOnly => TLS13_ONLY,
+            Self::Compatible => rustls::DEFAULT_VERSIONS,
+        }
+    }
+
+    /// Whether the preset requires a post-quantum key exchange.
+    pub const fn requires_post_quantum_kx(self) -> bool {
+        matches!(self, Self::Hybrid | Self::PqcOnly)
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Preset {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s) || p.name().replace('-', "_") == s)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown preset {s:?}; known: hybrid, pqc-only, compatible"
+                ))
+            })
+    }
+}
+
+/// Builds a [`CryptoProvider`]: a preset, a backend, code points and optionally an explicit
+/// group list.
+///
+/// ```
+/// use qtls_provider::{Backend, Preset, ProviderBuilder};
+///
+/// let provider = ProviderBuilder::new()
+///     .preset(Preset::Hybrid)
+///     .backend(Backend::AwsLc)
+///     .build()?;
+/// assert_eq!(provider.kx_groups[0].name(), qtls_provider::kx_group::SECP384R1MLKEM1024.name());
+/// # Ok::<(), qtls_provider::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ProviderBuilder {
+    preset: Preset,
+    backend: Backend,
+    code_points: CodePoints,
+    kx_groups: Option<Vec<&'static dyn SupportedKxGroup>>,
+}
+
+impl ProviderBuilder {
+    /// The Hybrid preset on aws-lc-rs with the default code points.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Chooses the preset.
+    pub fn preset(mut self, preset: Preset) -> Self {
+        self.preset = preset;
+        self
+    }
+
+    /// Chooses the backend for ML-KEM and ML-DSA.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Sets every provisional code point at once.
+    pub fn code_points(mut self, code_points: CodePoints) -> Self {
+        self.code_points = code_points;
+        self
+    }
+
+    /// Replaces the preset's groups (in preference order). The client offers a key share for
+    /// the first; the server picks by its own order among those the client supports.
+    pub fn kx_groups(mut self, groups: Vec<&'static dyn SupportedKxGroup>) -> Self {
+        self.kx_groups = Some(groups);
+        self
+    }
+
+    /// Builds the provider. Fails when the backend is not compiled in, a code point collides
+    /// or is unusable in TLS 1.3, or the group list is empty.
+    pub fn build(self) -> Result<CryptoProvider, Error> {
+        let backend = self.backend.ensure_available()?;
+        self.code_points.validate()?;
+        let kx_groups = match self.kx_groups {
+            Some(groups) => groups,
+            None => self.preset_groups(backend)?,
+        };
+        if kx_groups.is_empty() {
+            return Err(Error::Config("no key-exchange groups".into()));
+        }
+        let defaults = rustls::crypto::aws_lc_rs::default_provider();
+        let cipher_suites = match self.preset {
+            Preset::Hybrid | Preset::PqcOnly => {
+                vec![rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_256_GCM_SHA384]
+            }
+            Preset::Compatible => defaults.cipher_suites.clone(),
+        };
+        let policy = match self.preset {
+            Preset::PqcOnly => SignaturePolicy::PostQuantumOnly,
+            Preset::Hybrid | Preset::Compatible => SignaturePolicy::Any,
+        };
+        let key_provider: &'static QtlsKeyProvider = key_provider(backend, self.code_points);
+        Ok(CryptoProvider {
+            cipher_suites,
+            kx_groups,
+            signature_verification_algorithms: *verify::supported_algorithms(
+                backend,
+                self.code_points,
+                policy,
+            ),
+            key_provider,
+            ..defaults
+        })
+    }
+
+    fn preset_groups(&self, backend: Backend) -> Result<Vec<&'static dyn SupportedKxGroup>, Error> {
+        let group = |name| kx::group_by_name(name, backend);
+        let x25519_mlkem1024 =
+            kx::x25519_mlkem1024_with_code_point(self.code_points.x25519_mlkem1024, backend)?;
+        let hybrids = vec![
+            group("SecP384r1MLKEM1024")?,
+            x25519_mlkem1024,
+            group("X25519MLKEM768")?,
+            group("SecP256r1MLKEM768")?,
+        ];
+        Ok(match self.preset {
+            Preset::Hybrid => hybrids,
+            Preset::PqcOnly => vec![group("MLKEM1024")?],
+            Preset::Compatible => {
+                let mut groups = hybrids;
+                groups.extend([group("X25519")?, group("secp256r1")?, group("secp384r1")?]);
+                groups
+            }
+        })
+    }
+}
+
+fn key_provider(backend: Backend, code_points: CodePoints) -> &'static QtlsKeyProvider {
+    use std::sync::Mutex;
+    static PROVIDERS: Mutex<Vec<&'static QtlsKeyProvider>> = Mutex::new(Vec::new());
+
+    let mut providers = PROVIDERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(found) = providers
+        .iter()
+        .find(|p| p.backend == backend && p.code_points == code_points)
+    {
+        return found;
+    }
+    let made: &'static QtlsKeyProvider = Box::leak(Box::new(QtlsKeyProvider {
+        backend,
+        code_points,
+    }));
+    providers.push(made);
+    made
+}
+
+/// The Q-TLS Hybrid policy on aws-lc-rs (see [`Preset::Hybrid`]).
+pub fn hybrid() -> CryptoProvider {
+    preset_on_aws_lc(Preset::Hybrid)
+}
+
+/// Post-quantum only on aws-lc-rs (see [`Preset::PqcOnly`]).
+pub fn pqc_only() -> CryptoProvider {
+    preset_on_aws_lc(Preset::PqcOnly)
+}
+
+/// Hybrid preferred, classical fallback, on aws-lc-rs (see [`Preset::Compatible`]).
+pub fn compatible() -> CryptoProvider {
+    preset_on_aws_lc(Preset::Compatible)
+}
+
+fn preset_on_aws_lc(preset: Preset) -> CryptoProvider {
+    // The default configuration has no fallible step: aws-lc-rs is always compiled in and the
+    // default code points are valid (checked by the `presets_build` test).
+    #[allow(clippy::expect_used)]
+    ProviderBuilder::new()
+        .preset(preset)
+        .build()
+        .expect("default provider configuration is valid")
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The project's test command: ./scripts/test.sh [extra cargo test args]
+#
+# Sets up what the tests need on a Debian 12 machine with Rust, then runs the whole test suite:
+#   - Debian packages (cmake, clang, libclang-dev for the `oqs` feature's liboqs and bindgen;
+#     python3-venv for tlslite-ng; redis-server, softhsm2, opensc for the store and PKCS#11
+#     tests): installed with apt-get when missing and running as root;
+#   - OpenSSL 4 (scripts/openssl.sh) and tlslite-ng (scripts/tlslite.sh), built once and cached
+#     under ~/.cache/qtls, handed to the tests as QTLS_OPENSSL and QTLS_TLSLITE_PYTHON;
+#   - QTLS_SHARED_DIR: the project's shared/ folder (default: ../shared beside the clone).
+# Setup output goes to ~/.cache/qtls/logs; on a failure its tail is printed.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cache="${QTLS_CACHE:-$HOME/.cache/qtls}"
+logs="$cache/logs"
+mkdir -p "$logs"
+
+say() { echo "test.sh: $*" >&2; }
+fail() {
+  local log=$1
+  shift
+  say "$* (log: $log)"
+  tail -n 40 "$log" >&2 || true
+  exit 1
+}
+
+# 1. Debian packages.
+packages=(cmake clang libclang-dev python3-venv redis-server softhsm2 opensc)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing ${missing[*]}"
+    log="$logs/apt.log"
+    : >"$log"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >>"$log" 2>&1 || fail "$log" "apt-get update failed"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$log" 2>&1 ||
+      fail "$log" "apt-get install failed"
+  else
+    say "missing Debian packages (not root, so not installing): ${missing[*]}"
+    say "  install them with: sudo apt-get install ${missing[*]}"
+  fi
+fi
+
+# 2. Interop peers, cached. Under CI a failed setup is fatal; elsewhere the tests that need
+# the peer skip themselves.
+peer() {
+  local name=$1 script=$2 log="$logs/$1.log" out
+  if out=$("$script" 2>"$log"); then
+    echo "$out"
+  elif [ "${CI:-}" = true ]; then
+    fail "$log" "setting up $name failed"
+  else
+    say "setting up $name failed (log: $log); its interop tests will be skipped"
+    tail -n 10 "$log" >&2 || true
+  fi
+}
+QTLS_OPENSSL=$(peer openssl scripts/openssl.sh)
+QTLS_TLSLITE_PYTHON=$(peer tlslite scripts/tlslite.sh)
+export QTLS_OPENSSL QTLS_TLSLITE_PYTHON
+
+if [ -z "${QTLS_SHARED_DIR:-}" ]; then
+  top=$(git -C "$root" rev-parse --show-toplevel 2>/dev/null || echo "$root")
+  QTLS_SHARED_DIR="$top/../shared"
+  if [ -d "$QTLS_SHARED_DIR" ]; then QTLS_SHARED_DIR=$(cd "$QTLS_SHARED_DIR" && pwd); fi
+fi
+export QTLS_SHARED_DIR
+
+if [ -n "$QTLS_OPENSSL" ]; then
+  say "OpenSSL:  $QTLS_OPENSSL ($(OPENSSL_CONF="${QTLS_OPENSSL%/bin/openssl}/ssl/openssl.cnf" \
+    "$QTLS_OPENSSL" version 2>/dev/null || echo '?'))"
+fi
+[ -z "$QTLS_TLSLITE_PYTHON" ] || say "tlslite:  $QTLS_TLSLITE_PYTHON"
+say "shared:   $QTLS_SHARED_DIR$([ -d "$QTLS_SHARED_DIR" ] || echo ' (missing)')"
+
+# 3. The tests.
+exec cargo test --workspace --all-features --locked "$@"
