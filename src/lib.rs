@@ -1,1 +1,40 @@
-//! x
+//! Q-TLS: hybrid post-quantum TLS 1.3 servers and clients on tokio and rustls.
+//!
+//! The crypto lives in [`qtls_provider`] and certificate issuance in [`qtls_pki`]; this
+//! crate wires them into tokio-rustls endpoints and the `qtls` command-line tool.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use qtls::{client_config, read_roots, TlsSettings};
+//!
+//! # async fn demo() -> Result<(), qtls::Error> {
+//! let settings = TlsSettings::default(); // the Hybrid preset on aws-lc-rs
+//! let (config, scheme) = client_config(&settings, read_roots(Path::new("root.pem"))?, None)?;
+//! let report = qtls::client::get(
+//!     "127.0.0.1:8443",
+//!     "localhost".try_into().expect("valid name"),
+//!     config,
+//!     scheme,
+//!     &settings.code_points,
+//!     std::time::Duration::from_secs(10),
+//! )
+//! .await?;
+//! println!("{:?} {:?}", report.info.group, report.info.signature_scheme);
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod client;
+mod connection;
+mod error;
+pub mod server;
+mod tls;
+
+pub use connection::{group_name, subject_of, ByteCounters, ConnectionInfo, CountingStream};
+pub use error::{alert_name, Error};
+pub use tls::{
+    client_config, read_certificates, read_roots, server_config, Identity, SchemeRecord,
+    TlsSettings,
+};

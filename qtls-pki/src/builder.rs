@@ -28,8 +28,7 @@ use crate::certificate::{Certificate, CertifiedKeyPair};
 use crate::error::Error;
 
 /// id-pe-tlsfeature (RFC 7633 §6): the TLS Feature extension, used for must-staple.
-pub const ID_PE_TLS_FEATURE: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.24");
+pub const ID_PE_TLS_FEATURE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.24");
 
 /// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): a delegated OCSP responder's certificate is
 /// not checked for revocation.
@@ -281,18 +280,17 @@ impl CertificateBuilder {
         for dns_name in &self.dns_names {
             check_dns_name(dns_name)?;
         }
-        let subject = name(&self.common_name, self.organization.as_deref())
-            .map_err(encoding("subject"))?;
+        let subject =
+            name(&self.common_name, self.organization.as_deref()).map_err(encoding("subject"))?;
         let issuer_name = match issuer {
             Some(issuer) => issuer.x509().tbs_certificate.subject.clone(),
             None => subject.clone(),
         };
         let serial_number = self.serial_number()?;
         let validity = self.encoded_validity(&subject_label)?;
-        let signature = AlgorithmIdentifierOwned::from_der(
-            &signer.algorithm().signature_algorithm_der(),
-        )
-        .map_err(encoding("signature AlgorithmIdentifier"))?;
+        let signature =
+            AlgorithmIdentifierOwned::from_der(&signer.algorithm().signature_algorithm_der())
+                .map_err(encoding("signature AlgorithmIdentifier"))?;
         let subject_public_key_info =
             SubjectPublicKeyInfoOwned::from_der(&subject_key.subject_public_key_info_der())
                 .map_err(encoding("SubjectPublicKeyInfo"))?;
@@ -559,11 +557,7 @@ fn rdn(oid: ObjectIdentifier, value: &str) -> der::Result<RelativeDistinguishedN
     ])?))
 }
 
-fn extension(
-    oid: ObjectIdentifier,
-    critical: bool,
-    value: &impl Encode,
-) -> der::Result<Extension> {
+fn extension(oid: ObjectIdentifier, critical: bool, value: &impl Encode) -> der::Result<Extension> {
     Ok(Extension {
         extn_id: oid,
         critical,
@@ -602,8 +596,8 @@ fn random_serial() -> Result<Vec<u8>, Error> {
 }
 
 fn x509_time(time: OffsetDateTime) -> Result<Time, String> {
-    let seconds = u64::try_from(time.unix_timestamp())
-        .map_err(|_| format!("{time} is before 1970"))?;
+    let seconds =
+        u64::try_from(time.unix_timestamp()).map_err(|_| format!("{time} is before 1970"))?;
     let date_time = der::DateTime::from_unix_duration(core::time::Duration::from_secs(seconds))
         .map_err(|e| format!("{time}: {e}"))?;
     if date_time.year() < 2050 {

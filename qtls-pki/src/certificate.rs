@@ -247,10 +247,9 @@ impl CertifiedKeyPair {
     /// certificate's subject public key.
     pub fn new(certificate: Certificate, key: KeyPair) -> Result<Self, Error> {
         let spki = &certificate.parsed.tbs_certificate.subject_public_key_info;
-        let algorithm_matches = spki::AlgorithmIdentifierOwned::from_der(
-            &key.subject_public_key_info_der(),
-        )
-        .is_ok_and(|alg| alg.oid == spki.algorithm.oid);
+        let algorithm_matches =
+            spki::SubjectPublicKeyInfoOwned::from_der(&key.subject_public_key_info_der())
+                .is_ok_and(|key_spki| key_spki.algorithm == spki.algorithm);
         if !algorithm_matches || certificate.public_key() != key.public_key() {
             return Err(Error::KeyMismatch {
                 subject: certificate.subject(),

@@ -275,15 +275,13 @@ impl Pki {
             Ok(pem(leaf.certificate())? + &pem(self.intermediate.certificate())?)
         };
         let key = |pair: &CertifiedKeyPair| {
-            pair.key()
-                .to_pkcs8_pem()
-                .map_err(|source| Error::Key {
-                    context: format!(
-                        "exporting the private key of {:?}",
-                        pair.certificate().subject()
-                    ),
-                    source,
-                })
+            pair.key().to_pkcs8_pem().map_err(|source| Error::Key {
+                context: format!(
+                    "exporting the private key of {:?}",
+                    pair.certificate().subject()
+                ),
+                source,
+            })
         };
 
         let mut written = Vec::new();
@@ -295,7 +293,11 @@ impl Pki {
         };
         write("root.pem", &pem(self.root.certificate())?, false)?;
         write("root.key", &key(&self.root)?, true)?;
-        write("intermediate.pem", &pem(self.intermediate.certificate())?, false)?;
+        write(
+            "intermediate.pem",
+            &pem(self.intermediate.certificate())?,
+            false,
+        )?;
         write("intermediate.key", &key(&self.intermediate)?, true)?;
         write("server.pem", &pem(self.server.certificate())?, false)?;
         write("server-chain.pem", &chain(&self.server)?, false)?;

@@ -28,7 +28,12 @@ pub enum Profile {
 
 impl Profile {
     /// Every profile, default first.
-    pub const ALL: [Self; 4] = [Self::Composite, Self::MlDsa65, Self::MlDsa87, Self::EcdsaP384];
+    pub const ALL: [Self; 4] = [
+        Self::Composite,
+        Self::MlDsa65,
+        Self::MlDsa87,
+        Self::EcdsaP384,
+    ];
 
     /// The command-line spelling: `composite`, `mldsa65`, `mldsa87` or `ecdsa-p384`.
     pub const fn name(self) -> &'static str {

@@ -331,8 +331,7 @@ pub(crate) fn verify(
     signature: &[u8],
 ) -> bool {
     let level = algorithm.ml_dsa();
-    if public_key.len() != algorithm.public_key_len() || signature.len() <= level.signature_len()
-    {
+    if public_key.len() != algorithm.public_key_len() || signature.len() <= level.signature_len() {
         return false;
     }
     let Ok(representative) = algorithm.message_representative(message, context) else {

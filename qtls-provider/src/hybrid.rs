@@ -80,7 +80,9 @@ impl SupportedKxGroup for Hybrid {
     fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, rustls::Error> {
         let classical = self.classical.start()?;
         let ml_kem = DecapsulationKey::generate(self.ml_kem.level, self.ml_kem.backend)?;
-        let pub_key = self.layout.concat(ml_kem.encapsulation_key(), classical.pub_key());
+        let pub_key = self
+            .layout
+            .concat(ml_kem.encapsulation_key(), classical.pub_key());
         Ok(Box::new(ActiveHybrid {
             layout: self.layout,
             classical,
@@ -93,12 +95,17 @@ impl SupportedKxGroup for Hybrid {
         &self,
         client_share: &[u8],
     ) -> Result<CompletedKeyExchange, rustls::Error> {
-        let (ml_kem_share, classical_share) = self.layout.split(client_share, self.layout.client_share_len())?;
+        let (ml_kem_share, classical_share) = self
+            .layout
+            .split(client_share, self.layout.client_share_len())?;
         // The ML-KEM input is checked first so that a bad encapsulation key costs no ECDH.
         let (ciphertext, ml_kem_secret) =
             mlkem::encapsulate(self.ml_kem.level, self.ml_kem.backend, ml_kem_share)?;
         let classical = self.classical.start_and_complete(classical_share)?;
-        let secret = Zeroizing::new(self.layout.concat(&ml_kem_secret, classical.secret.secret_bytes()));
+        let secret = Zeroizing::new(
+            self.layout
+                .concat(&ml_kem_secret, classical.secret.secret_bytes()),
+        );
         Ok(CompletedKeyExchange {
             group: self.layout.name,
             pub_key: self.layout.concat(&ciphertext, &classical.pub_key),

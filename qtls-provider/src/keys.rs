@@ -114,8 +114,12 @@ impl FromStr for KeyAlgorithm {
             "mldsa65" | "dilithium3" => Some(Self::MlDsa(MlDsaLevel::MlDsa65)),
             "mldsa87" => Some(Self::MlDsa(MlDsaLevel::MlDsa87)),
             "mldsa65-ecdsa-p384" => Some(Self::DEFAULT),
-            "mldsa87-ecdsa-p384" => Some(Self::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512)),
-            "mldsa44-ecdsa-p256" => Some(Self::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256)),
+            "mldsa87-ecdsa-p384" => {
+                Some(Self::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512))
+            }
+            "mldsa44-ecdsa-p256" => {
+                Some(Self::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256))
+            }
             "p256" | "ecdsa-p256" => Some(Self::Ecdsa(EcCurve::P256)),
             "p384" | "ecdsa-p384" => Some(Self::Ecdsa(EcCurve::P384)),
             _ => None,
@@ -281,7 +285,9 @@ impl KeyPair {
         match &self.inner {
             KeyInner::MlDsa(key) => {
                 let private_key = match key.seed() {
-                    Some(seed) => Zeroizing::new([&[0x80, SEED_LEN as u8], seed.as_slice()].concat()),
+                    Some(seed) => {
+                        Zeroizing::new([&[0x80, SEED_LEN as u8], seed.as_slice()].concat())
+                    }
                     None => Zeroizing::new(
                         OctetStringRef::new(key.expanded())
                             .and_then(|os| os.to_der())
@@ -320,12 +326,16 @@ fn parse_ml_dsa_private_key(
     backend: Backend,
     private_key: &[u8],
 ) -> Result<MlDsaKey, Error> {
-    let bad = |what: &str| Error::InvalidPrivateKey(format!("{} private key: {what}", level.name()));
+    let bad =
+        |what: &str| Error::InvalidPrivateKey(format!("{} private key: {what}", level.name()));
     let choice = AnyRef::from_der(private_key).map_err(|e| bad(&e.to_string()))?;
     let seed_of = |bytes: &[u8]| -> Result<[u8; SEED_LEN], Error> {
-        bytes
-            .try_into()
-            .map_err(|_| bad(&format!("seed is {} bytes, expected {SEED_LEN}", bytes.len())))
+        bytes.try_into().map_err(|_| {
+            bad(&format!(
+                "seed is {} bytes, expected {SEED_LEN}",
+                bytes.len()
+            ))
+        })
     };
     match choice.tag() {
         Tag::ContextSpecific {
@@ -338,7 +348,8 @@ fn parse_ml_dsa_private_key(
             let seed = OctetStringRef::decode(&mut reader).map_err(|e| bad(&e.to_string()))?;
             let expanded = OctetStringRef::decode(&mut reader).map_err(|e| bad(&e.to_string()))?;
             reader.finish(()).map_err(|e| bad(&e.to_string()))?;
-            let key = MlDsaKey::from_seed(level, backend, &Zeroizing::new(seed_of(seed.as_bytes())?))?;
+            let key =
+                MlDsaKey::from_seed(level, backend, &Zeroizing::new(seed_of(seed.as_bytes())?))?;
             if key.expanded() != expanded.as_bytes() {
                 return Err(bad("seed does not reproduce the expanded key"));
             }

@@ -19,6 +19,7 @@ pub const SECP384R1MLKEM1024_CODE_POINT: u16 = 0x11ed;
 pub const X25519MLKEM1024_DEFAULT_CODE_POINT: u16 = 0xfe40;
 
 const X25519_LEN: usize = 32;
+#[cfg(feature = "oqs")]
 const SECP256R1_LEN: usize = 65;
 const SECP384R1_LEN: usize = 97;
 
@@ -159,7 +160,9 @@ pub fn x25519_mlkem1024_with_code_point(
             )));
         }
     }
-    let mut groups = GROUPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut groups = GROUPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((_, _, group)) = groups
         .iter()
         .find(|(cp, b, _)| *cp == code_point && *b == backend)
@@ -172,7 +175,9 @@ pub fn x25519_mlkem1024_with_code_point(
 }
 
 /// Groups by OpenSSL name, on `backend`.
-pub(crate) fn groups_of(backend: Backend) -> Result<[(&'static str, &'static dyn SupportedKxGroup); 9], Error> {
+pub(crate) fn groups_of(
+    backend: Backend,
+) -> Result<[(&'static str, &'static dyn SupportedKxGroup); 9], Error> {
     Ok(match backend.ensure_available()? {
         #[cfg(feature = "oqs")]
         Backend::Oqs => [

@@ -79,7 +79,10 @@ pub mod primitives {
     }
 
     /// The FIPS 203 §7.2 modulus check on an encapsulation key (length included).
-    pub fn ml_kem_check_encapsulation_key(kem: MlKem, encapsulation_key: &[u8]) -> Result<(), Error> {
+    pub fn ml_kem_check_encapsulation_key(
+        kem: MlKem,
+        encapsulation_key: &[u8],
+    ) -> Result<(), Error> {
         mlkem::check_encapsulation_key(kem.level(), encapsulation_key)
     }
 
@@ -104,7 +107,11 @@ pub mod primitives {
         }
 
         /// From an expanded decapsulation key dk (FIPS 203 Alg. 16 output).
-        pub fn from_bytes(kem: MlKem, backend: Backend, decapsulation_key: &[u8]) -> Result<Self, Error> {
+        pub fn from_bytes(
+            kem: MlKem,
+            backend: Backend,
+            decapsulation_key: &[u8],
+        ) -> Result<Self, Error> {
             mlkem::DecapsulationKey::from_bytes(kem.level(), backend, decapsulation_key).map(Self)
         }
 

@@ -295,9 +295,15 @@ pub(crate) fn verify(
                 .is_ok()
         }
         _ => match level {
-            MlDsaLevel::MlDsa44 => rust_crypto_verify::<MlDsa44>(public_key, message, context, signature),
-            MlDsaLevel::MlDsa65 => rust_crypto_verify::<MlDsa65>(public_key, message, context, signature),
-            MlDsaLevel::MlDsa87 => rust_crypto_verify::<MlDsa87>(public_key, message, context, signature),
+            MlDsaLevel::MlDsa44 => {
+                rust_crypto_verify::<MlDsa44>(public_key, message, context, signature)
+            }
+            MlDsaLevel::MlDsa65 => {
+                rust_crypto_verify::<MlDsa65>(public_key, message, context, signature)
+            }
+            MlDsaLevel::MlDsa87 => {
+                rust_crypto_verify::<MlDsa87>(public_key, message, context, signature)
+            }
         },
     }
 }

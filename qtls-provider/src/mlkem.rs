@@ -138,7 +138,11 @@ impl DecapsulationKey {
 
     /// From the expanded decapsulation key dk = dk_PKE ‖ ek ‖ H(ek) ‖ z (FIPS 203 Alg. 16),
     /// after the §7.3 input checks (length, and H(ek) matching ek).
-    pub(crate) fn from_bytes(level: MlKemLevel, backend: Backend, dk: &[u8]) -> Result<Self, Error> {
+    pub(crate) fn from_bytes(
+        level: MlKemLevel,
+        backend: Backend,
+        dk: &[u8],
+    ) -> Result<Self, Error> {
         let ek_start = 384 * level.k();
         let ek_end = ek_start + level.encapsulation_key_len();
         let expected = ek_end + 64;
@@ -224,9 +228,8 @@ pub(crate) fn encapsulate(
     check_encapsulation_key(level, encapsulation_key)?;
     match backend.ensure_available()? {
         Backend::AwsLc => {
-            let ek = kem::EncapsulationKey::new(level.aws_lc(), encapsulation_key).map_err(
-                |_| Error::InvalidKeyShare("ML-KEM encapsulation key rejected"),
-            )?;
+            let ek = kem::EncapsulationKey::new(level.aws_lc(), encapsulation_key)
+                .map_err(|_| Error::InvalidKeyShare("ML-KEM encapsulation key rejected"))?;
             let (ct, ss) = ek
                 .encapsulate()
                 .map_err(|_| Error::Backend("ML-KEM encapsulation"))?;
@@ -252,9 +255,9 @@ pub(crate) fn encapsulate(
 #[cfg(feature = "oqs")]
 pub(crate) fn expand_seed(level: MlKemLevel, seed: &[u8]) -> Result<Vec<u8>, Error> {
     let kem = oqs_kem(level)?;
-    let seed = kem
-        .keypair_seed_from_bytes(seed)
-        .ok_or_else(|| Error::InvalidPrivateKey(format!("{} seed must be 64 bytes", level.name())))?;
+    let seed = kem.keypair_seed_from_bytes(seed).ok_or_else(|| {
+        Error::InvalidPrivateKey(format!("{} seed must be 64 bytes", level.name()))
+    })?;
     let (_, dk) = kem
         .keypair_derand(seed)
         .map_err(|_| Error::Backend("ML-KEM derandomised key generation"))?;

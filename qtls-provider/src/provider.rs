@@ -289,7 +289,9 @@ fn key_provider(backend: Backend, code_points: CodePoints) -> &'static QtlsKeyPr
     use std::sync::Mutex;
     static PROVIDERS: Mutex<Vec<&'static QtlsKeyProvider>> = Mutex::new(Vec::new());
 
-    let mut providers = PROVIDERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut providers = PROVIDERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(found) = providers
         .iter()
         .find(|p| p.backend == backend && p.code_points == code_points)

@@ -92,7 +92,10 @@ impl rustls::crypto::KeyProvider for QtlsKeyProvider {
         key_der: PrivateKeyDer<'static>,
     ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
         match KeyPair::from_der(&key_der, self.backend) {
-            Ok(key) => Ok(Arc::new(QtlsSigningKey::new(Arc::new(key), &self.code_points))),
+            Ok(key) => Ok(Arc::new(QtlsSigningKey::new(
+                Arc::new(key),
+                &self.code_points,
+            ))),
             Err(Error::UnsupportedAlgorithm(_)) => {
                 rustls::crypto::aws_lc_rs::sign::any_supported_type(&key_der)
             }

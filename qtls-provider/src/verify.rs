@@ -47,7 +47,8 @@ impl SignatureVerificationAlgorithm for CompositeVerify {
     }
 }
 
-/// Pure ML-DSA verification (ctx = "") on a chosen backend.
+/// Pure ML-DSA verification (ctx = "") on a chosen backend (aws-lc-rs uses webpki's own).
+#[cfg_attr(not(feature = "oqs"), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct MlDsaVerify {
     pub(crate) level: MlDsaLevel,
@@ -152,14 +153,25 @@ pub mod webpki_algs {
 type Alg = &'static dyn SignatureVerificationAlgorithm;
 
 /// The composite and ML-DSA verification objects of `backend`.
-fn post_quantum_algorithms(backend: Backend) -> ([(CompositeAlgorithm, Alg); 3], [(MlDsaLevel, Alg); 3]) {
+fn post_quantum_algorithms(
+    backend: Backend,
+) -> ([(CompositeAlgorithm, Alg); 3], [(MlDsaLevel, Alg); 3]) {
     match backend {
         #[cfg(feature = "oqs")]
         Backend::Oqs => (
             [
-                (CompositeAlgorithm::MlDsa44EcdsaP256Sha256, webpki_algs::oqs::MLDSA44_ECDSA_P256_SHA256),
-                (CompositeAlgorithm::MlDsa65EcdsaP384Sha512, webpki_algs::oqs::MLDSA65_ECDSA_P384_SHA512),
-                (CompositeAlgorithm::MlDsa87EcdsaP384Sha512, webpki_algs::oqs::MLDSA87_ECDSA_P384_SHA512),
+                (
+                    CompositeAlgorithm::MlDsa44EcdsaP256Sha256,
+                    webpki_algs::oqs::MLDSA44_ECDSA_P256_SHA256,
+                ),
+                (
+                    CompositeAlgorithm::MlDsa65EcdsaP384Sha512,
+                    webpki_algs::oqs::MLDSA65_ECDSA_P384_SHA512,
+                ),
+                (
+                    CompositeAlgorithm::MlDsa87EcdsaP384Sha512,
+                    webpki_algs::oqs::MLDSA87_ECDSA_P384_SHA512,
+                ),
             ],
             [
                 (MlDsaLevel::MlDsa44, webpki_algs::oqs::ML_DSA_44),
@@ -169,9 +181,18 @@ fn post_quantum_algorithms(backend: Backend) -> ([(CompositeAlgorithm, Alg); 3],
         ),
         _ => (
             [
-                (CompositeAlgorithm::MlDsa44EcdsaP256Sha256, webpki_algs::MLDSA44_ECDSA_P256_SHA256),
-                (CompositeAlgorithm::MlDsa65EcdsaP384Sha512, webpki_algs::MLDSA65_ECDSA_P384_SHA512),
-                (CompositeAlgorithm::MlDsa87EcdsaP384Sha512, webpki_algs::MLDSA87_ECDSA_P384_SHA512),
+                (
+                    CompositeAlgorithm::MlDsa44EcdsaP256Sha256,
+                    webpki_algs::MLDSA44_ECDSA_P256_SHA256,
+                ),
+                (
+                    CompositeAlgorithm::MlDsa65EcdsaP384Sha512,
+                    webpki_algs::MLDSA65_ECDSA_P384_SHA512,
+                ),
+                (
+                    CompositeAlgorithm::MlDsa87EcdsaP384Sha512,
+                    webpki_algs::MLDSA87_ECDSA_P384_SHA512,
+                ),
             ],
             [
                 (MlDsaLevel::MlDsa44, webpki_algs::ML_DSA_44),
@@ -203,7 +224,9 @@ pub(crate) fn supported_algorithms(
     static TABLES: Mutex<Vec<(Key, &'static WebPkiSupportedAlgorithms)>> = Mutex::new(Vec::new());
 
     let key = (backend, code_points, policy);
-    let mut tables = TABLES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut tables = TABLES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((_, table)) = tables.iter().find(|(k, _)| *k == key) {
         return table;
     }
@@ -231,11 +254,14 @@ fn build_table(
         mapping.push((scheme, Box::leak(Box::new([verify]))));
     }
     if policy == SignaturePolicy::Any {
-        let classical = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
+        let classical =
+            rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
         let is_ml_dsa = |scheme: &SignatureScheme| {
             matches!(
                 scheme,
-                SignatureScheme::ML_DSA_44 | SignatureScheme::ML_DSA_65 | SignatureScheme::ML_DSA_87
+                SignatureScheme::ML_DSA_44
+                    | SignatureScheme::ML_DSA_65
+                    | SignatureScheme::ML_DSA_87
             )
         };
         let ml_dsa_ids = [

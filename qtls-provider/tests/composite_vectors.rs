@@ -39,9 +39,15 @@ enum Supported {
 
 fn supported(tc_id: &str) -> Option<Supported> {
     Some(match tc_id {
-        "id-MLDSA44-ECDSA-P256-SHA256" => Supported::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256),
-        "id-MLDSA65-ECDSA-P384-SHA512" => Supported::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512),
-        "id-MLDSA87-ECDSA-P384-SHA512" => Supported::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512),
+        "id-MLDSA44-ECDSA-P256-SHA256" => {
+            Supported::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256)
+        }
+        "id-MLDSA65-ECDSA-P384-SHA512" => {
+            Supported::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512)
+        }
+        "id-MLDSA87-ECDSA-P384-SHA512" => {
+            Supported::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512)
+        }
         "id-ML-DSA-44" => Supported::MlDsa(MlDsaLevel::MlDsa44),
         "id-ML-DSA-65" => Supported::MlDsa(MlDsaLevel::MlDsa65),
         "id-ML-DSA-87" => Supported::MlDsa(MlDsaLevel::MlDsa87),
@@ -60,7 +66,10 @@ fn load() -> Option<Vectors> {
             panic!("composite vectors missing at {}: {e}", path.display())
         }
         Err(e) => {
-            eprintln!("skipping: composite vectors not found at {} ({e}); set QTLS_SHARED_DIR", path.display());
+            eprintln!(
+                "skipping: composite vectors not found at {} ({e}); set QTLS_SHARED_DIR",
+                path.display()
+            );
             None
         }
     }
@@ -70,19 +79,33 @@ fn b64(s: &str) -> Vec<u8> {
     B64.decode(s).unwrap()
 }
 
-fn verify(supported: &Supported, backend: Backend, pk: &[u8], m: &[u8], ctx: &[u8], sig: &[u8]) -> bool {
+fn verify(
+    supported: &Supported,
+    backend: Backend,
+    pk: &[u8],
+    m: &[u8],
+    ctx: &[u8],
+    sig: &[u8],
+) -> bool {
     match supported {
         Supported::Composite(alg) => primitives::composite_verify(*alg, backend, pk, m, ctx, sig),
         Supported::MlDsa(level) => primitives::ml_dsa_verify(*level, backend, pk, m, ctx, sig),
     }
 }
 
-fn webpki_alg(supported: &Supported, backend: Backend) -> &'static dyn SignatureVerificationAlgorithm {
+fn webpki_alg(
+    supported: &Supported,
+    backend: Backend,
+) -> &'static dyn SignatureVerificationAlgorithm {
     match (supported, backend) {
         #[cfg(feature = "oqs")]
         (Supported::Composite(alg), Backend::Oqs) => match alg {
-            CompositeAlgorithm::MlDsa44EcdsaP256Sha256 => webpki_algs::oqs::MLDSA44_ECDSA_P256_SHA256,
-            CompositeAlgorithm::MlDsa65EcdsaP384Sha512 => webpki_algs::oqs::MLDSA65_ECDSA_P384_SHA512,
+            CompositeAlgorithm::MlDsa44EcdsaP256Sha256 => {
+                webpki_algs::oqs::MLDSA44_ECDSA_P256_SHA256
+            }
+            CompositeAlgorithm::MlDsa65EcdsaP384Sha512 => {
+                webpki_algs::oqs::MLDSA65_ECDSA_P384_SHA512
+            }
             _ => webpki_algs::oqs::MLDSA87_ECDSA_P384_SHA512,
         },
         #[cfg(feature = "oqs")]
@@ -110,17 +133,30 @@ fn signatures_verify_and_flipped_bits_in_either_half_fail() {
     let (m, ctx) = (b64(&vectors.m), b64(&vectors.ctx));
     let mut checked = 0;
     for vector in &vectors.tests {
-        let Some(alg) = supported(&vector.tc_id) else { continue };
+        let Some(alg) = supported(&vector.tc_id) else {
+            continue;
+        };
         let pk = b64(&vector.pk);
-        for (sig, ctx) in [(b64(&vector.s), &b""[..]), (b64(&vector.s_with_context), &ctx[..])] {
+        for (sig, ctx) in [
+            (b64(&vector.s), &b""[..]),
+            (b64(&vector.s_with_context), &ctx[..]),
+        ] {
             for &backend in Backend::available() {
-                assert!(verify(&alg, backend, &pk, &m, ctx, &sig), "{} on {backend}", vector.tc_id);
+                assert!(
+                    verify(&alg, backend, &pk, &m, ctx, &sig),
+                    "{} on {backend}",
+                    vector.tc_id
+                );
                 // The first byte is in the ML-DSA half; the last is in the ECDSA half (or
                 // the end of the ML-DSA signature for pure ML-DSA).
                 for index in [0, sig.len() / 2, sig.len() - 1] {
                     let mut bad = sig.clone();
                     bad[index] ^= 0x01;
-                    assert!(!verify(&alg, backend, &pk, &m, ctx, &bad), "{} bit {index} on {backend}", vector.tc_id);
+                    assert!(
+                        !verify(&alg, backend, &pk, &m, ctx, &bad),
+                        "{} bit {index} on {backend}",
+                        vector.tc_id
+                    );
                 }
                 assert!(!verify(&alg, backend, &pk, b"another message", ctx, &sig));
             }
@@ -135,7 +171,9 @@ fn composite_halves_fail_independently() {
     let Some(vectors) = load() else { return };
     let m = b64(&vectors.m);
     for vector in &vectors.tests {
-        let Some(alg @ Supported::Composite(composite)) = supported(&vector.tc_id) else { continue };
+        let Some(alg @ Supported::Composite(composite)) = supported(&vector.tc_id) else {
+            continue;
+        };
         let pk = b64(&vector.pk);
         let sig = b64(&vector.s);
         let ml_dsa_len = composite.ml_dsa().signature_len();
@@ -143,7 +181,11 @@ fn composite_halves_fail_independently() {
             let mut bad = sig.clone();
             bad[index] ^= 0x80;
             for &backend in Backend::available() {
-                assert!(!verify(&alg, backend, &pk, &m, b"", &bad), "{} byte {index}", vector.tc_id);
+                assert!(
+                    !verify(&alg, backend, &pk, &m, b"", &bad),
+                    "{} byte {index}",
+                    vector.tc_id
+                );
             }
         }
         // A truncated ECDSA half and a swapped public-key half are invalid too.
@@ -162,22 +204,37 @@ fn self_signed_certificates_verify_through_the_webpki_algorithm_objects() {
     let Some(vectors) = load() else { return };
     let mut checked = 0;
     for vector in &vectors.tests {
-        let Some(alg) = supported(&vector.tc_id) else { continue };
+        let Some(alg) = supported(&vector.tc_id) else {
+            continue;
+        };
         let cert = x509_cert::Certificate::from_der(&b64(&vector.x5c)).unwrap();
         let tbs = cert.tbs_certificate.to_der().unwrap();
-        let spki_key = cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes();
+        let spki_key = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
         let signature = cert.signature.raw_bytes();
         assert_eq!(spki_key, b64(&vector.pk).as_slice());
         for &backend in Backend::available() {
             let verifier = webpki_alg(&alg, backend);
             let sig_alg_der = cert.signature_algorithm.to_der().unwrap();
             // rustls-webpki compares the AlgorithmIdentifier's contents (without the SEQUENCE).
-            assert_eq!(&sig_alg_der[2..], verifier.signature_alg_id().as_ref(), "{}", vector.tc_id);
-            verifier.verify_signature(spki_key, &tbs, signature).unwrap();
+            assert_eq!(
+                &sig_alg_der[2..],
+                verifier.signature_alg_id().as_ref(),
+                "{}",
+                vector.tc_id
+            );
+            verifier
+                .verify_signature(spki_key, &tbs, signature)
+                .unwrap();
             let mut bad = tbs.clone();
             let last = bad.len() - 1;
             bad[last] ^= 1;
-            assert!(verifier.verify_signature(spki_key, &bad, signature).is_err());
+            assert!(verifier
+                .verify_signature(spki_key, &bad, signature)
+                .is_err());
         }
         checked += 1;
     }
@@ -188,7 +245,9 @@ fn self_signed_certificates_verify_through_the_webpki_algorithm_objects() {
 fn private_keys_load_reproduce_the_public_key_and_sign() {
     let Some(vectors) = load() else { return };
     for vector in &vectors.tests {
-        let Some(alg) = supported(&vector.tc_id) else { continue };
+        let Some(alg) = supported(&vector.tc_id) else {
+            continue;
+        };
         let pkcs8 = b64(&vector.sk_pkcs8);
         let pk = b64(&vector.pk);
         for &backend in Backend::available() {

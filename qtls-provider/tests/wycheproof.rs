@@ -109,7 +109,12 @@ fn ml_kem_seed_vectors_decapsulate_on_every_backend() {
                     continue;
                 };
                 let Ok(dk) = MlKemDecapsulationKey::expand_seed(kem, seed) else {
-                    assert_ne!(test.result, TestResult::Valid, "tc {}: seed refused", test.tc_id);
+                    assert_ne!(
+                        test.result,
+                        TestResult::Valid,
+                        "tc {}: seed refused",
+                        test.tc_id
+                    );
                     continue;
                 };
                 for &backend in Backend::available() {
@@ -173,7 +178,12 @@ fn ml_dsa_verification_matches_known_answers() {
                     if backend == Backend::Oqs && LIBOQS_USE_HINT_DEFECT == test.comment {
                         // pq-crystals' AVX2 use_hint bug, inherited by liboqs 0.13: this valid
                         // signature is rejected. Asserted so a fixed liboqs shows up here.
-                        assert!(valid && !verified, "{} tc {}: liboqs fixed?", level.name(), test.tc_id);
+                        assert!(
+                            valid && !verified,
+                            "{} tc {}: liboqs fixed?",
+                            level.name(),
+                            test.tc_id
+                        );
                         continue;
                     }
                     assert_eq!(
@@ -232,7 +242,9 @@ fn ml_dsa_keys_from_seed_reproduce_public_keys_and_sign_verifiably() {
                     }
                     let sig = signed.unwrap();
                     for &verifier in Backend::available() {
-                        assert!(primitives::ml_dsa_verify(level, verifier, public, msg, ctx, &sig));
+                        assert!(primitives::ml_dsa_verify(
+                            level, verifier, public, msg, ctx, &sig
+                        ));
                     }
                 }
             }

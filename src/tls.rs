@@ -1,0 +1,284 @@
+//! Building rustls configurations from PEM files, a preset and a backend.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use qtls_provider::{Backend, CodePoints, KeyPair, Preset, ProviderBuilder};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{CryptoProvider, SupportedKxGroup};
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+use crate::error::Error;
+
+/// What a TLS endpoint is built from: policy, backend and code points.
+#[derive(Clone, Debug, Default)]
+pub struct TlsSettings {
+    /// The preset (groups, suites, versions, accepted signatures).
+    pub preset: Preset,
+    /// The backend for ML-KEM and ML-DSA.
+    pub backend: Backend,
+    /// Provisional code points.
+    pub code_points: CodePoints,
+    /// Groups by OpenSSL name, replacing the preset's (in preference order).
+    pub groups: Vec<String>,
+}
+
+impl TlsSettings {
+    /// The provider these settings describe.
+    pub fn provider(&self) -> Result<Arc<CryptoProvider>, Error> {
+        let mut builder = ProviderBuilder::new()
+            .preset(self.preset)
+            .backend(self.backend)
+            .code_points(self.code_points);
+        if !self.groups.is_empty() {
+            let groups = self
+                .groups
+                .iter()
+                .map(|name| group_by_name(name, self.backend, &self.code_points))
+                .collect::<Result<Vec<_>, _>>()?;
+            builder = builder.kx_groups(groups);
+        }
+        Ok(Arc::new(builder.build()?))
+    }
+}
+
+fn group_by_name(
+    name: &str,
+    backend: Backend,
+    code_points: &CodePoints,
+) -> Result<&'static dyn SupportedKxGroup, Error> {
+    if name.eq_ignore_ascii_case("X25519MLKEM1024") {
+        return Ok(qtls_provider::x25519_mlkem1024_with_code_point(
+            code_points.x25519_mlkem1024,
+            backend,
+        )?);
+    }
+    Ok(qtls_provider::group_by_name(name, backend)?)
+}
+
+/// Reads every certificate in a PEM file.
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| Error::Pem {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(Error::Pem {
+            path: path.to_path_buf(),
+            why: "no CERTIFICATE blocks".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// Reads trust anchors from a PEM file.
+pub fn read_roots(path: &Path) -> Result<RootCertStore, Error> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certificates(path)? {
+        roots.add(cert).map_err(|e| Error::Pem {
+            path: path.to_path_buf(),
+            why: format!("not a usable trust anchor: {e}"),
+        })?;
+    }
+    Ok(roots)
+}
+
+/// A certificate chain with its private key, and the TLS 1.3 scheme the key signs with.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// The rustls certified key.
+    pub certified_key: Arc<CertifiedKey>,
+    /// The scheme the key signs with (`None` for keys rustls loads itself, such as RSA).
+    pub scheme: Option<SignatureScheme>,
+}
+
+impl Identity {
+    /// Loads a chain (leaf first) and its private key from PEM files.
+    pub fn from_pem_files(
+        chain: &Path,
+        key: &Path,
+        provider: &CryptoProvider,
+        settings: &TlsSettings,
+    ) -> Result<Self, Error> {
+        let chain = read_certificates(chain)?;
+        let key_pem = std::fs::read(key).map_err(|source| Error::File {
+            path: key.to_path_buf(),
+            source,
+        })?;
+        let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| Error::Pem {
+            path: key.to_path_buf(),
+            why: e.to_string(),
+        })?;
+        let scheme = KeyPair::from_der(&key_der, settings.backend)
+            .ok()
+            .map(|pair| settings.code_points.scheme_for(pair.algorithm()));
+        let signing_key = provider.key_provider.load_private_key(key_der)?;
+        let certified_key = CertifiedKey::new(chain, signing_key);
+        certified_key.keys_match().or_else(|e| match e {
+            // rustls cannot compare keys whose SPKI it cannot produce; ours always can.
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown) => Ok(()),
+            other => Err(other),
+        })?;
+        Ok(Self {
+            certified_key: Arc::new(certified_key),
+            scheme,
+        })
+    }
+}
+
+/// A server configuration, with the scheme its key signs with.
+pub fn server_config(
+    settings: &TlsSettings,
+    identity: &Identity,
+    client_roots: Option<RootCertStore>,
+    require_client_cert: bool,
+) -> Result<rustls::ServerConfig, Error> {
+    let provider = settings.provider()?;
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(settings.preset.protocol_versions())?;
+    let builder = match client_roots {
+        Some(roots) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if require_client_cert {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .map_err(|e| Error::Config(format!("client verifier: {e}")))?,
+            )
+        }
+        None if require_client_cert => {
+            return Err(Error::Config(
+                "requiring client certificates needs client CAs".into(),
+            ))
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(
+        builder.with_cert_resolver(Arc::new(SingleCertificate(Arc::clone(
+            &identity.certified_key,
+        )))),
+    )
+}
+
+/// The server's signature scheme as seen by a client, recorded during the handshake.
+pub type SchemeRecord = Arc<Mutex<Option<SignatureScheme>>>;
+
+/// A client configuration that verifies the server against `roots`, and the record of the
+/// signature scheme the server used in CertificateVerify.
+pub fn client_config(
+    settings: &TlsSettings,
+    roots: RootCertStore,
+    identity: Option<&Identity>,
+) -> Result<(rustls::ClientConfig, SchemeRecord), Error> {
+    let provider = settings.provider()?;
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+        .build()
+        .map_err(|e| Error::Config(format!("server verifier: {e}")))?;
+    let record = SchemeRecord::default();
+    let verifier = Arc::new(RecordingVerifier {
+        inner,
+        record: Arc::clone(&record),
+    });
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(settings.preset.protocol_versions())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let config = match identity {
+        Some(identity) => builder.with_client_cert_resolver(Arc::new(SingleCertificate(
+            Arc::clone(&identity.certified_key),
+        ))),
+        None => builder.with_no_client_auth(),
+    };
+    Ok((config, record))
+}
+
+/// rustls's WebPKI verifier, unchanged, plus a note of the CertificateVerify scheme (rustls
+/// reports the negotiated group and suite, but not the peer's signature scheme).
+#[derive(Debug)]
+struct RecordingVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    record: SchemeRecord,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.note(dss.scheme);
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.note(dss.scheme);
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        self.inner.requires_raw_public_keys()
+    }
+}
+
+impl RecordingVerifier {
+    fn note(&self, scheme: SignatureScheme) {
+        *self.record.lock().unwrap_or_else(|p| p.into_inner()) = Some(scheme);
+    }
+}
+
+/// One X.509 chain and key, offered to every peer.
+#[derive(Debug)]
+struct SingleCertificate(Arc<CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for SingleCertificate {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+impl rustls::client::ResolvesClientCert for SingleCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
