@@ -1,5 +1,5 @@
 //! OpenSSL 4 reads and verifies the ML-DSA and ECDSA hierarchies (`openssl x509 -text`,
-//! `openssl verify -x509_strict`) and their PKCS#8 keys.
+//! `openssl verify -x509_strict`) and their PKCS#8 keys, and prints composite ones.
 //!
 //! Needs `QTLS_OPENSSL` (an OpenSSL 4 `openssl` binary; `scripts/openssl.sh` builds one).
 //! Without it the tests are skipped, except under `CI=true`, where they fail.
@@ -197,4 +197,29 @@ fn openssl_reads_and_verifies_mldsa87() {
 #[test]
 fn openssl_reads_and_verifies_ecdsa_p384() {
     check(Profile::EcdsaP384, "ecdsa-with-SHA384");
+}
+
+/// OpenSSL 4 has no composite ML-DSA: it can print the certificates (with the algorithm as
+/// a bare OID and "Unable to load Public Key") but not verify them.
+#[test]
+fn openssl_prints_composite() {
+    let Some(openssl) = openssl() else { return };
+    let clock = OffsetDateTime::from_unix_timestamp(CLOCK).unwrap();
+    let pki = Pki::generate(&PkiOptions::new(clock)).unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qtls-pki-openssl-composite");
+    let _ = std::fs::remove_dir_all(&dir);
+    pki.write_to_dir(&dir).unwrap();
+    for pem in ["root.pem", "intermediate.pem", "server.pem"] {
+        let text = run(&openssl, &dir, &["x509", "-in", pem, "-text", "-noout"]);
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            text.contains("Signature Algorithm: 1.3.6.1.5.5.7.6.46")
+                || text.contains("MLDSA65-ECDSA-P384-SHA512"),
+            "{pem}:\n{text}"
+        );
+        assert!(
+            text.contains("X509v3 Subject Key Identifier"),
+            "{pem}:\n{text}"
+        );
+    }
 }
