@@ -614,3 +614,213 @@ fn x509_time(time: OffsetDateTime) -> Result<Time, String> {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use qtls_provider::{Backend, EcCurve, KeyAlgorithm};
+    use time::Duration;
+
+    use super::*;
+
+    fn clock() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()
+    }
+
+    fn key() -> KeyPair {
+        KeyPair::generate(KeyAlgorithm::Ecdsa(EcCurve::P256), Backend::AwsLc).unwrap()
+    }
+
+    fn builder(usage: Usage) -> CertificateBuilder {
+        CertificateBuilder::new(usage, "test").validity(clock(), clock() + Duration::days(1))
+    }
+
+    fn ca(usage: Usage) -> CertifiedKeyPair {
+        let key = key();
+        let cert = builder(usage).self_signed(&key).unwrap();
+        CertifiedKeyPair::new(cert, key).unwrap()
+    }
+
+    #[test]
+    fn serial_numbers_follow_rfc_5280() {
+        let key = key();
+        let zero = builder(Usage::ServerLeaf).serial([0, 0]).self_signed(&key);
+        assert!(matches!(zero, Err(Error::InvalidSerial { .. })), "{zero:?}");
+        let long = builder(Usage::ServerLeaf).serial([1; 21]).self_signed(&key);
+        assert!(matches!(long, Err(Error::InvalidSerial { .. })), "{long:?}");
+        // 20 octets with the top bit set need a 21st (sign) octet: too long.
+        let signed = builder(Usage::ServerLeaf)
+            .serial([0x80; 20])
+            .self_signed(&key);
+        assert!(
+            matches!(signed, Err(Error::InvalidSerial { .. })),
+            "{signed:?}"
+        );
+        let cert = builder(Usage::ServerLeaf)
+            .serial([0x7f; 20])
+            .self_signed(&key)
+            .unwrap();
+        assert_eq!(cert.serial(), &[0x7f; 20]);
+        // Leading zero octets are not part of the value.
+        let cert = builder(Usage::ServerLeaf)
+            .serial([0, 0, 5])
+            .self_signed(&key)
+            .unwrap();
+        assert_eq!(cert.serial(), &[5]);
+        let message = zero.unwrap_err().to_string();
+        assert!(message.contains("0000"), "{message}");
+    }
+
+    #[test]
+    fn validity_is_required_and_ordered() {
+        let key = key();
+        let missing = CertificateBuilder::new(Usage::RootCa, "no validity").self_signed(&key);
+        assert!(
+            matches!(&missing, Err(Error::MissingValidity { subject }) if subject == "CN=no validity"),
+            "{missing:?}"
+        );
+        let backwards = CertificateBuilder::new(Usage::RootCa, "backwards")
+            .validity(clock(), clock() - Duration::seconds(1))
+            .self_signed(&key);
+        assert!(
+            matches!(backwards, Err(Error::InvalidValidity { .. })),
+            "{backwards:?}"
+        );
+        let before_1970 = CertificateBuilder::new(Usage::RootCa, "old")
+            .validity(OffsetDateTime::UNIX_EPOCH - Duration::days(1), clock())
+            .self_signed(&key);
+        assert!(
+            matches!(before_1970, Err(Error::InvalidValidity { .. })),
+            "{before_1970:?}"
+        );
+    }
+
+    #[test]
+    fn utc_time_through_2049_generalized_time_after() {
+        let key = key();
+        let end_2049 = OffsetDateTime::from_unix_timestamp(2_524_607_999).unwrap(); // 2049-12-31T23:59:59Z
+        let cert = CertificateBuilder::new(Usage::RootCa, "long")
+            .validity(clock(), end_2049)
+            .self_signed(&key)
+            .unwrap();
+        let validity = cert.x509().tbs_certificate.validity;
+        assert!(matches!(validity.not_before, Time::UtcTime(_)));
+        assert!(matches!(validity.not_after, Time::UtcTime(_)));
+        let cert = CertificateBuilder::new(Usage::RootCa, "longer")
+            .validity(clock(), end_2049 + Duration::seconds(1))
+            .self_signed(&key)
+            .unwrap();
+        let validity = cert.x509().tbs_certificate.validity;
+        assert!(matches!(validity.not_after, Time::GeneralTime(_)));
+        assert_eq!(cert.not_after(), end_2049 + Duration::seconds(1));
+    }
+
+    #[test]
+    fn sub_second_clocks_are_truncated() {
+        let key = key();
+        let now = clock() + Duration::milliseconds(750);
+        let cert = CertificateBuilder::new(Usage::RootCa, "ms")
+            .validity(now, now + Duration::days(1))
+            .self_signed(&key)
+            .unwrap();
+        assert_eq!(cert.not_before(), clock());
+    }
+
+    #[test]
+    fn bad_hosts_are_rejected() {
+        let key = key();
+        for host in [
+            "*foo.example.com",
+            "foo.*.example.com",
+            "*.com",
+            "exa mple.com",
+            "",
+            "*",
+        ] {
+            let result = builder(Usage::ServerLeaf)
+                .dns_names([host])
+                .self_signed(&key);
+            match result {
+                Err(Error::InvalidHost { host: h, .. }) => assert_eq!(h, host),
+                other => panic!("{host:?} accepted: {other:?}"),
+            }
+        }
+        let cert = builder(Usage::ServerLeaf)
+            .hosts(["a.test", " 10.0.0.1 ", "*.b.test", "fe80::1"])
+            .self_signed(&key)
+            .unwrap();
+        let (_, san) = cert
+            .x509()
+            .tbs_certificate
+            .get::<SubjectAltName>()
+            .unwrap()
+            .unwrap();
+        assert_eq!(san.0.len(), 4);
+    }
+
+    #[test]
+    fn issuers_must_be_cas_with_room_in_the_path() {
+        let leaf_issuer = ca(Usage::ServerLeaf);
+        let refused = builder(Usage::ServerLeaf).signed_by(&key(), &leaf_issuer);
+        assert!(
+            matches!(refused, Err(Error::InvalidIssuer { .. })),
+            "{refused:?}"
+        );
+
+        let last_ca = ca(Usage::IntermediateCa { path_len: Some(0) });
+        let refused = builder(Usage::IntermediateCa { path_len: None }).signed_by(&key(), &last_ca);
+        assert!(
+            matches!(refused, Err(Error::InvalidIssuer { .. })),
+            "{refused:?}"
+        );
+        let message = refused.unwrap_err().to_string();
+        assert!(message.contains("pathLenConstraint is 0"), "{message}");
+        let leaf = builder(Usage::ServerLeaf)
+            .signed_by(&key(), &last_ca)
+            .unwrap();
+        assert_eq!(leaf.issuer(), "CN=test");
+
+        let root = ca(Usage::RootCa);
+        let sub = builder(Usage::IntermediateCa { path_len: Some(1) })
+            .signed_by(&key(), &root)
+            .unwrap();
+        assert_eq!(sub.path_len(), Some(1));
+        assert_eq!(
+            sub.authority_key_identifier(),
+            root.certificate().subject_key_identifier()
+        );
+    }
+
+    #[test]
+    fn key_must_match_certificate() {
+        let cert = builder(Usage::RootCa).self_signed(&key()).unwrap();
+        let mismatch = CertifiedKeyPair::new(cert.clone(), key());
+        assert!(
+            matches!(mismatch, Err(Error::KeyMismatch { .. })),
+            "{mismatch:?}"
+        );
+        let other_type =
+            KeyPair::generate(KeyAlgorithm::Ecdsa(EcCurve::P384), Backend::AwsLc).unwrap();
+        let mismatch = CertifiedKeyPair::new(cert, other_type);
+        assert!(
+            matches!(mismatch, Err(Error::KeyMismatch { .. })),
+            "{mismatch:?}"
+        );
+    }
+
+    #[test]
+    fn pem_round_trip() {
+        let cert = builder(Usage::RootCa).self_signed(&key()).unwrap();
+        let pem = cert.to_pem().unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
+        assert_eq!(Certificate::from_pem(pem.as_bytes()).unwrap(), cert);
+        let two = pem.clone() + &pem;
+        assert_eq!(
+            Certificate::from_pem_chain(two.as_bytes()).unwrap().len(),
+            2
+        );
+        assert!(Certificate::from_pem(b"no pem here").is_err());
+        assert!(Certificate::from_der(vec![0x30, 0x00]).is_err());
+    }
+}

@@ -344,3 +344,58 @@ fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Error> {
     file.write_all(contents).map_err(io)?;
     file.sync_all().map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn options() -> PkiOptions {
+        let mut options =
+            PkiOptions::new(OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap());
+        options.profile = Profile::EcdsaP384;
+        options
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let mut no_hosts = options();
+        no_hosts.hosts = vec![" , ".into()];
+        assert!(matches!(
+            Pki::generate(&no_hosts),
+            Err(Error::InvalidOptions(_))
+        ));
+
+        let mut long_leaf = options();
+        long_leaf.leaf_validity = long_leaf.ca_validity + Duration::days(1);
+        assert!(matches!(
+            Pki::generate(&long_leaf),
+            Err(Error::InvalidOptions(_))
+        ));
+
+        let mut bad_host = options();
+        bad_host.hosts = vec!["good.test,bad host".into()];
+        match Pki::generate(&bad_host) {
+            Err(Error::InvalidHost { host, .. }) => assert_eq!(host, "bad host"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let pki = Pki::generate(&options()).unwrap();
+        let server = pki.server().certificate();
+        assert_eq!(server.subject(), "CN=localhost,O=Q-TLS");
+        assert!(server.extension(&crate::ID_PE_TLS_FEATURE).is_none());
+        assert_eq!(pki.server_chain().len(), 2);
+        assert_eq!(
+            pki.client_chain()[1],
+            pki.intermediate().certificate().to_certificate_der()
+        );
+        assert_eq!(
+            pki.client().certificate().subject(),
+            format!("CN={},O=Q-TLS", PkiOptions::CLIENT_COMMON_NAME)
+        );
+    }
+}

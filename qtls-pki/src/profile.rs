@@ -84,3 +84,29 @@ impl FromStr for Profile {
             .ok_or_else(|| Error::UnknownProfile(s.to_owned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for profile in Profile::ALL {
+            assert_eq!(profile.to_string().parse::<Profile>().unwrap(), profile);
+            assert_eq!(
+                profile.key_algorithm().name().parse::<Profile>().unwrap(),
+                profile
+            );
+            assert_eq!(
+                Profile::from_key_algorithm(profile.key_algorithm()),
+                Some(profile)
+            );
+        }
+        assert_eq!("ECDSA-P384".parse::<Profile>().unwrap(), Profile::EcdsaP384);
+        assert_eq!(Profile::default().key_algorithm(), KeyAlgorithm::DEFAULT);
+        let unknown = "rsa".parse::<Profile>().unwrap_err();
+        assert!(unknown.to_string().contains("\"rsa\""), "{unknown}");
+    }
+}
