@@ -62,6 +62,12 @@ impl Server {
         }
     }
 
+    /// Accepts one connection and serves it (for tests and demos).
+    pub async fn accept_one(&self) -> Result<ConnectionInfo, Error> {
+        let (tcp, _) = self.listener.accept().await?;
+        self.serve_one(tcp).await
+    }
+
     /// Handshakes on one accepted TCP connection and answers one HTTP request.
     pub async fn serve_one(&self, tcp: TcpStream) -> Result<ConnectionInfo, Error> {
         let mut tls = tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(tcp))

@@ -339,23 +339,17 @@ impl CertificateBuilder {
     /// RFC 5280 §4.1.2.2: a positive INTEGER of at most 20 octets.
     fn serial_number(&self) -> Result<SerialNumber, Error> {
         let bytes = match &self.serial {
-            Some(bytes) => {
-                let invalid = |reason| Error::InvalidSerial {
-                    serial: hex(bytes),
-                    reason,
-                };
-                if bytes.iter().all(|b| *b == 0) {
-                    return Err(invalid("it must be greater than zero"));
-                }
-                return SerialNumber::new(bytes)
-                    .map_err(|_| invalid("it must fit in 20 octets once DER-encoded"));
-            }
+            Some(bytes) => bytes.clone(),
             None => random_serial()?,
         };
-        SerialNumber::new(&bytes).map_err(|_| Error::InvalidSerial {
+        let invalid = |reason| Error::InvalidSerial {
             serial: hex(&bytes),
-            reason: "generated serial rejected by the encoder",
-        })
+            reason,
+        };
+        if bytes.iter().all(|b| *b == 0) {
+            return Err(invalid("it must be greater than zero"));
+        }
+        SerialNumber::new(&bytes).map_err(|_| invalid("it must fit in 20 octets once DER-encoded"))
     }
 
     /// RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.

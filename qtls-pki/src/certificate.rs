@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use der::{Decode, DecodePem, Encode};
+use der::{Decode, Encode};
 use qtls_provider::{Backend, KeyPair};
+use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BasicConstraints, SubjectKeyIdentifier};
@@ -201,31 +202,15 @@ impl Certificate {
     }
 
     fn parse_pem_chain(pem: &[u8], source_name: &str) -> Result<Vec<Self>, Error> {
-        let text = core::str::from_utf8(pem).map_err(|_| Error::InvalidCertificate {
-            source_name: source_name.to_owned(),
-            reason: "PEM is not UTF-8".into(),
-        })?;
-        let mut certificates = Vec::new();
-        let mut rest = text;
-        const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-        const END: &str = "-----END CERTIFICATE-----";
-        while let Some(start) = rest.find(BEGIN) {
-            let after = &rest[start..];
-            let end = after.find(END).ok_or_else(|| Error::InvalidCertificate {
-                source_name: source_name.to_owned(),
-                reason: "CERTIFICATE block without an END line".into(),
-            })? + END.len();
-            let block = &after[..end];
-            let der = x509_cert::Certificate::from_pem(block)
-                .and_then(|cert| cert.to_der())
-                .map_err(|e| Error::InvalidCertificate {
+        CertificateDer::pem_slice_iter(pem)
+            .map(|der| {
+                let der = der.map_err(|e| Error::InvalidCertificate {
                     source_name: source_name.to_owned(),
-                    reason: e.to_string(),
+                    reason: format!("PEM: {e}"),
                 })?;
-            certificates.push(Self::parse(der, source_name)?);
-            rest = &after[end..];
-        }
-        Ok(certificates)
+                Self::parse(der.to_vec(), source_name)
+            })
+            .collect()
     }
 }
 

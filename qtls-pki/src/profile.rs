@@ -72,14 +72,17 @@ impl fmt::Display for Profile {
 impl FromStr for Profile {
     type Err = Error;
 
-    /// Accepts [`Profile::name`] case-insensitively, and the key algorithm names
-    /// `MLDSA65-ECDSA-P384-SHA512`, `ML-DSA-65`, `ML-DSA-87` and `ECDSA-P384`.
+    /// Accepts [`Profile::name`] case-insensitively, and every spelling
+    /// [`KeyAlgorithm`]'s `FromStr` accepts for the four profiles' algorithms (for example
+    /// `MLDSA65-ECDSA-P384-SHA512`, `ML-DSA-65`, `p384`).
     fn from_str(s: &str) -> Result<Self, Error> {
         Self::ALL
             .into_iter()
-            .find(|profile| {
-                profile.name().eq_ignore_ascii_case(s)
-                    || profile.key_algorithm().name().eq_ignore_ascii_case(s)
+            .find(|profile| profile.name().eq_ignore_ascii_case(s))
+            .or_else(|| {
+                s.parse::<KeyAlgorithm>()
+                    .ok()
+                    .and_then(Self::from_key_algorithm)
             })
             .ok_or_else(|| Error::UnknownProfile(s.to_owned()))
     }
@@ -105,6 +108,13 @@ mod tests {
             );
         }
         assert_eq!("ECDSA-P384".parse::<Profile>().unwrap(), Profile::EcdsaP384);
+        assert_eq!("p384".parse::<Profile>().unwrap(), Profile::EcdsaP384);
+        assert_eq!(
+            "mldsa65-ecdsa-p384".parse::<Profile>().unwrap(),
+            Profile::Composite
+        );
+        // Algorithms qtls-provider has but no profile uses.
+        assert!("mldsa44".parse::<Profile>().is_err());
         assert_eq!(Profile::default().key_algorithm(), KeyAlgorithm::DEFAULT);
         let unknown = "rsa".parse::<Profile>().unwrap_err();
         assert!(unknown.to_string().contains("\"rsa\""), "{unknown}");
