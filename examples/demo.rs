@@ -82,10 +82,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nmTLS handshake with {addr}:");
     println!("  protocol          {}", show(&report.info.protocol));
     println!("  key exchange      {}", show(&report.info.group));
-    println!("  server signature  {}", show(&report.info.signature_scheme));
+    println!(
+        "  server signature  {}",
+        show(&report.info.signature_scheme)
+    );
     println!("  cipher suite      {}", show(&report.info.cipher_suite));
     println!("  server identity   {}", show(&report.info.peer_subject));
-    println!("  client identity   {} (as the server verified it)", show(&server_view.peer_subject));
+    println!(
+        "  client identity   {} (as the server verified it)",
+        show(&server_view.peer_subject)
+    );
     println!(
         "  handshake bytes   {} sent by the client, {} received",
         report.handshake_bytes_sent, report.handshake_bytes_received

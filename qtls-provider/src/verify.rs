@@ -151,11 +151,10 @@ pub mod webpki_algs {
 }
 
 type Alg = &'static dyn SignatureVerificationAlgorithm;
+type PostQuantumAlgorithms = ([(CompositeAlgorithm, Alg); 3], [(MlDsaLevel, Alg); 3]);
 
 /// The composite and ML-DSA verification objects of `backend`.
-fn post_quantum_algorithms(
-    backend: Backend,
-) -> ([(CompositeAlgorithm, Alg); 3], [(MlDsaLevel, Alg); 3]) {
+fn post_quantum_algorithms(backend: Backend) -> PostQuantumAlgorithms {
     match backend {
         #[cfg(feature = "oqs")]
         Backend::Oqs => (
