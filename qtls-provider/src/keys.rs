@@ -404,3 +404,91 @@ fn der_tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
     der.extend_from_slice(contents);
     der
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn every_algorithm_round_trips_through_pkcs8_and_pem() {
+        for algorithm in KeyAlgorithm::ALL {
+            for &backend in Backend::available() {
+                let key = KeyPair::generate(algorithm, backend).unwrap();
+                let pem = key.to_pkcs8_pem().unwrap();
+                let again = KeyPair::from_pem(pem.as_bytes(), backend).unwrap();
+                assert_eq!(again.algorithm(), algorithm);
+                assert_eq!(again.public_key(), key.public_key());
+                let signature = key.sign(b"message").unwrap();
+                assert!(!signature.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn ml_dsa_keys_load_from_every_rfc_9881_form() {
+        let key =
+            KeyPair::generate(KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65), Backend::AwsLc).unwrap();
+        let KeyInner::MlDsa(inner) = &key.inner else {
+            unreachable!()
+        };
+        let seed = *inner.seed().unwrap();
+        let expanded = inner.expanded().to_vec();
+        let oid = MlDsaLevel::MlDsa65.oid();
+        let seed_os = OctetStringRef::new(&seed).unwrap().to_der().unwrap();
+        let expanded_os = OctetStringRef::new(&expanded).unwrap().to_der().unwrap();
+        let both = der_tlv(0x30, &[seed_os, expanded_os.clone()].concat());
+        for private_key in [both, expanded_os] {
+            let pkcs8 = encode_pkcs8(oid, &private_key).unwrap();
+            let loaded = KeyPair::from_pkcs8_der(&pkcs8, Backend::AwsLc).unwrap();
+            assert_eq!(loaded.public_key(), key.public_key());
+        }
+        // `both` whose seed does not reproduce the expanded key is refused.
+        let other_seed = [7u8; 32];
+        let mismatched = der_tlv(
+            0x30,
+            &[
+                OctetStringRef::new(&other_seed).unwrap().to_der().unwrap(),
+                OctetStringRef::new(&expanded).unwrap().to_der().unwrap(),
+            ]
+            .concat(),
+        );
+        let error =
+            KeyPair::from_pkcs8_der(&encode_pkcs8(oid, &mismatched).unwrap(), Backend::AwsLc)
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("does not reproduce"), "{error}");
+        // A seed of the wrong length is refused with its length named.
+        let short = encode_pkcs8(
+            oid,
+            &[0x80, 31]
+                .iter()
+                .copied()
+                .chain([0u8; 31])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let error = KeyPair::from_pkcs8_der(&short, Backend::AwsLc)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("31 bytes"), "{error}");
+    }
+
+    #[test]
+    fn algorithm_names_parse() {
+        assert_eq!(
+            "composite".parse::<KeyAlgorithm>().unwrap(),
+            KeyAlgorithm::DEFAULT
+        );
+        assert_eq!(
+            "ML-DSA-87".parse::<KeyAlgorithm>().unwrap(),
+            KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa87)
+        );
+        assert!("rsa"
+            .parse::<KeyAlgorithm>()
+            .unwrap_err()
+            .to_string()
+            .contains("known:"));
+    }
+}

@@ -330,3 +330,128 @@ fn preset_on_aws_lc(preset: Preset) -> CryptoProvider {
         .build()
         .expect("default provider configuration is valid")
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn presets_build() {
+        for preset in Preset::ALL {
+            for &backend in Backend::available() {
+                let provider = ProviderBuilder::new()
+                    .preset(preset)
+                    .backend(backend)
+                    .build()
+                    .unwrap();
+                assert!(!provider.kx_groups.is_empty());
+                let first = provider.kx_groups[0].name();
+                match preset {
+                    Preset::PqcOnly => assert_eq!(first, rustls::NamedGroup::MLKEM1024),
+                    _ => assert_eq!(u16::from(first), crate::SECP384R1MLKEM1024_CODE_POINT),
+                }
+            }
+        }
+        assert_eq!(hybrid().cipher_suites.len(), 1);
+        assert_eq!(pqc_only().kx_groups.len(), 1);
+        assert!(compatible().kx_groups.len() > hybrid().kx_groups.len());
+    }
+
+    #[test]
+    fn pqc_only_accepts_only_post_quantum_signatures() {
+        let provider = pqc_only();
+        let code_points = CodePoints::DEFAULT;
+        let schemes: Vec<_> = provider
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .map(|(scheme, _)| *scheme)
+            .collect();
+        assert_eq!(schemes.len(), 6);
+        assert!(schemes
+            .iter()
+            .all(|s| code_points.is_post_quantum_scheme(*s)));
+        let classical = hybrid()
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .any(|(s, _)| *s == SignatureScheme::ECDSA_NISTP384_SHA384);
+        assert!(classical);
+    }
+
+    #[test]
+    fn code_points_are_settable_and_checked() {
+        let custom = CodePoints {
+            mldsa65_ecdsa_p384_sha512: 0x0a0b,
+            x25519_mlkem1024: 0xfe41,
+            ..CodePoints::DEFAULT
+        };
+        let provider = ProviderBuilder::new().code_points(custom).build().unwrap();
+        let mapped = provider
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .any(|(s, _)| u16::from(*s) == 0x0a0b);
+        assert!(mapped);
+        assert!(provider
+            .kx_groups
+            .iter()
+            .any(|g| u16::from(g.name()) == 0xfe41));
+
+        for bad in [0x0403, 0x0901, 0x0300] {
+            let codes = CodePoints {
+                mldsa65_ecdsa_p384_sha512: bad,
+                ..CodePoints::DEFAULT
+            };
+            let error = ProviderBuilder::new()
+                .code_points(codes)
+                .build()
+                .unwrap_err();
+            assert!(matches!(error, Error::Config(_)), "{bad:#x}: {error}");
+        }
+        let twice = CodePoints {
+            mldsa87_ecdsa_p384_sha512: 0x0908,
+            ..CodePoints::DEFAULT
+        };
+        assert!(ProviderBuilder::new().code_points(twice).build().is_err());
+        let collides = CodePoints {
+            x25519_mlkem1024: 0x11ec,
+            ..CodePoints::DEFAULT
+        };
+        assert!(ProviderBuilder::new()
+            .code_points(collides)
+            .build()
+            .is_err());
+    }
+
+    #[test]
+    fn names_parse_and_unknown_names_list_the_known_ones() {
+        assert_eq!("pqc-only".parse::<Preset>().unwrap(), Preset::PqcOnly);
+        let error = "fast".parse::<Preset>().unwrap_err().to_string();
+        assert!(error.contains("hybrid, pqc-only, compatible"), "{error}");
+        let error = crate::group_by_name("X25519Kyber768", Backend::AwsLc)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("SecP384r1MLKEM1024") && error.contains("X25519Kyber768"),
+            "{error}"
+        );
+        assert_eq!(
+            crate::group_by_name("secp384r1mlkem1024", Backend::AwsLc)
+                .unwrap()
+                .name(),
+            rustls::NamedGroup::from(0x11ed)
+        );
+        assert_eq!(
+            CodePoints::DEFAULT.scheme_name(SignatureScheme::from(0x0908)),
+            "MLDSA65_ECDSA_P384_SHA512"
+        );
+        assert_eq!(
+            CodePoints::DEFAULT.scheme_name(SignatureScheme::ML_DSA_65),
+            "ML_DSA_65"
+        );
+    }
+}
