@@ -350,3 +350,30 @@ fn malformed_server_key_shares_are_refused_by_the_client() {
         }
     }
 }
+
+/// A client offering a hybrid group and its classical half sends both shares from one
+/// ephemeral key, so a classical-only server answers without a HelloRetryRequest.
+#[test]
+fn classical_component_is_offered_beside_the_hybrid_share() {
+    let pki = pki(KeyAlgorithm::Ecdsa(EcCurve::P384));
+    for backend in Backend::available() {
+        for (hybrid, classical) in [
+            ("SecP384r1MLKEM1024", "secp384r1"),
+            ("X25519MLKEM1024", "X25519"),
+        ] {
+            let hybrid = qtls_provider::group_by_name(hybrid, *backend).unwrap();
+            let classical = qtls_provider::group_by_name(classical, *backend).unwrap();
+            let server = server_config(&pki, provider(*backend, vec![classical]));
+            let client = client_config(&pki, provider(*backend, vec![hybrid, classical]));
+            let mut server = ServerConnection::new(server).unwrap();
+            let mut client =
+                ClientConnection::new(client, "localhost".try_into().unwrap()).unwrap();
+            drive(&mut client, &mut server).unwrap();
+            assert_eq!(
+                client.negotiated_key_exchange_group().unwrap().name(),
+                classical.name()
+            );
+            assert_eq!(client.handshake_kind(), Some(rustls::HandshakeKind::Full));
+        }
+    }
+}
