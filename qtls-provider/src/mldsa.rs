@@ -29,6 +29,9 @@ pub enum MlDsaLevel {
 }
 
 impl MlDsaLevel {
+    /// Every parameter set.
+    pub const ALL: [Self; 3] = [Self::MlDsa44, Self::MlDsa65, Self::MlDsa87];
+
     /// Public key size in bytes (FIPS 204 Table 2).
     pub const fn public_key_len(self) -> usize {
         match self {
@@ -75,9 +78,7 @@ impl MlDsaLevel {
     }
 
     pub(crate) fn from_oid(oid: &const_oid::ObjectIdentifier) -> Option<Self> {
-        [Self::MlDsa44, Self::MlDsa65, Self::MlDsa87]
-            .into_iter()
-            .find(|level| level.oid() == *oid)
+        Self::ALL.into_iter().find(|level| level.oid() == *oid)
     }
 
     fn aws_lc_signing(self) -> &'static PqdsaSigningAlgorithm {

@@ -1,0 +1,93 @@
+//! Catalyst dual-key certificates (ITU-T X.509 (10/2019) §7.2.2, §9.8): an alternative
+//! signature over the PreTBSCertificate, by the issuer's alternative key.
+
+use const_oid::ObjectIdentifier;
+use der::asn1::AnyRef;
+use der::{Decode, Encode, Reader, SliceReader};
+use rustls_pki_types::SignatureVerificationAlgorithm;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
+
+use crate::cert::{algorithm_contents, verify_with, ParsedCert};
+use crate::error::Error;
+
+/// subjectAltPublicKeyInfo.
+pub(crate) const SUBJECT_ALT_PUBLIC_KEY_INFO: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.5.29.72");
+/// altSignatureAlgorithm.
+pub(crate) const ALT_SIGNATURE_ALGORITHM: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.5.29.73");
+/// altSignatureValue.
+pub(crate) const ALT_SIGNATURE_VALUE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.74");
+
+/// When `cert` carries an alternative signature, it must verify under `issuer`'s
+/// alternative public key; a certificate without one passes unchanged.
+pub(crate) fn check(
+    cert: &ParsedCert,
+    issuer: &ParsedCert,
+    algorithms: &[&dyn SignatureVerificationAlgorithm],
+) -> Result<(), Error> {
+    let Some(signature_value) = extension(cert, &ALT_SIGNATURE_VALUE) else {
+        return Ok(());
+    };
+    let fail = |why: &str| Error::AlternativeSignature {
+        subject: cert.subject(),
+        why: why.to_string(),
+    };
+    let algorithm = extension(cert, &ALT_SIGNATURE_ALGORITHM)
+        .ok_or_else(|| fail("altSignatureValue without altSignatureAlgorithm"))?;
+    let issuer_key = extension(issuer, &SUBJECT_ALT_PUBLIC_KEY_INFO)
+        .ok_or_else(|| fail("the issuer has no subjectAltPublicKeyInfo"))?;
+    let issuer_key = SubjectPublicKeyInfoOwned::from_der(issuer_key)
+        .map_err(|e| fail(&format!("issuer's subjectAltPublicKeyInfo: {e}")))?;
+    let signature = der::asn1::BitString::from_der(signature_value)
+        .map_err(|e| fail(&format!("altSignatureValue: {e}")))?;
+    let pre_tbs =
+        pre_tbs_certificate(cert).map_err(|e| fail(&format!("PreTBSCertificate: {e}")))?;
+    let key_algorithm = algorithm_contents(&issuer_key.algorithm.to_der().unwrap_or_default());
+    verify_with(
+        algorithms,
+        &algorithm_contents(algorithm),
+        &key_algorithm,
+        issuer_key.subject_public_key.raw_bytes(),
+        &pre_tbs,
+        signature.raw_bytes(),
+    )
+    .then_some(())
+    .ok_or_else(|| fail("does not verify"))
+}
+
+fn extension<'a>(cert: &'a ParsedCert, oid: &ObjectIdentifier) -> Option<&'a [u8]> {
+    cert.cert
+        .tbs_certificate
+        .extensions
+        .as_ref()?
+        .iter()
+        .find(|ext| ext.extn_id == *oid)
+        .map(|ext| ext.extn_value.as_bytes())
+}
+
+/// The TBSCertificate without its `signature` field and without the altSignatureValue
+/// extension; the other extensions stay, in order (X.509 (10/2019) §7.2.2).
+pub(crate) fn pre_tbs_certificate(cert: &ParsedCert) -> Result<Vec<u8>, der::Error> {
+    let mut tbs = cert.cert.tbs_certificate.clone();
+    if let Some(extensions) = tbs.extensions.as_mut() {
+        extensions.retain(|ext| ext.extn_id != ALT_SIGNATURE_VALUE);
+    }
+    let encoded = tbs.to_der()?;
+    let outer = AnyRef::from_der(&encoded)?;
+    let mut reader = SliceReader::new(outer.value())?;
+    let mut fields = Vec::new();
+    let mut index = 0;
+    // With a version field ([0]) the signature AlgorithmIdentifier is the third element.
+    let has_version = outer.value().first() == Some(&0xa0);
+    let signature_index = if has_version { 2 } else { 1 };
+    while !reader.is_finished() {
+        let field: AnyRef<'_> = reader.decode()?;
+        if index != signature_index {
+            fields.extend(field.to_der()?);
+        }
+        index += 1;
+    }
+    let sequence = der::asn1::AnyRef::new(der::Tag::Sequence, &fields)?;
+    sequence.to_der()
+}

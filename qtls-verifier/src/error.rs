@@ -1,0 +1,249 @@
+use core::fmt;
+use std::sync::Arc;
+
+use rustls::CertificateError;
+
+/// Everything that can make a chain fail verification, or a verifier fail to build.
+///
+/// Each converts to the [`CertificateError`] whose alert the seed's checklist names (see
+/// [`Error::certificate_error`]).
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub enum Error {
+    /// rustls-webpki refused the chain (expiry, unknown issuer, name, EKU, constraints...).
+    Chain(webpki::Error),
+    /// A certificate in the chain is not signed with ML-DSA or composite ML-DSA while
+    /// post-quantum signatures are required.
+    NotPostQuantum {
+        /// The subject of the certificate.
+        subject: String,
+        /// The signature algorithm's OID.
+        algorithm: String,
+    },
+    /// A peer's CertificateVerify used a classical scheme while post-quantum signatures are
+    /// required.
+    ClassicalHandshakeSignature(rustls::SignatureScheme),
+    /// A certificate's KeyUsage does not allow its use in the chain.
+    KeyUsage {
+        /// The subject of the certificate.
+        subject: String,
+        /// What the usage lacks.
+        missing: &'static str,
+    },
+    /// An AuthorityKeyIdentifier does not match the issuer's SubjectKeyIdentifier.
+    KeyIdentifierMismatch {
+        /// The subject of the certificate whose AKI is wrong.
+        subject: String,
+    },
+    /// A Catalyst alternative signature (ITU-T X.509 2019 §7.2.2) does not verify.
+    AlternativeSignature {
+        /// The subject of the certificate.
+        subject: String,
+        /// Why.
+        why: String,
+    },
+    /// A certificate is revoked.
+    Revoked {
+        /// The subject of the revoked certificate.
+        subject: String,
+        /// Where the status came from.
+        source: StatusSource,
+    },
+    /// The revocation status of a certificate could not be learnt and the policy is
+    /// hard-fail.
+    RevocationUnknown {
+        /// The subject of the certificate.
+        subject: String,
+        /// What was tried and why each failed.
+        attempts: Vec<String>,
+    },
+    /// A stapled OCSP response is unusable (bad signature, unauthorized signer, stale, for
+    /// another certificate...).
+    BadStaple(OcspError),
+    /// The leaf demands a stapled OCSP response (RFC 7633 must-staple) and none came.
+    MissingStaple {
+        /// The leaf's subject.
+        subject: String,
+    },
+    /// The verifier's configuration is unusable.
+    Config(String),
+}
+
+/// Where a revocation status was learnt.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StatusSource {
+    /// An OCSP response stapled to the handshake.
+    StapledOcsp,
+    /// An OCSP response fetched from the certificate's AIA responder.
+    OnlineOcsp,
+    /// A certificate revocation list.
+    Crl,
+}
+
+impl fmt::Display for StatusSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::StapledOcsp => "stapled OCSP",
+            Self::OnlineOcsp => "online OCSP",
+            Self::Crl => "CRL",
+        })
+    }
+}
+
+/// Why an OCSP response was not accepted (RFC 6960 §3.2).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OcspError {
+    /// Not a DER OCSPResponse / BasicOCSPResponse.
+    Malformed(String),
+    /// responseStatus was not successful.
+    Status(String),
+    /// No SingleResponse carries the certificate's CertID.
+    NoMatchingCertId,
+    /// The signer is neither the issuer nor a responder the issuer authorized.
+    UnauthorizedSigner(String),
+    /// The response signature does not verify.
+    BadSignature,
+    /// thisUpdate is in the future, or the response is past nextUpdate / too old.
+    Stale(String),
+    /// A nonce was sent and the response did not echo it.
+    NonceMismatch,
+}
+
+impl fmt::Display for OcspError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(why) => write!(f, "malformed OCSP response: {why}"),
+            Self::Status(status) => write!(f, "OCSP responder answered {status}"),
+            Self::NoMatchingCertId => write!(f, "OCSP response is for another certificate"),
+            Self::UnauthorizedSigner(who) => {
+                write!(
+                    f,
+                    "OCSP response signed by an unauthorized responder: {who}"
+                )
+            }
+            Self::BadSignature => write!(f, "OCSP response signature does not verify"),
+            Self::Stale(why) => write!(f, "OCSP response is not current: {why}"),
+            Self::NonceMismatch => write!(f, "OCSP response does not echo the request nonce"),
+        }
+    }
+}
+
+impl std::error::Error for OcspError {}
+
+impl Error {
+    /// The rustls error this failure becomes, choosing the alert:
+    /// expired → certificate_expired; bad chain signature, name mismatch, broken
+    /// constraints → bad_certificate; unknown CA or unknown revocation status → unknown_ca;
+    /// revoked → certificate_revoked; wrong KeyUsage/EKU → unsupported_certificate; bad or
+    /// missing staple → bad_certificate_status_response; classical signature under a PQ
+    /// requirement → (chain) bad_certificate / (CertificateVerify) decrypt_error is avoided:
+    /// see [`crate::QtlsServerVerifier`].
+    pub fn certificate_error(&self) -> CertificateError {
+        use webpki::Error as W;
+        match self {
+            Self::Chain(error) => match error {
+                W::CertExpired { time, not_after } => CertificateError::ExpiredContext {
+                    time: *time,
+                    not_after: *not_after,
+                },
+                W::CertNotValidYet { time, not_before } => CertificateError::NotValidYetContext {
+                    time: *time,
+                    not_before: *not_before,
+                },
+                W::InvalidCertValidity => CertificateError::Expired,
+                W::UnknownIssuer => CertificateError::UnknownIssuer,
+                W::CertRevoked => CertificateError::Revoked,
+                W::UnknownRevocationStatus => CertificateError::UnknownRevocationStatus,
+                W::CrlExpired { time, next_update } => {
+                    CertificateError::ExpiredRevocationListContext {
+                        time: *time,
+                        next_update: *next_update,
+                    }
+                }
+                W::CertNotValidForName(context) => CertificateError::NotValidForNameContext {
+                    expected: context.expected.clone(),
+                    presented: context.presented.clone(),
+                },
+                #[allow(deprecated)]
+                W::RequiredEkuNotFound | W::RequiredEkuNotFoundContext(_) => {
+                    CertificateError::InvalidPurpose
+                }
+                // A bad signature inside the chain is the certificate's fault, not the
+                // handshake's: bad_certificate, where rustls would say decrypt_error.
+                W::InvalidSignatureForPublicKey
+                | W::CaUsedAsEndEntity
+                | W::EndEntityUsedAsCa
+                | W::PathLenConstraintViolated
+                | W::BadDer
+                | W::BadDerTime
+                | W::TrailingData(_)
+                | W::UnsupportedCriticalExtension => CertificateError::BadEncoding,
+                other => other_error(Self::Chain(other.clone())),
+            },
+            Self::NotPostQuantum { .. }
+            | Self::KeyIdentifierMismatch { .. }
+            | Self::AlternativeSignature { .. } => CertificateError::BadEncoding,
+            Self::ClassicalHandshakeSignature(_) => other_error(self.clone()),
+            Self::KeyUsage { .. } => CertificateError::InvalidPurpose,
+            Self::Revoked { .. } => CertificateError::Revoked,
+            Self::RevocationUnknown { .. } => CertificateError::UnknownRevocationStatus,
+            Self::BadStaple(_) | Self::MissingStaple { .. } => {
+                CertificateError::InvalidOcspResponse
+            }
+            Self::Config(_) => other_error(self.clone()),
+        }
+    }
+}
+
+fn other_error(error: Error) -> CertificateError {
+    CertificateError::Other(rustls::OtherError(Arc::new(error)))
+}
+
+impl From<Error> for rustls::Error {
+    fn from(error: Error) -> Self {
+        tracing::warn!("certificate rejected: {error}");
+        Self::InvalidCertificate(error.certificate_error())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Chain(error) => write!(f, "chain verification failed: {error}"),
+            Self::NotPostQuantum { subject, algorithm } => write!(
+                f,
+                "{subject} is signed with {algorithm}, not ML-DSA or composite ML-DSA"
+            ),
+            Self::ClassicalHandshakeSignature(scheme) => write!(
+                f,
+                "CertificateVerify used {scheme:?}, not ML-DSA or composite ML-DSA"
+            ),
+            Self::KeyUsage { subject, missing } => {
+                write!(f, "{subject}: KeyUsage lacks {missing}")
+            }
+            Self::KeyIdentifierMismatch { subject } => write!(
+                f,
+                "{subject}: AuthorityKeyIdentifier does not match the issuer's SubjectKeyIdentifier"
+            ),
+            Self::AlternativeSignature { subject, why } => {
+                write!(f, "{subject}: alternative (Catalyst) signature: {why}")
+            }
+            Self::Revoked { subject, source } => write!(f, "{subject} is revoked ({source})"),
+            Self::RevocationUnknown { subject, attempts } => write!(
+                f,
+                "revocation status of {subject} unknown: {}",
+                attempts.join("; ")
+            ),
+            Self::BadStaple(error) => write!(f, "stapled OCSP response rejected: {error}"),
+            Self::MissingStaple { subject } => write!(
+                f,
+                "{subject} requires a stapled OCSP response (must-staple) and none was sent"
+            ),
+            Self::Config(why) => write!(f, "verifier configuration: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,72 @@
+//! Blocking HTTP for OCSP and CRLs. rustls verifiers are synchronous, so the fetch blocks the
+//! handshake; every request is bounded by the configured timeouts.
+
+use std::time::Duration;
+
+/// The largest OCSP response accepted.
+const MAX_OCSP_RESPONSE: u64 = 64 * 1024;
+/// The largest CRL accepted.
+const MAX_CRL: u64 = 16 * 1024 * 1024;
+
+/// An HTTP client with connect and overall timeouts.
+#[derive(Debug)]
+pub(crate) struct Fetcher {
+    agent: ureq::Agent,
+}
+
+impl Fetcher {
+    pub(crate) fn new(connect_timeout: Duration, read_timeout: Duration) -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_connect(Some(connect_timeout))
+            .timeout_global(Some(connect_timeout + read_timeout))
+            .http_status_as_error(false)
+            .build();
+        Self {
+            agent: ureq::Agent::new_with_config(config),
+        }
+    }
+
+    /// RFC 6960 Appendix A.1: POST the DER request as application/ocsp-request.
+    pub(crate) fn ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+        let mut response = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/ocsp-request")
+            .send(request)
+            .map_err(|e| format!("{url}: {e}"))?;
+        if response.status() != 200 {
+            return Err(format!("{url}: HTTP {}", response.status()));
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(MAX_OCSP_RESPONSE)
+            .read_to_vec()
+            .map_err(|e| format!("{url}: {e}"))
+    }
+
+    /// GET a CRL (DER, or PEM which is converted).
+    pub(crate) fn crl(&self, url: &str) -> Result<Vec<u8>, String> {
+        let mut response = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|e| format!("{url}: {e}"))?;
+        if response.status() != 200 {
+            return Err(format!("{url}: HTTP {}", response.status()));
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_CRL)
+            .read_to_vec()
+            .map_err(|e| format!("{url}: {e}"))?;
+        if body.starts_with(b"-----BEGIN") {
+            use rustls_pki_types::pem::PemObject;
+            return rustls_pki_types::CertificateRevocationListDer::from_pem_slice(&body)
+                .map(|der| der.to_vec())
+                .map_err(|e| format!("{url}: {e}"));
+        }
+        Ok(body)
+    }
+}

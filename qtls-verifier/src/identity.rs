@@ -1,0 +1,56 @@
+//! The verified client identity, for authorization after the handshake.
+
+use crate::error::StatusSource;
+use crate::rustls_verifiers::QtlsClientVerifier;
+use crate::verifier::RevocationStatus;
+
+/// Who a client proved to be: taken from the chain [`QtlsClientVerifier`] verified during
+/// the handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Subject DN of the client certificate (RFC 4514).
+    pub subject: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// subjectAltName entries (`DNS:`, `IP:`, `URI:`, `email:`).
+    pub subject_alt_names: Vec<String>,
+    /// DN of the CA that issued the client certificate.
+    pub issuer: String,
+    /// DN of the trust anchor the chain ends at.
+    pub trust_anchor: String,
+    /// The client certificate's revocation status and how it was learnt.
+    pub revocation: RevocationStatus,
+}
+
+impl ClientIdentity {
+    /// The identity of the client on `connection`, if it presented a certificate that
+    /// `verifier` accepted.
+    pub fn from_connection(
+        connection: &rustls::ServerConnection,
+        verifier: &QtlsClientVerifier,
+    ) -> Option<Self> {
+        let end_entity = connection.peer_certificates()?.first()?;
+        let chain = verifier.chain_verifier().recent(end_entity)?;
+        let leaf = chain.end_entity();
+        Some(Self {
+            subject: leaf.subject.clone(),
+            serial: leaf.serial.clone(),
+            subject_alt_names: chain.subject_alt_names.clone(),
+            issuer: leaf.issuer.clone(),
+            trust_anchor: chain
+                .certificates
+                .last()
+                .map(|anchor| anchor.subject.clone())
+                .unwrap_or_default(),
+            revocation: leaf.revocation.clone(),
+        })
+    }
+
+    /// Whether the revocation status was positively confirmed, and by what.
+    pub fn revocation_confirmed_by(&self) -> Option<StatusSource> {
+        match self.revocation {
+            RevocationStatus::Good(source) => Some(source),
+            _ => None,
+        }
+    }
+}

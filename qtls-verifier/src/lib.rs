@@ -1,0 +1,49 @@
+//! Certificate verification for hybrid post-quantum TLS: rustls
+//! [`ServerCertVerifier`](rustls::client::danger::ServerCertVerifier) and
+//! [`ClientCertVerifier`](rustls::server::danger::ClientCertVerifier) implementations over
+//! rustls-webpki, with the provider's composite, ML-DSA and classical algorithms, and:
+//! - revocation per certificate: the stapled OCSP response, then online OCSP (AIA), then
+//!   CRLs (configured or fetched, cached until nextUpdate), soft- or hard-fail;
+//! - a post-quantum policy ([`VerifierBuilder::require_pq_signatures`]);
+//! - Catalyst dual-key certificates (the alternative signature must verify too);
+//! - KeyUsage and AuthorityKeyIdentifier/SubjectKeyIdentifier consistency;
+//! - the verified client identity, for authorization ([`ClientIdentity`]).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use qtls_verifier::{RevocationPolicy, VerifierBuilder};
+//!
+//! # fn demo(roots: Vec<rustls::pki_types::CertificateDer<'static>>) -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = Arc::new(qtls_provider::hybrid());
+//! let verifier = VerifierBuilder::new(roots, &provider)
+//!     .revocation_policy(RevocationPolicy::HardFail)
+//!     .require_pq_signatures(true)
+//!     .build_server_verifier()?;
+//! let config = rustls::ClientConfig::builder_with_provider(provider)
+//!     .with_protocol_versions(&[&rustls::version::TLS13])?
+//!     .dangerous()
+//!     .with_custom_certificate_verifier(verifier)
+//!     .with_no_client_auth();
+//! # let _ = config;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod catalyst;
+mod cert;
+mod error;
+mod fetch;
+mod identity;
+mod ocsp;
+mod rustls_verifiers;
+mod verifier;
+
+pub use error::{Error, OcspError, StatusSource};
+pub use identity::ClientIdentity;
+pub use rustls_verifiers::{QtlsClientVerifier, QtlsServerVerifier};
+pub use verifier::{
+    CertificateReport, ChainVerifier, Purpose, RevocationDepth, RevocationPolicy, RevocationStatus,
+    VerifiedChain, VerifierBuilder,
+};

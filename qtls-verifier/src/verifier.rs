@@ -1,0 +1,797 @@
+//! The chain verifier shared by the server- and client-certificate verifiers.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::digest;
+use der::Decode;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, ServerName, TrustAnchor, UnixTime,
+};
+use webpki::{CertRevocationList, OwnedCertRevocationList};
+
+use crate::cert::ParsedCert;
+use crate::error::{Error, StatusSource};
+use crate::fetch::Fetcher;
+use crate::ocsp::{self, OcspAnswer, OcspContext, OcspStatus};
+
+/// What revocation checking does when no source can say whether a certificate is revoked.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RevocationPolicy {
+    /// No revocation checking (stapled responses and must-staple are still honoured).
+    Off,
+    /// An unknown status passes, and is reported (in [`VerifiedChain`] and the log).
+    #[default]
+    SoftFail,
+    /// An unknown status rejects the chain (`unknown_ca`).
+    HardFail,
+}
+
+/// Which certificates revocation is checked for.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RevocationDepth {
+    /// Only the end-entity certificate.
+    EndEntity,
+    /// The end entity and every intermediate (the trust anchor is never checked).
+    #[default]
+    Chain,
+}
+
+/// Which end of a TLS connection a chain authenticates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// A server: EKU serverAuth, name checked against the SNI.
+    Server,
+    /// A client: EKU clientAuth.
+    Client,
+}
+
+/// The revocation status of one certificate, and how it was learnt.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevocationStatus {
+    /// Not revoked, according to this source.
+    Good(StatusSource),
+    /// Could not be learnt; under soft-fail the chain was accepted anyway.
+    Unknown {
+        /// What was tried, and why each failed.
+        attempts: Vec<String>,
+    },
+    /// Revocation checking is off (or this certificate is outside the checked depth).
+    NotChecked,
+}
+
+/// One certificate of a verified chain.
+#[derive(Clone, Debug)]
+pub struct CertificateReport {
+    /// Subject DN (RFC 4514).
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// Signature algorithm name (e.g. `MLDSA65-ECDSA-P384-SHA512`) or OID.
+    pub signature_algorithm: String,
+    /// notBefore, seconds since the Unix epoch.
+    pub not_before: u64,
+    /// notAfter, seconds since the Unix epoch.
+    pub not_after: u64,
+    /// Revocation status (the trust anchor is always [`RevocationStatus::NotChecked`]).
+    pub revocation: RevocationStatus,
+}
+
+/// A chain that verified: end entity first, trust anchor last.
+#[derive(Clone, Debug)]
+pub struct VerifiedChain {
+    /// The certificates, end entity first, trust anchor last.
+    pub certificates: Vec<CertificateReport>,
+    /// The end entity's subjectAltName entries (`DNS:...`, `IP:...`, `URI:...`, `email:...`).
+    pub subject_alt_names: Vec<String>,
+}
+
+impl VerifiedChain {
+    /// The end entity's report.
+    pub fn end_entity(&self) -> &CertificateReport {
+        &self.certificates[0]
+    }
+}
+
+/// Builds a [`ChainVerifier`], and from it rustls verifiers.
+#[derive(Clone, Debug)]
+pub struct VerifierBuilder {
+    roots: Vec<CertificateDer<'static>>,
+    algorithms: WebPkiSupportedAlgorithms,
+    code_points: qtls_provider::CodePoints,
+    policy: RevocationPolicy,
+    depth: RevocationDepth,
+    online_ocsp: bool,
+    fetch_crls: bool,
+    crls: Vec<CertificateRevocationListDer<'static>>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    clock_skew: Duration,
+    max_ocsp_age: Duration,
+    require_pq_signatures: bool,
+    allow_unauthenticated: bool,
+}
+
+impl VerifierBuilder {
+    /// Trust `roots`, verifying signatures with `provider`'s algorithms (composite, ML-DSA,
+    /// ECDSA, RSA, ... as the provider lists them). Defaults: soft-fail revocation over the
+    /// whole chain, online OCSP and CRL fetching on, 3 s connect and 5 s read timeouts,
+    /// 5 min clock skew, 7 days for responses without nextUpdate.
+    pub fn new(roots: Vec<CertificateDer<'static>>, provider: &CryptoProvider) -> Self {
+        Self {
+            roots,
+            algorithms: provider.signature_verification_algorithms,
+            code_points: qtls_provider::CodePoints::DEFAULT,
+            policy: RevocationPolicy::default(),
+            depth: RevocationDepth::default(),
+            online_ocsp: true,
+            fetch_crls: true,
+            crls: Vec::new(),
+            connect_timeout: Duration::from_secs(3),
+            read_timeout: Duration::from_secs(5),
+            clock_skew: Duration::from_secs(300),
+            max_ocsp_age: Duration::from_secs(7 * 24 * 3600),
+            require_pq_signatures: false,
+            allow_unauthenticated: false,
+        }
+    }
+
+    /// The code points the provider was built with (to recognise composite schemes).
+    pub fn code_points(mut self, code_points: qtls_provider::CodePoints) -> Self {
+        self.code_points = code_points;
+        self
+    }
+
+    /// Soft- or hard-fail, or off.
+    pub fn revocation_policy(mut self, policy: RevocationPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Check only the end entity, or the whole chain.
+    pub fn revocation_depth(mut self, depth: RevocationDepth) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// Ask the AIA OCSP responder when no staple settles the status.
+    pub fn online_ocsp(mut self, enabled: bool) -> Self {
+        self.online_ocsp = enabled;
+        self
+    }
+
+    /// Fetch CRLs from CRL distribution points when OCSP settles nothing.
+    pub fn fetch_crls(mut self, enabled: bool) -> Self {
+        self.fetch_crls = enabled;
+        self
+    }
+
+    /// CRLs to use before fetching any.
+    pub fn crls(mut self, crls: Vec<CertificateRevocationListDer<'static>>) -> Self {
+        self.crls = crls;
+        self
+    }
+
+    /// Connect and read timeouts for OCSP and CRL requests.
+    pub fn timeouts(mut self, connect: Duration, read: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.read_timeout = read;
+        self
+    }
+
+    /// Tolerated clock difference to OCSP responders and CRL issuers.
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// How old an OCSP response without nextUpdate may be.
+    pub fn max_ocsp_age(mut self, age: Duration) -> Self {
+        self.max_ocsp_age = age;
+        self
+    }
+
+    /// Accept only ML-DSA and composite signatures, in the chain and in CertificateVerify.
+    pub fn require_pq_signatures(mut self, required: bool) -> Self {
+        self.require_pq_signatures = required;
+        self
+    }
+
+    /// For client verifiers: let clients without a certificate through.
+    pub fn allow_unauthenticated(mut self, allowed: bool) -> Self {
+        self.allow_unauthenticated = allowed;
+        self
+    }
+
+    /// Builds the shared verifier. Fails when no root is usable or a CRL does not parse.
+    pub fn build(self) -> Result<ChainVerifier, Error> {
+        if self.roots.is_empty() {
+            return Err(Error::Config("no trust anchors".into()));
+        }
+        let mut anchors = Vec::with_capacity(self.roots.len());
+        let mut roots = Vec::with_capacity(self.roots.len());
+        for root in &self.roots {
+            let anchor = webpki::anchor_from_trusted_cert(root)
+                .map_err(|e| Error::Config(format!("unusable trust anchor: {e}")))?
+                .to_owned();
+            anchors.push(anchor);
+            roots.push(ParsedCert::from_der(root)?);
+        }
+        let crls = self
+            .crls
+            .iter()
+            .map(|der| Crl::parse(der.as_ref(), None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut schemes = self.algorithms.supported_schemes();
+        if self.require_pq_signatures {
+            schemes.retain(|s| self.code_points.is_post_quantum_scheme(*s));
+            if schemes.is_empty() {
+                return Err(Error::Config(
+                    "post-quantum signatures required, but the provider verifies none".into(),
+                ));
+            }
+        }
+        Ok(ChainVerifier {
+            inner: Arc::new(Inner {
+                fetcher: Fetcher::new(self.connect_timeout, self.read_timeout),
+                anchors,
+                roots,
+                crls,
+                schemes,
+                config: self,
+                ocsp_cache: Mutex::default(),
+                crl_cache: Mutex::default(),
+                recent: Mutex::default(),
+            }),
+        })
+    }
+
+    /// Builds a rustls server-certificate verifier (for clients).
+    pub fn build_server_verifier(self) -> Result<Arc<crate::QtlsServerVerifier>, Error> {
+        Ok(Arc::new(crate::QtlsServerVerifier::new(self.build()?)))
+    }
+
+    /// Builds a rustls client-certificate verifier (for servers).
+    pub fn build_client_verifier(self) -> Result<Arc<crate::QtlsClientVerifier>, Error> {
+        let allow = self.allow_unauthenticated;
+        Ok(Arc::new(crate::QtlsClientVerifier::new(
+            self.build()?,
+            allow,
+        )))
+    }
+}
+
+/// Verifies chains: path building, names, usages, policy, Catalyst signatures, revocation.
+/// Cheap to clone; clones share caches.
+#[derive(Clone, Debug)]
+pub struct ChainVerifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: VerifierBuilder,
+    fetcher: Fetcher,
+    anchors: Vec<TrustAnchor<'static>>,
+    roots: Vec<ParsedCert>,
+    crls: Vec<Crl>,
+    schemes: Vec<rustls::SignatureScheme>,
+    /// Online OCSP answers by SHA-256 of the certificate, until nextUpdate.
+    ocsp_cache: Mutex<HashMap<Vec<u8>, OcspAnswer>>,
+    /// Fetched CRLs by URL, until nextUpdate.
+    crl_cache: Mutex<HashMap<String, Crl>>,
+    /// Recently verified chains by SHA-256 of the end entity, for client identities.
+    recent: Mutex<VecDeque<(Vec<u8>, Arc<VerifiedChain>)>>,
+}
+
+/// How many verified chains are remembered for [`ChainVerifier::recent`].
+const RECENT_CHAINS: usize = 1024;
+
+/// A CRL with what matching and caching need.
+#[derive(Clone, Debug)]
+struct Crl {
+    webpki: OwnedCertRevocationList,
+    issuer: x509_cert::name::Name,
+    next_update: Option<u64>,
+    revoked_serials: Vec<Vec<u8>>,
+}
+
+impl Crl {
+    fn parse(der: &[u8], url: Option<&str>) -> Result<Self, Error> {
+        let bad = |why: String| {
+            Error::Config(format!(
+                "CRL{}: {why}",
+                url.map(|u| format!(" from {u}")).unwrap_or_default()
+            ))
+        };
+        let list =
+            x509_cert::crl::CertificateList::from_der(der).map_err(|e| bad(e.to_string()))?;
+        let webpki = OwnedCertRevocationList::from_der(der).map_err(|e| bad(format!("{e:?}")))?;
+        Ok(Self {
+            webpki,
+            issuer: list.tbs_cert_list.issuer.clone(),
+            next_update: list
+                .tbs_cert_list
+                .next_update
+                .map(|t| t.to_unix_duration().as_secs()),
+            revoked_serials: list
+                .tbs_cert_list
+                .revoked_certificates
+                .iter()
+                .flatten()
+                .map(|entry| entry.serial_number.as_bytes().to_vec())
+                .collect(),
+        })
+    }
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    digest::digest(&digest::SHA256, data).as_ref().to_vec()
+}
+
+impl ChainVerifier {
+    /// The TLS signature schemes this verifier accepts in CertificateVerify.
+    pub fn supported_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.schemes.clone()
+    }
+
+    pub(crate) fn algorithms(&self) -> &WebPkiSupportedAlgorithms {
+        &self.inner.config.algorithms
+    }
+
+    pub(crate) fn code_points(&self) -> &qtls_provider::CodePoints {
+        &self.inner.config.code_points
+    }
+
+    pub(crate) fn requires_pq(&self) -> bool {
+        self.inner.config.require_pq_signatures
+    }
+
+    /// Trust anchor subjects, for CertificateRequest's certificate_authorities.
+    pub(crate) fn root_subjects(&self) -> Vec<rustls::DistinguishedName> {
+        self.inner
+            .anchors
+            .iter()
+            .map(|anchor| rustls::DistinguishedName::from(anchor.subject.to_vec()))
+            .collect()
+    }
+
+    /// The chain most recently verified for this end-entity certificate, if remembered.
+    pub fn recent(&self, end_entity: &CertificateDer<'_>) -> Option<Arc<VerifiedChain>> {
+        let key = sha256(end_entity.as_ref());
+        let recent = self.inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, chain)| Arc::clone(chain))
+    }
+
+    /// Verifies `end_entity` with `intermediates` for `purpose` at `now`; `name` is checked
+    /// when given; `staple` is the stapled OCSP response (empty when none).
+    pub fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        purpose: Purpose,
+        name: Option<&ServerName<'_>>,
+        staple: &[u8],
+        now: UnixTime,
+    ) -> Result<VerifiedChain, Error> {
+        let config = &self.inner.config;
+        let ee = webpki::EndEntityCert::try_from(end_entity).map_err(Error::Chain)?;
+        let usage = match purpose {
+            Purpose::Server => webpki::KeyUsage::server_auth(),
+            Purpose::Client => webpki::KeyUsage::client_auth(),
+        };
+        let algorithms = self.inner.config.algorithms.all;
+        let path = ee
+            .verify_for_usage(
+                algorithms,
+                &self.inner.anchors,
+                intermediates,
+                now,
+                usage,
+                None,
+                None,
+            )
+            .map_err(Error::Chain)?;
+        if let Some(name) = name {
+            ee.verify_is_valid_for_subject_name(name)
+                .map_err(Error::Chain)?;
+        }
+        let mut chain = vec![ParsedCert::from_der(end_entity)?];
+        for intermediate in path.intermediate_certificates() {
+            chain.push(ParsedCert::from_der(intermediate.der().as_ref())?);
+        }
+        let anchor = path.anchor();
+        let root = self
+            .inner
+            .roots
+            .iter()
+            .find(|root| root.matches_anchor(anchor))
+            .ok_or_else(|| Error::Config("trust anchor without its certificate".into()))?
+            .clone();
+        chain.push(root);
+
+        self.check_policy(&chain)?;
+
+        let mut statuses = vec![RevocationStatus::NotChecked; chain.len()];
+        let checked = match config.depth {
+            RevocationDepth::EndEntity => 1,
+            RevocationDepth::Chain => chain.len() - 1,
+        };
+        let leaf = &chain[0];
+        if leaf.must_staple() && staple.is_empty() {
+            return Err(Error::MissingStaple {
+                subject: leaf.subject(),
+            });
+        }
+        if !staple.is_empty() {
+            let answer =
+                ocsp::check_response(staple, &self.ocsp_context(&chain[0], &chain[1], now))
+                    .map_err(Error::BadStaple)?;
+            match answer.status {
+                OcspStatus::Revoked => {
+                    return Err(Error::Revoked {
+                        subject: leaf.subject(),
+                        source: StatusSource::StapledOcsp,
+                    })
+                }
+                OcspStatus::Good => statuses[0] = RevocationStatus::Good(StatusSource::StapledOcsp),
+                OcspStatus::Unknown => {}
+            }
+        }
+        if config.policy != RevocationPolicy::Off {
+            self.check_revocation(&chain, checked, &mut statuses, intermediates, &ee, now)?;
+        }
+
+        let certificates = chain
+            .iter()
+            .zip(statuses)
+            .map(|(cert, revocation)| report(cert, revocation, self.code_points()))
+            .collect();
+        let verified = VerifiedChain {
+            certificates,
+            subject_alt_names: chain[0].subject_alt_names(),
+        };
+        let mut recent = self.inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == RECENT_CHAINS {
+            recent.pop_front();
+        }
+        recent.push_back((sha256(end_entity.as_ref()), Arc::new(verified.clone())));
+        Ok(verified)
+    }
+
+    fn ocsp_context<'a>(
+        &'a self,
+        cert: &'a ParsedCert,
+        issuer: &'a ParsedCert,
+        now: UnixTime,
+    ) -> OcspContext<'a> {
+        OcspContext {
+            cert,
+            issuer,
+            algorithms: self.inner.config.algorithms.all,
+            now,
+            skew: self.inner.config.clock_skew,
+            max_age: self.inner.config.max_ocsp_age,
+        }
+    }
+
+    /// Key identifiers, KeyUsage, the post-quantum requirement, Catalyst signatures.
+    fn check_policy(&self, chain: &[ParsedCert]) -> Result<(), Error> {
+        for (position, pair) in chain.windows(2).enumerate() {
+            let (cert, issuer) = (&pair[0], &pair[1]);
+            if let (Some(aki), Some(ski)) = (
+                cert.authority_key_identifier(),
+                issuer.subject_key_identifier(),
+            ) {
+                if aki != ski {
+                    return Err(Error::KeyIdentifierMismatch {
+                        subject: cert.subject(),
+                    });
+                }
+            }
+            if let Some(usage) = cert.key_usage() {
+                let (needed, missing) = if position == 0 {
+                    (
+                        x509_cert::ext::pkix::KeyUsages::DigitalSignature,
+                        "digitalSignature",
+                    )
+                } else {
+                    (x509_cert::ext::pkix::KeyUsages::KeyCertSign, "keyCertSign")
+                };
+                if !usage.0.contains(needed) {
+                    return Err(Error::KeyUsage {
+                        subject: cert.subject(),
+                        missing,
+                    });
+                }
+            }
+            if self.inner.config.require_pq_signatures && !is_pq_signature(cert) {
+                return Err(Error::NotPostQuantum {
+                    subject: cert.subject(),
+                    algorithm: algorithm_name(cert.signature_algorithm_oid()),
+                });
+            }
+            crate::catalyst::check(cert, issuer, self.inner.config.algorithms.all)?;
+        }
+        Ok(())
+    }
+
+    /// Online OCSP, then CRLs, for each certificate still undecided.
+    fn check_revocation(
+        &self,
+        chain: &[ParsedCert],
+        checked: usize,
+        statuses: &mut [RevocationStatus],
+        intermediates: &[CertificateDer<'_>],
+        ee: &webpki::EndEntityCert<'_>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let config = &self.inner.config;
+        let mut attempts: Vec<Vec<String>> = vec![Vec::new(); chain.len()];
+        for index in 0..checked {
+            if matches!(statuses[index], RevocationStatus::Good(_)) {
+                continue;
+            }
+            let (cert, issuer) = (&chain[index], &chain[index + 1]);
+            if !config.online_ocsp {
+                continue;
+            }
+            match self.online_ocsp(cert, issuer, now, &mut attempts[index]) {
+                Some(OcspStatus::Good) => {
+                    statuses[index] = RevocationStatus::Good(StatusSource::OnlineOcsp)
+                }
+                Some(OcspStatus::Revoked) => {
+                    return Err(Error::Revoked {
+                        subject: cert.subject(),
+                        source: StatusSource::OnlineOcsp,
+                    })
+                }
+                Some(OcspStatus::Unknown) | None => {}
+            }
+        }
+
+        // CRLs for whatever OCSP left open, checked by rustls-webpki along the same path.
+        let undecided: Vec<usize> = (0..checked)
+            .filter(|i| !matches!(statuses[*i], RevocationStatus::Good(_)))
+            .collect();
+        let mut crls: Vec<Crl> = Vec::new();
+        for &index in &undecided {
+            let issuer_name = &chain[index + 1].cert.tbs_certificate.subject;
+            let mut found: Vec<Crl> = self
+                .inner
+                .crls
+                .iter()
+                .filter(|crl| crl.issuer == *issuer_name)
+                .cloned()
+                .collect();
+            if found.is_empty() && config.fetch_crls {
+                for url in chain[index].crl_urls() {
+                    match self.fetch_crl(&url, now) {
+                        Ok(crl) if crl.issuer == *issuer_name => found.push(crl),
+                        Ok(_) => attempts[index].push(format!("CRL {url}: issued by another CA")),
+                        Err(why) => attempts[index].push(format!("CRL {why}")),
+                    }
+                }
+            }
+            if found.is_empty() {
+                attempts[index].push("no CRL".into());
+            }
+            crls.extend(found);
+        }
+        if !crls.is_empty() {
+            let lists: Vec<CertRevocationList<'_>> = crls
+                .iter()
+                .map(|crl| CertRevocationList::from(crl.webpki.clone()))
+                .collect();
+            let refs: Vec<&CertRevocationList<'_>> = lists.iter().collect();
+            let options = webpki::RevocationOptionsBuilder::new(&refs)
+                .map_err(|_| Error::Config("no CRLs".into()))?
+                .with_depth(webpki::RevocationCheckDepth::Chain)
+                .with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                .with_expiration_policy(webpki::ExpirationPolicy::Enforce)
+                .build();
+            match ee.verify_for_usage(
+                config.algorithms.all,
+                &self.inner.anchors,
+                intermediates,
+                now,
+                any_eku(),
+                Some(options),
+                None,
+            ) {
+                Ok(_) => {
+                    for &index in &undecided {
+                        let issuer_name = &chain[index + 1].cert.tbs_certificate.subject;
+                        if crls.iter().any(|crl| crl.issuer == *issuer_name) {
+                            statuses[index] = RevocationStatus::Good(StatusSource::Crl);
+                        }
+                    }
+                }
+                Err(webpki::Error::CertRevoked) => {
+                    let revoked = undecided
+                        .iter()
+                        .copied()
+                        .find(|&i| {
+                            crls.iter().any(|crl| {
+                                crl.revoked_serials
+                                    .iter()
+                                    .any(|s| s.as_slice() == chain[i].serial())
+                            })
+                        })
+                        .unwrap_or(0);
+                    return Err(Error::Revoked {
+                        subject: chain[revoked].subject(),
+                        source: StatusSource::Crl,
+                    });
+                }
+                Err(error) => {
+                    for &index in &undecided {
+                        attempts[index].push(format!("CRL rejected: {error}"));
+                    }
+                }
+            }
+        }
+
+        for index in 0..checked {
+            if matches!(statuses[index], RevocationStatus::Good(_)) {
+                continue;
+            }
+            let subject = chain[index].subject();
+            let tried = std::mem::take(&mut attempts[index]);
+            if config.policy == RevocationPolicy::HardFail {
+                return Err(Error::RevocationUnknown {
+                    subject,
+                    attempts: tried,
+                });
+            }
+            tracing::warn!(%subject, attempts = ?tried, "revocation status unknown (soft-fail)");
+            statuses[index] = RevocationStatus::Unknown { attempts: tried };
+        }
+        Ok(())
+    }
+
+    fn online_ocsp(
+        &self,
+        cert: &ParsedCert,
+        issuer: &ParsedCert,
+        now: UnixTime,
+        attempts: &mut Vec<String>,
+    ) -> Option<OcspStatus> {
+        let key = sha256(&cert.der);
+        {
+            let cache = self
+                .inner
+                .ocsp_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(answer) = cache.get(&key) {
+                if answer.valid_until.as_secs() > now.as_secs() {
+                    return Some(answer.status);
+                }
+            }
+        }
+        let urls = cert.ocsp_urls();
+        if urls.is_empty() {
+            attempts.push("no OCSP responder".into());
+            return None;
+        }
+        let request = match ocsp::request_der(cert, issuer) {
+            Ok(request) => request,
+            Err(e) => {
+                attempts.push(e.to_string());
+                return None;
+            }
+        };
+        for url in urls {
+            let answer = self.inner.fetcher.ocsp(&url, &request).and_then(|der| {
+                ocsp::check_response(&der, &self.ocsp_context(cert, issuer, now))
+                    .map_err(|e| format!("{url}: {e}"))
+            });
+            match answer {
+                Ok(answer) => {
+                    self.inner
+                        .ocsp_cache
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key, answer);
+                    if answer.status == OcspStatus::Unknown {
+                        attempts.push(format!("OCSP {url}: status unknown"));
+                    }
+                    return Some(answer.status);
+                }
+                Err(why) => attempts.push(format!("OCSP {why}")),
+            }
+        }
+        None
+    }
+
+    fn fetch_crl(&self, url: &str, now: UnixTime) -> Result<Crl, String> {
+        {
+            let cache = self
+                .inner
+                .crl_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(crl) = cache.get(url) {
+                if crl.next_update.is_some_and(|next| next > now.as_secs()) {
+                    return Ok(crl.clone());
+                }
+            }
+        }
+        let der = self.inner.fetcher.crl(url)?;
+        let crl = Crl::parse(&der, Some(url)).map_err(|e| e.to_string())?;
+        self.inner
+            .crl_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(url.to_string(), crl.clone());
+        Ok(crl)
+    }
+}
+
+/// An EKU validator that accepts any EKU: the purpose was already checked on the first pass;
+/// the second pass only adds CRLs.
+fn any_eku() -> impl webpki::ExtendedKeyUsageValidator {
+    struct Any;
+    impl webpki::ExtendedKeyUsageValidator for Any {
+        fn validate(&self, _iter: webpki::KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+            Ok(())
+        }
+    }
+    Any
+}
+
+fn is_pq_signature(cert: &ParsedCert) -> bool {
+    let oid = cert.signature_algorithm_oid();
+    qtls_provider::MlDsaLevel::ALL
+        .iter()
+        .any(|level| level.oid() == oid)
+        || qtls_provider::CompositeAlgorithm::ALL
+            .iter()
+            .any(|alg| alg.oid() == oid)
+}
+
+fn algorithm_name(oid: const_oid::ObjectIdentifier) -> String {
+    for level in qtls_provider::MlDsaLevel::ALL {
+        if level.oid() == oid {
+            return level.name().to_string();
+        }
+    }
+    for alg in qtls_provider::CompositeAlgorithm::ALL {
+        if alg.oid() == oid {
+            return alg.name().to_string();
+        }
+    }
+    const_oid::db::DB
+        .by_oid(&oid)
+        .map(str::to_string)
+        .unwrap_or_else(|| oid.to_string())
+}
+
+fn report(
+    cert: &ParsedCert,
+    revocation: RevocationStatus,
+    _code_points: &qtls_provider::CodePoints,
+) -> CertificateReport {
+    let tbs = &cert.cert.tbs_certificate;
+    CertificateReport {
+        subject: cert.subject(),
+        issuer: tbs.issuer.to_string(),
+        serial: cert.serial().iter().map(|b| format!("{b:02x}")).collect(),
+        signature_algorithm: algorithm_name(cert.signature_algorithm_oid()),
+        not_before: tbs.validity.not_before.to_unix_duration().as_secs(),
+        not_after: tbs.validity.not_after.to_unix_duration().as_secs(),
+        revocation,
+    }
+}
