@@ -258,6 +258,16 @@ impl CertificateBuilder {
         self.issue(subject_key, Some(issuer_cert), issuer.key())
     }
 
+    /// Issues like [`Self::signed_by`] but without its issuer checks, so tests can make the
+    /// chains a verifier must refuse (a CA:FALSE issuer, a broken path length).
+    pub fn danger_signed_by_any_issuer(
+        self,
+        subject_key: &KeyPair,
+        issuer: &CertifiedKeyPair,
+    ) -> Result<Certificate, Error> {
+        self.issue(subject_key, Some(issuer.certificate()), issuer.key())
+    }
+
     fn issue(
         self,
         subject_key: &KeyPair,
@@ -551,7 +561,11 @@ fn rdn(oid: ObjectIdentifier, value: &str) -> der::Result<RelativeDistinguishedN
     ])?))
 }
 
-fn extension(oid: ObjectIdentifier, critical: bool, value: &impl Encode) -> der::Result<Extension> {
+pub(crate) fn extension(
+    oid: ObjectIdentifier,
+    critical: bool,
+    value: &impl Encode,
+) -> der::Result<Extension> {
     Ok(Extension {
         extn_id: oid,
         critical,
@@ -589,7 +603,7 @@ fn random_serial() -> Result<Vec<u8>, Error> {
     Ok(serial)
 }
 
-fn x509_time(time: OffsetDateTime) -> Result<Time, String> {
+pub(crate) fn x509_time(time: OffsetDateTime) -> Result<Time, String> {
     let seconds =
         u64::try_from(time.unix_timestamp()).map_err(|_| format!("{time} is before 1970"))?;
     let date_time = der::DateTime::from_unix_duration(core::time::Duration::from_secs(seconds))

@@ -363,6 +363,18 @@ impl ChainVerifier {
             .collect()
     }
 
+    /// Whether `cert` is self-signed with a signature that verifies (for trust anchors).
+    pub fn self_signature_verifies(&self, cert: &CertificateDer<'_>) -> bool {
+        ParsedCert::from_der(cert.as_ref()).is_ok_and(|parsed| {
+            parsed.cert.tbs_certificate.issuer == parsed.cert.tbs_certificate.subject
+                && parsed.is_signed_by(
+                    parsed.public_key(),
+                    &parsed.public_key_algorithm(),
+                    self.inner.config.algorithms.all,
+                )
+        })
+    }
+
     /// The chain most recently verified for this end-entity certificate, if remembered.
     pub fn recent(&self, end_entity: &CertificateDer<'_>) -> Option<Arc<VerifiedChain>> {
         let key = sha256(end_entity.as_ref());

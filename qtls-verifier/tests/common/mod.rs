@@ -1,0 +1,231 @@
+//! Test PKIs made by qtls-pki with a fixed clock, and in-memory rustls handshakes.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use qtls_pki::{Certificate, CertificateBuilder, CertifiedKeyPair, Usage};
+use qtls_provider::{Backend, KeyAlgorithm, KeyPair};
+use qtls_verifier::VerifierBuilder;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+use time::OffsetDateTime;
+
+/// 2026-01-01T00:00:00Z: when every test PKI is issued.
+pub const ISSUED: i64 = 1_767_225_600;
+pub const DAY: i64 = 86_400;
+
+pub fn issued() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(ISSUED).unwrap()
+}
+
+/// One day after issuance: inside every validity window.
+pub fn now() -> UnixTime {
+    at(ISSUED + DAY)
+}
+
+pub fn at(unix: i64) -> UnixTime {
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(unix as u64))
+}
+
+/// A root, an intermediate and leaves, all of one algorithm.
+pub struct TestPki {
+    pub algorithm: KeyAlgorithm,
+    pub root: CertifiedKeyPair,
+    pub intermediate: CertifiedKeyPair,
+}
+
+impl TestPki {
+    pub fn new(algorithm: KeyAlgorithm) -> Self {
+        Self::with_root_name(algorithm, "Test Root")
+    }
+
+    pub fn with_root_name(algorithm: KeyAlgorithm, root_name: &str) -> Self {
+        let root = ca(algorithm, Usage::RootCa, root_name, None);
+        let intermediate = ca(
+            algorithm,
+            Usage::IntermediateCa { path_len: Some(0) },
+            "Test Intermediate",
+            Some(&root),
+        );
+        Self {
+            algorithm,
+            root,
+            intermediate,
+        }
+    }
+
+    pub fn roots(&self) -> Vec<CertificateDer<'static>> {
+        vec![self.root.certificate().to_certificate_der()]
+    }
+
+    /// A server leaf for `localhost` valid for a year from issuance.
+    pub fn server_leaf(&self) -> CertifiedKeyPair {
+        self.leaf(self.leaf_builder(Usage::ServerLeaf, "localhost"))
+    }
+
+    pub fn leaf_builder(&self, usage: Usage, name: &str) -> CertificateBuilder {
+        CertificateBuilder::new(usage, name)
+            .validity(issued(), issued() + time::Duration::days(365))
+            .dns_names([name])
+    }
+
+    pub fn leaf(&self, builder: CertificateBuilder) -> CertifiedKeyPair {
+        let key = KeyPair::generate(self.algorithm, Backend::AwsLc).unwrap();
+        let cert = builder.signed_by(&key, &self.intermediate).unwrap();
+        CertifiedKeyPair::new(cert, key).unwrap()
+    }
+
+    pub fn chain(&self, leaf: &Certificate) -> Vec<CertificateDer<'static>> {
+        vec![
+            leaf.to_certificate_der(),
+            self.intermediate.certificate().to_certificate_der(),
+        ]
+    }
+}
+
+pub fn ca(
+    algorithm: KeyAlgorithm,
+    usage: Usage,
+    name: &str,
+    issuer: Option<&CertifiedKeyPair>,
+) -> CertifiedKeyPair {
+    let key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
+    let builder = CertificateBuilder::new(usage, name)
+        .validity(issued(), issued() + time::Duration::days(3650));
+    let cert = match issuer {
+        Some(issuer) => builder.signed_by(&key, issuer).unwrap(),
+        None => builder.self_signed(&key).unwrap(),
+    };
+    CertifiedKeyPair::new(cert, key).unwrap()
+}
+
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(qtls_provider::hybrid())
+}
+
+pub fn verifier(pki: &TestPki) -> VerifierBuilder {
+    VerifierBuilder::new(pki.roots(), &provider())
+        .revocation_policy(qtls_verifier::RevocationPolicy::Off)
+}
+
+#[derive(Debug)]
+struct FixedClock(UnixTime);
+
+impl rustls::time_provider::TimeProvider for FixedClock {
+    fn current_time(&self) -> Option<UnixTime> {
+        Some(self.0)
+    }
+}
+
+#[derive(Debug)]
+struct Resolver(Arc<CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Resolver {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+/// What each side of a handshake ended with.
+pub struct Outcome {
+    pub client: Result<(), rustls::Error>,
+    pub server: Result<(), rustls::Error>,
+}
+
+/// A full in-memory handshake at `time`: the server presents `chain` (signed by `key`),
+/// staples `staple`, and the client verifies with `verifier`.
+pub fn handshake(
+    chain: Vec<CertificateDer<'static>>,
+    key: &KeyPair,
+    staple: Option<Vec<u8>>,
+    verifier: Arc<dyn ServerCertVerifier>,
+    time: UnixTime,
+) -> Outcome {
+    let provider = provider();
+    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        key.to_pkcs8_der().unwrap().to_vec(),
+    ));
+    let signing_key = provider.key_provider.load_private_key(key_der).unwrap();
+    let mut certified = CertifiedKey::new(chain, signing_key);
+    certified.ocsp = staple;
+    let clock = Arc::new(FixedClock(time));
+    let server_config = ServerConfig::builder_with_details(Arc::clone(&provider), clock.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Resolver(Arc::new(certified))));
+    let client_config = ClientConfig::builder_with_details(provider, clock)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    let mut server = ServerConnection::new(Arc::new(server_config)).unwrap();
+    let mut client =
+        ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap()).unwrap();
+    let mut outcome = Outcome {
+        client: Ok(()),
+        server: Ok(()),
+    };
+    for _ in 0..10 {
+        let mut buf = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut buf).unwrap();
+        }
+        let mut pending = buf.as_slice();
+        while !pending.is_empty() && outcome.server.is_ok() {
+            server.read_tls(&mut pending).unwrap();
+            outcome.server = server.process_new_packets().map(|_| ());
+        }
+        let mut buf = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut buf).unwrap();
+        }
+        let mut pending = buf.as_slice();
+        while !pending.is_empty() && outcome.client.is_ok() {
+            client.read_tls(&mut pending).unwrap();
+            outcome.client = client.process_new_packets().map(|_| ());
+        }
+        if outcome.client.is_err() || outcome.server.is_err() {
+            // Deliver the client's alert to the server.
+            let mut buf = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut buf).unwrap();
+            }
+            let mut pending = buf.as_slice();
+            while !pending.is_empty() && outcome.server.is_ok() {
+                server.read_tls(&mut pending).unwrap();
+                outcome.server = server.process_new_packets().map(|_| ());
+            }
+            break;
+        }
+        if !client.is_handshaking() && !server.is_handshaking() {
+            break;
+        }
+    }
+    outcome
+}
+
+/// Asserts the client refused with `expected` and the server received `alert`.
+pub fn assert_refused(
+    outcome: &Outcome,
+    expected: &rustls::CertificateError,
+    alert: rustls::AlertDescription,
+) {
+    match &outcome.client {
+        Err(rustls::Error::InvalidCertificate(error)) => assert_eq!(
+            std::mem::discriminant(error),
+            std::mem::discriminant(expected),
+            "client error {error:?}, expected {expected:?}"
+        ),
+        other => panic!("client: expected {expected:?}, got {other:?}"),
+    }
+    assert_eq!(
+        outcome.server,
+        Err(rustls::Error::AlertReceived(alert)),
+        "alert the server received"
+    );
+}
