@@ -31,6 +31,8 @@ pub enum Error {
     Http(String),
     /// Bad configuration or arguments.
     Config(String),
+    /// A certificate chain was rejected; the text names the failure and its alert.
+    Rejected(String),
 }
 
 impl Error {
@@ -92,6 +94,7 @@ impl fmt::Display for Error {
             Self::Timeout(what) => write!(f, "timed out: {what}"),
             Self::Http(why) => write!(f, "HTTP: {why}"),
             Self::Config(why) => write!(f, "configuration: {why}"),
+            Self::Rejected(why) => write!(f, "{why}"),
         }
     }
 }

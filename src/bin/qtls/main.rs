@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod verify;
+
 use clap::{Args, Parser, Subcommand};
 use qtls::{client_config, read_roots, server_config, Error, Identity, TlsSettings};
 use qtls_pki::{Pki, PkiOptions, Profile};
@@ -33,6 +35,8 @@ enum Command {
     Server(ServerArgs),
     /// Connect, send GET /, and report what was negotiated.
     Client(ClientArgs),
+    /// Verify a certificate chain and print the path with each certificate's status.
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -170,6 +174,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         } => pki_init(dir, profile, hosts),
         Command::Server(args) => serve(args).await,
         Command::Client(args) => connect(args).await,
+        Command::Verify(args) => verify::run(args),
     }
 }
 
