@@ -281,7 +281,7 @@ impl CertifiedKeyPair {
 
 /// Converts an X.509 time; times this crate can parse are all within `OffsetDateTime`'s
 /// range (1970 to 9999).
-fn to_offset_date_time(time: x509_cert::time::Time) -> OffsetDateTime {
+pub(crate) fn to_offset_date_time(time: x509_cert::time::Time) -> OffsetDateTime {
     let seconds = i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
     OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

@@ -4,7 +4,8 @@ use core::fmt;
 use std::io;
 use std::path::PathBuf;
 
-/// Everything that can go wrong while issuing, parsing or storing certificates.
+/// Everything that can go wrong while issuing, parsing or storing certificates, CRLs, OCSP
+/// responses and revocation indexes.
 ///
 /// Each variant says what failed and with which input (a subject, a host name, a file).
 #[non_exhaustive]
@@ -83,6 +84,83 @@ pub enum Error {
     InvalidOptions(String),
     /// The system random number generator failed.
     Random,
+    /// A CRL or OCSP field could not be encoded to DER.
+    ArtifactEncoding {
+        /// What was being made, e.g. `CRL of "CN=Q-TLS Intermediate CA,O=Q-TLS"`.
+        artifact: String,
+        /// The field, e.g. `revokedCertificates`.
+        field: &'static str,
+        /// The encoder's message.
+        reason: String,
+    },
+    /// A revocation reason that is not one of RFC 5280 §5.3.1's, or cannot be used here.
+    InvalidRevocationReason {
+        /// The reason as given.
+        reason: String,
+        /// Why it was rejected, or the names that are known.
+        why: &'static str,
+    },
+    /// A line of a revocation index (OpenSSL `index.txt` format) could not be parsed.
+    InvalidIndex {
+        /// The file name.
+        source_name: String,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong with the line.
+        reason: String,
+    },
+    /// A serial number to revoke is not in the revocation index: this CA did not issue it.
+    UnknownSerial {
+        /// The serial number, upper-case hex.
+        serial: String,
+    },
+    /// A certificate to revoke is revoked already.
+    AlreadyRevoked {
+        /// The serial number, upper-case hex.
+        serial: String,
+        /// When it was revoked.
+        revoked_at: time::OffsetDateTime,
+    },
+    /// thisUpdate / nextUpdate of a CRL (RFC 5280 §5.1.2.4-5) or OCSP response
+    /// (RFC 6960 §4.2.1) that are missing, out of order or cannot be encoded.
+    InvalidUpdateTimes {
+        /// `CRL` or `OCSP response`.
+        artifact: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A CRL (DER or PEM) could not be parsed.
+    InvalidCrl {
+        /// Where it came from: a file name or `DER input`.
+        source_name: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// An OCSP request or response could not be parsed, or is not one this crate can make.
+    InvalidOcsp {
+        /// `OCSP request` or `OCSP response`.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A certificate may not sign OCSP responses for an issuer (RFC 6960 §4.2.2.2): it is
+    /// neither the issuer itself nor a certificate the issuer gave id-kp-OCSPSigning.
+    UnauthorizedResponder {
+        /// The would-be signer's subject.
+        responder: String,
+        /// The issuer's subject.
+        issuer: String,
+        /// Why it is not authorized.
+        reason: &'static str,
+    },
+    /// A CertID of an OCSP response names another issuer than the one the response is for
+    /// (RFC 6960 §4.1.1).
+    CertIdMismatch {
+        /// The CertID's serial number, upper-case hex.
+        serial: String,
+        /// The subject of the issuer the response is for.
+        issuer: String,
+    },
     /// Reading or writing a file failed.
     Io {
         /// The file or directory.
@@ -136,6 +214,52 @@ impl fmt::Display for Error {
             ),
             Self::InvalidOptions(why) => write!(f, "invalid PKI options: {why}"),
             Self::Random => f.write_str("the system random number generator failed"),
+            Self::ArtifactEncoding {
+                artifact,
+                field,
+                reason,
+            } => write!(f, "cannot encode {field} of the {artifact}: {reason}"),
+            Self::InvalidRevocationReason { reason, why } => {
+                write!(f, "invalid revocation reason {reason:?}: {why}")
+            }
+            Self::InvalidIndex {
+                source_name,
+                line,
+                reason,
+            } => write!(f, "{source_name} line {line}: {reason}"),
+            Self::UnknownSerial { serial } => write!(
+                f,
+                "serial number {serial} is not in the revocation index (not issued by this CA)"
+            ),
+            Self::AlreadyRevoked { serial, revoked_at } => {
+                write!(
+                    f,
+                    "serial number {serial} was already revoked at {revoked_at}"
+                )
+            }
+            Self::InvalidUpdateTimes { artifact, reason } => {
+                write!(
+                    f,
+                    "invalid thisUpdate/nextUpdate for the {artifact}: {reason}"
+                )
+            }
+            Self::InvalidCrl {
+                source_name,
+                reason,
+            } => write!(f, "invalid CRL in {source_name}: {reason}"),
+            Self::InvalidOcsp { what, reason } => write!(f, "invalid {what}: {reason}"),
+            Self::UnauthorizedResponder {
+                responder,
+                issuer,
+                reason,
+            } => write!(
+                f,
+                "{responder:?} may not sign OCSP responses for {issuer:?}: {reason}"
+            ),
+            Self::CertIdMismatch { serial, issuer } => write!(
+                f,
+                "the CertID for serial number {serial} names another issuer than {issuer:?}"
+            ),
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }

@@ -13,6 +13,17 @@
 //!   defines that its [`Usage`] implies, plus AuthorityInfoAccess, CRLDistributionPoints and
 //!   must-staple on request.
 //!
+//! Revocation (RFC 5280 §5, RFC 6960):
+//!
+//! - [`RevocationIndex`]: which certificates a CA issued and which are revoked, in OpenSSL's
+//!   `index.txt` format (`revoked.txt` in a PKI directory, so `openssl ocsp -index` reads it
+//!   too); [`Pki::write_to_dir`] records the end-entity certificates there and
+//!   [`Pki::revoke_in_dir`] revokes one.
+//! - [`CrlBuilder`] signs a CRL ([`RevocationList`]); [`Pki::issue_crl_in_dir`] makes the
+//!   intermediate CA's from its index.
+//! - [`OcspResponseBuilder`] signs OCSP responses (by the CA or a delegated responder) and
+//!   [`OcspResponder`] answers DER OCSP requests from a revocation index.
+//!
 //! ```
 //! use qtls_pki::{Pki, PkiOptions, Profile};
 //!
@@ -41,15 +52,29 @@
 
 mod builder;
 mod certificate;
+mod crl;
 mod error;
+mod ocsp;
 mod pki;
 mod profile;
+mod revocation;
 
 pub use builder::{CertificateBuilder, Usage, ID_PE_TLS_FEATURE, ID_PKIX_OCSP_NOCHECK};
 pub use certificate::{Certificate, CertifiedKeyPair};
+pub use crl::{CrlBuilder, RevocationList};
 pub use error::Error;
+pub use ocsp::{
+    OcspCertId, OcspCertStatus, OcspHash, OcspRequestBuilder, OcspResponder, OcspResponse,
+    OcspResponseBuilder, OcspSingleResponse,
+};
 pub use pki::{Pki, PkiOptions};
 pub use profile::Profile;
 pub use qtls_provider::{Backend, KeyAlgorithm, KeyPair};
+pub use revocation::{
+    parse_serial, serial_hex, IndexEntry, IndexStatus, RevocationIndex, RevocationReason,
+    RevokedCertificate,
+};
 /// The x509-cert crate, whose types [`Certificate::x509`] returns.
 pub use x509_cert;
+/// The x509-ocsp crate, whose types [`OcspResponse::basic`] returns.
+pub use x509_ocsp;

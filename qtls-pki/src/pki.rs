@@ -10,8 +10,10 @@ use time::{Duration, OffsetDateTime};
 
 use crate::builder::{CertificateBuilder, Usage};
 use crate::certificate::{Certificate, CertifiedKeyPair};
+use crate::crl::{CrlBuilder, RevocationList};
 use crate::error::Error;
 use crate::profile::Profile;
+use crate::revocation::{IndexEntry, RevocationIndex, RevocationReason};
 
 /// What [`Pki::generate`] makes.
 ///
@@ -105,7 +107,7 @@ pub struct Pki {
 
 impl Pki {
     /// The files [`Pki::write_to_dir`] writes, in order.
-    pub const FILE_NAMES: [&'static str; 12] = [
+    pub const FILE_NAMES: [&'static str; 13] = [
         "root.pem",
         "root.key",
         "intermediate.pem",
@@ -118,7 +120,15 @@ impl Pki {
         "client.key",
         "ocsp.pem",
         "ocsp.key",
+        RevocationIndex::FILE_NAME,
     ];
+
+    /// Where [`Pki::issue_crl_in_dir`] keeps the number of the next CRL (RFC 5280 §5.2.3):
+    /// upper-case hex and a newline, as OpenSSL's `crlnumber` file. Absent means 1.
+    pub const CRL_NUMBER_FILE: &'static str = "crlnumber";
+
+    /// The usual name of the intermediate CA's CRL in a PKI directory.
+    pub const CRL_FILE: &'static str = "intermediate.crl";
 
     /// Generates fresh keys and issues every certificate.
     pub fn generate(options: &PkiOptions) -> Result<Self, Error> {
@@ -262,14 +272,30 @@ impl Pki {
 
     /// Writes the certificates and keys as PEM into `dir` (created if missing), replacing
     /// files of the same names: the certificates in [`Pki::FILE_NAMES`] order, `*-chain.pem`
-    /// holding the leaf then the intermediate, and PKCS#8 keys readable by the owner only.
-    /// Returns the paths written, in that order.
+    /// holding the leaf then the intermediate, PKCS#8 keys readable by the owner only, and the
+    /// intermediate CA's revocation index `revoked.txt` ([`RevocationIndex`]) listing the
+    /// server, client and OCSP-responder certificates as valid. Returns the paths written, in
+    /// that order.
+    ///
+    /// When `dir` already holds this hierarchy (the same `intermediate.pem`), the index keeps
+    /// its entries, revocations included; otherwise it starts afresh.
     pub fn write_to_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, Error> {
         let dir = dir.as_ref();
         fs::create_dir_all(dir).map_err(|source| Error::Io {
             path: dir.to_owned(),
             source,
         })?;
+        let index_path = dir.join(RevocationIndex::FILE_NAME);
+        // Read before intermediate.pem is overwritten: an index belongs to one CA.
+        let same_ca = Certificate::read_pem_file(&dir.join("intermediate.pem"))
+            .ok()
+            .and_then(|certs| certs.into_iter().next())
+            .is_some_and(|cert| cert == *self.intermediate.certificate());
+        let mut index = if same_ca && index_path.exists() {
+            RevocationIndex::read(&index_path)?
+        } else {
+            RevocationIndex::new()
+        };
         let pem = |cert: &Certificate| cert.to_pem();
         let chain = |leaf: &CertifiedKeyPair| -> Result<String, Error> {
             Ok(pem(leaf.certificate())? + &pem(self.intermediate.certificate())?)
@@ -307,7 +333,76 @@ impl Pki {
         write("client.key", &key(&self.client)?, true)?;
         write("ocsp.pem", &pem(self.ocsp_responder.certificate())?, false)?;
         write("ocsp.key", &key(&self.ocsp_responder)?, true)?;
+        for issued in [&self.server, &self.client, &self.ocsp_responder] {
+            index.add_issued(issued.certificate());
+        }
+        index.write(&index_path)?;
+        written.push(index_path);
         Ok(written)
+    }
+
+    /// Revokes the certificate with serial number `serial` in `dir`'s revocation index
+    /// (`revoked.txt`), at `time` for `reason`, and returns its entry. Fails as
+    /// [`RevocationIndex::revoke`] does.
+    pub fn revoke_in_dir(
+        dir: impl AsRef<Path>,
+        serial: &[u8],
+        reason: Option<RevocationReason>,
+        time: OffsetDateTime,
+    ) -> Result<IndexEntry, Error> {
+        let path = dir.as_ref().join(RevocationIndex::FILE_NAME);
+        let mut index = RevocationIndex::read(&path)?;
+        let entry = index.revoke(serial, reason, time)?.clone();
+        index.write(&path)?;
+        Ok(entry)
+    }
+
+    /// Issues the intermediate CA's CRL for a directory [`Pki::write_to_dir`] wrote: every
+    /// revoked certificate of `revoked.txt`, signed with `intermediate.key`, numbered from
+    /// [`Pki::CRL_NUMBER_FILE`] (which is then advanced). The caller stores the CRL.
+    pub fn issue_crl_in_dir(
+        dir: impl AsRef<Path>,
+        backend: Backend,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<RevocationList, Error> {
+        let dir = dir.as_ref();
+        let issuer = CertifiedKeyPair::read_pem_files(
+            &dir.join("intermediate.pem"),
+            &dir.join("intermediate.key"),
+            backend,
+        )?;
+        let index = RevocationIndex::read(&dir.join(RevocationIndex::FILE_NAME))?;
+        let number_path = dir.join(Self::CRL_NUMBER_FILE);
+        let number = match fs::read_to_string(&number_path) {
+            Ok(text) => u64::from_str_radix(text.trim(), 16).map_err(|e| Error::InvalidIndex {
+                source_name: number_path.display().to_string(),
+                line: 1,
+                reason: format!("CRL number {:?} is not hexadecimal: {e}", text.trim()),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
+            Err(source) => {
+                return Err(Error::Io {
+                    path: number_path,
+                    source,
+                })
+            }
+        };
+        let crl = CrlBuilder::new(number)
+            .update_times(this_update, next_update)
+            .revoked_from_index(&index)
+            .build(&issuer)?;
+        let next = number.checked_add(1).ok_or_else(|| Error::InvalidIndex {
+            source_name: number_path.display().to_string(),
+            line: 1,
+            reason: "the CRL number cannot grow any further".into(),
+        })?;
+        let mut hex = format!("{next:X}");
+        if hex.len() % 2 == 1 {
+            hex.insert(0, '0');
+        }
+        write_file(&number_path, format!("{hex}\n").as_bytes(), false)?;
+        Ok(crl)
     }
 
     fn chain(&self, leaf: &CertifiedKeyPair) -> Vec<CertificateDer<'static>> {
