@@ -229,3 +229,208 @@ pub fn assert_refused(
         "alert the server received"
     );
 }
+
+/// What a test HTTP responder does with each request.
+#[derive(Clone)]
+pub enum Behaviour {
+    /// Answer 200 with these bytes.
+    Answer(Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>),
+    /// Wait this long, then answer like `Answer`.
+    Slow(
+        std::time::Duration,
+        Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>,
+    ),
+}
+
+/// A tiny HTTP/1.1 responder on loopback (OCSP POSTs and CRL GETs), counting requests.
+pub struct HttpResponder {
+    pub url: String,
+    pub requests: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HttpResponder {
+    pub fn start(behaviour: Behaviour) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, halt) = (Arc::clone(&requests), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !halt.load(Ordering::Relaxed) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut data = Vec::new();
+                let mut buf = [0u8; 4096];
+                let body = loop {
+                    let Ok(n) = stream.read(&mut buf) else {
+                        break Vec::new();
+                    };
+                    if n == 0 {
+                        break Vec::new();
+                    }
+                    data.extend_from_slice(&buf[..n]);
+                    if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        while data.len() < end + 4 + length {
+                            let Ok(n) = stream.read(&mut buf) else { break };
+                            if n == 0 {
+                                break;
+                            }
+                            data.extend_from_slice(&buf[..n]);
+                        }
+                        break data[end + 4..].to_vec();
+                    }
+                };
+                let answer = match &behaviour {
+                    Behaviour::Answer(f) => f(&body),
+                    Behaviour::Slow(delay, f) => {
+                        std::thread::sleep(*delay);
+                        f(&body)
+                    }
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    answer.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&answer);
+            }
+        });
+        Self {
+            url,
+            requests,
+            stop,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for HttpResponder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A URL nothing listens on (a port bound then released).
+pub fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+#[derive(Debug)]
+struct ClientCert(Arc<CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// A server chain trusted by the client (from `server_pki`, no revocation), and a client
+/// presenting `client` (or nothing), verified by `verifier` on the server. Returns both
+/// outcomes and the server connection for inspecting the client identity.
+pub fn mutual_handshake(
+    server_pki: &TestPki,
+    client: Option<(Vec<CertificateDer<'static>>, &KeyPair)>,
+    verifier: Arc<qtls_verifier::QtlsClientVerifier>,
+    time: UnixTime,
+) -> (Outcome, ServerConnection) {
+    let provider = provider();
+    let load = |key: &KeyPair| {
+        provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                key.to_pkcs8_der().unwrap().to_vec(),
+            )))
+            .unwrap()
+    };
+    let server_leaf = server_pki.server_leaf();
+    let server_key = CertifiedKey::new(
+        server_pki.chain(server_leaf.certificate()),
+        load(server_leaf.key()),
+    );
+    let clock = Arc::new(FixedClock(time));
+    let server_config = ServerConfig::builder_with_details(Arc::clone(&provider), clock.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(Arc::new(Resolver(Arc::new(server_key))));
+    let server_verifier = VerifierBuilder::new(server_pki.roots(), &provider)
+        .revocation_policy(qtls_verifier::RevocationPolicy::Off)
+        .build_server_verifier()
+        .unwrap();
+    let builder = ClientConfig::builder_with_details(Arc::clone(&provider), clock)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(server_verifier);
+    let client_config = match client {
+        Some((chain, key)) => builder.with_client_cert_resolver(Arc::new(ClientCert(Arc::new(
+            CertifiedKey::new(chain, load(key)),
+        )))),
+        None => builder.with_no_client_auth(),
+    };
+    let mut server = ServerConnection::new(Arc::new(server_config)).unwrap();
+    let mut client =
+        ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap()).unwrap();
+    let mut outcome = Outcome {
+        client: Ok(()),
+        server: Ok(()),
+    };
+    for _ in 0..10 {
+        let mut buf = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut buf).unwrap();
+        }
+        let mut pending = buf.as_slice();
+        while !pending.is_empty() && outcome.server.is_ok() {
+            server.read_tls(&mut pending).unwrap();
+            outcome.server = server.process_new_packets().map(|_| ());
+        }
+        let mut buf = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut buf).unwrap();
+        }
+        let mut pending = buf.as_slice();
+        while !pending.is_empty() && outcome.client.is_ok() {
+            client.read_tls(&mut pending).unwrap();
+            outcome.client = client.process_new_packets().map(|_| ());
+        }
+        if outcome.client.is_err() || outcome.server.is_err() {
+            break;
+        }
+        if !client.is_handshaking() && !server.is_handshaking() && !client.wants_write() {
+            break;
+        }
+    }
+    (outcome, server)
+}
