@@ -415,3 +415,20 @@ fn common_vectors() -> Option<serde_json::Value> {
         }
     }
 }
+
+/// The server signs CertificateVerify with a key that is not its certificate's: the client
+/// refuses with BadSignature and the server receives decrypt_error.
+#[test]
+fn invalid_certificate_verify_is_decrypt_error() {
+    let pki = TestPki::new(COMPOSITE);
+    let leaf = pki.server_leaf();
+    let impostor = KeyPair::generate(COMPOSITE, Backend::AwsLc).unwrap();
+    let outcome = handshake(
+        pki.chain(leaf.certificate()),
+        &impostor,
+        None,
+        server_verifier(&pki),
+        now(),
+    );
+    assert_refused(&outcome, &CE::BadSignature, Alert::DecryptError);
+}
