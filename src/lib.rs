@@ -29,11 +29,13 @@
 pub mod client;
 mod connection;
 mod error;
+mod ocsp_responder;
 pub mod server;
 mod tls;
 
 pub use connection::{group_name, subject_of, ByteCounters, ConnectionInfo, CountingStream};
 pub use error::{alert_name, Error};
+pub use ocsp_responder::{OcspServer, OCSP_REQUEST_TYPE, OCSP_RESPONSE_TYPE};
 pub use tls::{
     client_config, read_certificates, read_roots, server_config, Identity, SchemeRecord,
     TlsSettings,

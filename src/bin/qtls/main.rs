@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod revocation;
 mod verify;
 
 use clap::{Args, Parser, Subcommand};
@@ -37,6 +38,8 @@ enum Command {
     Client(ClientArgs),
     /// Verify a certificate chain and print the path with each certificate's status.
     Verify(verify::VerifyArgs),
+    /// Answer OCSP requests over HTTP from a revocation index (RFC 6960).
+    OcspResponder(revocation::OcspResponderArgs),
 }
 
 #[derive(Subcommand)]
@@ -53,6 +56,10 @@ enum PkiCommand {
         #[arg(long, default_value = "localhost,127.0.0.1", value_delimiter = ',')]
         hosts: Vec<String>,
     },
+    /// Revoke a certificate in a PKI directory's revocation index (revoked.txt).
+    Revoke(revocation::RevokeArgs),
+    /// Sign the intermediate CA's CRL from a PKI directory's revocation index.
+    Crl(revocation::CrlArgs),
 }
 
 #[derive(Args)]
@@ -172,6 +179,13 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     hosts,
                 },
         } => pki_init(dir, profile, hosts),
+        Command::Pki {
+            command: PkiCommand::Revoke(args),
+        } => revocation::revoke(args),
+        Command::Pki {
+            command: PkiCommand::Crl(args),
+        } => revocation::crl(args),
+        Command::OcspResponder(args) => revocation::ocsp_responder(args).await,
         Command::Server(args) => serve(args).await,
         Command::Client(args) => connect(args).await,
         Command::Verify(args) => verify::run(args),

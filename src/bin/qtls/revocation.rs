@@ -1,0 +1,163 @@
+//! `qtls pki revoke`, `qtls pki crl` and `qtls ocsp-responder`: revocation for a PKI
+//! directory that `qtls pki init` wrote.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use qtls::{Error, OcspServer};
+use qtls_pki::{
+    parse_serial, serial_hex, Certificate, CertifiedKeyPair, IndexStatus, OcspResponder, Pki,
+    RevocationIndex, RevocationReason,
+};
+use qtls_provider::Backend;
+use time::OffsetDateTime;
+
+#[derive(Args)]
+pub(crate) struct RevokeArgs {
+    /// PKI directory (from `qtls pki init`); its revoked.txt is updated.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Serial number in hex, as `openssl x509 -serial` prints it (colons allowed).
+    #[arg(long, required_unless_present = "cert", conflicts_with = "cert")]
+    serial: Option<String>,
+    /// The certificate to revoke (PEM), instead of --serial.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// keyCompromise, CACompromise, affiliationChanged, superseded, cessationOfOperation,
+    /// certificateHold, privilegeWithdrawn, AACompromise or unspecified. Default: no reason.
+    #[arg(long)]
+    reason: Option<RevocationReason>,
+}
+
+#[derive(Args)]
+pub(crate) struct CrlArgs {
+    /// PKI directory (from `qtls pki init`): the CRL lists its revoked.txt's revocations and
+    /// is signed by its intermediate CA.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Where to write the CRL. Default: DIR/intermediate.crl.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Days from now to nextUpdate.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// Write DER instead of PEM.
+    #[arg(long)]
+    der: bool,
+    /// Backend for ML-DSA signing: aws-lc-rs or oqs.
+    #[arg(long, default_value = "aws-lc-rs")]
+    backend: Backend,
+}
+
+#[derive(Args)]
+pub(crate) struct OcspResponderArgs {
+    /// Address to listen on (HTTP).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The CA whose certificates are answered for (PEM).
+    #[arg(long)]
+    ca: PathBuf,
+    /// The certificate that signs the responses (PEM): the CA itself, or a delegated OCSP
+    /// responder it issued (id-kp-OCSPSigning).
+    #[arg(long)]
+    signer: PathBuf,
+    /// The signer's private key (PEM).
+    #[arg(long)]
+    key: PathBuf,
+    /// Revocation index (OpenSSL index.txt format, as `qtls pki init` writes revoked.txt);
+    /// re-read whenever it changes.
+    #[arg(long)]
+    index: PathBuf,
+    /// Seconds from thisUpdate to nextUpdate.
+    #[arg(long, default_value_t = 3600)]
+    validity: u32,
+    /// Backend for ML-DSA signing: aws-lc-rs or oqs.
+    #[arg(long, default_value = "aws-lc-rs")]
+    backend: Backend,
+}
+
+fn pki_error(e: qtls_pki::Error) -> Error {
+    Error::Config(e.to_string())
+}
+
+pub(crate) fn revoke(args: RevokeArgs) -> Result<(), Error> {
+    let serial = match (&args.serial, &args.cert) {
+        (Some(serial), _) => parse_serial(serial).map_err(pki_error)?,
+        (None, Some(cert)) => first_certificate(cert)?.serial().to_vec(),
+        (None, None) => return Err(Error::Config("give --serial or --cert".into())),
+    };
+    let entry = Pki::revoke_in_dir(&args.dir, &serial, args.reason, OffsetDateTime::now_utc())
+        .map_err(pki_error)?;
+    if let IndexStatus::Revoked { time, reason } = entry.status {
+        let reason = reason.map_or_else(|| "no reason given".to_owned(), |r| r.to_string());
+        println!(
+            "revoked {} ({}) at {time}: {reason}",
+            serial_hex(&entry.serial),
+            entry.subject
+        );
+    }
+    println!(
+        "  updated {}",
+        args.dir.join(RevocationIndex::FILE_NAME).display()
+    );
+    Ok(())
+}
+
+pub(crate) fn crl(args: CrlArgs) -> Result<(), Error> {
+    let now = OffsetDateTime::now_utc();
+    let next_update = now + time::Duration::days(i64::from(args.days));
+    let crl =
+        Pki::issue_crl_in_dir(&args.dir, args.backend, now, next_update).map_err(pki_error)?;
+    let out = args.out.unwrap_or_else(|| args.dir.join(Pki::CRL_FILE));
+    let bytes = if args.der {
+        crl.der().to_vec()
+    } else {
+        crl.to_pem().map_err(pki_error)?.into_bytes()
+    };
+    std::fs::write(&out, bytes).map_err(|source| Error::File {
+        path: out.clone(),
+        source,
+    })?;
+    println!(
+        "CRL number {} of {}: {} revoked, next update {next_update}",
+        serial_hex(crl.crl_number().unwrap_or_default()),
+        crl.issuer(),
+        crl.revoked().len()
+    );
+    println!("  wrote {}", out.display());
+    Ok(())
+}
+
+pub(crate) async fn ocsp_responder(args: OcspResponderArgs) -> Result<(), Error> {
+    let ca = first_certificate(&args.ca)?;
+    let signer = CertifiedKeyPair::read_pem_files(&args.signer, &args.key, args.backend)
+        .map_err(pki_error)?;
+    let index = RevocationIndex::read(&args.index).map_err(pki_error)?;
+    let validity = time::Duration::seconds(i64::from(args.validity));
+    let subject = ca.subject();
+    let responder = OcspResponder::new(ca, signer, index, validity).map_err(pki_error)?;
+    let server = OcspServer::bind(args.listen, responder, Some(args.index)).await?;
+    println!(
+        "OCSP responder for {subject} listening on http://{}/",
+        server.local_addr()?
+    );
+    tokio::select! {
+        result = server.run() => result,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted, shutting down");
+            Ok(())
+        }
+    }
+}
+
+fn first_certificate(path: &Path) -> Result<Certificate, Error> {
+    Certificate::read_pem_file(path)
+        .map_err(pki_error)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Pem {
+            path: path.to_owned(),
+            why: "no CERTIFICATE block".into(),
+        })
+}
