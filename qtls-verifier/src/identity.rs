@@ -2,7 +2,7 @@
 
 use crate::error::StatusSource;
 use crate::rustls_verifiers::QtlsClientVerifier;
-use crate::verifier::RevocationStatus;
+use crate::verifier::{RevocationStatus, VerifiedChain};
 
 /// Who a client proved to be: taken from the chain [`QtlsClientVerifier`] verified during
 /// the handshake.
@@ -31,8 +31,13 @@ impl ClientIdentity {
     ) -> Option<Self> {
         let end_entity = connection.peer_certificates()?.first()?;
         let chain = verifier.chain_verifier().recent(end_entity)?;
+        Some(Self::from_chain(&chain))
+    }
+
+    /// The identity a verified client chain establishes.
+    pub fn from_chain(chain: &VerifiedChain) -> Self {
         let leaf = chain.end_entity();
-        Some(Self {
+        Self {
             subject: leaf.subject.clone(),
             serial: leaf.serial.clone(),
             subject_alt_names: chain.subject_alt_names.clone(),
@@ -43,7 +48,7 @@ impl ClientIdentity {
                 .map(|anchor| anchor.subject.clone())
                 .unwrap_or_default(),
             revocation: leaf.revocation.clone(),
-        })
+        }
     }
 
     /// Whether the revocation status was positively confirmed, and by what.

@@ -41,9 +41,21 @@ mod rustls_verifiers;
 mod verifier;
 
 pub use error::{Error, OcspError, StatusSource};
+
+/// The subjectAltName DNS names of a DER certificate (None when it does not parse).
+pub fn dns_names(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<Vec<String>> {
+    let parsed = cert::ParsedCert::from_der(cert.as_ref()).ok()?;
+    Some(
+        parsed
+            .subject_alt_names()
+            .into_iter()
+            .filter_map(|name| name.strip_prefix("DNS:").map(str::to_string))
+            .collect(),
+    )
+}
 pub use identity::ClientIdentity;
 pub use rustls_verifiers::{QtlsClientVerifier, QtlsServerVerifier};
 pub use verifier::{
-    CertificateReport, ChainVerifier, Purpose, RevocationDepth, RevocationPolicy, RevocationStatus,
-    VerifiedChain, VerifierBuilder,
+    CertificateReport, ChainVerifier, OcspSummary, Purpose, RevocationDepth, RevocationPolicy,
+    RevocationStatus, VerifiedChain, VerifierBuilder,
 };

@@ -84,6 +84,17 @@ pub struct CertificateReport {
     pub revocation: RevocationStatus,
 }
 
+/// What an accepted OCSP response says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OcspSummary {
+    /// The certificate is revoked.
+    pub revoked: bool,
+    /// The responder knows the certificate (status good or revoked, not unknown).
+    pub known: bool,
+    /// nextUpdate (or thisUpdate plus the maximum age when absent).
+    pub valid_until: UnixTime,
+}
+
 /// A chain that verified: end entity first, trust anchor last.
 #[derive(Clone, Debug)]
 pub struct VerifiedChain {
@@ -373,6 +384,46 @@ impl ChainVerifier {
                     self.inner.config.algorithms.all,
                 )
         })
+    }
+
+    /// Checks an OCSP response for `end_entity`, issued by `issuer`, as a client would check
+    /// it as a staple: for a server that wants to staple only responses its clients accept.
+    pub fn check_ocsp_response(
+        &self,
+        response: &[u8],
+        end_entity: &CertificateDer<'_>,
+        issuer: &CertificateDer<'_>,
+        now: UnixTime,
+    ) -> Result<OcspSummary, crate::OcspError> {
+        let cert = ParsedCert::from_der(end_entity.as_ref())
+            .map_err(|e| crate::OcspError::Malformed(format!("end entity: {e}")))?;
+        let issuer = ParsedCert::from_der(issuer.as_ref())
+            .map_err(|e| crate::OcspError::Malformed(format!("issuer: {e}")))?;
+        let answer = ocsp::check_response(response, &self.ocsp_context(&cert, &issuer, now))?;
+        Ok(OcspSummary {
+            revoked: answer.status == OcspStatus::Revoked,
+            known: answer.status != OcspStatus::Unknown,
+            valid_until: answer.valid_until,
+        })
+    }
+
+    /// The OCSP responder URLs a certificate names (AIA), and its CRL distribution points.
+    pub fn revocation_urls(cert: &CertificateDer<'_>) -> (Vec<String>, Vec<String>) {
+        ParsedCert::from_der(cert.as_ref())
+            .map(|parsed| (parsed.ocsp_urls(), parsed.crl_urls()))
+            .unwrap_or_default()
+    }
+
+    /// An OCSP request (SHA-1 CertID) for `end_entity` issued by `issuer`.
+    pub fn ocsp_request(
+        end_entity: &CertificateDer<'_>,
+        issuer: &CertificateDer<'_>,
+    ) -> Result<Vec<u8>, crate::OcspError> {
+        let cert = ParsedCert::from_der(end_entity.as_ref())
+            .map_err(|e| crate::OcspError::Malformed(format!("end entity: {e}")))?;
+        let issuer = ParsedCert::from_der(issuer.as_ref())
+            .map_err(|e| crate::OcspError::Malformed(format!("issuer: {e}")))?;
+        ocsp::request_der(&cert, &issuer)
     }
 
     /// The chain most recently verified for this end-entity certificate, if remembered.

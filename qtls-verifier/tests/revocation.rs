@@ -156,7 +156,8 @@ fn bad_staples_are_bad_certificate_status_response() {
         .position(|w| w == signature.as_slice())
         .unwrap();
     tampered[at + 10] ^= 0x01;
-    let cases: Vec<(&str, Vec<u8>, fn(&OcspError) -> bool)> = vec![
+    type Case = (&'static str, Vec<u8>, fn(&OcspError) -> bool);
+    let cases: Vec<Case> = vec![
         ("stale", stale, |e| matches!(e, OcspError::Stale(_))),
         (
             "unauthorized responder",

@@ -230,16 +230,16 @@ pub fn assert_refused(
     );
 }
 
+/// How a test HTTP responder makes an answer from a request body.
+pub type Respond = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
 /// What a test HTTP responder does with each request.
 #[derive(Clone)]
 pub enum Behaviour {
     /// Answer 200 with these bytes.
-    Answer(Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>),
+    Answer(Respond),
     /// Wait this long, then answer like `Answer`.
-    Slow(
-        std::time::Duration,
-        Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>,
-    ),
+    Slow(std::time::Duration, Respond),
 }
 
 /// A tiny HTTP/1.1 responder on loopback (OCSP POSTs and CRL GETs), counting requests.
