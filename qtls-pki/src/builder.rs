@@ -26,6 +26,7 @@ use x509_cert::time::{Time, Validity};
 
 use crate::certificate::{Certificate, CertifiedKeyPair};
 use crate::error::Error;
+use crate::public_key::SubjectPublicKey;
 
 /// id-pe-tlsfeature (RFC 7633 §6): the TLS Feature extension, used for must-staple.
 pub const ID_PE_TLS_FEATURE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.24");
@@ -220,7 +221,7 @@ impl CertificateBuilder {
     /// Signs the certificate with its own key: issuer = subject, no AuthorityKeyIdentifier
     /// (RFC 5280 §4.2.1.1 allows omitting it in self-signed certificates).
     pub fn self_signed(self, key: &KeyPair) -> Result<Certificate, Error> {
-        self.issue(key, None, key)
+        self.issue(&SubjectPublicKey::from_key_pair(key), None, key)
     }
 
     /// Issues a certificate for `subject_key`'s public key, signed by `issuer`.
@@ -231,6 +232,39 @@ impl CertificateBuilder {
     pub fn signed_by(
         self,
         subject_key: &KeyPair,
+        issuer: &CertifiedKeyPair,
+    ) -> Result<Certificate, Error> {
+        self.signed_by_for_public_key(&SubjectPublicKey::from_key_pair(subject_key), issuer)
+    }
+
+    /// Issues a certificate for a public key whose private key is not at hand (it stays in
+    /// an HSM, or with the requester), signed by `issuer`, with the checks of
+    /// [`Self::signed_by`].
+    ///
+    /// ```
+    /// use qtls_pki::{CertificateBuilder, CertifiedKeyPair, SubjectPublicKey, Usage};
+    /// use qtls_provider::{Backend, KeyAlgorithm, KeyPair};
+    ///
+    /// let now = time::OffsetDateTime::from_unix_timestamp(1_767_225_600)?; // 2026-01-01
+    /// let ca_key = KeyPair::generate(KeyAlgorithm::DEFAULT, Backend::AwsLc)?;
+    /// let ca_cert = CertificateBuilder::new(Usage::RootCa, "CA")
+    ///     .validity(now, now + time::Duration::days(30))
+    ///     .self_signed(&ca_key)?;
+    /// let ca = CertifiedKeyPair::new(ca_cert, ca_key)?;
+    ///
+    /// // Only the public half travels, e.g. read from a token.
+    /// let remote = KeyPair::generate(KeyAlgorithm::DEFAULT, Backend::AwsLc)?;
+    /// let public = SubjectPublicKey::new(KeyAlgorithm::DEFAULT, remote.public_key())?;
+    /// let leaf = CertificateBuilder::new(Usage::ServerLeaf, "localhost")
+    ///     .hosts(["localhost"])
+    ///     .validity(now, now + time::Duration::days(1))
+    ///     .signed_by_for_public_key(&public, &ca)?;
+    /// assert_eq!(leaf.public_key(), remote.public_key());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn signed_by_for_public_key(
+        self,
+        subject: &SubjectPublicKey,
         issuer: &CertifiedKeyPair,
     ) -> Result<Certificate, Error> {
         let issuer_cert = issuer.certificate();
@@ -255,7 +289,7 @@ impl CertificateBuilder {
                 "its pathLenConstraint is 0, so it may issue only end-entity certificates",
             ));
         }
-        self.issue(subject_key, Some(issuer_cert), issuer.key())
+        self.issue(subject, Some(issuer_cert), issuer.key())
     }
 
     /// Issues like [`Self::signed_by`] but without its issuer checks, so tests can make the
@@ -265,12 +299,16 @@ impl CertificateBuilder {
         subject_key: &KeyPair,
         issuer: &CertifiedKeyPair,
     ) -> Result<Certificate, Error> {
-        self.issue(subject_key, Some(issuer.certificate()), issuer.key())
+        self.issue(
+            &SubjectPublicKey::from_key_pair(subject_key),
+            Some(issuer.certificate()),
+            issuer.key(),
+        )
     }
 
     fn issue(
         self,
-        subject_key: &KeyPair,
+        subject_key: &SubjectPublicKey,
         issuer: Option<&Certificate>,
         signer: &KeyPair,
     ) -> Result<Certificate, Error> {
@@ -302,7 +340,7 @@ impl CertificateBuilder {
             AlgorithmIdentifierOwned::from_der(&signer.algorithm().signature_algorithm_der())
                 .map_err(encoding("signature AlgorithmIdentifier"))?;
         let subject_public_key_info =
-            SubjectPublicKeyInfoOwned::from_der(&subject_key.subject_public_key_info_der())
+            SubjectPublicKeyInfoOwned::from_der(&subject_key.subject_public_key_info_der()?)
                 .map_err(encoding("SubjectPublicKeyInfo"))?;
         let subject_key_id = key_identifier(subject_key.public_key());
         let authority_key_id = issuer.map(|issuer| {

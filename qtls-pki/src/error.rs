@@ -84,6 +84,13 @@ pub enum Error {
     InvalidOptions(String),
     /// The system random number generator failed.
     Random,
+    /// A public key given without its private key does not fit its algorithm.
+    InvalidPublicKey {
+        /// The algorithm it was given for, e.g. `ML-DSA-65`.
+        algorithm: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A CRL or OCSP field could not be encoded to DER.
     ArtifactEncoding {
         /// What was being made, e.g. `CRL of "CN=Q-TLS Intermediate CA,O=Q-TLS"`.
@@ -214,6 +221,9 @@ impl fmt::Display for Error {
             ),
             Self::InvalidOptions(why) => write!(f, "invalid PKI options: {why}"),
             Self::Random => f.write_str("the system random number generator failed"),
+            Self::InvalidPublicKey { algorithm, reason } => {
+                write!(f, "{algorithm} public key: {reason}")
+            }
             Self::ArtifactEncoding {
                 artifact,
                 field,

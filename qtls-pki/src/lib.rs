@@ -57,6 +57,7 @@ mod error;
 mod ocsp;
 mod pki;
 mod profile;
+mod public_key;
 mod revocation;
 
 pub use builder::{CertificateBuilder, Usage, ID_PE_TLS_FEATURE, ID_PKIX_OCSP_NOCHECK};
@@ -69,6 +70,7 @@ pub use ocsp::{
 };
 pub use pki::{Pki, PkiOptions};
 pub use profile::Profile;
+pub use public_key::SubjectPublicKey;
 pub use qtls_provider::{Backend, KeyAlgorithm, KeyPair};
 pub use revocation::{
     parse_serial, serial_hex, IndexEntry, IndexStatus, RevocationIndex, RevocationReason,
