@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use qtls::{client_config, read_roots, server_config, Identity, TlsSettings};
+use qtls::{client_config, Identity, TlsSettings};
 use qtls_pki::{Pki, PkiOptions, Profile};
 
 #[tokio::main(flavor = "current_thread")]
@@ -30,32 +30,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    // Both sides on the Q-TLS Hybrid preset: TLS 1.3, AES-256-GCM-SHA384, hybrid groups only.
+    // Both sides on the Q-TLS Hybrid preset: TLS 1.3, AES-256-GCM-SHA384, hybrid groups only;
+    // the server requires a client certificate from the same PKI.
     let settings = TlsSettings::default();
-    let provider = settings.provider()?;
     let path = |name: &str| dir.path().join(name);
-    let server_identity = Identity::from_pem_files(
-        &path("server-chain.pem"),
-        &path("server.key"),
-        &provider,
-        &settings,
-    )?;
-    let config = server_config(
-        &settings,
-        &server_identity,
-        Some(read_roots(&path("root.pem"))?),
-        true,
-    )?;
-    let server = qtls::server::Server::bind(
+    let server = qtls::Server::bind(
         "127.0.0.1:0".parse()?,
-        config,
-        server_identity.scheme,
-        settings.code_points,
+        qtls::ServerSettings {
+            certificates: vec![(path("server-chain.pem"), path("server.key"))],
+            client_auth: Some(qtls::ClientAuth {
+                ca: path("root.pem"),
+                required: true,
+                revocation: qtls_verifier::RevocationPolicy::Off,
+                acl: qtls::Acl::default(),
+                deny_with: qtls::DenyWith::Alert,
+            }),
+            ..qtls::ServerSettings::default()
+        },
     )
     .await?;
     let addr = server.local_addr()?;
     let served = tokio::spawn(async move { server.accept_one().await });
 
+    let provider = settings.provider()?;
     let client_identity = Identity::from_pem_files(
         &path("client-chain.pem"),
         &path("client.key"),
@@ -64,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let (config, scheme) = client_config(
         &settings,
-        read_roots(&path("root.pem"))?,
+        qtls::read_certificates(&path("root.pem"))?,
         Some(&client_identity),
     )?;
     let report = qtls::client::get(
@@ -76,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Duration::from_secs(10),
     )
     .await?;
-    let server_view = served.await??;
+    let server_view = served.await??.context;
 
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     println!("\nmTLS handshake with {addr}:");
@@ -90,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  server identity   {}", show(&report.info.peer_subject));
     println!(
         "  client identity   {} (as the server verified it)",
-        show(&server_view.peer_subject)
+        show(&server_view.client.map(|c| c.subject))
     );
     println!(
         "  handshake bytes   {} sent by the client, {} received",

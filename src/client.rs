@@ -29,6 +29,12 @@ pub struct ClientReport {
     pub handshake_bytes_received: u64,
     /// The HTTP status line of the response.
     pub http_status: Option<String>,
+    /// Whether the session was resumed (PSK) rather than fully authenticated.
+    pub resumed: bool,
+    /// The stapled OCSP status: `good`, or `none` when the server stapled nothing.
+    pub ocsp_status: Option<String>,
+    /// The alert that ended a failed attempt before this one (with `--fallback`).
+    pub alert: Option<String>,
     /// The response body.
     pub body: String,
 }
@@ -56,8 +62,8 @@ pub async fn get(
         .await
         .map_err(|_| Error::Timeout("TLS handshake"))??;
     let (handshake_bytes_sent, handshake_bytes_received) = (counters.written(), counters.read());
-    let recorded = *scheme.lock().unwrap_or_else(|p| p.into_inner());
-    let info = ConnectionInfo::of(tls.get_ref().1, recorded, code_points);
+    let info = ConnectionInfo::of(tls.get_ref().1, scheme.scheme(), code_points);
+    let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
     let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     let response = tokio::time::timeout(timeout, async {
         tls.write_all(request.as_bytes()).await?;
@@ -79,6 +85,8 @@ pub async fn get(
                 Err(e) => return Err(Error::from(e)),
             }
         }
+        // close_notify: we are done too (the server may already have sent its own).
+        let _ = tls.shutdown().await;
         Ok::<_, Error>(response)
     })
     .await
@@ -91,5 +99,71 @@ pub async fn get(
         handshake_bytes_received,
         http_status: head.lines().next().map(str::to_string),
         body: body.trim_end().to_string(),
+        resumed,
+        ocsp_status: scheme.ocsp_status(),
+        alert: None,
     })
+}
+
+/// A client's settings: policy, trust anchors, identity, and the fallback preset.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Policy, backend, code points, groups.
+    pub settings: crate::TlsSettings,
+    /// Trust anchors for the server's chain.
+    pub roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// Client certificate and key for mTLS.
+    pub identity: Option<crate::Identity>,
+    /// After a handshake_failure alert, retry once with this (broader) preset, say so in
+    /// the log, and report the first alert (the design's scenario 1).
+    pub fallback: Option<qtls_provider::Preset>,
+    /// Limit for each step (connect, handshake, response).
+    pub timeout: Duration,
+}
+
+/// [`get`] with [`ClientOptions`], retrying once with the fallback preset after
+/// handshake_failure.
+pub async fn fetch(
+    addr: &str,
+    server_name: ServerName<'static>,
+    options: &ClientOptions,
+) -> Result<ClientReport, Error> {
+    let attempt = |settings: crate::TlsSettings| {
+        let server_name = server_name.clone();
+        async move {
+            let (config, record) =
+                crate::client_config(&settings, options.roots.clone(), options.identity.as_ref())?;
+            get(
+                addr,
+                server_name,
+                config,
+                record,
+                &settings.code_points,
+                options.timeout,
+            )
+            .await
+        }
+    };
+    match attempt(options.settings.clone()).await {
+        Err(error) if options.fallback.is_some() && is_handshake_failure(&error) => {
+            let fallback = options.fallback.unwrap_or_default();
+            tracing::warn!(
+                "handshake_failure with preset {}; retrying once with preset {fallback}",
+                options.settings.preset
+            );
+            let settings = crate::TlsSettings {
+                preset: fallback,
+                groups: Vec::new(),
+                ..options.settings.clone()
+            };
+            let mut report = attempt(settings).await?;
+            report.alert = Some("handshake_failure".into());
+            Ok(report)
+        }
+        other => other,
+    }
+}
+
+fn is_handshake_failure(error: &Error) -> bool {
+    matches!(error.alert(), Some((_, alert)) if alert == "handshake_failure")
 }

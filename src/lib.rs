@@ -5,11 +5,12 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use qtls::{client_config, read_roots, TlsSettings};
+//! use qtls::{client_config, TlsSettings};
 //!
 //! # async fn demo() -> Result<(), qtls::Error> {
 //! let settings = TlsSettings::default(); // the Hybrid preset on aws-lc-rs
-//! let (config, scheme) = client_config(&settings, read_roots(Path::new("root.pem"))?, None)?;
+//! let roots = qtls::read_certificates(Path::new("root.pem"))?;
+//! let (config, scheme) = client_config(&settings, roots, None)?;
 //! let report = qtls::client::get(
 //!     "127.0.0.1:8443",
 //!     "localhost".try_into().expect("valid name"),
@@ -26,17 +27,31 @@
 
 #![forbid(unsafe_code)]
 
+mod acceptor;
+mod acl;
+mod certs;
 pub mod client;
+pub mod config;
 mod connection;
 mod error;
+mod gate;
 mod ocsp_responder;
 pub mod server;
+mod stapling;
 mod tls;
 
+pub use acceptor::{AcceptError, ConnectionContext, QtlsAcceptor};
+pub use acl::{Acl, AclRule, AuthorizingVerifier, DenyWith};
+pub use certs::{CertificateSet, ServedCertificate};
 pub use connection::{group_name, subject_of, ByteCounters, ConnectionInfo, CountingStream};
 pub use error::{alert_name, Error};
+pub use gate::{offered_versions, Refusal};
 pub use ocsp_responder::{OcspServer, OCSP_REQUEST_TYPE, OCSP_RESPONSE_TYPE};
+pub use server::{
+    ClientAuth, CloseKind, Limits, ServedConnection, Server, ServerSettings, ShutdownHandle,
+};
+pub use stapling::{StapleFailurePolicy, StapleState, Stapler, StaplingConfig};
 pub use tls::{
-    client_config, read_certificates, read_roots, server_config, Identity, SchemeRecord,
-    TlsSettings,
+    client_config, read_certificates, read_roots, server_config, HandshakeRecord, Identity,
+    SchemeRecord, TlsSettings,
 };

@@ -1,44 +1,222 @@
-//! A tokio TLS server that answers HTTP GET with a JSON description of the connection.
+//! A tokio TLS server: the policy gate, certificate selection, mTLS with authorization,
+//! OCSP stapling, connection limits, graceful shutdown and close_notify handling, answering
+//! HTTP/1.x GET with a JSON description of the connection.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qtls_provider::CodePoints;
-use rustls::SignatureScheme;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use qtls_verifier::{ClientIdentity, RevocationPolicy, VerifierBuilder};
+use rustls::server::danger::ClientCertVerifier;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
+use tokio::sync::{watch, Semaphore};
 
+use crate::acceptor::{ConnectionContext, QtlsAcceptor};
+use crate::acl::{Acl, AuthorizingVerifier, DenyWith};
+use crate::certs::{CertificateSet, ServedCertificate};
 use crate::connection::ConnectionInfo;
 use crate::error::Error;
+use crate::stapling::{Stapler, StaplingConfig};
+use crate::tls::{read_certificates, Identity, TlsSettings};
 
 /// The largest HTTP request head the server reads.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-/// A TLS server bound to a listener.
+/// Client authentication settings.
+#[derive(Clone, Debug)]
+pub struct ClientAuth {
+    /// Trust anchors for client chains (PEM).
+    pub ca: PathBuf,
+    /// Refuse clients without a certificate (certificate_required).
+    pub required: bool,
+    /// Revocation checking of client certificates.
+    pub revocation: RevocationPolicy,
+    /// Which verified clients may connect.
+    pub acl: Acl,
+    /// What a client the ACL denies gets.
+    pub deny_with: DenyWith,
+}
+
+/// Limits and timeouts.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// From accept to a finished handshake.
+    pub handshake_timeout: Duration,
+    /// Waiting for a request, or for the peer's close_notify after the response.
+    pub idle_timeout: Duration,
+    /// How long shutdown waits for connections in progress.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a server is built from.
+#[derive(Clone, Debug, Default)]
+pub struct ServerSettings {
+    /// Policy, backend, code points, groups.
+    pub tls: TlsSettings,
+    /// Certificate chains and keys, in preference order (PEM files).
+    pub certificates: Vec<(PathBuf, PathBuf)>,
+    /// Client authentication; None: no client certificates requested.
+    pub client_auth: Option<ClientAuth>,
+    /// OCSP stapling; None: no stapling.
+    pub stapling: Option<StaplingConfig>,
+    /// Refuse ClientHellos without a post-quantum group (None: as the preset requires).
+    pub require_post_quantum: Option<bool>,
+    /// Only post-quantum certificates are served.
+    pub require_pq_signatures: bool,
+    /// Limits and timeouts.
+    pub limits: Limits,
+}
+
+/// A server ready to run: the listener, the acceptor and its staplers.
 pub struct Server {
     listener: TcpListener,
-    acceptor: TlsAcceptor,
-    scheme: Option<SignatureScheme>,
-    code_points: CodePoints,
-    handshake_timeout: Duration,
+    acceptor: QtlsAcceptor,
+    staplers: Vec<Arc<Stapler>>,
+    acl_403: Option<Acl>,
+    limits: Limits,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Stops a running [`Server`]: it accepts no more connections and waits (within the grace
+/// period) for those in progress.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle(watch::Sender<bool>);
+
+impl ShutdownHandle {
+    /// Begins the graceful shutdown.
+    pub fn shutdown(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// How one served connection ended.
+#[derive(Clone, Debug)]
+pub struct ServedConnection {
+    /// What was negotiated and who the client is.
+    pub context: ConnectionContext,
+    /// The HTTP status sent (None when the client sent no request).
+    pub status: Option<u16>,
+    /// How the connection closed.
+    pub close: CloseKind,
+}
+
+/// How a connection closed, as the log reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseKind {
+    /// close_notify both ways.
+    Clean,
+    /// The peer closed the TCP connection without close_notify (possible truncation).
+    Truncated,
+    /// The peer did not close within the idle timeout.
+    PeerKeptOpen,
 }
 
 impl Server {
-    /// Binds `addr` and serves `config`, whose key signs with `scheme`.
-    pub async fn bind(
-        addr: SocketAddr,
-        config: rustls::ServerConfig,
-        scheme: Option<SignatureScheme>,
-        code_points: CodePoints,
-    ) -> Result<Self, Error> {
+    /// Loads certificates, builds verifiers and staplers, and binds `addr`. Staples are
+    /// fetched (or read from the disk cache) before this returns.
+    pub async fn bind(addr: SocketAddr, settings: ServerSettings) -> Result<Self, Error> {
+        if settings.certificates.is_empty() {
+            return Err(Error::Config("no certificate configured".into()));
+        }
+        let provider = settings.tls.provider()?;
+        let code_points = settings.tls.code_points;
+        let mut served = Vec::new();
+        let mut chains = Vec::new();
+        for (chain, key) in &settings.certificates {
+            let identity = Identity::from_pem_files(chain, key, &provider, &settings.tls)?;
+            chains.push(read_certificates(chain)?);
+            served.push(Arc::new(ServedCertificate::new(
+                chain.display().to_string(),
+                Arc::clone(&identity.certified_key),
+                identity.scheme,
+                &code_points,
+            )));
+        }
+        let certificates = Arc::new(CertificateSet::new(
+            served.clone(),
+            settings.require_pq_signatures,
+        ));
+
+        let mut staplers = Vec::new();
+        if let Some(stapling) = &settings.stapling {
+            for (cert, chain) in served.iter().zip(&chains) {
+                let stapler = Arc::new(Stapler::new(
+                    Arc::clone(cert),
+                    chain,
+                    &provider,
+                    stapling.clone(),
+                )?);
+                stapler.initialize().await;
+                staplers.push(stapler);
+            }
+        }
+
+        let mut acl_403 = None;
+        let (client_verifier, reporting_verifier) = match &settings.client_auth {
+            Some(auth) => {
+                let roots = read_certificates(&auth.ca)?;
+                let verifier = VerifierBuilder::new(roots, &provider)
+                    .code_points(code_points)
+                    .revocation_policy(auth.revocation)
+                    .require_pq_signatures(settings.require_pq_signatures)
+                    .allow_unauthenticated(!auth.required)
+                    .build_client_verifier()
+                    .map_err(|e| Error::Config(e.to_string()))?;
+                let checking: Arc<dyn ClientCertVerifier> = match auth.deny_with {
+                    DenyWith::Alert => Arc::new(AuthorizingVerifier::new(
+                        Arc::clone(&verifier),
+                        auth.acl.clone(),
+                    )),
+                    DenyWith::Http403 => {
+                        acl_403 = Some(auth.acl.clone());
+                        verifier.clone()
+                    }
+                };
+                (Some(checking), Some(verifier))
+            }
+            None => (None, None),
+        };
+
+        let config = crate::tls::server_config(
+            &settings.tls,
+            Arc::clone(&certificates) as Arc<dyn rustls::server::ResolvesServerCert>,
+            client_verifier,
+        )?;
+        let require_post_quantum = settings
+            .require_post_quantum
+            .unwrap_or(settings.tls.preset.requires_post_quantum_kx());
+        let acceptor = QtlsAcceptor::new(
+            Arc::new(config),
+            certificates,
+            reporting_verifier,
+            require_post_quantum,
+            code_points,
+        )
+        .with_handshake_timeout(settings.limits.handshake_timeout);
+        let (shutdown, _) = watch::channel(false);
         Ok(Self {
             listener: TcpListener::bind(addr).await?,
-            acceptor: TlsAcceptor::from(Arc::new(config)),
-            scheme,
-            code_points,
-            handshake_timeout: Duration::from_secs(10),
+            acceptor,
+            staplers,
+            acl_403,
+            limits: settings.limits,
+            shutdown,
         })
     }
 
@@ -47,62 +225,242 @@ impl Server {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Accepts connections until the task is dropped; each runs on its own task.
+    /// The acceptor, for serving connections with another protocol stack (hyper, ...).
+    pub fn acceptor(&self) -> &QtlsAcceptor {
+        &self.acceptor
+    }
+
+    /// The OCSP staplers (one per certificate, when stapling is on).
+    pub fn staplers(&self) -> &[Arc<Stapler>] {
+        &self.staplers
+    }
+
+    /// A handle that stops [`Server::run`].
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    /// Accepts and serves connections until shut down; each runs on its own task, at most
+    /// `max_connections` at once.
     pub async fn run(self) -> Result<(), Error> {
+        let refreshers: Vec<_> = self.staplers.iter().map(|s| s.spawn_refresh()).collect();
+        let permits = Arc::new(Semaphore::new(self.limits.max_connections));
+        let mut stop = self.shutdown.subscribe();
         let this = Arc::new(self);
+        let mut tasks = tokio::task::JoinSet::new();
         loop {
-            let (tcp, peer) = this.listener.accept().await?;
+            let permit = tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => permit.map_err(|_| Error::Config("semaphore closed".into()))?,
+                _ = stop.changed() => break,
+            };
+            let (tcp, peer) = tokio::select! {
+                accepted = this.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of descriptors and the like: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stop.changed() => break,
+            };
             let server = Arc::clone(&this);
-            tokio::spawn(async move {
-                match server.serve_one(tcp).await {
-                    Ok(info) => tracing::info!(%peer, ?info, "served"),
+            tasks.spawn(async move {
+                let _permit = permit;
+                match server.serve_tcp(tcp).await {
+                    Ok(served) => tracing::info!(
+                        %peer,
+                        group = ?served.context.info.group,
+                        client = ?served.context.client.as_ref().map(|c| &c.subject),
+                        status = ?served.status,
+                        close = ?served.close,
+                        "served"
+                    ),
                     Err(e) => tracing::warn!(%peer, "connection failed: {e}"),
                 }
             });
+            while tasks.try_join_next().is_some() {}
         }
+        tracing::info!("shutting down: waiting for {} connection(s)", tasks.len());
+        let drained = tokio::time::timeout(this.limits.shutdown_grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                "shutdown grace period over; aborting {} connection(s)",
+                tasks.len()
+            );
+            tasks.abort_all();
+        }
+        for refresher in refreshers {
+            refresher.abort();
+        }
+        Ok(())
     }
 
     /// Accepts one connection and serves it (for tests and demos).
-    pub async fn accept_one(&self) -> Result<ConnectionInfo, Error> {
+    pub async fn accept_one(&self) -> Result<ServedConnection, Error> {
         let (tcp, _) = self.listener.accept().await?;
-        self.serve_one(tcp).await
+        self.serve_tcp(tcp).await
     }
 
-    /// Handshakes on one accepted TCP connection and answers one HTTP request.
-    pub async fn serve_one(&self, tcp: TcpStream) -> Result<ConnectionInfo, Error> {
-        let mut tls = tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(tcp))
+    async fn serve_tcp(&self, tcp: TcpStream) -> Result<ServedConnection, Error> {
+        let (tls, context) = self
+            .acceptor
+            .accept(tcp)
             .await
-            .map_err(|_| Error::Timeout("TLS handshake"))??;
-        let info = ConnectionInfo::of(tls.get_ref().1, self.scheme, &self.code_points);
-        let head = tokio::time::timeout(self.handshake_timeout, read_request_head(&mut tls))
-            .await
-            .map_err(|_| Error::Timeout("HTTP request"))??;
-        let (status, body) = match head.split_whitespace().next() {
-            Some("GET" | "HEAD") => (
-                "200 OK",
-                serde_json::to_string(&info).map_err(|e| Error::Http(e.to_string()))?,
-            ),
-            Some(_) => (
-                "405 Method Not Allowed",
-                "{\"error\":\"method not allowed\"}".into(),
-            ),
-            None => ("400 Bad Request", "{\"error\":\"empty request\"}".into()),
-        };
-        let response = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}\n",
-            body.len() + 1
-        );
-        tls.write_all(response.as_bytes()).await?;
-        // close_notify, then the TCP FIN.
-        tls.shutdown().await?;
-        Ok(info)
+            .map_err(|e| Error::Rejected(e.to_string()))?;
+        serve_http(
+            tls,
+            context,
+            self.acl_403.as_ref(),
+            self.limits.idle_timeout,
+        )
+        .await
     }
 }
 
-/// Reads up to the blank line ending an HTTP/1.x request head.
-async fn read_request_head<S: tokio::io::AsyncRead + Unpin>(
-    stream: &mut S,
-) -> Result<String, Error> {
+/// The JSON body describing a connection.
+#[derive(Serialize)]
+struct Description<'a> {
+    #[serde(flatten)]
+    info: &'a ConnectionInfo,
+    client: Option<ClientDescription<'a>>,
+}
+
+#[derive(Serialize)]
+struct ClientDescription<'a> {
+    subject: &'a str,
+    serial: &'a str,
+    issuer: &'a str,
+    subject_alt_names: &'a [String],
+}
+
+impl<'a> From<&'a ClientIdentity> for ClientDescription<'a> {
+    fn from(identity: &'a ClientIdentity) -> Self {
+        Self {
+            subject: &identity.subject,
+            serial: &identity.serial,
+            issuer: &identity.issuer,
+            subject_alt_names: &identity.subject_alt_names,
+        }
+    }
+}
+
+/// Answers one HTTP/1.x request on an accepted TLS stream, then closes with close_notify
+/// and waits for the peer's.
+pub async fn serve_http<S>(
+    mut tls: S,
+    context: ConnectionContext,
+    acl_403: Option<&Acl>,
+    idle_timeout: Duration,
+) -> Result<ServedConnection, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let head = match tokio::time::timeout(idle_timeout, read_request_head(&mut tls)).await {
+        Err(_) => return Err(Error::Timeout("HTTP request")),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::warn!("connection truncated: the peer closed without close_notify before sending a request");
+            return Ok(ServedConnection {
+                context,
+                status: None,
+                close: CloseKind::Truncated,
+            });
+        }
+        Ok(result) => result?,
+    };
+    if head.is_empty() {
+        // close_notify before any request: answer it with ours.
+        let _ = tls.shutdown().await;
+        return Ok(ServedConnection {
+            context,
+            status: None,
+            close: CloseKind::Clean,
+        });
+    }
+    let denied = match (acl_403, &context.client) {
+        (Some(acl), Some(identity)) => !acl.permits(identity),
+        (Some(acl), None) => !acl.allow.is_empty(),
+        _ => false,
+    };
+    let method = head
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let (status, reason, body) = if denied {
+        (403, "Forbidden", "{\"error\":\"forbidden\"}".to_string())
+    } else {
+        match method.as_str() {
+            "GET" | "HEAD" => {
+                let description = Description {
+                    info: &context.info,
+                    client: context.client.as_ref().map(ClientDescription::from),
+                };
+                let body =
+                    serde_json::to_string(&description).map_err(|e| Error::Http(e.to_string()))?;
+                (200, "OK", body)
+            }
+            "" => (
+                400,
+                "Bad Request",
+                "{\"error\":\"bad request\"}".to_string(),
+            ),
+            _ => (
+                405,
+                "Method Not Allowed",
+                "{\"error\":\"method not allowed\"}".to_string(),
+            ),
+        }
+    };
+    let mut response = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len() + 1
+    )
+    .into_bytes();
+    if method != "HEAD" {
+        response.extend_from_slice(body.as_bytes());
+        response.push(b'\n');
+    }
+    tls.write_all(&response).await?;
+    // close_notify, then the TCP FIN; the peer may still read the response after having
+    // closed its own side (half-close).
+    tls.shutdown().await?;
+    let close = drain_until_close(&mut tls, idle_timeout).await;
+    if close == CloseKind::Truncated {
+        tracing::warn!("connection truncated: the peer closed without close_notify");
+    }
+    Ok(ServedConnection {
+        context,
+        status: Some(status),
+        close,
+    })
+}
+
+async fn drain_until_close<S: AsyncRead + Unpin>(tls: &mut S, idle_timeout: Duration) -> CloseKind {
+    let mut sink = [0u8; 1024];
+    let drained = tokio::time::timeout(idle_timeout, async {
+        loop {
+            match tls.read(&mut sink).await {
+                Ok(0) => return CloseKind::Clean,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return CloseKind::Truncated
+                }
+                Err(_) => return CloseKind::Truncated,
+            }
+        }
+    })
+    .await;
+    drained.unwrap_or(CloseKind::PeerKeptOpen)
+}
+
+/// Reads up to the blank line ending an HTTP/1.x request head; an empty result means the
+/// peer sent close_notify first.
+async fn read_request_head<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<String> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
@@ -112,9 +470,10 @@ async fn read_request_head<S: tokio::io::AsyncRead + Unpin>(
         }
         head.extend_from_slice(&buf[..read]);
         if head.len() > MAX_REQUEST_HEAD {
-            return Err(Error::Http(format!(
-                "request head over {MAX_REQUEST_HEAD} bytes"
-            )));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("request head over {MAX_REQUEST_HEAD} bytes"),
+            ));
         }
     }
     Ok(String::from_utf8_lossy(&head).into_owned())

@@ -5,9 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use qtls_provider::{Backend, CodePoints, KeyPair, Preset, ProviderBuilder};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
-use rustls::server::WebPkiClientVerifier;
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
@@ -133,57 +131,65 @@ impl Identity {
     }
 }
 
-/// A server configuration, with the scheme its key signs with.
+/// A server configuration presenting what `resolver` picks, verifying clients with
+/// `client_verifier` when given.
 pub fn server_config(
     settings: &TlsSettings,
-    identity: &Identity,
-    client_roots: Option<RootCertStore>,
-    require_client_cert: bool,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 ) -> Result<rustls::ServerConfig, Error> {
     let provider = settings.provider()?;
-    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(settings.preset.protocol_versions())?;
-    let builder = match client_roots {
-        Some(roots) => {
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let verifier = if require_client_cert {
-                verifier
-            } else {
-                verifier.allow_unauthenticated()
-            };
-            builder.with_client_cert_verifier(
-                verifier
-                    .build()
-                    .map_err(|e| Error::Config(format!("client verifier: {e}")))?,
-            )
-        }
-        None if require_client_cert => {
-            return Err(Error::Config(
-                "requiring client certificates needs client CAs".into(),
-            ))
-        }
+    let builder = match client_verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
-    Ok(
-        builder.with_cert_resolver(Arc::new(SingleCertificate(Arc::clone(
-            &identity.certified_key,
-        )))),
-    )
+    Ok(builder.with_cert_resolver(resolver))
 }
 
-/// The server's signature scheme as seen by a client, recorded during the handshake.
-pub type SchemeRecord = Arc<Mutex<Option<SignatureScheme>>>;
+/// What a client learnt about the server during the handshake that rustls does not report:
+/// the CertificateVerify scheme and the stapled OCSP status.
+#[derive(Debug, Default)]
+pub struct HandshakeRecord {
+    scheme: Mutex<Option<SignatureScheme>>,
+    ocsp_status: Mutex<Option<String>>,
+}
 
-/// A client configuration that verifies the server against `roots`, and the record of the
-/// signature scheme the server used in CertificateVerify.
+impl HandshakeRecord {
+    /// The scheme the server signed CertificateVerify with.
+    pub fn scheme(&self) -> Option<SignatureScheme> {
+        *self.scheme.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `good`, `revoked` (never seen: the handshake fails) or `none` (no staple).
+    pub fn ocsp_status(&self) -> Option<String> {
+        self.ocsp_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Alias kept for callers of the first release.
+pub type SchemeRecord = Arc<HandshakeRecord>;
+
+/// A client configuration that verifies the server against `roots` with qtls-verifier (a
+/// stapled OCSP response is checked; no online revocation requests), and the record of
+/// what the server presented.
 pub fn client_config(
     settings: &TlsSettings,
-    roots: RootCertStore,
+    roots: Vec<CertificateDer<'static>>,
     identity: Option<&Identity>,
 ) -> Result<(rustls::ClientConfig, SchemeRecord), Error> {
     let provider = settings.provider()?;
-    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-        .build()
+    let inner = qtls_verifier::VerifierBuilder::new(roots, &provider)
+        .code_points(settings.code_points)
+        .revocation_policy(qtls_verifier::RevocationPolicy::SoftFail)
+        .revocation_depth(qtls_verifier::RevocationDepth::EndEntity)
+        .online_ocsp(false)
+        .fetch_crls(false)
+        .build_server_verifier()
         .map_err(|e| Error::Config(format!("server verifier: {e}")))?;
     let record = SchemeRecord::default();
     let verifier = Arc::new(RecordingVerifier {
@@ -203,11 +209,10 @@ pub fn client_config(
     Ok((config, record))
 }
 
-/// rustls's WebPKI verifier, unchanged, plus a note of the CertificateVerify scheme (rustls
-/// reports the negotiated group and suite, but not the peer's signature scheme).
+/// qtls-verifier's server verifier, plus notes of what rustls does not report.
 #[derive(Debug)]
 struct RecordingVerifier {
-    inner: Arc<WebPkiServerVerifier>,
+    inner: Arc<qtls_verifier::QtlsServerVerifier>,
     record: SchemeRecord,
 }
 
@@ -220,8 +225,29 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        let status = if ocsp_response.is_empty() {
+            "none"
+        } else {
+            "good"
+        };
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        let status = match &verified {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)) => "revoked",
+            Err(_) if !ocsp_response.is_empty() => "invalid",
+            _ => status,
+        };
+        *self
+            .record
+            .ocsp_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(status.to_string());
+        verified
     }
 
     fn verify_tls12_signature(
@@ -247,27 +273,17 @@ impl ServerCertVerifier for RecordingVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
-
-    fn requires_raw_public_keys(&self) -> bool {
-        self.inner.requires_raw_public_keys()
-    }
 }
 
 impl RecordingVerifier {
     fn note(&self, scheme: SignatureScheme) {
-        *self.record.lock().unwrap_or_else(|p| p.into_inner()) = Some(scheme);
+        *self.record.scheme.lock().unwrap_or_else(|p| p.into_inner()) = Some(scheme);
     }
 }
 
-/// One X.509 chain and key, offered to every peer.
+/// One X.509 chain and key, the client's.
 #[derive(Debug)]
 struct SingleCertificate(Arc<CertifiedKey>);
-
-impl rustls::server::ResolvesServerCert for SingleCertificate {
-    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(&self.0))
-    }
-}
 
 impl rustls::client::ResolvesClientCert for SingleCertificate {
     fn resolve(

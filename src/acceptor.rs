@@ -1,0 +1,205 @@
+//! Accepting one TLS connection: read the ClientHello with rustls's `Acceptor`, apply the
+//! policy gate, pick the certificate, complete the handshake within a time limit, and hand
+//! the application the stream with what it negotiated and who the client is.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use qtls_provider::CodePoints;
+use qtls_verifier::{ClientIdentity, QtlsClientVerifier};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::StartHandshake;
+
+use crate::certs::CertificateSet;
+use crate::connection::ConnectionInfo;
+use crate::gate::{self, Refusal};
+
+/// The most ClientHello bytes read before giving up (a hello is a few KiB at most; PQ key
+/// shares included).
+const MAX_CLIENT_HELLO: usize = 64 * 1024;
+
+/// What the application learns about an accepted connection.
+#[derive(Clone, Debug)]
+pub struct ConnectionContext {
+    /// The negotiated parameters (signature_scheme: the one our certificate signs with).
+    pub info: ConnectionInfo,
+    /// The verified client, when it presented a certificate.
+    pub client: Option<ClientIdentity>,
+}
+
+/// Why a connection was not accepted.
+#[derive(Debug)]
+pub enum AcceptError {
+    /// The policy gate refused the ClientHello and sent the alert.
+    Refused(Refusal),
+    /// The handshake did not finish in time.
+    Timeout,
+    /// The peer closed before completing a ClientHello.
+    Closed,
+    /// rustls refused the handshake (the alert was sent).
+    Tls(std::io::Error),
+}
+
+impl core::fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Refused(refusal) => write!(
+                f,
+                "refused ({}): {refusal}",
+                crate::alert_name(refusal.alert())
+            ),
+            Self::Timeout => write!(f, "handshake timed out"),
+            Self::Closed => write!(f, "peer closed before the handshake"),
+            Self::Tls(e) => match crate::Error::Io(std::io::Error::new(e.kind(), e.to_string()))
+                .alert()
+                .or_else(|| {
+                    e.get_ref()
+                        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                        .and_then(crate::error::alert_of)
+                }) {
+                Some((direction, alert)) => {
+                    write!(f, "handshake failed: {e} (alert {alert} {direction})")
+                }
+                None => write!(f, "handshake failed: {e}"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {}
+
+/// Accepts TLS connections under a policy; clone it into each connection task.
+#[derive(Clone, Debug)]
+pub struct QtlsAcceptor {
+    config: Arc<rustls::ServerConfig>,
+    certificates: Arc<CertificateSet>,
+    client_verifier: Option<Arc<QtlsClientVerifier>>,
+    require_post_quantum: bool,
+    code_points: CodePoints,
+    handshake_timeout: Duration,
+}
+
+impl QtlsAcceptor {
+    /// An acceptor for `config`, whose certificate resolver is `certificates`;
+    /// `client_verifier` (when clients authenticate) lets the acceptor report identities.
+    pub fn new(
+        config: Arc<rustls::ServerConfig>,
+        certificates: Arc<CertificateSet>,
+        client_verifier: Option<Arc<QtlsClientVerifier>>,
+        require_post_quantum: bool,
+        code_points: CodePoints,
+    ) -> Self {
+        Self {
+            config,
+            certificates,
+            client_verifier,
+            require_post_quantum,
+            code_points,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Limits the time from accept to a finished handshake (default 10 s).
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The served certificates.
+    pub fn certificates(&self) -> &Arc<CertificateSet> {
+        &self.certificates
+    }
+
+    /// Handshakes on `io`.
+    pub async fn accept<IO>(
+        &self,
+        io: IO,
+    ) -> Result<(TlsStream<IO>, ConnectionContext), AcceptError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        tokio::time::timeout(self.handshake_timeout, self.accept_inner(io))
+            .await
+            .map_err(|_| AcceptError::Timeout)?
+    }
+
+    async fn accept_inner<IO>(
+        &self,
+        mut io: IO,
+    ) -> Result<(TlsStream<IO>, ConnectionContext), AcceptError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut acceptor = rustls::server::Acceptor::default();
+        let mut raw = Vec::with_capacity(4096);
+        let mut chunk = vec![0u8; 8192];
+        let accepted = loop {
+            let read = io.read(&mut chunk).await.map_err(AcceptError::Tls)?;
+            if read == 0 {
+                return Err(AcceptError::Closed);
+            }
+            raw.extend_from_slice(&chunk[..read]);
+            if raw.len() > MAX_CLIENT_HELLO {
+                return Err(AcceptError::Closed);
+            }
+            let mut fed = &chunk[..read];
+            while !fed.is_empty() {
+                acceptor.read_tls(&mut fed).map_err(AcceptError::Tls)?;
+            }
+            match acceptor.accept() {
+                Ok(Some(accepted)) => break accepted,
+                Ok(None) => continue,
+                Err((error, alert)) => {
+                    let mut bytes = Vec::new();
+                    let mut alert = alert;
+                    let _ = alert.write_all(&mut bytes);
+                    let _ = io.write_all(&bytes).await;
+                    return Err(AcceptError::Tls(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        error,
+                    )));
+                }
+            }
+        };
+        let hello = accepted.client_hello();
+        let decision = gate::check(
+            &raw,
+            hello.named_groups(),
+            self.require_post_quantum,
+            &self.code_points,
+        )
+        .and_then(|()| {
+            self.certificates
+                .select(hello.server_name(), hello.signature_schemes())
+                .ok_or_else(|| {
+                    Refusal::Unavailable(
+                        "no certificate in service for this client (hard-fail stapling or policy)"
+                            .into(),
+                    )
+                })
+        });
+        let selected = match decision {
+            Ok(selected) => selected,
+            Err(refusal) => {
+                tracing::warn!("refusing a ClientHello: {refusal}");
+                let _ = io.write_all(&refusal.record()).await;
+                let _ = io.shutdown().await;
+                return Err(AcceptError::Refused(refusal));
+            }
+        };
+        let stream = StartHandshake::from_parts(accepted, io)
+            .into_stream(Arc::clone(&self.config))
+            .await
+            .map_err(AcceptError::Tls)?;
+        let connection = stream.get_ref().1;
+        let context = ConnectionContext {
+            info: ConnectionInfo::of(connection, selected.scheme(), &self.code_points),
+            client: self
+                .client_verifier
+                .as_ref()
+                .and_then(|verifier| ClientIdentity::from_connection(connection, verifier)),
+        };
+        Ok((stream, context))
+    }
+}

@@ -1,0 +1,104 @@
+//! `qtls client`: handshake, GET /, report.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use qtls::client::ClientOptions;
+use qtls::{read_certificates, Error, Identity, TlsSettings};
+use qtls_provider::{Backend, Preset};
+use rustls_pki_types::ServerName;
+
+/// Arguments of `qtls client`.
+#[derive(Args)]
+pub(crate) struct ClientArgs {
+    /// Server address, HOST:PORT.
+    #[arg(long)]
+    connect: String,
+    /// Trust anchors (PEM).
+    #[arg(long)]
+    ca: PathBuf,
+    /// Name to verify and send as SNI (default: the host of --connect).
+    #[arg(long)]
+    servername: Option<String>,
+    /// Client certificate chain for mTLS (PEM).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// hybrid, pqc-only or compatible.
+    #[arg(long, default_value = "hybrid")]
+    preset: Preset,
+    /// Key-exchange groups in preference order (OpenSSL names), replacing the preset's.
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// Backend for ML-KEM and ML-DSA: aws-lc-rs or oqs.
+    #[arg(long, default_value = "aws-lc-rs")]
+    backend: Backend,
+    /// After handshake_failure, retry once with this broader preset.
+    #[arg(long)]
+    fallback: Option<Preset>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Seconds to wait for each step.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+}
+
+pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
+    let settings = TlsSettings {
+        preset: args.preset,
+        backend: args.backend,
+        groups: args.groups.clone(),
+        ..TlsSettings::default()
+    };
+    let provider = settings.provider()?;
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Some(Identity::from_pem_files(cert, key, &provider, &settings)?),
+        _ => None,
+    };
+    let name = match &args.servername {
+        Some(name) => name.clone(),
+        None => args
+            .connect
+            .rsplit_once(':')
+            .map(|(host, _)| host.trim_matches(['[', ']']).to_string())
+            .unwrap_or_else(|| args.connect.clone()),
+    };
+    let server_name = ServerName::try_from(name.clone())
+        .map_err(|_| Error::Config(format!("invalid server name {name:?}")))?;
+    let options = ClientOptions {
+        settings,
+        roots: read_certificates(&args.ca)?,
+        identity,
+        fallback: args.fallback,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let report = qtls::client::fetch(&args.connect, server_name, &options).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| Error::Config(e.to_string()))?
+        );
+    } else {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        println!("protocol:          {}", show(&report.info.protocol));
+        println!("group:             {}", show(&report.info.group));
+        println!("signature scheme:  {}", show(&report.info.signature_scheme));
+        println!("cipher suite:      {}", show(&report.info.cipher_suite));
+        println!("peer subject:      {}", show(&report.info.peer_subject));
+        println!("OCSP staple:       {}", show(&report.ocsp_status));
+        println!("resumed:           {}", report.resumed);
+        if let Some(alert) = &report.alert {
+            println!("fallback after:    {alert}");
+        }
+        println!(
+            "handshake bytes:   {} sent, {} received",
+            report.handshake_bytes_sent, report.handshake_bytes_received
+        );
+        println!("HTTP:              {}", show(&report.http_status));
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! `qtls server`: flags, or a `qtls.toml` with flags on top.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use qtls::config::ConfigFile;
+use qtls::{
+    Acl, AclRule, ClientAuth, DenyWith, Error, Server, ServerSettings, StapleFailurePolicy,
+    StaplingConfig,
+};
+use qtls_provider::{Backend, Preset};
+
+/// Arguments of `qtls server`.
+#[derive(Args)]
+pub(crate) struct ServerArgs {
+    /// A `qtls.toml`; flags given as well override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8443).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Certificate chain, leaf first (PEM); repeat with --key for several chains.
+    #[arg(long = "cert")]
+    certs: Vec<PathBuf>,
+    /// Private key (PEM) for the --cert at the same position.
+    #[arg(long = "key")]
+    keys: Vec<PathBuf>,
+    /// hybrid, pqc-only or compatible.
+    #[arg(long)]
+    preset: Option<Preset>,
+    /// Key-exchange groups in preference order (OpenSSL names), replacing the preset's.
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// Backend for ML-KEM and ML-DSA: aws-lc-rs or oqs.
+    #[arg(long)]
+    backend: Option<Backend>,
+    /// Key-exchange policy: `pq-required` refuses ClientHellos without a post-quantum group
+    /// (insufficient_security); `any` does not (default: as the preset requires).
+    #[arg(long, value_parser = ["pq-required", "any"])]
+    policy: Option<String>,
+    /// Serve only ML-DSA / composite certificates and accept only such client chains.
+    #[arg(long)]
+    require_pq_signatures: bool,
+    /// Trust anchors for client certificates (enables mTLS).
+    #[arg(long)]
+    client_ca: Option<PathBuf>,
+    /// Refuse clients without a certificate (needs --client-ca).
+    #[arg(long)]
+    require_client_cert: bool,
+    /// Allow only clients with this subject DN (repeatable; none: every verified client).
+    #[arg(long = "allow-subject")]
+    allow_subjects: Vec<String>,
+    /// What a denied client gets: alert (access_denied) or http403.
+    #[arg(long, value_parser = ["alert", "http403"])]
+    deny_with: Option<String>,
+    /// OCSP stapling: off, soft-fail or hard-fail.
+    #[arg(long, value_parser = ["off", "soft-fail", "hard-fail"])]
+    ocsp_stapling: Option<String>,
+    /// OCSP responder to ask instead of the certificate's AIA URL.
+    #[arg(long)]
+    ocsp_responder: Option<String>,
+    /// Directory where verified OCSP responses are cached across restarts.
+    #[arg(long)]
+    ocsp_cache: Option<PathBuf>,
+    /// How often the stapler checks its response (e.g. 1h, 30s).
+    #[arg(long)]
+    ocsp_check_interval: Option<humantime::Duration>,
+    /// Refresh the staple when less than this validity remains (e.g. 2h).
+    #[arg(long)]
+    ocsp_refresh_before: Option<humantime::Duration>,
+    /// Connections served at once.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Time allowed from accept to a finished handshake (e.g. 10s).
+    #[arg(long)]
+    handshake_timeout: Option<humantime::Duration>,
+}
+
+pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
+    let file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    let mut settings: ServerSettings = file.server_settings()?;
+    let listen = args.listen.unwrap_or(file.listen.address);
+    apply_flags(&args, &mut settings)?;
+    let server = Server::bind(listen, settings).await?;
+    println!("listening on {}", server.local_addr()?);
+    let shutdown = server.shutdown_handle();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("interrupted: shutting down gracefully");
+            shutdown.shutdown();
+        }
+    });
+    server.run().await
+}
+
+fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), Error> {
+    if args.certs.len() != args.keys.len() {
+        return Err(Error::Config(format!(
+            "{} --cert but {} --key: give one key per chain",
+            args.certs.len(),
+            args.keys.len()
+        )));
+    }
+    if !args.certs.is_empty() {
+        settings.certificates = args
+            .certs
+            .iter()
+            .cloned()
+            .zip(args.keys.iter().cloned())
+            .collect();
+    }
+    if let Some(preset) = args.preset {
+        settings.tls.preset = preset;
+    }
+    if let Some(backend) = args.backend {
+        settings.tls.backend = backend;
+    }
+    if !args.groups.is_empty() {
+        settings.tls.groups = args.groups.clone();
+    }
+    match args.policy.as_deref() {
+        Some("pq-required") => settings.require_post_quantum = Some(true),
+        Some("any") => settings.require_post_quantum = Some(false),
+        _ => {}
+    }
+    settings.require_pq_signatures |= args.require_pq_signatures;
+    if let Some(ca) = &args.client_ca {
+        let auth = settings.client_auth.get_or_insert(ClientAuth {
+            ca: ca.clone(),
+            required: false,
+            revocation: qtls_verifier::RevocationPolicy::SoftFail,
+            acl: Acl::default(),
+            deny_with: DenyWith::Alert,
+        });
+        auth.ca = ca.clone();
+    }
+    if let Some(auth) = settings.client_auth.as_mut() {
+        auth.required |= args.require_client_cert;
+        auth.acl
+            .allow
+            .extend(args.allow_subjects.iter().cloned().map(AclRule::Subject));
+        match args.deny_with.as_deref() {
+            Some("http403") => auth.deny_with = DenyWith::Http403,
+            Some("alert") => auth.deny_with = DenyWith::Alert,
+            _ => {}
+        }
+    } else if args.require_client_cert || !args.allow_subjects.is_empty() {
+        return Err(Error::Config(
+            "--require-client-cert and --allow-subject need --client-ca".into(),
+        ));
+    }
+    match args.ocsp_stapling.as_deref() {
+        Some("off") => settings.stapling = None,
+        Some(mode) => {
+            let stapling = settings
+                .stapling
+                .get_or_insert_with(StaplingConfig::default);
+            stapling.on_failure = if mode == "hard-fail" {
+                StapleFailurePolicy::HardFail
+            } else {
+                StapleFailurePolicy::SoftFail
+            };
+        }
+        None => {}
+    }
+    if let Some(stapling) = settings.stapling.as_mut() {
+        if let Some(url) = &args.ocsp_responder {
+            stapling.responder = Some(url.clone());
+        }
+        if let Some(dir) = &args.ocsp_cache {
+            stapling.cache_dir = Some(dir.clone());
+        }
+        if let Some(interval) = args.ocsp_check_interval {
+            stapling.check_interval = interval.into();
+        }
+        if let Some(before) = args.ocsp_refresh_before {
+            stapling.refresh_before = before.into();
+        }
+    }
+    if let Some(max) = args.max_connections {
+        settings.limits.max_connections = max;
+    }
+    if let Some(timeout) = args.handshake_timeout {
+        settings.limits.handshake_timeout = Duration::from(timeout);
+    }
+    if settings.certificates.is_empty() {
+        return Err(Error::Config(
+            "no certificate: give --cert and --key, or [[certificate]] in --config".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Serving several certificate chains at once and picking one per ClientHello, as nginx does
+//! with several `ssl_certificate` lines: composite or ML-DSA for clients that offer those
+//! schemes, classical for the rest unless the policy forbids it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::SignatureScheme;
+
+/// One chain and key the server can present, with its current OCSP staple.
+#[derive(Debug)]
+pub struct ServedCertificate {
+    label: String,
+    dns_names: Vec<String>,
+    scheme: Option<SignatureScheme>,
+    post_quantum: bool,
+    key: RwLock<Arc<CertifiedKey>>,
+    enabled: AtomicBool,
+}
+
+impl ServedCertificate {
+    /// Wraps `key`; `scheme` is the scheme it signs with (None when unknown, e.g. RSA).
+    pub fn new(
+        label: impl Into<String>,
+        key: Arc<CertifiedKey>,
+        scheme: Option<SignatureScheme>,
+        code_points: &qtls_provider::CodePoints,
+    ) -> Self {
+        let dns_names = key
+            .end_entity_cert()
+            .ok()
+            .and_then(|leaf| qtls_verifier::dns_names(leaf))
+            .unwrap_or_default();
+        Self {
+            label: label.into(),
+            dns_names,
+            post_quantum: scheme.is_some_and(|s| code_points.is_post_quantum_scheme(s)),
+            scheme,
+            key: RwLock::new(key),
+            enabled: AtomicBool::new(true),
+        }
+    }
+
+    /// A name for logs (the certificate file, usually).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The scheme the key signs with.
+    pub fn scheme(&self) -> Option<SignatureScheme> {
+        self.scheme
+    }
+
+    /// The certified key as currently served.
+    pub fn certified_key(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.key.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Replaces the stapled OCSP response (None: staple nothing); handshakes already under
+    /// way keep what they had.
+    pub fn set_staple(&self, staple: Option<Vec<u8>>) {
+        let mut key = self.key.write().unwrap_or_else(|p| p.into_inner());
+        let mut updated = CertifiedKey::clone(&key);
+        updated.ocsp = staple;
+        *key = Arc::new(updated);
+    }
+
+    /// Takes the certificate out of (or back into) service.
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::SeqCst);
+    }
+
+    /// Whether the certificate is in service.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
+    }
+
+    fn matches_name(&self, sni: &str) -> bool {
+        self.dns_names.iter().any(|name| {
+            name.eq_ignore_ascii_case(sni)
+                || name.strip_prefix("*.").is_some_and(|suffix| {
+                    sni.split_once('.')
+                        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(suffix))
+                })
+        })
+    }
+}
+
+/// The set of served certificates, in preference order.
+#[derive(Debug)]
+pub struct CertificateSet {
+    certificates: Vec<Arc<ServedCertificate>>,
+    require_post_quantum: bool,
+}
+
+impl CertificateSet {
+    /// Serves `certificates` (preference order); with `require_post_quantum` classical
+    /// certificates are never chosen.
+    pub fn new(certificates: Vec<Arc<ServedCertificate>>, require_post_quantum: bool) -> Self {
+        Self {
+            certificates,
+            require_post_quantum,
+        }
+    }
+
+    /// The served certificates.
+    pub fn certificates(&self) -> &[Arc<ServedCertificate>] {
+        &self.certificates
+    }
+
+    /// The certificate for a client offering `schemes` with SNI `server_name`: among those
+    /// in service (and post-quantum, if required), those whose names match the SNI (all, if
+    /// none match); post-quantum before classical; the first whose scheme the client offers.
+    pub fn select(
+        &self,
+        server_name: Option<&str>,
+        schemes: &[SignatureScheme],
+    ) -> Option<Arc<ServedCertificate>> {
+        let usable: Vec<&Arc<ServedCertificate>> = self
+            .certificates
+            .iter()
+            .filter(|cert| cert.is_enabled() && (cert.post_quantum || !self.require_post_quantum))
+            .collect();
+        let named: Vec<&Arc<ServedCertificate>> = match server_name {
+            Some(sni) => usable
+                .iter()
+                .copied()
+                .filter(|cert| cert.matches_name(sni))
+                .collect(),
+            None => Vec::new(),
+        };
+        let pool = if named.is_empty() { usable } else { named };
+        let offered = |cert: &&Arc<ServedCertificate>| {
+            cert.certified_key().key.choose_scheme(schemes).is_some()
+        };
+        pool.iter()
+            .copied()
+            .filter(|cert| cert.post_quantum)
+            .find(offered)
+            .or_else(|| {
+                pool.iter()
+                    .copied()
+                    .filter(|cert| !cert.post_quantum)
+                    .find(offered)
+            })
+            .cloned()
+    }
+}
+
+impl ResolvesServerCert for CertificateSet {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.select(hello.server_name(), hello.signature_schemes())
+            .map(|cert| cert.certified_key())
+    }
+}

@@ -1,0 +1,441 @@
+//! `qtls.toml`: the server configuration file. Its sections mirror the design's YAML
+//! (listen, policy, certificates, client_auth, ocsp_stapling, hsm); unknown keys are errors
+//! that name the key, and values are checked on load.
+//!
+//! ```toml
+//! [listen]
+//! address = "127.0.0.1:8443"
+//! max_connections = 1024
+//! handshake_timeout = "10s"
+//!
+//! [policy]
+//! preset = "hybrid"                 # hybrid | pqc-only | compatible
+//! require_post_quantum_kx = true    # refuse ClientHellos without a PQ group (alert 71)
+//!
+//! [[certificate]]
+//! chain = "pki/server-chain.pem"
+//! key = "pki/server.key"
+//!
+//! [client_auth]
+//! ca = "pki/root.pem"
+//! required = true
+//! revocation = "soft-fail"
+//! deny_with = "alert"               # alert (access_denied) | http403
+//! allow = [{ subject = "CN=qtls-client,O=Q-TLS" }]
+//!
+//! [ocsp_stapling]
+//! enabled = true
+//! on_failure = "soft-fail"
+//! cache = { dir = "/var/cache/qtls", refresh_before_expiry = "2h" }
+//! timeout = { connect = "5s", read = "10s" }
+//! background_refresh = { enabled = true, interval = "1h" }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::acl::{Acl, AclRule, DenyWith};
+use crate::error::Error;
+use crate::server::{ClientAuth, Limits, ServerSettings};
+use crate::stapling::{StapleFailurePolicy, StaplingConfig};
+use crate::tls::TlsSettings;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Where and how many.
+    #[serde(default)]
+    pub listen: ListenSection,
+    /// The TLS policy.
+    #[serde(default)]
+    pub policy: PolicySection,
+    /// Certificate chains and keys, in preference order.
+    #[serde(default, rename = "certificate")]
+    pub certificates: Vec<CertificateSection>,
+    /// Client certificates.
+    pub client_auth: Option<ClientAuthSection>,
+    /// OCSP stapling.
+    pub ocsp_stapling: Option<StaplingSection>,
+    /// PKCS#11 keys (see the `hsm` options of `qtls server`).
+    pub hsm: Option<toml::Table>,
+}
+
+/// `[listen]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenSection {
+    /// `address = "127.0.0.1:8443"`.
+    #[serde(default = "default_address")]
+    pub address: SocketAddr,
+    /// Connections served at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// From accept to a finished handshake.
+    #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Waiting for a request or a close_notify.
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for ListenSection {
+    fn default() -> Self {
+        Self {
+            address: default_address(),
+            max_connections: default_max_connections(),
+            handshake_timeout: default_handshake_timeout(),
+            idle_timeout: default_idle_timeout(),
+        }
+    }
+}
+
+fn default_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8443))
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// `[policy]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// `hybrid`, `pqc-only` or `compatible`.
+    pub preset: Option<String>,
+    /// `aws-lc-rs` or `oqs`.
+    pub backend: Option<String>,
+    /// Groups by OpenSSL name, replacing the preset's.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Refuse ClientHellos without a post-quantum group (default: as the preset requires).
+    pub require_post_quantum_kx: Option<bool>,
+    /// Serve and accept only ML-DSA / composite certificates.
+    #[serde(default)]
+    pub require_pq_signatures: bool,
+}
+
+/// `[[certificate]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSection {
+    /// The chain, leaf first (PEM).
+    pub chain: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
+/// `[client_auth]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuthSection {
+    /// Trust anchors for client chains.
+    pub ca: PathBuf,
+    /// Refuse clients without a certificate.
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// `off`, `soft-fail` or `hard-fail`.
+    #[serde(default)]
+    pub revocation: RevocationSetting,
+    /// `alert` (access_denied) or `http403`.
+    #[serde(default)]
+    pub deny_with: DenyWith,
+    /// Allow rules: `{ subject = ".." }`, `{ subject_alt_name = ".." }`, `{ issuer = ".." }`.
+    #[serde(default)]
+    pub allow: Vec<AclRule>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Revocation checking of client certificates.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationSetting {
+    /// No checking.
+    Off,
+    /// Unknown status passes.
+    #[default]
+    SoftFail,
+    /// Unknown status rejects.
+    HardFail,
+}
+
+/// `[ocsp_stapling]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaplingSection {
+    /// Staple at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Ask this responder instead of the certificate's AIA URL.
+    pub responder_url: Option<String>,
+    /// `soft-fail` or `hard-fail`.
+    #[serde(default)]
+    pub on_failure: StapleFailurePolicy,
+    /// Stop serving a certificate the responder says is revoked.
+    #[serde(default)]
+    pub stop_serving_revoked: bool,
+    /// `{ dir = "..", refresh_before_expiry = "2h" }`.
+    #[serde(default)]
+    pub cache: CacheSection,
+    /// `{ connect = "5s", read = "10s" }`.
+    #[serde(default)]
+    pub timeout: TimeoutSection,
+    /// `{ enabled = true, interval = "1h" }`.
+    #[serde(default)]
+    pub background_refresh: RefreshSection,
+}
+
+/// `[ocsp_stapling.cache]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// Directory for cached responses.
+    pub dir: Option<PathBuf>,
+    /// Refresh when less than this remains.
+    #[serde(default = "two_hours", with = "humantime_serde")]
+    pub refresh_before_expiry: Duration,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            refresh_before_expiry: two_hours(),
+        }
+    }
+}
+
+fn two_hours() -> Duration {
+    Duration::from_secs(7200)
+}
+
+/// `[ocsp_stapling.timeout]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutSection {
+    /// Connect timeout.
+    #[serde(default = "five_seconds", with = "humantime_serde")]
+    pub connect: Duration,
+    /// Read timeout.
+    #[serde(default = "five_seconds", with = "humantime_serde")]
+    pub read: Duration,
+}
+
+impl Default for TimeoutSection {
+    fn default() -> Self {
+        Self {
+            connect: five_seconds(),
+            read: five_seconds(),
+        }
+    }
+}
+
+fn five_seconds() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// `[ocsp_stapling.background_refresh]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshSection {
+    /// Refresh in the background.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// How often to check.
+    #[serde(default = "one_hour", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for RefreshSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: one_hour(),
+        }
+    }
+}
+
+fn one_hour() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// Durations as `"10s"`, `"2h"`, `"500ms"`.
+mod humantime_serde {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration: {e}")))
+    }
+}
+
+impl ConfigFile {
+    /// Reads and validates `path`. Errors name the file and the offending key.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(preset) = &self.policy.preset {
+            preset
+                .parse::<qtls_provider::Preset>()
+                .map_err(|e| format!("policy.preset: {e}"))?;
+        }
+        if let Some(backend) = &self.policy.backend {
+            backend
+                .parse::<qtls_provider::Backend>()
+                .map_err(|e| format!("policy.backend: {e}"))?;
+        }
+        for group in &self.policy.groups {
+            qtls_provider::group_by_name(group, qtls_provider::Backend::AwsLc)
+                .map_err(|e| format!("policy.groups: {e}"))?;
+        }
+        if self.listen.max_connections == 0 {
+            return Err("listen.max_connections must be at least 1".into());
+        }
+        if let Some(stapling) = &self.ocsp_stapling {
+            if stapling.background_refresh.interval.is_zero() {
+                return Err("ocsp_stapling.background_refresh.interval must not be 0".into());
+            }
+            if let Some(url) = &stapling.responder_url {
+                if !url.starts_with("http://") {
+                    return Err(format!(
+                        "ocsp_stapling.responder_url: {url:?} is not an http:// URL"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The server settings this file describes.
+    pub fn server_settings(&self) -> Result<ServerSettings, Error> {
+        let mut tls = TlsSettings::default();
+        if let Some(preset) = &self.policy.preset {
+            tls.preset = preset.parse()?;
+        }
+        if let Some(backend) = &self.policy.backend {
+            tls.backend = backend.parse()?;
+        }
+        tls.groups = self.policy.groups.clone();
+        Ok(ServerSettings {
+            tls,
+            certificates: self
+                .certificates
+                .iter()
+                .map(|c| (c.chain.clone(), c.key.clone()))
+                .collect(),
+            client_auth: self.client_auth.as_ref().map(|auth| ClientAuth {
+                ca: auth.ca.clone(),
+                required: auth.required,
+                revocation: match auth.revocation {
+                    RevocationSetting::Off => qtls_verifier::RevocationPolicy::Off,
+                    RevocationSetting::SoftFail => qtls_verifier::RevocationPolicy::SoftFail,
+                    RevocationSetting::HardFail => qtls_verifier::RevocationPolicy::HardFail,
+                },
+                acl: Acl {
+                    allow: auth.allow.clone(),
+                },
+                deny_with: auth.deny_with,
+            }),
+            stapling: self
+                .ocsp_stapling
+                .as_ref()
+                .filter(|s| s.enabled)
+                .map(|s| StaplingConfig {
+                    responder: s.responder_url.clone(),
+                    cache_dir: s.cache.dir.clone(),
+                    check_interval: if s.background_refresh.enabled {
+                        s.background_refresh.interval
+                    } else {
+                        Duration::MAX / 4
+                    },
+                    refresh_before: s.cache.refresh_before_expiry,
+                    timeout: s.timeout.connect.max(s.timeout.read),
+                    on_failure: s.on_failure,
+                    stop_serving_revoked: s.stop_serving_revoked,
+                }),
+            require_post_quantum: self.policy.require_post_quantum_kx,
+            require_pq_signatures: self.policy.require_pq_signatures,
+            limits: Limits {
+                max_connections: self.listen.max_connections,
+                handshake_timeout: self.listen.handshake_timeout,
+                idle_timeout: self.listen.idle_timeout,
+                ..Limits::default()
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("config.rs")
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file = ConfigFile::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(file.certificates.len(), 1);
+        let auth = file.client_auth.as_ref().map(|a| a.allow.len());
+        assert_eq!(auth, Some(1));
+        let stapling = file
+            .ocsp_stapling
+            .as_ref()
+            .map(|s| s.cache.refresh_before_expiry);
+        assert_eq!(stapling, Some(Duration::from_secs(7200)));
+    }
+
+    #[test]
+    fn errors_name_the_bad_key() {
+        for (text, expected) in [
+            ("[listen]\nadress = \"127.0.0.1:1\"", "adress"),
+            ("[policy]\npreset = \"fast\"", "policy.preset"),
+            ("[policy]\ngroups = [\"Kyber\"]", "policy.groups"),
+            (
+                "[listen]\nhandshake_timeout = \"soon\"",
+                "handshake_timeout",
+            ),
+            (
+                "[ocsp_stapling]\nresponder_url = \"ftp://x\"",
+                "ocsp_stapling.responder_url",
+            ),
+            ("[ocsp_stapling]\non_failure = \"maybe\"", "on_failure"),
+        ] {
+            let error = ConfigFile::parse(text).unwrap_err();
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+    }
+}

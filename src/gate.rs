@@ -1,0 +1,260 @@
+//! The policy gate in front of the handshake: look at the ClientHello before rustls answers
+//! it, and refuse with the alert the policy names.
+//!
+//! rustls's [`Acceptor`](rustls::server::Acceptor) parses the ClientHello and shows the
+//! offered groups, suites and schemes, but not supported_versions; a TLS 1.2-only client
+//! must get protocol_version rather than insufficient_security, so the versions are read
+//! from the same bytes by [`offered_versions`], a bounds-checked walk over the ClientHello.
+
+use rustls::{AlertDescription, NamedGroup};
+
+/// Why the gate refuses a ClientHello, and the alert it sends (before ServerHello, as a
+/// plaintext record: `15 03 03 00 02 02 <description>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The client offers no TLS 1.3: protocol_version.
+    ProtocolVersion,
+    /// The policy requires a post-quantum key exchange and the client offers none:
+    /// insufficient_security.
+    NoPostQuantumGroup {
+        /// The groups the client offered, in OpenSSL's spelling where known.
+        offered: Vec<String>,
+    },
+    /// The server cannot serve right now (hard-fail stapling without a staple, ...):
+    /// internal_error.
+    Unavailable(String),
+}
+
+impl Refusal {
+    /// The alert this refusal sends.
+    pub fn alert(&self) -> AlertDescription {
+        match self {
+            Self::ProtocolVersion => AlertDescription::ProtocolVersion,
+            Self::NoPostQuantumGroup { .. } => AlertDescription::InsufficientSecurity,
+            Self::Unavailable(_) => AlertDescription::InternalError,
+        }
+    }
+
+    /// The plaintext fatal alert record.
+    pub fn record(&self) -> [u8; 7] {
+        [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, u8::from(self.alert())]
+    }
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::ProtocolVersion => write!(f, "client offers no TLS 1.3"),
+            Self::NoPostQuantumGroup { offered } => write!(
+                f,
+                "client offers no post-quantum key exchange (offered: {})",
+                offered.join(", ")
+            ),
+            Self::Unavailable(why) => write!(f, "unavailable: {why}"),
+        }
+    }
+}
+
+/// The decision for one ClientHello.
+pub(crate) fn check(
+    raw_client_hello: &[u8],
+    groups: Option<&[NamedGroup]>,
+    require_post_quantum: bool,
+    code_points: &qtls_provider::CodePoints,
+) -> Result<(), Refusal> {
+    let versions = offered_versions(raw_client_hello);
+    if !versions.contains(&0x0304) {
+        return Err(Refusal::ProtocolVersion);
+    }
+    if require_post_quantum {
+        let groups = groups.unwrap_or_default();
+        if !groups
+            .iter()
+            .any(|group| qtls_provider::is_post_quantum_group(*group, code_points))
+        {
+            return Err(Refusal::NoPostQuantumGroup {
+                offered: groups
+                    .iter()
+                    .map(|group| crate::group_name(*group, code_points))
+                    .collect(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The protocol versions a ClientHello offers: its supported_versions extension (RFC 8446
+/// §4.2.1), or else its legacy_version. `records` are the raw TLS records as received
+/// (handshake records holding the ClientHello, possibly fragmented). Anything malformed
+/// yields what could be read, never a panic; rustls rejects malformed hellos itself.
+pub fn offered_versions(records: &[u8]) -> Vec<u16> {
+    let message = reassemble(records);
+    parse_versions(&message).unwrap_or_default()
+}
+
+/// Concatenates the payloads of the leading handshake records.
+fn reassemble(mut records: &[u8]) -> Vec<u8> {
+    let mut message = Vec::new();
+    while records.len() >= 5 && records[0] == 0x16 {
+        let len = usize::from(u16::from_be_bytes([records[3], records[4]]));
+        let end = (5 + len).min(records.len());
+        message.extend_from_slice(&records[5..end]);
+        records = &records[end..];
+    }
+    message
+}
+
+/// A cursor over bytes that never reads past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn vec_u8(&mut self) -> Option<&'a [u8]> {
+        let len = usize::from(self.u8()?);
+        self.take(len)
+    }
+
+    fn vec_u16(&mut self) -> Option<&'a [u8]> {
+        let len = usize::from(self.u16()?);
+        self.take(len)
+    }
+}
+
+fn parse_versions(message: &[u8]) -> Option<Vec<u16>> {
+    let mut r = Reader(message);
+    if r.u8()? != 1 {
+        return None; // not a ClientHello
+    }
+    let _length = r.take(3)?;
+    let legacy_version = r.u16()?;
+    r.take(32)?; // random
+    r.vec_u8()?; // legacy_session_id
+    r.vec_u16()?; // cipher_suites
+    r.vec_u8()?; // legacy_compression_methods
+    let Some(extensions) = r.vec_u16() else {
+        return Some(vec![legacy_version]);
+    };
+    let mut extensions = Reader(extensions);
+    while let (Some(kind), Some(body)) = (extensions.u16(), extensions.vec_u16()) {
+        if kind == 43 {
+            let mut body = Reader(body);
+            let mut list = Reader(body.vec_u8()?);
+            let mut versions = Vec::new();
+            while let Some(version) = list.u16() {
+                versions.push(version);
+            }
+            return Some(versions);
+        }
+    }
+    Some(vec![legacy_version])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ClientHello record with the given supported_versions (None: extension absent).
+    fn client_hello(versions: Option<&[u16]>) -> Vec<u8> {
+        let mut extensions = Vec::new();
+        // server_name, to make sure other extensions are skipped.
+        extensions.extend([0, 0, 0, 5, 0, 3, 0, 0, 0]);
+        if let Some(versions) = versions {
+            let list: Vec<u8> = versions.iter().flat_map(|v| v.to_be_bytes()).collect();
+            extensions.extend(43u16.to_be_bytes());
+            extensions.extend(((list.len() + 1) as u16).to_be_bytes());
+            extensions.push(list.len() as u8);
+            extensions.extend(list);
+        }
+        let mut body = vec![0x03, 0x03];
+        body.extend([7u8; 32]);
+        body.push(0);
+        body.extend([0, 2, 0x13, 0x02]);
+        body.extend([1, 0]);
+        body.extend((extensions.len() as u16).to_be_bytes());
+        body.extend(extensions);
+        let mut message = vec![1, 0];
+        message.extend((body.len() as u16).to_be_bytes());
+        message.extend(body);
+        let mut record = vec![0x16, 0x03, 0x01];
+        record.extend((message.len() as u16).to_be_bytes());
+        record.extend(message);
+        record
+    }
+
+    #[test]
+    fn versions_come_from_supported_versions_or_legacy_version() {
+        assert_eq!(
+            offered_versions(&client_hello(Some(&[0x0304, 0x0303]))),
+            [0x0304, 0x0303]
+        );
+        assert_eq!(offered_versions(&client_hello(None)), [0x0303]);
+    }
+
+    #[test]
+    fn fragmented_hellos_are_reassembled() {
+        let record = client_hello(Some(&[0x0304]));
+        let message = &record[5..];
+        let (a, b) = message.split_at(20);
+        let mut fragmented = vec![0x16, 3, 1, 0, a.len() as u8];
+        fragmented.extend(a);
+        fragmented.extend([0x16, 3, 1, (b.len() >> 8) as u8, b.len() as u8]);
+        fragmented.extend(b);
+        assert_eq!(offered_versions(&fragmented), [0x0304]);
+    }
+
+    #[test]
+    fn garbage_and_truncations_never_panic() {
+        let record = client_hello(Some(&[0x0304]));
+        for cut in 0..record.len() {
+            let _ = offered_versions(&record[..cut]);
+        }
+        for byte in 0..=255u8 {
+            let mut bad = record.clone();
+            bad[9] = byte;
+            let _ = offered_versions(&bad);
+            let _ = offered_versions(&[byte; 64]);
+        }
+    }
+
+    #[test]
+    fn the_gate_refuses_with_the_policy_alert() {
+        let code_points = qtls_provider::CodePoints::DEFAULT;
+        let tls13 = client_hello(Some(&[0x0304]));
+        let tls12 = client_hello(None);
+        let classical = [NamedGroup::X25519, NamedGroup::secp256r1];
+        let hybrid = [NamedGroup::X25519MLKEM768];
+        assert_eq!(
+            check(&tls12, Some(&hybrid), true, &code_points),
+            Err(Refusal::ProtocolVersion)
+        );
+        let refusal = check(&tls13, Some(&classical), true, &code_points).unwrap_err();
+        assert_eq!(refusal.alert(), AlertDescription::InsufficientSecurity);
+        assert_eq!(refusal.record(), [0x15, 3, 3, 0, 2, 2, 71]);
+        assert!(refusal.to_string().contains("X25519"));
+        assert!(check(&tls13, Some(&classical), false, &code_points).is_ok());
+        assert!(check(&tls13, Some(&hybrid), true, &code_points).is_ok());
+        assert!(check(
+            &tls13,
+            Some(&[NamedGroup::from(0x11ed)]),
+            true,
+            &code_points
+        )
+        .is_ok());
+    }
+}
