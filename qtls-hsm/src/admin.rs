@@ -1,0 +1,517 @@
+//! Token administration: initialising tokens, generating and importing keys.
+
+use std::path::Path;
+
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use der::Decode;
+use qtls_provider::{EcCurve, KeyAlgorithm, KeyPair, MlDsaLevel};
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::key::{self, HsmPublicKey, KeyRef};
+use crate::module::{Module, ModuleUser};
+use crate::pin::Pin;
+use crate::token::{self, TokenConfig};
+
+/// How a private key object is protected, as the token reports it.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyProtection {
+    /// CKA_SENSITIVE: the key's value cannot be read.
+    pub sensitive: bool,
+    /// CKA_EXTRACTABLE: the key can be wrapped out of the token.
+    pub extractable: bool,
+    /// CKA_ALWAYS_SENSITIVE: the key has been sensitive since it was made.
+    pub always_sensitive: bool,
+    /// CKA_NEVER_EXTRACTABLE: the key has never been extractable.
+    pub never_extractable: bool,
+    /// CKA_LOCAL: the key was generated in the token (not imported).
+    pub local: bool,
+}
+
+/// An administrative, logged-in read-write session on one token: key generation, import,
+/// lookup and deletion.
+///
+/// Keys are created as token objects, private keys sensitive and non-extractable; the key
+/// pair's objects share a label and a random CKA_ID. A composite key is an ML-DSA key pair
+/// and an EC key pair under the same label and ID.
+pub struct TokenAdmin {
+    session: Session,
+    name: String,
+    user: ModuleUser,
+    slot: Slot,
+}
+
+impl TokenAdmin {
+    /// Opens a read-write session on the token and logs in.
+    pub fn open(config: &TokenConfig) -> Result<Self, Error> {
+        let module = Module::load(config.module())?;
+        let user = module.user();
+        let (context, _) = module.context();
+        let slot = token::find_slot(&context, config.module(), config.token())?;
+        let name = format!("token with {}", config.token());
+        let session = context
+            .open_rw_session(slot)
+            .map_err(|e| Error::pkcs11(&name, "C_OpenSession", e))?;
+        token::login(&session, config.pin(), &name)?;
+        Ok(Self {
+            session,
+            name,
+            user,
+            slot,
+        })
+    }
+
+    /// Generates a key pair in the token under `label` and returns its public key.
+    ///
+    /// ECDSA P-256/P-384, ML-DSA-44/65/87 and the three composite algorithms are supported,
+    /// as far as the token offers the mechanisms (SoftHSM2 has no ML-DSA). Refuses a label
+    /// that is already in use.
+    pub fn generate(&self, label: &str, algorithm: KeyAlgorithm) -> Result<HsmPublicKey, Error> {
+        self.check_free(label)?;
+        let id = self.new_id()?;
+        let created = match algorithm {
+            KeyAlgorithm::Ecdsa(curve) => {
+                self.require(MechanismType::ECC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN")?;
+                self.generate_ec(label, &id, curve).map(|_| ())
+            }
+            KeyAlgorithm::MlDsa(level) => {
+                self.require(
+                    MechanismType::ML_DSA_KEY_PAIR_GEN,
+                    "CKM_ML_DSA_KEY_PAIR_GEN",
+                )?;
+                self.generate_ml_dsa(label, &id, level).map(|_| ())
+            }
+            KeyAlgorithm::Composite(alg) => {
+                self.require(
+                    MechanismType::ML_DSA_KEY_PAIR_GEN,
+                    "CKM_ML_DSA_KEY_PAIR_GEN",
+                )?;
+                self.require(MechanismType::ECC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN")?;
+                self.generate_ml_dsa(label, &id, alg.ml_dsa())
+                    .and_then(|_| self.generate_ec(label, &id, alg.curve()).map(|_| ()))
+            }
+            other => return Err(Error::UnsupportedAlgorithm(other.name().to_owned())),
+        };
+        if let Err(e) = created {
+            // No half-made composite key left behind.
+            let _ = self.delete(&KeyRef::label(label));
+            return Err(e);
+        }
+        self.public_key(&KeyRef::label(label))
+    }
+
+    /// Imports a software key pair under `label`: the private key becomes sensitive and
+    /// non-extractable in the token. This is how the same key reaches a primary and a
+    /// backup token (tokens cannot copy non-extractable keys between each other); the
+    /// software copy should be destroyed afterwards.
+    pub fn import(&self, label: &str, key_pair: &KeyPair) -> Result<HsmPublicKey, Error> {
+        self.check_free(label)?;
+        let id = self.new_id()?;
+        let pkcs8 = key_pair
+            .to_pkcs8_der()
+            .map_err(|e| Error::InvalidImport(e.to_string()))?;
+        let info = pkcs8::PrivateKeyInfo::from_der(&pkcs8)
+            .map_err(|e| Error::InvalidImport(format!("PKCS#8: {e}")))?;
+        let public = key_pair.public_key();
+        let created = match key_pair.algorithm() {
+            KeyAlgorithm::Ecdsa(curve) => {
+                self.import_ec(label, &id, curve, info.private_key, public)
+            }
+            KeyAlgorithm::MlDsa(level) => {
+                let private = MlDsaPrivate::from_pkcs8(info.private_key)?;
+                self.import_ml_dsa(label, &id, level, &private, public)
+            }
+            KeyAlgorithm::Composite(alg) => {
+                let private = info.private_key;
+                if private.len() <= 32 {
+                    return Err(Error::InvalidImport("composite key too short".into()));
+                }
+                let (seed, ec_private_key) = private.split_at(32);
+                let (ml_dsa_public, point) = public.split_at(alg.ml_dsa().public_key_len());
+                self.import_ml_dsa(
+                    label,
+                    &id,
+                    alg.ml_dsa(),
+                    &MlDsaPrivate::Seed(Zeroizing::new(seed.to_vec())),
+                    ml_dsa_public,
+                )
+                .and_then(|()| self.import_ec(label, &id, alg.curve(), ec_private_key, point))
+            }
+            other => return Err(Error::UnsupportedAlgorithm(other.name().to_owned())),
+        };
+        if let Err(e) = created {
+            let _ = self.delete(&KeyRef::label(label));
+            return Err(e);
+        }
+        let imported = self.public_key(&KeyRef::label(label))?;
+        if imported.public_key() != public {
+            return Err(Error::InvalidImport(
+                "the token derived a different public key".into(),
+            ));
+        }
+        Ok(imported)
+    }
+
+    /// The public key of `key`.
+    pub fn public_key(&self, key: &KeyRef) -> Result<HsmPublicKey, Error> {
+        key::resolve(&self.session, &self.name, key).map(|found| found.public)
+    }
+
+    /// How each private key object of `key` is protected.
+    pub fn protection(&self, key: &KeyRef) -> Result<Vec<KeyProtection>, Error> {
+        let handles = self.find(key, ObjectClass::PRIVATE_KEY)?;
+        let mut protections = Vec::new();
+        for handle in handles {
+            let attributes = self
+                .session
+                .get_attributes(
+                    handle,
+                    &[
+                        AttributeType::Sensitive,
+                        AttributeType::Extractable,
+                        AttributeType::AlwaysSensitive,
+                        AttributeType::NeverExtractable,
+                        AttributeType::Local,
+                    ],
+                )
+                .map_err(|e| self.failed("C_GetAttributeValue", e))?;
+            let mut protection = KeyProtection {
+                sensitive: false,
+                extractable: true,
+                always_sensitive: false,
+                never_extractable: false,
+                local: false,
+            };
+            for attribute in attributes {
+                match attribute {
+                    Attribute::Sensitive(b) => protection.sensitive = b,
+                    Attribute::Extractable(b) => protection.extractable = b,
+                    Attribute::AlwaysSensitive(b) => protection.always_sensitive = b,
+                    Attribute::NeverExtractable(b) => protection.never_extractable = b,
+                    Attribute::Local(b) => protection.local = b,
+                    _ => {}
+                }
+            }
+            protections.push(protection);
+        }
+        Ok(protections)
+    }
+
+    /// Reads the private value of `key`'s objects: only succeeds for a key that is not
+    /// sensitive, so callers can prove that it fails for theirs.
+    pub fn try_read_private_value(&self, key: &KeyRef) -> Result<Vec<u8>, Error> {
+        let handles = self.find(key, ObjectClass::PRIVATE_KEY)?;
+        let mut values = Vec::new();
+        for handle in handles {
+            let found = self
+                .session
+                .get_attributes(handle, &[AttributeType::Value])
+                .map_err(|e| self.failed("C_GetAttributeValue (CKA_VALUE)", e))?;
+            match found.into_iter().next() {
+                Some(Attribute::Value(value)) => values.extend(value),
+                _ => {
+                    return Err(Error::InvalidKey {
+                        token: self.name.clone(),
+                        key: key.to_string(),
+                        reason: "CKA_VALUE cannot be read".into(),
+                    })
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    /// Destroys every object (private and public keys) named `key`; returns how many.
+    pub fn delete(&self, key: &KeyRef) -> Result<usize, Error> {
+        let mut count = 0;
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            for handle in self.find(key, class)? {
+                self.session
+                    .destroy_object(handle)
+                    .map_err(|e| self.failed("C_DestroyObject", e))?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// The labels of the private keys in the token, each once.
+    pub fn key_labels(&self) -> Result<Vec<String>, Error> {
+        let handles = self
+            .session
+            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+            .map_err(|e| self.failed("C_FindObjects", e))?;
+        let mut labels = Vec::new();
+        for handle in handles {
+            let attributes = self
+                .session
+                .get_attributes(handle, &[AttributeType::Label])
+                .map_err(|e| self.failed("C_GetAttributeValue", e))?;
+            if let Some(Attribute::Label(label)) = attributes.into_iter().next() {
+                let label = String::from_utf8_lossy(&label).into_owned();
+                if !labels.contains(&label) {
+                    labels.push(label);
+                }
+            }
+        }
+        labels.sort();
+        Ok(labels)
+    }
+
+    fn find(&self, key: &KeyRef, class: ObjectClass) -> Result<Vec<ObjectHandle>, Error> {
+        let mut template = vec![Attribute::Class(class)];
+        if let Some(label) = key.label_str() {
+            template.push(Attribute::Label(label.as_bytes().to_vec()));
+        }
+        self.session
+            .find_objects(&template)
+            .map_err(|e| self.failed("C_FindObjects", e))
+    }
+
+    fn check_free(&self, label: &str) -> Result<(), Error> {
+        let taken = self
+            .session
+            .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+            .map_err(|e| self.failed("C_FindObjects", e))?;
+        if taken.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::KeyExists {
+                token: self.name.clone(),
+                key: format!("{label:?}"),
+            })
+        }
+    }
+
+    fn new_id(&self) -> Result<Vec<u8>, Error> {
+        self.session
+            .generate_random_vec(16)
+            .map_err(|e| self.failed("C_GenerateRandom", e))
+    }
+
+    /// Fails unless the token lists `mechanism`: tokens differ, and the list says what this
+    /// one can do (standards.md §8).
+    fn require(&self, mechanism: MechanismType, name: &'static str) -> Result<(), Error> {
+        let (context, _) = self.user.module().context();
+        let mechanisms = context
+            .get_mechanism_list(self.slot)
+            .map_err(|e| self.failed("C_GetMechanismList", e))?;
+        if mechanisms.contains(&mechanism) {
+            Ok(())
+        } else {
+            Err(Error::MechanismUnsupported {
+                token: self.name.clone(),
+                mechanism: name,
+            })
+        }
+    }
+
+    fn failed(&self, operation: &str, error: cryptoki::error::Error) -> Error {
+        Error::pkcs11(&self.name, operation, error)
+    }
+
+    fn common(label: &str, id: &[u8], key_type: KeyType) -> Vec<Attribute> {
+        vec![
+            Attribute::Token(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+            Attribute::KeyType(key_type),
+        ]
+    }
+
+    fn private_template(label: &str, id: &[u8], key_type: KeyType) -> Vec<Attribute> {
+        let mut template = Self::common(label, id, key_type);
+        template.extend([
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+        ]);
+        template
+    }
+
+    fn public_template(label: &str, id: &[u8], key_type: KeyType) -> Vec<Attribute> {
+        let mut template = Self::common(label, id, key_type);
+        template.extend([
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+        ]);
+        template
+    }
+
+    fn generate_ec(&self, label: &str, id: &[u8], curve: EcCurve) -> Result<(), Error> {
+        let mut public = Self::public_template(label, id, KeyType::EC);
+        public.push(Attribute::EcParams(key::ec_params(curve)));
+        let private = Self::private_template(label, id, KeyType::EC);
+        self.session
+            .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+            .map(|_| ())
+            .map_err(|e| self.failed("C_GenerateKeyPair (EC)", e))
+    }
+
+    fn generate_ml_dsa(&self, label: &str, id: &[u8], level: MlDsaLevel) -> Result<(), Error> {
+        let mut public = Self::public_template(label, id, KeyType::ML_DSA);
+        public.push(Attribute::ParameterSet(key::parameter_set(level).into()));
+        let private = Self::private_template(label, id, KeyType::ML_DSA);
+        self.session
+            .generate_key_pair(&Mechanism::MlDsaKeyPairGen, &public, &private)
+            .map(|_| ())
+            .map_err(|e| self.failed("C_GenerateKeyPair (ML-DSA)", e))
+    }
+
+    fn import_ec(
+        &self,
+        label: &str,
+        id: &[u8],
+        curve: EcCurve,
+        ec_private_key: &[u8],
+        point: &[u8],
+    ) -> Result<(), Error> {
+        // The scalar, from PKCS#8's ECPrivateKey (RFC 5915), at the curve's full length.
+        let parsed = sec1::EcPrivateKey::from_der(ec_private_key)
+            .map_err(|e| Error::InvalidImport(format!("ECPrivateKey: {e}")))?;
+        let scalar = Zeroizing::new(parsed.private_key.to_vec());
+        let mut private = Self::private_template(label, id, KeyType::EC);
+        private.extend([
+            Attribute::EcParams(key::ec_params(curve)),
+            Attribute::Value(scalar.to_vec()),
+        ]);
+        let created = self.session.create_object(&private);
+        // The template's copy of the scalar is wiped along with ours.
+        for attribute in &mut private {
+            if let Attribute::Value(value) = attribute {
+                zeroize::Zeroize::zeroize(value);
+            }
+        }
+        created.map_err(|e| self.failed("C_CreateObject (EC private key)", e))?;
+        let mut public = Self::public_template(label, id, KeyType::EC);
+        public.extend([
+            Attribute::EcParams(key::ec_params(curve)),
+            Attribute::EcPoint(key::ec_point_attribute(point)),
+        ]);
+        self.session
+            .create_object(&public)
+            .map(|_| ())
+            .map_err(|e| self.failed("C_CreateObject (EC public key)", e))
+    }
+
+    fn import_ml_dsa(
+        &self,
+        label: &str,
+        id: &[u8],
+        level: MlDsaLevel,
+        private_key: &MlDsaPrivate,
+        public_key: &[u8],
+    ) -> Result<(), Error> {
+        let mut private = Self::private_template(label, id, KeyType::ML_DSA);
+        private.push(Attribute::ParameterSet(key::parameter_set(level).into()));
+        private.push(match private_key {
+            // PKCS#11 3.2 lets the token expand the seed itself (FIPS 204 ML-DSA.KeyGen_internal).
+            MlDsaPrivate::Seed(seed) => Attribute::Seed(seed.to_vec()),
+            MlDsaPrivate::Expanded(expanded) => Attribute::Value(expanded.to_vec()),
+        });
+        let created = self.session.create_object(&private);
+        for attribute in &mut private {
+            if let Attribute::Seed(value) | Attribute::Value(value) = attribute {
+                zeroize::Zeroize::zeroize(value);
+            }
+        }
+        created.map_err(|e| self.failed("C_CreateObject (ML-DSA private key)", e))?;
+        let mut public = Self::public_template(label, id, KeyType::ML_DSA);
+        public.extend([
+            Attribute::ParameterSet(key::parameter_set(level).into()),
+            Attribute::Value(public_key.to_vec()),
+        ]);
+        self.session
+            .create_object(&public)
+            .map(|_| ())
+            .map_err(|e| self.failed("C_CreateObject (ML-DSA public key)", e))
+    }
+}
+
+/// The ML-DSA private key forms of RFC 9881 that a token can take.
+enum MlDsaPrivate {
+    Seed(Zeroizing<Vec<u8>>),
+    Expanded(Zeroizing<Vec<u8>>),
+}
+
+impl MlDsaPrivate {
+    fn from_pkcs8(private_key: &[u8]) -> Result<Self, Error> {
+        match private_key {
+            // seed [0] IMPLICIT OCTET STRING (SIZE (32))
+            [0x80, 0x20, seed @ ..] if seed.len() == 32 => {
+                Ok(Self::Seed(Zeroizing::new(seed.to_vec())))
+            }
+            _ => {
+                let expanded = der::asn1::OctetStringRef::from_der(private_key).map_err(|e| {
+                    Error::InvalidImport(format!(
+                        "ML-DSA private key is neither seed nor expandedKey: {e}"
+                    ))
+                })?;
+                Ok(Self::Expanded(Zeroizing::new(expanded.as_bytes().to_vec())))
+            }
+        }
+    }
+}
+
+/// Initialises the token in `slot` (or the first slot with an uninitialised token) with
+/// `label` and the security officer PIN, then sets the user PIN: `C_InitToken`, then
+/// `C_InitPIN` as the security officer.
+///
+/// This is what `softhsm2-util --init-token` and `pkcs11-tool --init-token --init-pin` do, for
+/// tokens such as Kryoptic whose own tools are not at hand. It erases the token.
+pub fn init_token(
+    module: &Path,
+    slot: Option<u64>,
+    label: &str,
+    so_pin: &Pin,
+    user_pin: &Pin,
+) -> Result<(), Error> {
+    let loaded = Module::load(module)?;
+    let _user = loaded.user();
+    let (context, _) = loaded.context();
+    let name = format!("{} slot", module.display());
+    let slots = context
+        .get_all_slots()
+        .map_err(|e| Error::pkcs11(&name, "C_GetSlotList", e))?;
+    let slot = match slot {
+        Some(id) => slots.into_iter().find(|s| s.id() == id).ok_or_else(|| {
+            Error::InvalidConfig(format!("{} has no slot {id}", module.display()))
+        })?,
+        None => slots
+            .into_iter()
+            .find(|s| {
+                context
+                    .get_token_info(*s)
+                    .is_ok_and(|info| !info.token_initialized())
+            })
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "{} has no slot with an uninitialised token",
+                    module.display()
+                ))
+            })?,
+    };
+    context
+        .init_token(slot, &so_pin.auth_pin(), label)
+        .map_err(|e| Error::pkcs11(&name, "C_InitToken", e))?;
+    let session = context
+        .open_rw_session(slot)
+        .map_err(|e| Error::pkcs11(&name, "C_OpenSession", e))?;
+    session
+        .login(UserType::So, Some(&so_pin.auth_pin()))
+        .map_err(|e| Error::pkcs11(&name, "C_Login (security officer)", e))?;
+    session
+        .init_pin(&user_pin.auth_pin())
+        .map_err(|e| Error::pkcs11(&name, "C_InitPIN", e))?;
+    session
+        .logout()
+        .map_err(|e| Error::pkcs11(&name, "C_Logout", e))?;
+    Ok(())
+}

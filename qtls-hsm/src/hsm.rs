@@ -1,0 +1,468 @@
+//! A primary token and an optional backup holding the same keys, with failover.
+
+use core::fmt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{mpsc, Arc, Mutex, RwLock, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use qtls_provider::CodePoints;
+
+use crate::error::Error;
+use crate::key::{HsmPublicKey, KeyRef, TokenKey};
+use crate::module::Module;
+use crate::pool::Pool;
+use crate::sign::HsmSigningKey;
+use crate::token::TokenConfig;
+
+/// Which of the two tokens.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenRole {
+    /// The token used whenever it is healthy.
+    Primary,
+    /// The token used while the primary is down.
+    Backup,
+}
+
+impl TokenRole {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Backup => "backup",
+        }
+    }
+}
+
+impl fmt::Display for TokenRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A snapshot of the tokens' health.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HsmStatus {
+    /// The token new operations go to, if any is healthy.
+    pub active: Option<TokenRole>,
+    /// Whether the primary is in service.
+    pub primary_up: bool,
+    /// Whether the backup is in service (`None` without a backup).
+    pub backup_up: Option<bool>,
+}
+
+/// Keys in a primary PKCS#11 token, with an optional backup token holding the same keys.
+///
+/// Each token has a pool of logged-in sessions ([`TokenConfig::sessions`]), so that many
+/// handshakes sign at once. When an operation fails in a way that means the token itself
+/// failed ([`Error::is_token_failure`]: CKR_DEVICE_ERROR, CKR_SESSION_HANDLE_INVALID,
+/// CKR_TOKEN_NOT_PRESENT, a timeout, ...), that operation fails, the token is marked down and
+/// later operations go to the backup. A background thread re-probes a token that is down
+/// every [`HsmBuilder::probe_interval`], and puts it back in service once it opens sessions,
+/// logs in and holds every key in use with the same public key; the primary is then preferred
+/// again. Every transition is logged with `tracing`.
+///
+/// Re-probing re-initialises the token's PKCS#11 module (`C_Finalize` + `C_Initialize`) when
+/// no other token of this process uses that module: many libraries recover from a device
+/// error only that way. A primary and backup on two different modules (two devices, or two
+/// copies of a soft token's library) therefore recover independently.
+///
+/// Every PKCS#11 call runs on the pool's own threads (one per session); callers block for at
+/// most the operation timeout. Async code should call into it (and into rustls handshakes
+/// that sign with it) from a blocking context such as tokio's `spawn_blocking`.
+///
+/// Cloning is cheap and shares the pools. The background thread stops when the last clone
+/// is dropped.
+#[derive(Clone)]
+pub struct Hsm {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tokens: Vec<Token>,
+    /// The public key first seen for each key in use; a token holding a different one is
+    /// not used for it.
+    reference: Mutex<HashMap<KeyRef, HsmPublicKey>>,
+    /// The role new operations last went to, to log switches (0 none, 1 primary, 2 backup).
+    last_active: AtomicU8,
+    probe_interval: Duration,
+}
+
+struct Token {
+    role: TokenRole,
+    name: String,
+    config: TokenConfig,
+    pool: RwLock<Option<Arc<Pool>>>,
+}
+
+/// Builds an [`Hsm`]; see [`Hsm::builder`].
+#[derive(Clone, Debug)]
+pub struct HsmBuilder {
+    primary: Option<TokenConfig>,
+    backup: Option<TokenConfig>,
+    probe_interval: Duration,
+}
+
+impl HsmBuilder {
+    /// The default interval between probes of a token that is down: 1 s.
+    pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+    /// Sets the primary token.
+    pub fn primary(mut self, config: TokenConfig) -> Self {
+        self.primary = Some(config);
+        self
+    }
+
+    /// Sets the backup token, which must hold the same keys under the same names.
+    pub fn backup(mut self, config: TokenConfig) -> Self {
+        self.backup = Some(config);
+        self
+    }
+
+    /// Sets how often a token that is down is probed.
+    pub fn probe_interval(mut self, interval: Duration) -> Self {
+        self.probe_interval = interval;
+        self
+    }
+
+    /// Opens the session pools. A token that fails to start is logged and left down for the
+    /// prober; it is an error only when no token starts.
+    pub fn build(self) -> Result<Hsm, Error> {
+        let primary = self
+            .primary
+            .ok_or_else(|| Error::InvalidConfig("no primary token".into()))?;
+        if self.probe_interval.is_zero() {
+            return Err(Error::InvalidConfig(
+                "the probe interval must be positive".into(),
+            ));
+        }
+        let mut tokens = vec![Token::new(TokenRole::Primary, primary)];
+        if let Some(backup) = self.backup {
+            tokens.push(Token::new(TokenRole::Backup, backup));
+        }
+        let mut first_error = None;
+        for token in &tokens {
+            match Pool::start(&token.config, token.name.clone()) {
+                Ok(pool) => *token.pool.write().unwrap_or_else(|p| p.into_inner()) = Some(pool),
+                Err(e) => {
+                    tracing::warn!(token = %token.name, error = %e, "token did not start; it stays down until a probe succeeds");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let inner = Arc::new(Inner {
+            tokens,
+            reference: Mutex::new(HashMap::new()),
+            last_active: AtomicU8::new(0),
+            probe_interval: self.probe_interval,
+        });
+        if inner.tokens.iter().all(|t| !t.is_up()) {
+            return Err(first_error.unwrap_or(Error::NoHealthyToken));
+        }
+        let weak = Arc::downgrade(&inner);
+        thread::Builder::new()
+            .name("qtls-hsm-prober".into())
+            .spawn(move || prober(weak))
+            .map_err(|e| Error::InvalidConfig(format!("cannot start the prober thread: {e}")))?;
+        Ok(Hsm { inner })
+    }
+}
+
+impl Token {
+    fn new(role: TokenRole, config: TokenConfig) -> Self {
+        let name = format!("{role} token with {}", config.token());
+        Self {
+            role,
+            name,
+            config,
+            pool: RwLock::new(None),
+        }
+    }
+
+    fn pool(&self) -> Option<Arc<Pool>> {
+        self.pool.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn is_up(&self) -> bool {
+        self.pool
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+}
+
+impl Hsm {
+    /// Starts a configuration: [`HsmBuilder::primary`] is required.
+    pub fn builder() -> HsmBuilder {
+        HsmBuilder {
+            primary: None,
+            backup: None,
+            probe_interval: HsmBuilder::DEFAULT_PROBE_INTERVAL,
+        }
+    }
+
+    /// A rustls signing key for the key `key`, signing under the scheme `code_points` give
+    /// its algorithm.
+    ///
+    /// The key is looked up in the active token; when a backup is in service too, it must
+    /// hold the same public key under the same name ([`Error::KeyMismatch`] otherwise).
+    pub fn signing_key(
+        &self,
+        key: &KeyRef,
+        code_points: &CodePoints,
+    ) -> Result<HsmSigningKey, Error> {
+        let public = self.public_key(key)?;
+        Ok(HsmSigningKey::new(
+            self.clone(),
+            key.clone(),
+            public,
+            code_points,
+        ))
+    }
+
+    /// The public key of `key`, checked against every token in service.
+    pub fn public_key(&self, key: &KeyRef) -> Result<HsmPublicKey, Error> {
+        let (pool, _) = self.active()?;
+        let found = self.guard(&pool, pool.key(key))?;
+        let public = found.public.clone();
+        self.inner
+            .reference
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_insert_with(|| public.clone());
+        for token in &self.inner.tokens {
+            let Some(other) = token.pool() else { continue };
+            if other.id() == pool.id() {
+                continue;
+            }
+            match other.key(key) {
+                Ok(theirs) if theirs.public == public => {}
+                Ok(_) => {
+                    return Err(Error::KeyMismatch {
+                        key: key.to_string(),
+                        token: token.name.clone(),
+                    })
+                }
+                Err(e) if e.is_token_failure() => self.inner.mark_down(&other, &e),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(public)
+    }
+
+    /// Signs `message` with `key` in the active token (see [`HsmSigningKey`] for the
+    /// signature formats).
+    pub(crate) fn sign(&self, key: &KeyRef, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let (pool, _) = self.active()?;
+        let found = self.guard(&pool, pool.key(key))?;
+        self.check_reference(key, &found, &pool)?;
+        let message = message.to_vec();
+        let result = pool.run("signing", move |session, name| {
+            crate::key::sign(session, name, &found, &message)
+        });
+        self.guard(&pool, result)
+    }
+
+    /// Runs `operation` on the given pool, if it is still in service.
+    pub(crate) fn run_on<T, F>(
+        &self,
+        pool: &Arc<Pool>,
+        what: &str,
+        operation: F,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&cryptoki::session::Session, &str) -> Result<T, Error> + Send + 'static,
+    {
+        let result = pool.run(what, operation);
+        self.guard(pool, result)
+    }
+
+    /// Takes `pool`'s token out of service after `error`.
+    pub(crate) fn report_failure(&self, pool: &Arc<Pool>, error: &Error) {
+        self.inner.mark_down(pool, error);
+    }
+
+    /// The pool new operations go to.
+    pub(crate) fn active(&self) -> Result<(Arc<Pool>, TokenRole), Error> {
+        let found = self
+            .inner
+            .tokens
+            .iter()
+            .find_map(|t| t.pool().map(|pool| (pool, t.role)));
+        let code = match &found {
+            Some((_, TokenRole::Primary)) => 1,
+            Some((_, TokenRole::Backup)) => 2,
+            None => 0,
+        };
+        let before = self.inner.last_active.swap(code, Ordering::AcqRel);
+        if before != code && before != 0 {
+            match &found {
+                Some((pool, TokenRole::Primary)) => {
+                    tracing::info!(token = %pool.name(), "operations go to the primary token again")
+                }
+                Some((pool, role)) => {
+                    tracing::warn!(token = %pool.name(), "operations now go to the {role} token")
+                }
+                None => tracing::error!("no token is in service"),
+            }
+        }
+        found.ok_or(Error::NoHealthyToken)
+    }
+
+    /// Passes `result` through, marking `pool`'s token down first when the error is a token
+    /// failure.
+    fn guard<T>(&self, pool: &Arc<Pool>, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(e) = &result {
+            if e.is_token_failure() {
+                self.inner.mark_down(pool, e);
+            }
+        }
+        result
+    }
+
+    fn check_reference(&self, key: &KeyRef, found: &TokenKey, pool: &Pool) -> Result<(), Error> {
+        let reference = self
+            .inner
+            .reference
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match reference.get(key) {
+            Some(expected) if *expected != found.public => Err(Error::KeyMismatch {
+                key: key.to_string(),
+                token: pool.name().to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Which tokens are in service.
+    pub fn status(&self) -> HsmStatus {
+        let up = |role| {
+            self.inner
+                .tokens
+                .iter()
+                .find(|t| t.role == role)
+                .map(Token::is_up)
+        };
+        HsmStatus {
+            active: self.inner.tokens.iter().find(|t| t.is_up()).map(|t| t.role),
+            primary_up: up(TokenRole::Primary).unwrap_or(false),
+            backup_up: up(TokenRole::Backup),
+        }
+    }
+}
+
+impl fmt::Debug for Hsm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hsm")
+            .field(
+                "tokens",
+                &self
+                    .inner
+                    .tokens
+                    .iter()
+                    .map(|t| &t.name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl Inner {
+    fn mark_down(&self, pool: &Arc<Pool>, error: &Error) {
+        for token in &self.tokens {
+            let mut current = token.pool.write().unwrap_or_else(|p| p.into_inner());
+            if current.as_ref().is_some_and(|p| Arc::ptr_eq(p, pool)) {
+                *current = None;
+                drop(current);
+                pool.shut_down();
+                tracing::warn!(token = %token.name, %error, "token failed; taken out of service");
+                return;
+            }
+        }
+    }
+
+    /// Starts a fresh pool on a token that is down and checks it holds every key in use.
+    fn probe(&self, token: &Token) -> Result<Arc<Pool>, Error> {
+        let module = Module::load(token.config.module())?;
+        // Only when nothing else of ours has sessions there: a healthy token on the same
+        // module would lose its sessions.
+        module.reinitialize_if_unused()?;
+        let pool = Pool::start(&token.config, token.name.clone())?;
+        let keys: Vec<(KeyRef, HsmPublicKey)> = self
+            .reference
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (key, expected) in keys {
+            let found = pool.key(&key)?;
+            if found.public != expected {
+                return Err(Error::KeyMismatch {
+                    key: key.to_string(),
+                    token: token.name.clone(),
+                });
+            }
+        }
+        Ok(pool)
+    }
+}
+
+/// Re-probes tokens that are down until the last [`Hsm`] clone is dropped (noticed within
+/// one interval: no strong reference is held while sleeping).
+fn prober(inner: Weak<Inner>) {
+    loop {
+        let interval = {
+            let Some(strong) = inner.upgrade() else {
+                return;
+            };
+            for token in strong.tokens.iter().filter(|t| !t.is_up()) {
+                probe_once(&strong, token);
+            }
+            strong.probe_interval
+        };
+        thread::sleep(interval);
+    }
+}
+
+fn probe_once(inner: &Arc<Inner>, token: &Token) {
+    // A probe can hang in a broken token like any other call: run it on its own thread and
+    // stop waiting after a bound (the thread finishes on its own, its pool then dropped).
+    let (done, result) = mpsc::channel();
+    let probing = Arc::clone(inner);
+    let role = token.role;
+    let started = Instant::now();
+    let spawned = thread::Builder::new()
+        .name("qtls-hsm-probe".into())
+        .spawn(move || {
+            if let Some(token) = probing.tokens.iter().find(|t| t.role == role) {
+                let _ = done.send(probing.probe(token));
+            }
+        });
+    if spawned.is_err() {
+        return;
+    }
+    let bound = token.config.op_timeout() * 4 + Duration::from_secs(1);
+    match result.recv_timeout(bound) {
+        Ok(Ok(pool)) => {
+            *token.pool.write().unwrap_or_else(|p| p.into_inner()) = Some(pool);
+            tracing::info!(
+                token = %token.name,
+                after = ?started.elapsed(),
+                "token healthy again; back in service"
+            );
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(token = %token.name, error = %e, "probe failed; token stays down")
+        }
+        Err(_) => {
+            tracing::warn!(token = %token.name, ?bound, "probe did not finish; token stays down")
+        }
+    }
+}

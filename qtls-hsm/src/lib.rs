@@ -1,0 +1,70 @@
+//! rustls signing keys and session-ticket keys held in PKCS#11 tokens, with a pool of
+//! logged-in sessions and failover from a primary to a backup token.
+//!
+//! - [`HsmSigningKey`]: a rustls [`SigningKey`](rustls::sign::SigningKey) for ECDSA P-384
+//!   (CKM_ECDSA over a SHA-384 digest), ML-DSA-65/87 (PKCS#11 3.2 CKM_ML_DSA, pure, empty
+//!   context) and composite MLDSA65-ECDSA-P384-SHA512 (both halves in the token, combined as
+//!   draft-ietf-lamps-pq-composite-sigs says), whose private keys never leave the token.
+//! - [`Hsm`]: the tokens behind the keys: a session pool per token ([`TokenConfig`]), and
+//!   failover to a backup token that is re-probed and taken back when healthy.
+//! - [`HsmTicketer`]: a rustls [`ProducesTickets`](rustls::server::ProducesTickets) whose
+//!   AES-256-GCM keys live in the token and rotate.
+//! - [`TokenAdmin`] and [`init_token`]: key generation and import, token initialisation.
+//! - [`Pin`] (from an environment variable or a file, never shown) and [`Pkcs11Uri`]
+//!   (RFC 7512 `pkcs11:token=T;object=srv;type=private` URIs).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use qtls_hsm::{Hsm, KeyRef, Pin, TokenConfig};
+//!
+//! let token = |module: &str, label: &str| {
+//!     TokenConfig::builder(module)
+//!         .token_label(label)
+//!         .pin(Pin::from_env("QTLS_HSM_PIN")?)
+//!         .sessions(4)
+//!         .build()
+//! };
+//! let hsm = Hsm::builder()
+//!     .primary(token("/usr/lib/hsm-a.so", "qtls")?)
+//!     .backup(token("/usr/lib/hsm-b.so", "qtls")?)
+//!     .build()?;
+//! let key = hsm.signing_key(&KeyRef::label("srv"), &qtls_provider::CodePoints::DEFAULT)?;
+//! let certified = rustls::sign::CertifiedKey::new(Vec::new() /* the chain */, Arc::new(key));
+//! # let _ = certified;
+//! # Ok::<(), qtls_hsm::Error>(())
+//! ```
+//!
+//! # Threads
+//!
+//! Every PKCS#11 call runs on a thread of the pool (one per session), and callers wait at
+//! most the operation timeout for it. rustls calls signing keys and ticketers synchronously
+//! from inside the handshake, so the thread driving a handshake with these keys blocks while
+//! the token works: async servers should drive such handshakes from a blocking context. The
+//! `qtls` crate does so with tokio's `spawn_blocking`.
+//!
+//! The crate uses cryptoki's safe API only.
+
+#![forbid(unsafe_code)]
+
+mod admin;
+mod error;
+mod hsm;
+mod key;
+mod module;
+mod pin;
+mod pool;
+mod sign;
+mod ticket;
+mod token;
+mod uri;
+
+pub use admin::{init_token, KeyProtection, TokenAdmin};
+pub use cryptoki::error::RvError;
+pub use error::Error;
+pub use hsm::{Hsm, HsmBuilder, HsmStatus, TokenRole};
+pub use key::{HsmPublicKey, KeyRef};
+pub use pin::{Pin, PIN_ENV_VAR};
+pub use sign::HsmSigningKey;
+pub use ticket::{HsmTicketer, HsmTicketerBuilder};
+pub use token::{TokenConfig, TokenConfigBuilder, TokenSelector};
+pub use uri::{ObjectType, Pkcs11Uri};

@@ -1,0 +1,271 @@
+//! Session-ticket encryption with AES-256-GCM keys that live in the token.
+
+use core::fmt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use cryptoki::error::RvError;
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use rustls::server::ProducesTickets;
+
+use crate::error::Error;
+use crate::hsm::Hsm;
+use crate::pool::Pool;
+
+/// The first byte of every ticket: the format.
+const VERSION: u8 = 1;
+const KEY_ID_LEN: usize = 8;
+const NONCE_LEN: usize = 12;
+const HEADER_LEN: usize = 1 + KEY_ID_LEN + NONCE_LEN;
+const TAG_LEN: usize = 16;
+/// RFC 8446 §4.6.1: ticket lifetimes are at most seven days.
+const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+const KEY_LABEL: &[u8] = b"qtls-ticket-key";
+
+/// A rustls [`ProducesTickets`] whose AES-256-GCM keys are generated in the token and never
+/// leave it (CKM_AES_KEY_GEN, then CKM_AES_GCM for every ticket).
+///
+/// A ticket is `version (1) ‖ key id (8) ‖ nonce (12) ‖ AES-256-GCM(plaintext) ‖ tag (16)`,
+/// the first 21 bytes authenticated as additional data; the key id says which key made it.
+/// A new key is made every rotation period (default 24 h); a key decrypts tickets for two
+/// periods, so a ticket from before a rotation still resumes. A ticket that does not decrypt
+/// (unknown key, tampered, or the token failed) yields `None`, which rustls answers with a
+/// full handshake, never an error to the client.
+///
+/// The keys are session objects of the active token: after a failover or a restart, tickets
+/// of the old keys no longer resume (full handshakes), and no stale keys pile up in the token.
+pub struct HsmTicketer {
+    hsm: Hsm,
+    rotation: Duration,
+    random: SystemRandom,
+    /// Keys per session pool (a token's keys vanish with its pool's sessions).
+    keys: Mutex<HashMap<u64, PoolKeys>>,
+}
+
+#[derive(Default)]
+struct PoolKeys {
+    /// Newest first; at most two (current and previous).
+    keys: Vec<TicketKey>,
+}
+
+#[derive(Clone, Copy)]
+struct TicketKey {
+    id: [u8; KEY_ID_LEN],
+    handle: ObjectHandle,
+    created: Instant,
+}
+
+/// Builds an [`HsmTicketer`]; see [`HsmTicketer::builder`].
+#[derive(Debug)]
+pub struct HsmTicketerBuilder {
+    hsm: Hsm,
+    rotation: Duration,
+}
+
+impl HsmTicketerBuilder {
+    /// Sets how long a key makes new tickets (and, for as long again, decrypts old ones).
+    /// At most seven days, the longest ticket lifetime TLS 1.3 allows.
+    pub fn rotation_period(mut self, period: Duration) -> Self {
+        self.rotation = period;
+        self
+    }
+
+    /// Makes the first key in the active token: fails when the token lacks AES-GCM.
+    pub fn build(self) -> Result<Arc<HsmTicketer>, Error> {
+        if self.rotation.is_zero() || self.rotation > MAX_LIFETIME {
+            return Err(Error::InvalidConfig(format!(
+                "ticket key rotation period {:?} is not between 0 and 7 days",
+                self.rotation
+            )));
+        }
+        let ticketer = HsmTicketer {
+            hsm: self.hsm,
+            rotation: self.rotation,
+            random: SystemRandom::new(),
+            keys: Mutex::new(HashMap::new()),
+        };
+        ticketer.current_key(false)?;
+        Ok(Arc::new(ticketer))
+    }
+}
+
+impl HsmTicketer {
+    /// The default rotation period: 24 hours.
+    pub const DEFAULT_ROTATION: Duration = Duration::from_secs(24 * 3600);
+
+    /// Starts a ticketer over the tokens of `hsm`.
+    pub fn builder(hsm: &Hsm) -> HsmTicketerBuilder {
+        HsmTicketerBuilder {
+            hsm: hsm.clone(),
+            rotation: Self::DEFAULT_ROTATION,
+        }
+    }
+
+    /// Makes a new key now: it encrypts from now on, the current one becomes the previous
+    /// (still decrypting), and the previous one is destroyed.
+    pub fn rotate(&self) -> Result<(), Error> {
+        self.current_key(true).map(|_| ())
+    }
+
+    /// The key new tickets use in the active token, made when missing, expired or `force`d.
+    fn current_key(&self, force: bool) -> Result<(Arc<Pool>, TicketKey), Error> {
+        let (pool, _) = self.hsm.active()?;
+        let mut all = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let keys = all.entry(pool.id()).or_default();
+        if let Some(current) = keys.keys.first() {
+            if !force && current.created.elapsed() < self.rotation {
+                return Ok((pool, *current));
+            }
+        }
+        let mut id = [0u8; KEY_ID_LEN];
+        self.random
+            .fill(&mut id)
+            .map_err(|_| Error::InvalidConfig("no randomness for a ticket key id".into()))?;
+        let handle = self
+            .hsm
+            .run_on(&pool, "generating a ticket key", move |session, name| {
+                let template = [
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::ValueLen(32.into()),
+                    // A session object: it lives as long as the pool's sessions, in the token.
+                    Attribute::Token(false),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Encrypt(true),
+                    Attribute::Decrypt(true),
+                    Attribute::Label(KEY_LABEL.to_vec()),
+                    Attribute::Id(id.to_vec()),
+                ];
+                session
+                    .generate_key(&Mechanism::AesKeyGen, &template)
+                    .map_err(|e| Error::pkcs11(name, "C_GenerateKey (AES-256 ticket key)", e))
+            })?;
+        let key = TicketKey {
+            id,
+            handle,
+            created: Instant::now(),
+        };
+        keys.keys.insert(0, key);
+        let retired: Vec<TicketKey> = keys.keys.drain(2.min(keys.keys.len())..).collect();
+        // Pools that are gone took their keys with them. Pool ids only grow, and at most two
+        // tokens are in use: the few newest pools are all that can still be alive.
+        let mut ids: Vec<u64> = all.keys().copied().collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        for stale in ids.into_iter().skip(4) {
+            all.remove(&stale);
+        }
+        drop(all);
+        for old in retired {
+            // Best effort: a key that cannot be destroyed is still never used again.
+            let _ = self
+                .hsm
+                .run_on(&pool, "destroying a ticket key", move |session, name| {
+                    session
+                        .destroy_object(old.handle)
+                        .map_err(|e| Error::pkcs11(name, "C_DestroyObject", e))
+                });
+        }
+        tracing::info!(token = %pool.name(), key_id = %crate::key::hex(&id), "new ticket key");
+        Ok((pool, key))
+    }
+
+    fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, Error> {
+        let (pool, key) = self.current_key(false)?;
+        let mut header = [0u8; HEADER_LEN];
+        header[0] = VERSION;
+        header[1..1 + KEY_ID_LEN].copy_from_slice(&key.id);
+        self.random
+            .fill(&mut header[1 + KEY_ID_LEN..])
+            .map_err(|_| Error::InvalidConfig("no randomness for a ticket nonce".into()))?;
+        let plain = plain.to_vec();
+        let sealed = self
+            .hsm
+            .run_on(&pool, "encrypting a ticket", move |session, name| {
+                let mut nonce = [0u8; NONCE_LEN];
+                nonce.copy_from_slice(&header[1 + KEY_ID_LEN..]);
+                let params = GcmParams::new(&mut nonce, &header, 128.into())
+                    .map_err(|e| Error::pkcs11(name, "CK_GCM_PARAMS", e))?;
+                session
+                    .encrypt(&Mechanism::AesGcm(params), key.handle, &plain)
+                    .map(|sealed| [header.as_slice(), &sealed].concat())
+                    .map_err(|e| Error::pkcs11(name, "C_Encrypt (CKM_AES_GCM)", e))
+            })?;
+        Ok(sealed)
+    }
+
+    fn open(&self, ticket: &[u8]) -> Option<Vec<u8>> {
+        if ticket.len() < HEADER_LEN + TAG_LEN || ticket[0] != VERSION {
+            return None;
+        }
+        let (header, sealed) = ticket.split_at(HEADER_LEN);
+        let (pool, _) = self.hsm.active().ok()?;
+        let key = {
+            let all = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+            let keys = all.get(&pool.id())?;
+            keys.keys
+                .iter()
+                .find(|k| k.id == header[1..1 + KEY_ID_LEN])
+                .filter(|k| k.created.elapsed() < self.rotation * 2)
+                .copied()?
+        };
+        let header = header.to_vec();
+        let sealed = sealed.to_vec();
+        let opened = pool.run("decrypting a ticket", move |session, name| {
+            let mut nonce = [0u8; NONCE_LEN];
+            nonce.copy_from_slice(&header[1 + KEY_ID_LEN..]);
+            let params = GcmParams::new(&mut nonce, &header, 128.into())
+                .map_err(|e| Error::pkcs11(name, "CK_GCM_PARAMS", e))?;
+            session
+                .decrypt(&Mechanism::AesGcm(params), key.handle, &sealed)
+                .map_err(|e| Error::pkcs11(name, "C_Decrypt (CKM_AES_GCM)", e))
+        });
+        match opened {
+            Ok(plain) => Some(plain),
+            Err(e) => {
+                // A wrong tag is CKR_ENCRYPTED_DATA_INVALID in Kryoptic but CKR_GENERAL_ERROR
+                // in SoftHSM2: a tampered ticket must not take the token out of service.
+                if e.is_token_failure() && e.pkcs11_code() != Some(RvError::GeneralError) {
+                    self.hsm.report_failure(&pool, &e);
+                } else {
+                    tracing::debug!(error = %e, "ticket did not decrypt; full handshake");
+                }
+                None
+            }
+        }
+    }
+}
+
+impl ProducesTickets for HsmTicketer {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        u32::try_from(self.rotation.as_secs().max(1)).unwrap_or(u32::MAX)
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        // No ticket is better than a failed handshake: rustls then just sends none.
+        self.seal(plain)
+            .map_err(|e| tracing::warn!(error = %e, "no session ticket issued"))
+            .ok()
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        self.open(cipher)
+    }
+}
+
+impl fmt::Debug for HsmTicketer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HsmTicketer")
+            .field("rotation", &self.rotation)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,261 @@
+//! A software CA that issues certificates for token keys, rustls configurations around them,
+//! and an in-memory handshake driver.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use qtls_hsm::{HsmPublicKey, HsmSigningKey};
+use qtls_pki::{CertificateBuilder, CertifiedKeyPair, SubjectPublicKey, Usage};
+use qtls_provider::{Backend, KeyAlgorithm, KeyPair, Preset};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::{CertifiedKey, SigningKey, SingleCertAndKey};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, ServerConfig,
+    ServerConnection, SignatureScheme,
+};
+use time::{Duration, OffsetDateTime};
+
+/// A root and an intermediate CA (composite, in software), made once per process.
+pub struct Ca {
+    pub root: CertificateDer<'static>,
+    pub intermediate: CertifiedKeyPair,
+}
+
+pub fn ca() -> &'static Ca {
+    static CA: OnceLock<Ca> = OnceLock::new();
+    CA.get_or_init(|| {
+        let (from, until) = validity();
+        let root_key = KeyPair::generate(KeyAlgorithm::DEFAULT, Backend::AwsLc).unwrap();
+        let root_cert = CertificateBuilder::new(Usage::RootCa, "HSM test root")
+            .validity(from, until)
+            .self_signed(&root_key)
+            .unwrap();
+        let root = CertifiedKeyPair::new(root_cert, root_key).unwrap();
+        let intermediate_key = KeyPair::generate(KeyAlgorithm::DEFAULT, Backend::AwsLc).unwrap();
+        let intermediate_cert = CertificateBuilder::new(
+            Usage::IntermediateCa { path_len: Some(0) },
+            "HSM test intermediate",
+        )
+        .validity(from, until)
+        .signed_by(&intermediate_key, &root)
+        .unwrap();
+        Ca {
+            root: root.certificate().to_certificate_der(),
+            intermediate: CertifiedKeyPair::new(intermediate_cert, intermediate_key).unwrap(),
+        }
+    })
+}
+
+fn validity() -> (OffsetDateTime, OffsetDateTime) {
+    let now = OffsetDateTime::now_utc();
+    (now - Duration::hours(1), now + Duration::days(2))
+}
+
+/// Leaf, intermediate: the chain for a key, issued for `localhost` (server) or as a client.
+pub fn chain(public: &HsmPublicKey, usage: Usage) -> Vec<CertificateDer<'static>> {
+    let (from, until) = validity();
+    let subject = SubjectPublicKey::new(public.algorithm(), public.public_key()).unwrap();
+    let leaf = CertificateBuilder::new(usage, "localhost")
+        .hosts(["localhost"])
+        .validity(from, until)
+        .signed_by_for_public_key(&subject, &ca().intermediate)
+        .unwrap();
+    vec![
+        leaf.to_certificate_der(),
+        ca().intermediate.certificate().to_certificate_der(),
+    ]
+}
+
+pub fn certified(key: &HsmSigningKey, usage: Usage) -> Arc<CertifiedKey> {
+    let certified = CertifiedKey::new(chain(key.public_key(), usage), Arc::new(key.clone()));
+    certified.keys_match().unwrap();
+    Arc::new(certified)
+}
+
+fn roots() -> Arc<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca().root.clone()).unwrap();
+    Arc::new(roots)
+}
+
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(qtls_provider::hybrid())
+}
+
+pub fn server_config(key: &HsmSigningKey, client_auth: bool) -> ServerConfig {
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(Preset::Hybrid.protocol_versions())
+        .unwrap();
+    let builder = if client_auth {
+        builder.with_client_cert_verifier(
+            WebPkiClientVerifier::builder_with_provider(roots(), provider())
+                .build()
+                .unwrap(),
+        )
+    } else {
+        builder.with_no_client_auth()
+    };
+    builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified(
+        key,
+        Usage::ServerLeaf,
+    ))))
+}
+
+/// The CertificateVerify schemes a client saw.
+pub type Seen = Arc<Mutex<Vec<SignatureScheme>>>;
+
+pub fn client_config(client_key: Option<&HsmSigningKey>) -> (ClientConfig, Seen) {
+    let inner = WebPkiServerVerifier::builder_with_provider(roots(), provider())
+        .build()
+        .unwrap();
+    let seen = Seen::default();
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(Preset::Hybrid.protocol_versions())
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Recording {
+            inner,
+            seen: Arc::clone(&seen),
+        }));
+    let config = match client_key {
+        Some(key) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(
+            certified(key, Usage::ClientLeaf),
+        ))),
+        None => builder.with_no_client_auth(),
+    };
+    (config, seen)
+}
+
+/// rustls's WebPKI verifier, noting the server's CertificateVerify scheme.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<WebPkiServerVerifier>,
+    seen: Seen,
+}
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.seen.lock().unwrap().push(dss.scheme);
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// A client and a server connection for `localhost`.
+pub fn pair(
+    client: &Arc<ClientConfig>,
+    server: &Arc<ServerConfig>,
+) -> (ClientConnection, ServerConnection) {
+    (
+        ClientConnection::new(
+            Arc::clone(client),
+            ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap(),
+        ServerConnection::new(Arc::clone(server)).unwrap(),
+    )
+}
+
+/// Which side failed a handshake, and how.
+#[derive(Debug)]
+pub enum Failure {
+    Client(rustls::Error),
+    Server(rustls::Error),
+}
+
+/// Moves records between the two until neither has anything to send; delivers the alert of
+/// a side that fails to the other.
+pub fn drive(client: &mut ClientConnection, server: &mut ServerConnection) -> Result<(), Failure> {
+    loop {
+        let mut moved = false;
+        while client.wants_write() {
+            moved = true;
+            let mut buf = Vec::new();
+            client.write_tls(&mut buf).unwrap();
+            let mut rd = &buf[..];
+            while !rd.is_empty() {
+                server.read_tls(&mut rd).unwrap();
+            }
+            if let Err(e) = server.process_new_packets() {
+                let mut alert = Vec::new();
+                let _ = server.write_tls(&mut alert);
+                let _ = client.read_tls(&mut &alert[..]);
+                let _ = client.process_new_packets();
+                return Err(Failure::Server(e));
+            }
+        }
+        while server.wants_write() {
+            moved = true;
+            let mut buf = Vec::new();
+            server.write_tls(&mut buf).unwrap();
+            let mut rd = &buf[..];
+            while !rd.is_empty() {
+                client.read_tls(&mut rd).unwrap();
+            }
+            if let Err(e) = client.process_new_packets() {
+                let mut alert = Vec::new();
+                let _ = client.write_tls(&mut alert);
+                let _ = server.read_tls(&mut &alert[..]);
+                let _ = server.process_new_packets();
+                return Err(Failure::Client(e));
+            }
+        }
+        if !moved {
+            return Ok(());
+        }
+    }
+}
+
+/// One full exchange: handshake, then application data both ways.
+pub fn handshake(
+    client: &Arc<ClientConfig>,
+    server: &Arc<ServerConfig>,
+) -> Result<(ClientConnection, ServerConnection), Failure> {
+    use std::io::{Read, Write};
+    let (mut c, mut s) = pair(client, server);
+    drive(&mut c, &mut s)?;
+    assert!(!c.is_handshaking() && !s.is_handshaking());
+    c.writer().write_all(b"ping").unwrap();
+    drive(&mut c, &mut s)?;
+    let mut got = [0u8; 4];
+    s.reader().read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping");
+    Ok((c, s))
+}
+
+/// The scheme a key signs with, as the server would choose it.
+pub fn scheme_of(key: &HsmSigningKey) -> SignatureScheme {
+    key.choose_scheme(&[key.scheme()]).unwrap().scheme()
+}

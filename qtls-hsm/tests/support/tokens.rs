@@ -1,0 +1,204 @@
+//! Throwaway PKCS#11 tokens for tests, made once per test process.
+//!
+//! Modules come from the environment (`scripts/test.sh` sets them up):
+//! - `QTLS_TEST_PKCS11_MODULE`: Kryoptic (PKCS#11 3.2: ML-DSA, ECDSA, AES-GCM);
+//! - `QTLS_TEST_PKCS11_BACKUP_MODULE`: a second copy of Kryoptic at another path, which the
+//!   process loads as an independent module: the "backup HSM";
+//! - `QTLS_SOFTHSM_MODULE`: SoftHSM2 (ECDSA, AES-GCM).
+//!
+//! Kryoptic reads its slots from `KRYOPTIC_CONF` and SoftHSM2 its token directory from
+//! `SOFTHSM2_CONF`, each once per `C_Initialize`; the first call of [`tokens`] writes both
+//! under a temporary directory, points the variables at them and initialises the tokens:
+//! Kryoptic slots through PKCS#11 (`C_InitToken`, `C_InitPIN`), SoftHSM2 with
+//! `softhsm2-util`. A test whose module is missing is skipped with a message naming what to
+//! install, except under `CI=true`, where it fails.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use qtls_hsm::{Pin, TokenConfig};
+
+/// The user PIN of every test token.
+pub const USER_PIN: &str = "qtls-test-user-4711";
+/// The security officer PIN of every test token.
+pub const SO_PIN: &str = "qtls-test-so-0815";
+
+/// Kryoptic token labels, one slot each.
+pub const PRIMARY: &str = "qtls-primary";
+pub const BACKUP: &str = "qtls-backup";
+pub const SPARE: &str = "qtls-spare";
+/// The SoftHSM2 token labels.
+pub const SOFTHSM: &str = "qtls-softhsm";
+pub const SOFTHSM_SPARE: &str = "qtls-softhsm-spare";
+
+/// The tokens of this test process.
+#[derive(Debug)]
+pub struct Tokens {
+    /// Where the token stores live (removed when the process ends is not guaranteed: it is
+    /// under the system temporary directory).
+    pub dir: PathBuf,
+    /// The Kryoptic module, when configured.
+    pub kryoptic: Option<PathBuf>,
+    /// The second Kryoptic module (the backup device), when configured.
+    pub kryoptic_backup: Option<PathBuf>,
+    /// The SoftHSM2 module, when configured.
+    pub softhsm: Option<PathBuf>,
+    /// The Kryoptic store file of each slot, by label.
+    pub kryoptic_stores: Vec<(String, PathBuf)>,
+    /// SoftHSM2's token directory.
+    pub softhsm_tokens: PathBuf,
+}
+
+fn module(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+}
+
+/// Makes this process's tokens on first use.
+pub fn tokens() -> &'static Tokens {
+    static TOKENS: OnceLock<Tokens> = OnceLock::new();
+    TOKENS.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("qtls-hsm-tokens-")
+            .tempdir()
+            .expect("temporary directory")
+            .keep();
+        let kryoptic = module("QTLS_TEST_PKCS11_MODULE");
+        let kryoptic_backup = module("QTLS_TEST_PKCS11_BACKUP_MODULE");
+        let softhsm = module("QTLS_SOFTHSM_MODULE");
+
+        let mut config = String::new();
+        let mut kryoptic_stores = Vec::new();
+        for (slot, label) in [(1, PRIMARY), (2, BACKUP), (3, SPARE)] {
+            let store = dir.join(format!("{label}.sql"));
+            config.push_str(&format!(
+                "[[slots]]\nslot = {slot}\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n\n",
+                store.display()
+            ));
+            kryoptic_stores.push((label.to_string(), store));
+        }
+        let kryoptic_conf = dir.join("kryoptic.conf");
+        std::fs::write(&kryoptic_conf, config).unwrap();
+        let softhsm_tokens = dir.join("softhsm-tokens");
+        std::fs::create_dir_all(&softhsm_tokens).unwrap();
+        let softhsm_conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &softhsm_conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                softhsm_tokens.display()
+            ),
+        )
+        .unwrap();
+        // Before any module is loaded: both libraries read these in C_Initialize.
+        std::env::set_var("KRYOPTIC_CONF", &kryoptic_conf);
+        std::env::set_var("SOFTHSM2_CONF", &softhsm_conf);
+
+        if let Some(kryoptic) = &kryoptic {
+            let so = Pin::new(SO_PIN).unwrap();
+            let user = Pin::new(USER_PIN).unwrap();
+            for (slot, label) in [(1, PRIMARY), (2, BACKUP), (3, SPARE)] {
+                qtls_hsm::init_token(kryoptic, Some(slot), label, &so, &user)
+                    .unwrap_or_else(|e| panic!("initialising Kryoptic slot {slot}: {e}"));
+            }
+        }
+        if softhsm.is_some() {
+            for label in [SOFTHSM, SOFTHSM_SPARE] {
+                let status = Command::new("softhsm2-util")
+                    .env("SOFTHSM2_CONF", &softhsm_conf)
+                    .args(["--init-token", "--free", "--label", label])
+                    .args(["--so-pin", SO_PIN, "--pin", USER_PIN])
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .expect("softhsm2-util (Debian package softhsm2)");
+                assert!(status.success(), "softhsm2-util --init-token failed");
+            }
+        }
+        Tokens {
+            dir,
+            kryoptic,
+            kryoptic_backup,
+            softhsm,
+            kryoptic_stores,
+            softhsm_tokens,
+        }
+    })
+}
+
+/// Returns `found`; when it is `None`, fails under `CI=true`, else prints why the test is
+/// skipped and what to install.
+pub fn require<T>(what: &str, found: Option<T>) -> Option<T> {
+    if found.is_none() {
+        let how = "run the tests through ./scripts/test.sh, which builds Kryoptic \
+                   (scripts/kryoptic.sh, needs Debian clang libclang-dev libsqlite3-dev) and \
+                   installs softhsm2, and exports QTLS_TEST_PKCS11_MODULE, \
+                   QTLS_TEST_PKCS11_BACKUP_MODULE and QTLS_SOFTHSM_MODULE";
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{what} is missing (CI=true, so this is a failure): {how}");
+        }
+        eprintln!("skipped: {what} is missing; {how}");
+    }
+    found
+}
+
+/// The Kryoptic module, or `None` (skip) when it is not configured.
+pub fn kryoptic() -> Option<PathBuf> {
+    require(
+        "Kryoptic (QTLS_TEST_PKCS11_MODULE)",
+        tokens().kryoptic.clone(),
+    )
+}
+
+/// The backup Kryoptic module, or `None` (skip).
+pub fn kryoptic_backup() -> Option<PathBuf> {
+    require(
+        "the backup Kryoptic copy (QTLS_TEST_PKCS11_BACKUP_MODULE)",
+        tokens().kryoptic_backup.clone(),
+    )
+}
+
+/// The SoftHSM2 module, or `None` (skip).
+pub fn softhsm() -> Option<PathBuf> {
+    require("SoftHSM2 (QTLS_SOFTHSM_MODULE)", tokens().softhsm.clone())
+}
+
+/// A configuration for the token labelled `label` on `module`.
+pub fn config(module: &Path, label: &str) -> qtls_hsm::TokenConfigBuilder {
+    TokenConfig::builder(module)
+        .token_label(label)
+        .pin(Pin::new(USER_PIN).unwrap())
+}
+
+/// The Kryoptic store file of the slot labelled `label`.
+pub fn kryoptic_store(label: &str) -> PathBuf {
+    tokens()
+        .kryoptic_stores
+        .iter()
+        .find(|(l, _)| l == label)
+        .map(|(_, p)| p.clone())
+        .expect("a Kryoptic slot of that label")
+}
+
+/// A key label no other test of this process uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Environment for a child process (the `qtls` binary) that uses these tokens.
+pub fn child_env() -> Vec<(&'static str, PathBuf)> {
+    let tokens = tokens();
+    vec![
+        ("KRYOPTIC_CONF", tokens.dir.join("kryoptic.conf")),
+        ("SOFTHSM2_CONF", tokens.dir.join("softhsm2.conf")),
+    ]
+}
