@@ -7,6 +7,10 @@
 #     tests): installed with apt-get when missing and running as root;
 #   - OpenSSL 4 (scripts/openssl.sh) and tlslite-ng (scripts/tlslite.sh), built once and cached
 #     under ~/.cache/qtls, handed to the tests as QTLS_OPENSSL and QTLS_TLSLITE_PYTHON;
+#   - PKCS#11 tokens for qtls-hsm: Kryoptic (scripts/kryoptic.sh, built once against that
+#     OpenSSL; needs libsqlite3-dev) as QTLS_TEST_PKCS11_MODULE, a second copy of it (an
+#     independent "backup HSM" in one process) as QTLS_TEST_PKCS11_BACKUP_MODULE, and
+#     SoftHSM2 as QTLS_SOFTHSM_MODULE. The tests make throwaway tokens themselves;
 #   - QTLS_SHARED_DIR: the project's shared/ folder (default: ../shared beside the clone).
 # Setup output goes to ~/.cache/qtls/logs; on a failure its tail is printed.
 set -euo pipefail
@@ -27,7 +31,7 @@ fail() {
 }
 
 # 1. Debian packages.
-packages=(cmake clang libclang-dev python3-venv redis-server softhsm2 opensc)
+packages=(cmake clang libclang-dev python3-venv redis-server softhsm2 opensc libsqlite3-dev)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -53,7 +57,8 @@ fi
 # the peer skip themselves.
 peer() {
   local name=$1 script=$2 log="$logs/$1.log" out
-  if out=$("$script" 2>"$log"); then
+  shift 2
+  if out=$("$script" "$@" 2>"$log"); then
     echo "$out"
   elif [ "${CI:-}" = true ]; then
     fail "$log" "setting up $name failed"
@@ -65,6 +70,23 @@ peer() {
 QTLS_OPENSSL=$(peer openssl scripts/openssl.sh)
 QTLS_TLSLITE_PYTHON=$(peer tlslite scripts/tlslite.sh)
 export QTLS_OPENSSL QTLS_TLSLITE_PYTHON
+
+# PKCS#11 tokens. Kryoptic is built after OpenSSL (it links it); the backup is a copy of the
+# same build, which a process loads as a second, independent module.
+QTLS_TEST_PKCS11_MODULE=$(peer kryoptic scripts/kryoptic.sh)
+QTLS_TEST_PKCS11_BACKUP_MODULE=
+if [ -n "$QTLS_TEST_PKCS11_MODULE" ]; then
+  QTLS_TEST_PKCS11_BACKUP_MODULE=$(peer kryoptic-backup scripts/kryoptic.sh backup)
+fi
+QTLS_SOFTHSM_MODULE=
+for lib in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so; do
+  if [ -f "$lib" ]; then QTLS_SOFTHSM_MODULE=$lib; break; fi
+done
+if [ -z "$QTLS_SOFTHSM_MODULE" ] && [ "${CI:-}" = true ]; then
+  say "SoftHSM2 is missing (Debian package softhsm2)"
+  exit 1
+fi
+export QTLS_TEST_PKCS11_MODULE QTLS_TEST_PKCS11_BACKUP_MODULE QTLS_SOFTHSM_MODULE
 
 if [ -z "${QTLS_SHARED_DIR:-}" ]; then
   top=$(git -C "$root" rev-parse --show-toplevel 2>/dev/null || echo "$root")
@@ -78,6 +100,8 @@ if [ -n "$QTLS_OPENSSL" ]; then
     "$QTLS_OPENSSL" version 2>/dev/null || echo '?'))"
 fi
 [ -z "$QTLS_TLSLITE_PYTHON" ] || say "tlslite:  $QTLS_TLSLITE_PYTHON"
+[ -z "$QTLS_TEST_PKCS11_MODULE" ] || say "Kryoptic: $QTLS_TEST_PKCS11_MODULE (backup copy: $QTLS_TEST_PKCS11_BACKUP_MODULE)"
+[ -z "$QTLS_SOFTHSM_MODULE" ] || say "SoftHSM2: $QTLS_SOFTHSM_MODULE"
 say "shared:   $QTLS_SHARED_DIR$([ -d "$QTLS_SHARED_DIR" ] || echo ' (missing)')"
 
 # 3. The tests.
