@@ -167,6 +167,8 @@ fn parse_versions(message: &[u8]) -> Option<Vec<u16>> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     /// A ClientHello record with the given supported_versions (None: extension absent).
