@@ -33,6 +33,8 @@ pub enum Error {
     Config(String),
     /// A certificate chain was rejected; the text names the failure and its alert.
     Rejected(String),
+    /// A PKCS#11 token (an HSM) failed or is misconfigured.
+    Hsm(qtls_hsm::Error),
 }
 
 impl Error {
@@ -68,10 +70,14 @@ pub(crate) fn alert_of(error: &rustls::Error) -> Option<(&'static str, String)> 
 pub fn alert_name(alert: rustls::AlertDescription) -> String {
     let debug = format!("{alert:?}");
     let mut name = String::with_capacity(debug.len() + 4);
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
+    let mut previous_lower = false;
+    for c in debug.chars() {
+        // A word starts at an upper-case letter after a lower-case one: `UnknownCA` is
+        // `unknown_ca`, `BadCertificateStatusResponse` is `bad_certificate_status_response`.
+        if c.is_ascii_uppercase() && previous_lower {
             name.push('_');
         }
+        previous_lower = c.is_ascii_lowercase();
         name.push(c.to_ascii_lowercase());
     }
     name
@@ -95,6 +101,7 @@ impl fmt::Display for Error {
             Self::Http(why) => write!(f, "HTTP: {why}"),
             Self::Config(why) => write!(f, "configuration: {why}"),
             Self::Rejected(why) => write!(f, "{why}"),
+            Self::Hsm(e) => write!(f, "HSM: {e}"),
         }
     }
 }
@@ -106,6 +113,7 @@ impl std::error::Error for Error {
             Self::Provider(e) => Some(e),
             Self::Tls(e) => Some(e),
             Self::Io(e) => Some(e),
+            Self::Hsm(e) => Some(e),
             _ => None,
         }
     }
@@ -126,5 +134,28 @@ impl From<rustls::Error> for Error {
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Self::Io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_names_follow_rfc_8446() {
+        use rustls::AlertDescription as A;
+        for (alert, name) in [
+            (A::UnknownCA, "unknown_ca"),
+            (A::HandshakeFailure, "handshake_failure"),
+            (
+                A::BadCertificateStatusResponse,
+                "bad_certificate_status_response",
+            ),
+            (A::InsufficientSecurity, "insufficient_security"),
+            (A::DecryptError, "decrypt_error"),
+            (A::CloseNotify, "close_notify"),
+        ] {
+            assert_eq!(alert_name(alert), name);
+        }
     }
 }

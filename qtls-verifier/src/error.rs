@@ -173,6 +173,7 @@ impl Error {
                 // A bad signature inside the chain is the certificate's fault, not the
                 // handshake's: bad_certificate, where rustls would say decrypt_error.
                 W::InvalidSignatureForPublicKey
+                | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
                 | W::CaUsedAsEndEntity
                 | W::EndEntityUsedAsCa
                 | W::PathLenConstraintViolated
