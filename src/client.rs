@@ -154,6 +154,7 @@ pub async fn fetch(
             let settings = crate::TlsSettings {
                 preset: fallback,
                 groups: Vec::new(),
+                cipher_suites: Vec::new(),
                 ..options.settings.clone()
             };
             let mut report = attempt(settings).await?;

@@ -24,6 +24,9 @@ pub struct TlsSettings {
     pub code_points: CodePoints,
     /// Groups by OpenSSL name, replacing the preset's (in preference order).
     pub groups: Vec<String>,
+    /// Cipher suites by rustls name (`TLS13_AES_128_GCM_SHA256`), replacing the preset's
+    /// (in preference order); empty: the preset's.
+    pub cipher_suites: Vec<String>,
 }
 
 impl TlsSettings {
@@ -41,8 +44,24 @@ impl TlsSettings {
                 .collect::<Result<Vec<_>, _>>()?;
             builder = builder.kx_groups(groups);
         }
-        Ok(Arc::new(builder.build()?))
+        let mut provider = builder.build()?;
+        if !self.cipher_suites.is_empty() {
+            provider.cipher_suites = self
+                .cipher_suites
+                .iter()
+                .map(|name| cipher_suite_by_name(name))
+                .collect::<Result<Vec<_>, _>>()?;
+        }
+        Ok(Arc::new(provider))
     }
+}
+
+fn cipher_suite_by_name(name: &str) -> Result<rustls::SupportedCipherSuite, Error> {
+    rustls::crypto::aws_lc_rs::ALL_CIPHER_SUITES
+        .iter()
+        .copied()
+        .find(|suite| format!("{:?}", suite.suite()).eq_ignore_ascii_case(name))
+        .ok_or_else(|| Error::Config(format!("unknown cipher suite {name:?}")))
 }
 
 fn group_by_name(

@@ -33,6 +33,10 @@ pub(crate) struct ClientArgs {
     /// Key-exchange groups in preference order (OpenSSL names), replacing the preset's.
     #[arg(long = "group")]
     groups: Vec<String>,
+    /// Cipher suites in preference order (`TLS13_AES_128_GCM_SHA256`), replacing the
+    /// preset's.
+    #[arg(long = "cipher-suite")]
+    cipher_suites: Vec<String>,
     /// Backend for ML-KEM and ML-DSA: aws-lc-rs or oqs.
     #[arg(long, default_value = "aws-lc-rs")]
     backend: Backend,
@@ -52,6 +56,7 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
         preset: args.preset,
         backend: args.backend,
         groups: args.groups.clone(),
+        cipher_suites: args.cipher_suites.clone(),
         ..TlsSettings::default()
     };
     let provider = settings.provider()?;
