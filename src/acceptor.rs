@@ -78,6 +78,7 @@ pub struct QtlsAcceptor {
     require_post_quantum: bool,
     code_points: CodePoints,
     handshake_timeout: Duration,
+    blocking_handshakes: bool,
 }
 
 impl QtlsAcceptor {
@@ -97,7 +98,16 @@ impl QtlsAcceptor {
             require_post_quantum,
             code_points,
             handshake_timeout: Duration::from_secs(10),
+            blocking_handshakes: false,
         }
+    }
+
+    /// Runs each handshake after its ClientHello off the runtime's worker threads, for keys
+    /// and ticketers that block on a token (see [`crate::hsm`]); a failure of our own signing
+    /// key is then answered with an `internal_error` alert. Default off.
+    pub fn with_blocking_handshakes(mut self, blocking: bool) -> Self {
+        self.blocking_handshakes = blocking;
+        self
     }
 
     /// Limits the time from accept to a finished handshake (default 10 s).
@@ -188,10 +198,14 @@ impl QtlsAcceptor {
                 return Err(AcceptError::Refused(refusal));
             }
         };
-        let stream = StartHandshake::from_parts(accepted, io)
-            .into_stream(Arc::clone(&self.config))
-            .await
-            .map_err(AcceptError::Tls)?;
+        let start = StartHandshake::from_parts(accepted, io);
+        let stream = if self.blocking_handshakes {
+            crate::hsm::finish_handshake(start, Arc::clone(&self.config), self.handshake_timeout)
+                .await
+        } else {
+            start.into_stream(Arc::clone(&self.config)).await
+        }
+        .map_err(AcceptError::Tls)?;
         let connection = stream.get_ref().1;
         let context = ConnectionContext {
             info: ConnectionInfo::of(connection, selected.scheme(), &self.code_points),

@@ -389,6 +389,7 @@ impl ConfigFile {
                 idle_timeout: self.listen.idle_timeout,
                 ..Limits::default()
             },
+            hsm: None,
         })
     }
 }

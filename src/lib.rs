@@ -35,6 +35,7 @@ pub mod config;
 mod connection;
 mod error;
 mod gate;
+pub mod hsm;
 mod ocsp_responder;
 pub mod server;
 mod stapling;

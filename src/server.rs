@@ -81,6 +81,9 @@ pub struct ServerSettings {
     pub require_pq_signatures: bool,
     /// Limits and timeouts.
     pub limits: Limits,
+    /// A certificate whose key is in a PKCS#11 token (served after `certificates`); its
+    /// handshakes run off the runtime's workers (see [`crate::hsm`]).
+    pub hsm: Option<crate::hsm::HsmSettings>,
 }
 
 /// A server ready to run: the listener, the acceptor and its staplers.
@@ -91,6 +94,7 @@ pub struct Server {
     acl_403: Option<Acl>,
     limits: Limits,
     shutdown: watch::Sender<bool>,
+    hsm: Option<qtls_hsm::Hsm>,
 }
 
 /// Stops a running [`Server`]: it accepts no more connections and waits (within the grace
@@ -131,7 +135,7 @@ impl Server {
     /// Loads certificates, builds verifiers and staplers, and binds `addr`. Staples are
     /// fetched (or read from the disk cache) before this returns.
     pub async fn bind(addr: SocketAddr, settings: ServerSettings) -> Result<Self, Error> {
-        if settings.certificates.is_empty() {
+        if settings.certificates.is_empty() && settings.hsm.is_none() {
             return Err(Error::Config("no certificate configured".into()));
         }
         let provider = settings.tls.provider()?;
@@ -145,6 +149,24 @@ impl Server {
                 chain.display().to_string(),
                 Arc::clone(&identity.certified_key),
                 identity.scheme,
+                &code_points,
+            )));
+        }
+        // Opening tokens blocks (module initialisation, login, key lookup).
+        let hsm = match settings.hsm.clone() {
+            Some(hsm_settings) => Some(
+                tokio::task::spawn_blocking(move || hsm_settings.open(&code_points))
+                    .await
+                    .map_err(|e| Error::Config(format!("opening the HSM: {e}")))??,
+            ),
+            None => None,
+        };
+        if let Some(hsm) = &hsm {
+            chains.push(hsm.identity.certified_key.cert.clone());
+            served.push(Arc::new(ServedCertificate::new(
+                format!("pkcs11 key {}", hsm.key.key_ref()),
+                Arc::clone(&hsm.identity.certified_key),
+                hsm.identity.scheme,
                 &code_points,
             )));
         }
@@ -193,11 +215,14 @@ impl Server {
             None => (None, None),
         };
 
-        let config = crate::tls::server_config(
+        let mut config = crate::tls::server_config(
             &settings.tls,
             Arc::clone(&certificates) as Arc<dyn rustls::server::ResolvesServerCert>,
             client_verifier,
         )?;
+        if let Some(ticketer) = hsm.as_ref().and_then(|hsm| hsm.ticketer.clone()) {
+            config.ticketer = ticketer;
+        }
         let require_post_quantum = settings
             .require_post_quantum
             .unwrap_or(settings.tls.preset.requires_post_quantum_kx());
@@ -208,7 +233,8 @@ impl Server {
             require_post_quantum,
             code_points,
         )
-        .with_handshake_timeout(settings.limits.handshake_timeout);
+        .with_handshake_timeout(settings.limits.handshake_timeout)
+        .with_blocking_handshakes(hsm.is_some());
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             listener: TcpListener::bind(addr).await?,
@@ -217,7 +243,13 @@ impl Server {
             acl_403,
             limits: settings.limits,
             shutdown,
+            hsm: hsm.map(|hsm| hsm.hsm),
         })
+    }
+
+    /// The tokens behind the HSM certificate, when there is one (for their status).
+    pub fn hsm(&self) -> Option<&qtls_hsm::Hsm> {
+        self.hsm.as_ref()
     }
 
     /// The bound address.

@@ -297,16 +297,17 @@ impl TokenAdmin {
     /// one can do (standards.md §8).
     fn require(&self, mechanism: MechanismType, name: &'static str) -> Result<(), Error> {
         let (context, _) = self.user.module().context();
-        let mechanisms = context
-            .get_mechanism_list(self.slot)
-            .map_err(|e| self.failed("C_GetMechanismList", e))?;
-        if mechanisms.contains(&mechanism) {
-            Ok(())
-        } else {
-            Err(Error::MechanismUnsupported {
-                token: self.name.clone(),
-                mechanism: name,
-            })
+        // C_GetMechanismInfo rather than the whole list: cryptoki logs an error for every
+        // listed mechanism it has no name for.
+        match context.get_mechanism_info(self.slot, mechanism) {
+            Ok(_) => Ok(()),
+            Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::MechanismInvalid, _)) => {
+                Err(Error::MechanismUnsupported {
+                    token: self.name.clone(),
+                    mechanism: name,
+                })
+            }
+            Err(e) => Err(self.failed("C_GetMechanismInfo", e)),
         }
     }
 

@@ -12,7 +12,6 @@
 mod tokens;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -157,56 +156,6 @@ fn an_unreadable_primary_fails_over_and_is_taken_back() {
     comes_back(&key, &software);
 }
 
-/// Another process holds an exclusive lock on the primary's store: the token's calls block
-/// (SQLite retries for 5 s), so the operation times out.
-struct StoreLock(Child);
-
-impl StoreLock {
-    fn hold(store: &Path, seconds: f32) -> Option<Self> {
-        let python = tokens::require(
-            "python3 (to lock the token's SQLite store)",
-            which("python3"),
-        )?;
-        let mut child = Command::new(python)
-            .arg("-c")
-            .arg(format!(
-                "import sqlite3, sys, time\n\
-                 c = sqlite3.connect({store:?}, isolation_level=None)\n\
-                 c.execute('BEGIN EXCLUSIVE')\n\
-                 print('locked', flush=True)\n\
-                 time.sleep({seconds})\n\
-                 c.execute('ROLLBACK')\n",
-                store = store.display().to_string()
-            ))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(line.trim(), "locked");
-        Some(Self(child))
-    }
-}
-
-impl Drop for StoreLock {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    })
-}
-
 #[test]
 fn a_hanging_primary_times_out_and_the_backup_takes_over() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -214,7 +163,7 @@ fn a_hanging_primary_times_out_and_the_backup_takes_over() {
         return;
     };
     assert!(key.sign(b"m").is_ok());
-    let Some(lock) = StoreLock::hold(&store, 3.0) else {
+    let Some(lock) = tokens::StoreLock::hold(&store, 3.0) else {
         return;
     };
     let started = Instant::now();

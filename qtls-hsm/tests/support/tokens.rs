@@ -15,7 +15,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use qtls_hsm::{Pin, TokenConfig};
@@ -201,4 +201,52 @@ pub fn child_env() -> Vec<(&'static str, PathBuf)> {
         ("KRYOPTIC_CONF", tokens.dir.join("kryoptic.conf")),
         ("SOFTHSM2_CONF", tokens.dir.join("softhsm2.conf")),
     ]
+}
+
+/// Another process holding an exclusive lock on a Kryoptic token's SQLite store: the token's
+/// calls block (SQLite retries for 5 s), as a hung HSM would. Released on drop.
+pub struct StoreLock(Child);
+
+impl StoreLock {
+    /// Locks `store` for at most `seconds`; `None` (skip) without python3.
+    pub fn hold(store: &Path, seconds: f32) -> Option<Self> {
+        let python = require("python3 (to lock a token's SQLite store)", which("python3"))?;
+        let mut child = Command::new(python)
+            .arg("-c")
+            .arg(format!(
+                "import sqlite3, time\n\
+                 c = sqlite3.connect({store:?}, isolation_level=None)\n\
+                 c.execute('BEGIN EXCLUSIVE')\n\
+                 print('locked', flush=True)\n\
+                 time.sleep({seconds})\n\
+                 c.execute('ROLLBACK')\n",
+                store = store.display().to_string()
+            ))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "locked");
+        Some(Self(child))
+    }
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
 }

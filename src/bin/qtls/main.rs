@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod client_cmd;
+mod hsm;
 mod revocation;
 mod server_cmd;
 mod verify;
@@ -38,6 +39,11 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Answer OCSP requests over HTTP from a revocation index (RFC 6960).
     OcspResponder(revocation::OcspResponderArgs),
+    /// Keys in PKCS#11 tokens (HSMs).
+    Hsm {
+        #[command(subcommand)]
+        command: hsm::HsmCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -58,6 +64,8 @@ enum PkiCommand {
     Revoke(revocation::RevokeArgs),
     /// Sign the intermediate CA's CRL from a PKI directory's revocation index.
     Crl(revocation::CrlArgs),
+    /// Issue a certificate from a PKI directory's intermediate CA for a key in a token.
+    Issue(hsm::PkiIssueArgs),
 }
 
 fn main() -> ExitCode {
@@ -115,6 +123,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Server(args) => server_cmd::run(args).await,
         Command::Client(args) => client_cmd::run(args).await,
         Command::Verify(args) => verify::run(args),
+        Command::Pki {
+            command: PkiCommand::Issue(args),
+        } => hsm::pki_issue(args),
+        Command::Hsm { command } => hsm::run(command),
     }
 }
 

@@ -76,6 +76,8 @@ pub(crate) struct ServerArgs {
     /// Time allowed from accept to a finished handshake (e.g. 10s).
     #[arg(long)]
     handshake_timeout: Option<humantime::Duration>,
+    #[command(flatten)]
+    hsm: crate::hsm::HsmServerArgs,
 }
 
 pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
@@ -99,16 +101,16 @@ pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
 }
 
 fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), Error> {
-    if args.certs.len() != args.keys.len() {
+    let certs = crate::hsm::apply_server_flags(&args.hsm, &args.certs, &args.keys, settings)?;
+    if certs.len() != args.keys.len() {
         return Err(Error::Config(format!(
             "{} --cert but {} --key: give one key per chain",
-            args.certs.len(),
+            certs.len(),
             args.keys.len()
         )));
     }
-    if !args.certs.is_empty() {
-        settings.certificates = args
-            .certs
+    if !certs.is_empty() {
+        settings.certificates = certs
             .iter()
             .cloned()
             .zip(args.keys.iter().cloned())
@@ -188,7 +190,7 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
     if let Some(timeout) = args.handshake_timeout {
         settings.limits.handshake_timeout = Duration::from(timeout);
     }
-    if settings.certificates.is_empty() {
+    if settings.certificates.is_empty() && settings.hsm.is_none() {
         return Err(Error::Config(
             "no certificate: give --cert and --key, or [[certificate]] in --config".into(),
         ));

@@ -1,0 +1,369 @@
+//! `qtls hsm ...` (keys in PKCS#11 tokens), `qtls pki issue` (a certificate for a key in a
+//! token) and the `--hsm-*` flags of `qtls server`.
+//!
+//! PINs come from `--pin-file` (or `--hsm-pin-file`) or the `QTLS_HSM_PIN` environment
+//! variable, never from the command line.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use qtls::hsm::{HsmSettings, HsmToken};
+use qtls::{Error, ServerSettings};
+use qtls_hsm::{KeyRef, Pin, Pkcs11Uri, TokenAdmin, TokenConfig, PIN_ENV_VAR};
+use qtls_pki::{Backend, CertificateBuilder, CertifiedKeyPair, SubjectPublicKey, Usage};
+use qtls_provider::KeyAlgorithm;
+
+/// `qtls hsm` subcommands.
+#[derive(Subcommand)]
+pub(crate) enum HsmCommand {
+    /// Generate a key pair in a token (private key sensitive and non-extractable).
+    Keygen(KeygenArgs),
+    /// Import a PKCS#8 private key into a token (e.g. the same key into a primary and a
+    /// backup token); the private key becomes sensitive and non-extractable there.
+    Import(ImportArgs),
+    /// List the private keys in a token.
+    List(TokenArgs),
+}
+
+/// Which token, and how to log in.
+#[derive(Args)]
+pub(crate) struct TokenArgs {
+    /// The PKCS#11 module (.so).
+    #[arg(long, required_unless_present = "uri")]
+    module: Option<PathBuf>,
+    /// The token's label.
+    #[arg(long, required_unless_present = "uri")]
+    token: Option<String>,
+    /// A file holding the user PIN (default: the QTLS_HSM_PIN environment variable).
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
+    /// An RFC 7512 URI instead of --module/--token/--label, e.g.
+    /// 'pkcs11:token=T;object=srv;type=private?module-path=/usr/lib/x.so'.
+    #[arg(long)]
+    uri: Option<Pkcs11Uri>,
+}
+
+impl TokenArgs {
+    fn config(&self) -> Result<TokenConfig, Error> {
+        let mut builder = match &self.uri {
+            Some(uri) => TokenConfig::builder_from_uri(uri)?,
+            None => TokenConfig::builder(self.module.clone().unwrap_or_default()),
+        };
+        if let Some(module) = &self.module {
+            builder = builder.module(module);
+        }
+        if let Some(token) = &self.token {
+            builder = builder.token_label(token);
+        }
+        let pin_in_uri = self
+            .uri
+            .as_ref()
+            .is_some_and(|uri| uri.pin_source.is_some());
+        if self.pin_file.is_some() || !pin_in_uri {
+            builder = builder.pin(Pin::from_file_or_env(
+                self.pin_file.as_deref(),
+                PIN_ENV_VAR,
+            )?);
+        }
+        Ok(builder.sessions(1).build()?)
+    }
+
+    fn key(&self, label: Option<&str>) -> Result<KeyRef, Error> {
+        match (label, &self.uri) {
+            (Some(label), _) => Ok(KeyRef::label(label)),
+            (None, Some(uri)) => Ok(KeyRef::from_uri(uri)?),
+            (None, None) => Err(Error::Config("no key: give --label or --uri".into())),
+        }
+    }
+}
+
+/// Arguments of `qtls hsm keygen`.
+#[derive(Args)]
+pub(crate) struct KeygenArgs {
+    #[command(flatten)]
+    token: TokenArgs,
+    /// The key's label (CKA_LABEL).
+    #[arg(long, required_unless_present = "uri")]
+    label: Option<String>,
+    /// mldsa65, mldsa87, ecdsa-p384, composite (MLDSA65-ECDSA-P384-SHA512), ...
+    #[arg(long, default_value = "composite")]
+    alg: KeyAlgorithm,
+    /// Also write the public key (SubjectPublicKeyInfo PEM) here.
+    #[arg(long)]
+    public_key_out: Option<PathBuf>,
+}
+
+/// Arguments of `qtls hsm import`.
+#[derive(Args)]
+pub(crate) struct ImportArgs {
+    #[command(flatten)]
+    token: TokenArgs,
+    /// The key's label (CKA_LABEL).
+    #[arg(long, required_unless_present = "uri")]
+    label: Option<String>,
+    /// The private key (PEM: PKCS#8 or SEC1).
+    #[arg(long)]
+    key: PathBuf,
+}
+
+pub(crate) fn run(command: HsmCommand) -> Result<(), Error> {
+    match command {
+        HsmCommand::Keygen(args) => {
+            let key = args.token.key(args.label.as_deref())?;
+            let label = key
+                .label_str()
+                .ok_or_else(|| Error::Config("a new key needs a label (object=)".into()))?
+                .to_owned();
+            let admin = TokenAdmin::open(&args.token.config()?)?;
+            let public = admin.generate(&label, args.alg)?;
+            report("generated", &label, &public, args.public_key_out.as_deref())
+        }
+        HsmCommand::Import(args) => {
+            let key = args.token.key(args.label.as_deref())?;
+            let label = key
+                .label_str()
+                .ok_or_else(|| Error::Config("an imported key needs a label (object=)".into()))?
+                .to_owned();
+            let pem = std::fs::read(&args.key).map_err(|source| Error::File {
+                path: args.key.clone(),
+                source,
+            })?;
+            let pair = qtls_provider::KeyPair::from_pem(&pem, Backend::AwsLc)?;
+            let admin = TokenAdmin::open(&args.token.config()?)?;
+            let public = admin.import(&label, &pair)?;
+            report("imported", &label, &public, None)
+        }
+        HsmCommand::List(args) => {
+            let admin = TokenAdmin::open(&args.config()?)?;
+            for label in admin.key_labels()? {
+                match admin.public_key(&KeyRef::label(&label)) {
+                    Ok(public) => println!("{label}\t{}", public.algorithm()),
+                    Err(e) => println!("{label}\t(unusable: {e})"),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn report(
+    what: &str,
+    label: &str,
+    public: &qtls_hsm::HsmPublicKey,
+    out: Option<&Path>,
+) -> Result<(), Error> {
+    let spki = public.subject_public_key_info_der();
+    let fingerprint = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &spki);
+    println!(
+        "{what} {} key {label:?}; SHA-256 of its SubjectPublicKeyInfo: {}",
+        public.algorithm(),
+        fingerprint
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    if let Some(out) = out {
+        let pem = der::pem::encode_string("PUBLIC KEY", der::pem::LineEnding::LF, &spki)
+            .map_err(|e| Error::Config(format!("PEM: {e}")))?;
+        std::fs::write(out, pem).map_err(|source| Error::File {
+            path: out.to_path_buf(),
+            source,
+        })?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// Arguments of `qtls pki issue`.
+#[derive(Args)]
+pub(crate) struct PkiIssueArgs {
+    /// A PKI directory from `qtls pki init`: its intermediate CA issues the certificate.
+    #[arg(long)]
+    dir: PathBuf,
+    /// The subject's commonName, also its first SubjectAltName.
+    #[arg(long)]
+    name: String,
+    /// Further SubjectAltNames (DNS names or IP addresses), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    hosts: Vec<String>,
+    /// Issue a client certificate (clientAuth) instead of a server certificate.
+    #[arg(long)]
+    client: bool,
+    /// Validity in days.
+    #[arg(long, default_value_t = 90)]
+    days: i64,
+    /// Where to write the chain (leaf, intermediate); default DIR/NAME-hsm-chain.pem.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The PKCS#11 module holding the key.
+    #[arg(long)]
+    hsm_module: PathBuf,
+    /// The token's label.
+    #[arg(long)]
+    hsm_token: String,
+    /// The key's label.
+    #[arg(long)]
+    hsm_key: String,
+    /// A file holding the user PIN (default: the QTLS_HSM_PIN environment variable).
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
+}
+
+pub(crate) fn pki_issue(args: PkiIssueArgs) -> Result<(), Error> {
+    let pki_error = |e: qtls_pki::Error| Error::Config(e.to_string());
+    let intermediate = CertifiedKeyPair::read_pem_files(
+        &args.dir.join("intermediate.pem"),
+        &args.dir.join("intermediate.key"),
+        Backend::AwsLc,
+    )
+    .map_err(pki_error)?;
+    let config = TokenConfig::builder(&args.hsm_module)
+        .token_label(&args.hsm_token)
+        .pin(Pin::from_file_or_env(
+            args.pin_file.as_deref(),
+            PIN_ENV_VAR,
+        )?)
+        .sessions(1)
+        .build()?;
+    let public = TokenAdmin::open(&config)?.public_key(&KeyRef::label(&args.hsm_key))?;
+    let subject =
+        SubjectPublicKey::new(public.algorithm(), public.public_key()).map_err(pki_error)?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut hosts = vec![args.name.clone()];
+    hosts.extend(args.hosts.iter().cloned());
+    let usage = if args.client {
+        Usage::ClientLeaf
+    } else {
+        Usage::ServerLeaf
+    };
+    let mut builder = CertificateBuilder::new(usage, &args.name)
+        .organization("Q-TLS")
+        .validity(now, now + time::Duration::days(args.days));
+    if !args.client {
+        builder = builder.hosts(&hosts);
+    }
+    let leaf = builder
+        .signed_by_for_public_key(&subject, &intermediate)
+        .map_err(pki_error)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.dir.join(format!("{}-hsm-chain.pem", args.name)));
+    let pem = [
+        leaf.to_pem().map_err(pki_error)?,
+        intermediate.certificate().to_pem().map_err(pki_error)?,
+    ]
+    .concat();
+    std::fs::write(&out, pem).map_err(|source| Error::File {
+        path: out.clone(),
+        source,
+    })?;
+    println!(
+        "issued {} for the {} key {:?} in token {:?}: {} (until {})",
+        leaf.subject(),
+        public.algorithm(),
+        args.hsm_key,
+        args.hsm_token,
+        out.display(),
+        leaf.not_after()
+    );
+    Ok(())
+}
+
+/// The `--hsm-*` flags of `qtls server`.
+#[derive(Args)]
+pub(crate) struct HsmServerArgs {
+    /// Serve the key in this PKCS#11 module (its chain is the --cert given without --key).
+    #[arg(long, requires_all = ["hsm_token", "hsm_key"])]
+    hsm_module: Option<PathBuf>,
+    /// The token's label.
+    #[arg(long)]
+    hsm_token: Option<String>,
+    /// The key's label.
+    #[arg(long)]
+    hsm_key: Option<String>,
+    /// A file holding the token's user PIN (default: the QTLS_HSM_PIN environment variable).
+    #[arg(long)]
+    hsm_pin_file: Option<PathBuf>,
+    /// A backup token holding the same key: its module.
+    #[arg(long, requires_all = ["hsm_backup_token", "hsm_module"])]
+    hsm_backup_module: Option<PathBuf>,
+    /// The backup token's label.
+    #[arg(long)]
+    hsm_backup_token: Option<String>,
+    /// A file holding the backup token's user PIN (default: as for the primary).
+    #[arg(long)]
+    hsm_backup_pin_file: Option<PathBuf>,
+    /// Logged-in sessions per token.
+    #[arg(long, default_value_t = TokenConfig::DEFAULT_SESSIONS)]
+    hsm_sessions: usize,
+    /// How long a token operation may take before the token counts as failed (e.g. 5s).
+    #[arg(long)]
+    hsm_op_timeout: Option<humantime::Duration>,
+    /// How often a failed token is probed (e.g. 1s).
+    #[arg(long)]
+    hsm_probe_interval: Option<humantime::Duration>,
+    /// How often the ticket key in the token is replaced (e.g. 24h).
+    #[arg(long)]
+    hsm_ticket_rotation: Option<humantime::Duration>,
+    /// No session tickets from the token.
+    #[arg(long)]
+    no_hsm_tickets: bool,
+}
+
+/// Takes the HSM chain (the one `--cert` without a `--key`) out of `certs` and sets
+/// `settings.hsm`; returns the certificates that pair with `--key`s.
+pub(crate) fn apply_server_flags(
+    args: &HsmServerArgs,
+    certs: &[PathBuf],
+    keys: &[PathBuf],
+    settings: &mut ServerSettings,
+) -> Result<Vec<PathBuf>, Error> {
+    let (Some(module), Some(token), Some(key)) = (&args.hsm_module, &args.hsm_token, &args.hsm_key)
+    else {
+        return Ok(certs.to_vec());
+    };
+    if certs.len() != keys.len() + 1 {
+        return Err(Error::Config(
+            "with --hsm-key, give the key's chain as a --cert without a --key (the last --cert)"
+                .into(),
+        ));
+    }
+    let (paired, chain) = certs.split_at(keys.len());
+    let mut hsm = HsmSettings::new(
+        chain[0].clone(),
+        key,
+        HsmToken {
+            module: module.clone(),
+            token: token.clone(),
+            pin_file: args.hsm_pin_file.clone(),
+        },
+    );
+    if let (Some(module), Some(token)) = (&args.hsm_backup_module, &args.hsm_backup_token) {
+        hsm.backup = Some(HsmToken {
+            module: module.clone(),
+            token: token.clone(),
+            pin_file: args
+                .hsm_backup_pin_file
+                .clone()
+                .or_else(|| args.hsm_pin_file.clone()),
+        });
+    }
+    hsm.sessions = args.hsm_sessions;
+    if let Some(timeout) = args.hsm_op_timeout {
+        hsm.op_timeout = Duration::from(timeout);
+    }
+    if let Some(interval) = args.hsm_probe_interval {
+        hsm.probe_interval = Duration::from(interval);
+    }
+    if let Some(rotation) = args.hsm_ticket_rotation {
+        hsm.ticket_rotation = Some(Duration::from(rotation));
+    }
+    if args.no_hsm_tickets {
+        hsm.ticket_rotation = None;
+    }
+    settings.hsm = Some(hsm);
+    Ok(paired.to_vec())
+}

@@ -1,0 +1,292 @@
+//! Serving with a key in PKCS#11 tokens ([`qtls_hsm`]): the server's settings for it, and the
+//! async edge.
+//!
+//! # Threads
+//!
+//! rustls calls the signing key (CertificateVerify) and the ticketer synchronously from
+//! inside the handshake, and a token may take milliseconds, or hang until the operation
+//! timeout. So when a server's key or ticketer is in a token, the acceptor runs the rest of
+//! the handshake after the ClientHello inside [`tokio::task::block_in_place`]: the worker
+//! thread first hands its other tasks to a fresh worker, so the runtime's workers never wait
+//! for a token. The PKCS#11 calls themselves run on `qtls-hsm`'s own threads (one per pooled
+//! session), which bound every call by the operation timeout. On a current-thread runtime
+//! (where `block_in_place` is not available) the handshake runs inline.
+//!
+//! When the token fails while signing, rustls itself sends no alert; the acceptor answers
+//! the ClientHello with a plaintext `internal_error` alert instead (nothing else has reached
+//! the client yet) and the next handshakes go to the backup token.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use qtls_hsm::{Hsm, HsmSigningKey, HsmTicketer, KeyRef, Pin, TokenConfig, PIN_ENV_VAR};
+use qtls_provider::CodePoints;
+use rustls::sign::{CertifiedKey, Signer, SigningKey};
+use rustls::{SignatureAlgorithm, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::StartHandshake;
+
+use crate::error::Error;
+use crate::tls::{read_certificates, Identity};
+
+/// A fatal `internal_error` alert as a plaintext record (RFC 8446 §6): what a ClientHello gets
+/// when our own key fails to sign.
+const INTERNAL_ERROR_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50];
+
+/// One token: its module, label and PIN file (the PIN is read from the file when given, else
+/// from the `QTLS_HSM_PIN` environment variable; never from a command line).
+#[derive(Clone, Debug)]
+pub struct HsmToken {
+    /// The PKCS#11 module (`.so`).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token: String,
+    /// A file holding the user PIN.
+    pub pin_file: Option<PathBuf>,
+}
+
+impl HsmToken {
+    fn config(&self, settings: &HsmSettings) -> Result<TokenConfig, Error> {
+        let pin = Pin::from_file_or_env(self.pin_file.as_deref(), PIN_ENV_VAR)?;
+        Ok(TokenConfig::builder(&self.module)
+            .token_label(&self.token)
+            .pin(pin)
+            .sessions(settings.sessions)
+            .op_timeout(settings.op_timeout)
+            .build()?)
+    }
+}
+
+/// A server certificate whose private key is in a token, with an optional backup token.
+#[derive(Clone, Debug)]
+pub struct HsmSettings {
+    /// The certificate chain (PEM, leaf first) for the key.
+    pub chain: PathBuf,
+    /// The key's label (CKA_LABEL) in the tokens.
+    pub key: String,
+    /// The token used while it is healthy.
+    pub primary: HsmToken,
+    /// A token holding the same key, used while the primary is down.
+    pub backup: Option<HsmToken>,
+    /// Logged-in sessions per token: how many handshakes sign at once.
+    pub sessions: usize,
+    /// How long one token operation may take before the token counts as failed.
+    pub op_timeout: Duration,
+    /// How often a failed token is probed.
+    pub probe_interval: Duration,
+    /// Session tickets encrypted by AES-256-GCM keys in the token, rotated this often
+    /// (`None`: no tickets from the token; rustls's stateful resumption only).
+    pub ticket_rotation: Option<Duration>,
+}
+
+impl HsmSettings {
+    /// Settings with the defaults: 4 sessions, 5 s operation timeout, 1 s probe interval,
+    /// tickets from the token rotated every 24 h.
+    pub fn new(chain: PathBuf, key: impl Into<String>, primary: HsmToken) -> Self {
+        Self {
+            chain,
+            key: key.into(),
+            primary,
+            backup: None,
+            sessions: TokenConfig::DEFAULT_SESSIONS,
+            op_timeout: TokenConfig::DEFAULT_OP_TIMEOUT,
+            probe_interval: qtls_hsm::HsmBuilder::DEFAULT_PROBE_INTERVAL,
+            ticket_rotation: Some(HsmTicketer::DEFAULT_ROTATION),
+        }
+    }
+
+    /// Opens the tokens, finds the key and checks it against the chain's leaf. Blocks on the
+    /// tokens: call it from a blocking context.
+    pub fn open(&self, code_points: &CodePoints) -> Result<HsmServing, Error> {
+        let mut builder = Hsm::builder()
+            .primary(self.primary.config(self)?)
+            .probe_interval(self.probe_interval);
+        if let Some(backup) = &self.backup {
+            builder = builder.backup(backup.config(self)?);
+        }
+        let hsm = builder.build()?;
+        let key = hsm.signing_key(&KeyRef::label(&self.key), code_points)?;
+        let identity = identity(read_certificates(&self.chain)?, &key)?;
+        let ticketer = match self.ticket_rotation {
+            Some(period) => Some(HsmTicketer::builder(&hsm).rotation_period(period).build()?),
+            None => None,
+        };
+        Ok(HsmServing {
+            hsm,
+            key,
+            identity,
+            ticketer,
+        })
+    }
+}
+
+/// What [`HsmSettings::open`] makes.
+#[derive(Debug)]
+pub struct HsmServing {
+    /// The tokens.
+    pub hsm: Hsm,
+    /// The signing key.
+    pub key: HsmSigningKey,
+    /// The chain with the key, ready for rustls.
+    pub identity: Identity,
+    /// The ticketer, when tickets come from the token.
+    pub ticketer: Option<Arc<HsmTicketer>>,
+}
+
+/// A chain and a key in a token as an [`Identity`]; fails when the chain's leaf is not the
+/// key's.
+pub fn identity(
+    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    key: &HsmSigningKey,
+) -> Result<Identity, Error> {
+    let scheme = key.scheme();
+    let certified = CertifiedKey::new(
+        chain,
+        Arc::new(ReportingKey(Arc::new(key.clone()) as Arc<dyn SigningKey>)),
+    );
+    certified.keys_match()?;
+    Ok(Identity {
+        certified_key: Arc::new(certified),
+        scheme: Some(scheme),
+    })
+}
+
+thread_local! {
+    /// Set when a [`ReportingKey`] failed to sign on this thread, so the code driving the
+    /// handshake can tell that its own key, not the peer, ended it.
+    static SIGNING_FAILED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn take_signing_failure() -> bool {
+    SIGNING_FAILED.with(|failed| failed.replace(false))
+}
+
+/// A signing key that notes its failures for [`finish_handshake`] (rustls sends no alert for
+/// a signer error: the handshake just stops).
+#[derive(Debug)]
+struct ReportingKey(Arc<dyn SigningKey>);
+
+impl SigningKey for ReportingKey {
+    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
+        self.0
+            .choose_scheme(offered)
+            .map(|signer| Box::new(ReportingSigner(signer)) as Box<dyn Signer>)
+    }
+
+    fn public_key(&self) -> Option<rustls_pki_types::SubjectPublicKeyInfoDer<'_>> {
+        self.0.public_key()
+    }
+
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.0.algorithm()
+    }
+}
+
+#[derive(Debug)]
+struct ReportingSigner(Box<dyn Signer>);
+
+impl Signer for ReportingSigner {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+        self.0.sign(message).inspect_err(|_| {
+            SIGNING_FAILED.with(|failed| failed.set(true));
+        })
+    }
+
+    fn scheme(&self) -> SignatureScheme {
+        self.0.scheme()
+    }
+}
+
+/// Completes a handshake whose ClientHello has been read, off the runtime's worker threads
+/// (see the module docs), within `timeout`. A failure of our own signing key is answered with
+/// a plaintext `internal_error` alert.
+pub(crate) async fn finish_handshake<IO>(
+    start: StartHandshake<IO>,
+    config: Arc<rustls::ServerConfig>,
+    timeout: Duration,
+) -> std::io::Result<TlsStream<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+
+    let offload = Handle::try_current()
+        .map(|handle| handle.runtime_flavor() == RuntimeFlavor::MultiThread)
+        .unwrap_or(false);
+    let mut started = false;
+    // rustls processes the ClientHello and signs CertificateVerify (and decrypts a ticket)
+    // right here, synchronously: the token calls happen inside this closure.
+    let signing = || {
+        take_signing_failure();
+        let accept = start.into_stream_with(config, |_| started = true);
+        (accept, take_signing_failure())
+    };
+    let (mut accept, signing_failed) = if offload {
+        tokio::task::block_in_place(signing)
+    } else {
+        signing()
+    };
+    if !started && signing_failed {
+        // rustls would now send its queued ServerHello and stop; the client would see the
+        // connection drop. A plaintext alert in its place reaches the client as
+        // internal_error, and nothing of the failed handshake leaves the server.
+        if let Some(io) = accept.get_mut() {
+            let _ = io.write_all(&INTERNAL_ERROR_ALERT).await;
+            let _ = io.shutdown().await;
+        }
+        return Err(std::io::Error::other(rustls::Error::General(
+            "our signing key failed (internal_error sent)".into(),
+        )));
+    }
+    // The rest of the handshake may encrypt a session ticket in the token (after the
+    // client's Finished): also off the workers, and bounded, since a blocked thread cannot
+    // be interrupted by the caller's timeout.
+    let finish = async move {
+        tokio::time::timeout(timeout, accept)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timed out"))?
+    };
+    if offload {
+        let handle = Handle::current();
+        tokio::task::block_in_place(move || handle.block_on(finish))
+    } else {
+        finish.await
+    }
+}
+
+impl From<qtls_hsm::Error> for Error {
+    fn from(e: qtls_hsm::Error) -> Self {
+        Self::Hsm(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn signer_failures_are_noted_per_thread() {
+        #[derive(Debug)]
+        struct Failing;
+        impl Signer for Failing {
+            fn sign(&self, _: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+                Err(rustls::Error::General("token down".into()))
+            }
+            fn scheme(&self) -> SignatureScheme {
+                SignatureScheme::ML_DSA_65
+            }
+        }
+        assert!(!take_signing_failure());
+        assert!(ReportingSigner(Box::new(Failing)).sign(b"m").is_err());
+        std::thread::spawn(|| assert!(!take_signing_failure()))
+            .join()
+            .unwrap();
+        assert!(take_signing_failure());
+        assert!(!take_signing_failure());
+    }
+}

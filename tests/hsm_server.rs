@@ -1,0 +1,365 @@
+//! `qtls hsm keygen`, `qtls pki issue` and `qtls server --hsm-*` against real tokens, with
+//! `qtls client` at the other end: full handshakes with the server key in Kryoptic
+//! (composite, ML-DSA-65, ECDSA-P384) and in SoftHSM2 (ECDSA-P384). And the tokio server in
+//! process: resumption through the ticket key in the token, and 32 clients at once.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+#[path = "../qtls-hsm/tests/support/tokens.rs"]
+mod tokens;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{last_json, qtls_bin, run, Server, COMMAND_TIMEOUT};
+
+fn qtls(pin: bool) -> Command {
+    let mut cmd = Command::new(qtls_bin());
+    cmd.envs(tokens::child_env()).env_remove("QTLS_HSM_PIN");
+    if pin {
+        cmd.env("QTLS_HSM_PIN", tokens::USER_PIN);
+    }
+    cmd
+}
+
+fn pki(dir: &Path) {
+    run(
+        qtls(false)
+            .args(["pki", "init", "--profile", "composite", "--dir"])
+            .arg(dir),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls pki init");
+}
+
+/// keygen, issue, serve, connect twice; returns the two client reports.
+fn serve_token_key(
+    dir: &Path,
+    module: &Path,
+    token: &str,
+    alg: &str,
+) -> (serde_json::Value, serde_json::Value, String) {
+    let label = tokens::unique(&format!("cli-{alg}"));
+    let keygen = run(
+        qtls(true)
+            .args(["hsm", "keygen", "--module"])
+            .arg(module)
+            .args(["--token", token, "--label", &label, "--alg", alg]),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls hsm keygen");
+    assert!(keygen.stdout.contains("generated"), "{}", keygen.stdout);
+    let chain = dir.join(format!("{label}-chain.pem"));
+    run(
+        qtls(true)
+            .args(["pki", "issue", "--dir"])
+            .arg(dir)
+            .args(["--name", "localhost", "--hosts", "127.0.0.1"])
+            .arg("--hsm-module")
+            .arg(module)
+            .args(["--hsm-token", token, "--hsm-key", &label, "--out"])
+            .arg(&chain),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls pki issue");
+
+    let port = support::free_port();
+    let server = Server::start(
+        qtls(true)
+            .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--cert"])
+            .arg(&chain)
+            .arg("--hsm-module")
+            .arg(module)
+            .args([
+                "--hsm-token",
+                token,
+                "--hsm-key",
+                &label,
+                "--hsm-sessions",
+                "2",
+            ]),
+        port,
+        "listening on",
+        &format!("qtls server with {alg} in {token}"),
+    );
+    let connect = || {
+        let out = run(
+            qtls(false)
+                .args(["client", "--json", "--servername", "localhost"])
+                .args(["--connect", &format!("127.0.0.1:{port}"), "--ca"])
+                .arg(dir.join("root.pem")),
+            COMMAND_TIMEOUT,
+        );
+        assert!(
+            out.success(),
+            "{}\n{}\n{}",
+            out.stdout,
+            out.stderr,
+            server.output()
+        );
+        last_json(&out.stdout)
+    };
+    let first = connect();
+    let second = connect();
+    (first, second, server.output())
+}
+
+#[test]
+fn qtls_client_and_server_with_the_server_key_in_each_token() {
+    let dir = tempfile::tempdir().unwrap();
+    pki(dir.path());
+    let mut cases: Vec<(PathBuf, &str, &str, &str)> = Vec::new();
+    if let Some(kryoptic) = tokens::kryoptic() {
+        cases.push((
+            kryoptic.clone(),
+            tokens::PRIMARY,
+            "composite",
+            "MLDSA65_ECDSA_P384_SHA512",
+        ));
+        cases.push((kryoptic.clone(), tokens::PRIMARY, "mldsa65", "ML_DSA_65"));
+        cases.push((
+            kryoptic,
+            tokens::PRIMARY,
+            "ecdsa-p384",
+            "ECDSA_NISTP384_SHA384",
+        ));
+    }
+    if let Some(softhsm) = tokens::softhsm() {
+        cases.push((
+            softhsm,
+            tokens::SOFTHSM,
+            "ecdsa-p384",
+            "ECDSA_NISTP384_SHA384",
+        ));
+    }
+    for (module, token, alg, scheme) in cases {
+        let (first, second, log) = serve_token_key(dir.path(), &module, token, alg);
+        assert_eq!(
+            first["signature_scheme"], scheme,
+            "{alg} in {token}: {first}"
+        );
+        assert_eq!(first["group"], "SecP384r1MLKEM1024");
+        assert_eq!(first["http_status"], "HTTP/1.1 200 OK");
+        assert_eq!(first["resumed"], false);
+        assert_eq!(second["signature_scheme"], scheme, "{second}");
+        assert!(log.contains("new ticket key"), "{log}");
+        assert!(
+            !log.contains(tokens::USER_PIN),
+            "the PIN appeared in the log:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn pins_come_from_a_file_or_the_environment_only() {
+    let Some(kryoptic) = tokens::kryoptic() else {
+        return;
+    };
+    let label = tokens::unique("pin");
+    let keygen = |cmd: &mut Command, pin_file: Option<&Path>| {
+        cmd.args(["hsm", "keygen", "--module"])
+            .arg(&kryoptic)
+            .args([
+                "--token",
+                tokens::PRIMARY,
+                "--label",
+                &label,
+                "--alg",
+                "mldsa65",
+            ]);
+        if let Some(pin_file) = pin_file {
+            cmd.arg("--pin-file").arg(pin_file);
+        }
+        run(cmd, COMMAND_TIMEOUT)
+    };
+    let missing = keygen(&mut qtls(false), None);
+    assert!(!missing.success());
+    assert!(
+        missing.stderr.contains("QTLS_HSM_PIN") && missing.stderr.contains("not set"),
+        "{}",
+        missing.stderr
+    );
+    // A wrong PIN is named as such, and is not echoed.
+    let wrong = keygen(qtls(false).env("QTLS_HSM_PIN", "not-the-pin-2718"), None);
+    assert!(!wrong.success());
+    assert!(wrong.stderr.contains("PinIncorrect"), "{}", wrong.stderr);
+    assert!(
+        !wrong.stderr.contains("not-the-pin-2718"),
+        "{}",
+        wrong.stderr
+    );
+    // There is no flag that takes a PIN itself.
+    let flag = run(
+        qtls(false).args(["hsm", "keygen", "--pin", tokens::USER_PIN]),
+        COMMAND_TIMEOUT,
+    );
+    assert!(!flag.success());
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, tokens::USER_PIN).unwrap();
+    keygen(&mut qtls(false), Some(&pin_file)).expect_success("keygen with --pin-file");
+    let list = run(
+        qtls(true)
+            .args(["hsm", "list", "--module"])
+            .arg(&kryoptic)
+            .args(["--token", tokens::PRIMARY]),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls hsm list");
+    assert!(
+        list.stdout.contains(&format!("{label}\tML-DSA-65")),
+        "{}",
+        list.stdout
+    );
+}
+
+/// A tokio server with its key (and ticket key) in Kryoptic, in this process.
+async fn in_process_server(
+    dir: &Path,
+    alg: qtls_provider::KeyAlgorithm,
+) -> Option<(qtls::Server, PathBuf)> {
+    let kryoptic = tokens::kryoptic()?;
+    pki(dir);
+    let label = tokens::unique("in-process");
+    let config = tokens::config(&kryoptic, tokens::PRIMARY).build().unwrap();
+    let public = qtls_hsm::TokenAdmin::open(&config)
+        .unwrap()
+        .generate(&label, alg)
+        .unwrap();
+    let intermediate = qtls_pki::CertifiedKeyPair::read_pem_files(
+        &dir.join("intermediate.pem"),
+        &dir.join("intermediate.key"),
+        qtls_pki::Backend::AwsLc,
+    )
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let leaf = qtls_pki::CertificateBuilder::new(qtls_pki::Usage::ServerLeaf, "localhost")
+        .hosts(["localhost"])
+        .validity(now, now + time::Duration::days(1))
+        .signed_by_for_public_key(
+            &qtls_pki::SubjectPublicKey::new(public.algorithm(), public.public_key()).unwrap(),
+            &intermediate,
+        )
+        .unwrap();
+    let chain = dir.join("in-process-chain.pem");
+    std::fs::write(
+        &chain,
+        leaf.to_pem().unwrap() + &intermediate.certificate().to_pem().unwrap(),
+    )
+    .unwrap();
+    let pin_file = dir.join("pin");
+    std::fs::write(&pin_file, tokens::USER_PIN).unwrap();
+    let mut hsm = qtls::hsm::HsmSettings::new(
+        chain,
+        &label,
+        qtls::hsm::HsmToken {
+            module: kryoptic,
+            token: tokens::PRIMARY.into(),
+            pin_file: Some(pin_file),
+        },
+    );
+    hsm.sessions = 4;
+    let server = qtls::Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        qtls::ServerSettings {
+            hsm: Some(hsm),
+            ..qtls::ServerSettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    Some((server, dir.join("root.pem")))
+}
+
+fn client(roots: &Path) -> (rustls::ClientConfig, qtls::SchemeRecord) {
+    let settings = qtls::TlsSettings::default();
+    let (mut config, record) =
+        qtls::client_config(&settings, qtls::read_certificates(roots).unwrap(), None).unwrap();
+    config.resumption = rustls::client::Resumption::store(std::sync::Arc::new(
+        rustls::client::ClientSessionMemoryCache::new(64),
+    ));
+    (config, record)
+}
+
+async fn get(
+    addr: &str,
+    config: &rustls::ClientConfig,
+    record: &qtls::SchemeRecord,
+) -> qtls::client::ClientReport {
+    qtls::client::get(
+        addr,
+        rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+        config.clone(),
+        record.clone(),
+        &qtls_provider::CodePoints::DEFAULT,
+        std::time::Duration::from_secs(20),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumption_through_the_ticket_key_in_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((server, roots)) = in_process_server(
+        dir.path(),
+        qtls_provider::KeyAlgorithm::MlDsa(qtls_provider::MlDsaLevel::MlDsa65),
+    )
+    .await
+    else {
+        return;
+    };
+    let addr = server.local_addr().unwrap().to_string();
+    let shutdown = server.shutdown_handle();
+    let running = tokio::spawn(server.run());
+    let (config, record) = client(&roots);
+    let first = get(&addr, &config, &record).await;
+    assert!(!first.resumed);
+    assert_eq!(first.info.signature_scheme.as_deref(), Some("ML_DSA_65"));
+    let second = get(&addr, &config, &record).await;
+    assert!(second.resumed, "the ticket from the token did not resume");
+    assert_eq!(second.http_status.as_deref(), Some("HTTP/1.1 200 OK"));
+    shutdown.shutdown();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_clients_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((server, roots)) = in_process_server(
+        dir.path(),
+        qtls_provider::KeyAlgorithm::Composite(
+            qtls_provider::CompositeAlgorithm::MlDsa65EcdsaP384Sha512,
+        ),
+    )
+    .await
+    else {
+        return;
+    };
+    let addr = server.local_addr().unwrap().to_string();
+    let shutdown = server.shutdown_handle();
+    let running = tokio::spawn(server.run());
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (addr, roots) = (addr.clone(), roots.clone());
+        clients.spawn(async move {
+            // Each client its own configuration: 32 full handshakes, 32 signatures.
+            let (config, record) = client(&roots);
+            get(&addr, &config, &record).await
+        });
+    }
+    let mut served = 0;
+    while let Some(report) = clients.join_next().await {
+        let report = report.unwrap();
+        assert_eq!(
+            report.info.signature_scheme.as_deref(),
+            Some("MLDSA65_ECDSA_P384_SHA512")
+        );
+        assert!(!report.resumed);
+        served += 1;
+    }
+    assert_eq!(served, 32);
+    shutdown.shutdown();
+    running.await.unwrap().unwrap();
+}
