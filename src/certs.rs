@@ -151,6 +151,17 @@ impl CertificateSet {
 
 impl ResolvesServerCert for CertificateSet {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if hello.signature_schemes().is_empty() {
+            // rustls hands the resolver only the schemes usable with a cipher suite both
+            // sides have: none when no suite is shared. Any certificate in service then lets
+            // rustls fail the handshake on the suites with handshake_failure (the design's
+            // scenario 1, which the client's fallback reacts to) instead of access_denied.
+            return self
+                .certificates
+                .iter()
+                .find(|cert| cert.is_enabled() && (cert.post_quantum || !self.require_post_quantum))
+                .map(|cert| cert.certified_key());
+        }
         self.select(hello.server_name(), hello.signature_schemes())
             .map(|cert| cert.certified_key())
     }
