@@ -76,8 +76,9 @@ pub(crate) struct ServerArgs {
     /// Time allowed from accept to a finished handshake (e.g. 10s).
     #[arg(long)]
     handshake_timeout: Option<humantime::Duration>,
+    // Boxed: the HSM flags would make `Command::Server` much larger than its siblings.
     #[command(flatten)]
-    hsm: crate::hsm::HsmServerArgs,
+    hsm: Box<crate::hsm::HsmServerArgs>,
 }
 
 pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
