@@ -275,10 +275,12 @@ impl Stapler {
 
     fn install_missing(&self, why: &str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if *state == StapleState::Revoked {
-            return;
+        // A revoked certificate has no valid staple either: keep saying revoked, but apply
+        // the failure policy all the same (hard-fail must not serve it unstapled).
+        if *state != StapleState::Revoked {
+            *state = StapleState::Missing(why.to_string());
         }
-        *state = StapleState::Missing(why.to_string());
+        drop(state);
         self.certificate.set_staple(None);
         match self.config.on_failure {
             StapleFailurePolicy::SoftFail => {

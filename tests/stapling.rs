@@ -1,0 +1,343 @@
+//! OCSP stapling by `qtls server` (the design's §9) with a real `qtls ocsp-responder` named in
+//! the certificate's AIA: the responder up (the client sees a good staple); down at startup
+//! with a disk cache (a restarted server still staples); down without a cache (soft-fail
+//! serves without a staple, hard-fail refuses handshakes with internal_error, then recovers
+//! when the responder comes back); a revoked answer (logged as an error; soft-fail serves
+//! without a staple, hard-fail refuses); and a refresh before nextUpdate with a short
+//! validity, observed in the staples a TLS client receives.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod runtime_support;
+mod support;
+
+use std::ffi::OsString;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use qtls_pki::OcspResponse;
+use runtime_support::{
+    count_lines, expect_line, log_of, run_client, start_responder, start_server, test_pki,
+    wait_for_line, PkiSpec, TestPki,
+};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use time::OffsetDateTime;
+
+/// A PKI whose end-entity certificates name an OCSP responder on a port chosen now (nothing
+/// listens there until [`start_responder`]).
+fn pki_with_responder_port() -> (TestPki, u16) {
+    let port = support::free_port();
+    let pki = test_pki(PkiSpec {
+        ocsp_url: Some(format!("http://127.0.0.1:{port}/")),
+        ..PkiSpec::default()
+    });
+    (pki, port)
+}
+
+/// `qtls server` for `pki` with `--ocsp-stapling MODE` and `extra`.
+fn stapling_server(pki: &TestPki, mode: &str, extra: &[OsString]) -> support::Server {
+    let mut args = pki.server_cert_args();
+    args.extend([OsString::from("--ocsp-stapling"), mode.into()]);
+    args.extend(extra.iter().cloned());
+    start_server(args)
+}
+
+fn no_args() -> Vec<OsString> {
+    Vec::new()
+}
+
+#[test]
+fn responder_up_the_client_sees_a_good_staple() {
+    let (pki, port) = pki_with_responder_port();
+    let responder = start_responder(&pki, port, 3600);
+    let server = stapling_server(&pki, "soft-fail", &[]);
+    expect_line(&server, &["OCSP staple refreshed"]);
+    let run = run_client(server.port, &pki.root(), no_args());
+    assert!(run.succeeded(), "{}", run.describe());
+    assert_eq!(run.json["ocsp_status"], "good", "{}", run.describe());
+    assert!(
+        count_lines(&responder, "OCSP") >= 1,
+        "{}",
+        log_of(&responder)
+    );
+}
+
+#[test]
+fn responder_down_at_startup_a_restarted_server_staples_from_its_disk_cache() {
+    let (pki, port) = pki_with_responder_port();
+    let cache = pki.path("ocsp-cache");
+    let with_cache = [OsString::from("--ocsp-cache"), cache.clone().into()];
+    {
+        let _responder = start_responder(&pki, port, 3600);
+        let server = stapling_server(&pki, "hard-fail", &with_cache);
+        expect_line(&server, &["OCSP staple refreshed"]);
+        let run = run_client(server.port, &pki.root(), no_args());
+        assert_eq!(run.json["ocsp_status"], "good", "{}", run.describe());
+    } // server and responder killed
+    let cached: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        cached.len() == 1 && cached[0].ends_with(".ocsp.der"),
+        "cache holds {cached:?}"
+    );
+    assert!(
+        !support::wait_for_port(port, Duration::from_millis(200)),
+        "the responder is still up"
+    );
+
+    // Hard-fail: the restarted server could not serve at all without a valid staple.
+    let server = stapling_server(&pki, "hard-fail", &with_cache);
+    expect_line(&server, &["stapling the cached OCSP response"]);
+    // Less than the default 2 h of validity remain, so it tried the responder, and kept the
+    // cached staple when that failed.
+    expect_line(
+        &server,
+        &["OCSP refresh failed, keeping the current staple"],
+    );
+    let run = run_client(server.port, &pki.root(), no_args());
+    assert!(run.succeeded(), "{}\n{}", run.describe(), log_of(&server));
+    assert_eq!(run.json["ocsp_status"], "good", "{}", run.describe());
+}
+
+#[test]
+fn responder_down_without_cache_soft_fail_serves_without_a_staple() {
+    let (pki, _port) = pki_with_responder_port();
+    let server = stapling_server(&pki, "soft-fail", &[]);
+    expect_line(&server, &["WARN", "serving without an OCSP staple"]);
+    let run = run_client(server.port, &pki.root(), no_args());
+    assert!(run.succeeded(), "{}", run.describe());
+    assert_eq!(run.json["ocsp_status"], "none", "{}", run.describe());
+}
+
+#[test]
+fn responder_down_without_cache_hard_fail_refuses_with_internal_error_until_it_returns() {
+    let (pki, port) = pki_with_responder_port();
+    let server = stapling_server(
+        &pki,
+        "hard-fail",
+        &[OsString::from("--ocsp-check-interval"), "1s".into()],
+    );
+    expect_line(&server, &["ERROR", "refusing handshakes (hard-fail)"]);
+    let run = run_client(server.port, &pki.root(), no_args());
+    assert!(!run.succeeded(), "{}", run.describe());
+    assert_eq!(
+        run.alert(),
+        (Some("internal_error"), Some("received")),
+        "{}",
+        run.describe()
+    );
+    expect_line(&server, &["connection failed", "refused (internal_error)"]);
+
+    // The responder comes back: the background refresh fetches a staple and the
+    // certificate is served again.
+    let _responder = start_responder(&pki, port, 3600);
+    expect_line(&server, &["OCSP staple refreshed"]);
+    let run = run_client(server.port, &pki.root(), no_args());
+    assert!(run.succeeded(), "{}\n{}", run.describe(), log_of(&server));
+    assert_eq!(run.json["ocsp_status"], "good", "{}", run.describe());
+}
+
+/// Revokes the server certificate in `pki`'s index with `qtls pki revoke`.
+fn revoke_server(pki: &TestPki) {
+    support::run(
+        runtime_support::qtls()
+            .args(["pki", "revoke", "--dir"])
+            .arg(pki.dir.path())
+            .arg("--cert")
+            .arg(pki.path("server.pem"))
+            .args(["--reason", "keyCompromise"]),
+        Duration::from_secs(20),
+    )
+    .expect_success("qtls pki revoke");
+}
+
+#[test]
+fn revoked_answer_is_an_error_soft_fail_serves_without_staple_hard_fail_refuses() {
+    let (pki, port) = pki_with_responder_port();
+    revoke_server(&pki);
+    let _responder = start_responder(&pki, port, 3600);
+
+    let soft = stapling_server(&pki, "soft-fail", &[]);
+    expect_line(
+        &soft,
+        &[
+            "ERROR",
+            "the OCSP responder says this certificate is REVOKED",
+        ],
+    );
+    let run = run_client(soft.port, &pki.root(), no_args());
+    assert!(run.succeeded(), "{}", run.describe());
+    assert_eq!(run.json["ocsp_status"], "none", "{}", run.describe());
+
+    let hard = stapling_server(&pki, "hard-fail", &[]);
+    expect_line(
+        &hard,
+        &[
+            "ERROR",
+            "the OCSP responder says this certificate is REVOKED",
+        ],
+    );
+    let run = run_client(hard.port, &pki.root(), no_args());
+    assert!(!run.succeeded(), "{}\n{}", run.describe(), log_of(&hard));
+    assert_eq!(
+        run.alert(),
+        (Some("internal_error"), Some("received")),
+        "{}",
+        run.describe()
+    );
+}
+
+// The refresh.
+
+/// qtls-verifier's server verifier (staple required and checked), keeping the staple.
+#[derive(Debug)]
+struct StapleCatcher {
+    inner: Arc<qtls_verifier::QtlsServerVerifier>,
+    staple: Mutex<Vec<u8>>,
+}
+
+impl ServerCertVerifier for StapleCatcher {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.staple.lock().unwrap() = ocsp_response.to_vec();
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Handshakes with 127.0.0.1:`port`, requiring a valid staple; returns it parsed.
+fn staple_of(port: u16, roots: &[CertificateDer<'static>]) -> OcspResponse {
+    let provider = Arc::new(qtls_provider::hybrid());
+    let inner = qtls_verifier::VerifierBuilder::new(roots.to_vec(), &provider)
+        .revocation_policy(qtls_verifier::RevocationPolicy::HardFail)
+        .revocation_depth(qtls_verifier::RevocationDepth::EndEntity)
+        .online_ocsp(false)
+        .fetch_crls(false)
+        .build_server_verifier()
+        .unwrap();
+    let catcher = Arc::new(StapleCatcher {
+        inner,
+        staple: Mutex::new(Vec::new()),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(catcher.clone())
+        .with_no_client_auth();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let mut tls = tokio::time::timeout(
+            Duration::from_secs(10),
+            connector.connect(ServerName::try_from("localhost").unwrap(), tcp),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+    });
+    let der = catcher.staple.lock().unwrap().clone();
+    assert!(!der.is_empty(), "no staple");
+    OcspResponse::from_der(der).unwrap()
+}
+
+fn times(response: &OcspResponse) -> (OffsetDateTime, OffsetDateTime) {
+    let single = &response.responses()[0];
+    (response.produced_at().unwrap(), single.next_update.unwrap())
+}
+
+/// Responses valid for 6 s; the server checks every second and refreshes when 4 s or less
+/// remain: the staple clients receive changes (a later producedAt) before the previous one
+/// reaches its nextUpdate, and the responder is asked again.
+#[test]
+fn staple_is_refreshed_before_next_update() {
+    let (pki, port) = pki_with_responder_port();
+    let responder = start_responder(&pki, port, 6);
+    let server = stapling_server(
+        &pki,
+        "hard-fail",
+        &[
+            OsString::from("--ocsp-check-interval"),
+            "1s".into(),
+            "--ocsp-refresh-before".into(),
+            "4s".into(),
+        ],
+    );
+    let roots = qtls::read_certificates(&pki.root()).unwrap();
+    let first = staple_of(server.port, &roots);
+    let (first_produced, first_next_update) = times(&first);
+    assert_eq!(
+        first_next_update - first_produced,
+        time::Duration::seconds(6)
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (second_produced, _) = loop {
+        let (produced, next_update) = times(&staple_of(server.port, &roots));
+        if produced > first_produced {
+            break (produced, next_update);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the staple was not refreshed\n{}",
+            log_of(&server)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        second_produced < first_next_update,
+        "refreshed at {second_produced}, after the previous staple's nextUpdate {first_next_update}"
+    );
+    assert!(
+        wait_for_line(&server, &["OCSP staple refreshed"], Duration::from_secs(1)).is_some()
+            && count_lines(&server, "OCSP staple refreshed") >= 2,
+        "{}",
+        log_of(&server)
+    );
+    assert!(
+        count_lines(&responder, "OCSP") >= 2,
+        "{}",
+        log_of(&responder)
+    );
+    // Never a gap: hard-fail would have refused a handshake without a valid staple.
+    assert_eq!(count_lines(&server, "refusing"), 0, "{}", log_of(&server));
+}
