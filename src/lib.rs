@@ -38,6 +38,7 @@ mod gate;
 pub mod hsm;
 mod ocsp_responder;
 pub mod server;
+pub mod sessions;
 mod stapling;
 mod tls;
 

@@ -1,0 +1,726 @@
+//! The fleet's session store: Redis or Redis Cluster.
+
+use core::fmt;
+use std::str::FromStr;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::hmac;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{RedisError, Value};
+use rustls::server::StoresServerSessions;
+use tokio::sync::mpsc;
+
+use super::{
+    Counters, FleetSecret, Outcome, SessionStore, SessionStoreStats, WarnLimiter,
+    DEFAULT_SESSION_LIFETIME,
+};
+use crate::Error;
+
+/// The first byte of every stored value: the format.
+const VALUE_VERSION: u8 = 1;
+const TAG_LEN: usize = 32;
+const MAC_LABEL: &[u8] = b"qtls session store mac v1";
+/// At most one warning of each kind per this interval.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Where the sessions live: one Redis, or a Redis Cluster.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One Redis server (`redis://HOST:PORT[/DB]`, with `redis://:PASSWORD@HOST:PORT` for
+    /// authentication, or `unix:///path/to/redis.sock`).
+    Single(String),
+    /// A Redis Cluster, through any of its nodes (`redis://HOST:PORT` each); the client finds
+    /// the others and follows slot moves.
+    Cluster(Vec<String>),
+}
+
+impl FromStr for RedisTarget {
+    type Err = Error;
+
+    /// `redis://HOST:PORT` (or `unix://PATH`) is one Redis;
+    /// `redis+cluster://HOST:PORT[,HOST:PORT...]` is a cluster reached through those nodes.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let target = match s.strip_prefix("redis+cluster://") {
+            Some(nodes) => Self::Cluster(
+                nodes
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(|n| format!("redis://{n}"))
+                    .collect(),
+            ),
+            None => Self::Single(s.to_string()),
+        };
+        target.validate()?;
+        Ok(target)
+    }
+}
+
+impl fmt::Display for RedisTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Single(url) => f.write_str(url),
+            Self::Cluster(nodes) => {
+                f.write_str("redis+cluster://")?;
+                for (i, node) in nodes.iter().enumerate() {
+                    let node = node.strip_prefix("redis://").unwrap_or(node);
+                    write!(f, "{}{node}", if i == 0 { "" } else { "," })?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl RedisTarget {
+    fn validate(&self) -> Result<(), Error> {
+        let bad = |url: &str, e: RedisError| Error::Config(format!("Redis address {url}: {e}"));
+        match self {
+            Self::Single(url) => redis::Client::open(url.as_str())
+                .map(drop)
+                .map_err(|e| bad(url, e)),
+            Self::Cluster(nodes) if nodes.is_empty() => Err(Error::Config(
+                "a Redis Cluster address needs at least one node".into(),
+            )),
+            Self::Cluster(nodes) => nodes.iter().try_for_each(|url| {
+                redis::Client::open(url.as_str())
+                    .map(drop)
+                    .map_err(|e| bad(url, e))
+            }),
+        }
+    }
+}
+
+/// Builds a [`RedisSessionStore`]; see [`RedisSessionStore::builder`].
+#[derive(Debug)]
+pub struct RedisStoreBuilder {
+    target: RedisTarget,
+    secret: FleetSecret,
+    key_prefix: String,
+    lifetime: Duration,
+    op_timeout: Duration,
+    connect_timeout: Duration,
+    max_pending: usize,
+}
+
+impl RedisStoreBuilder {
+    /// The prefix of every key (default `qtls:session:`); the key is the prefix and the hex
+    /// session identifier. Give each service sharing a Redis its own.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// How long a session stays resumable: the keys' TTL (default 24 h, what rustls announces
+    /// to clients for stateful sessions).
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// How long a handshake waits for Redis before it gives up on resumption (default
+    /// 100 ms).
+    pub fn op_timeout(mut self, timeout: Duration) -> Self {
+        self.op_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt to (re)connect to Redis may take (default 1 s). Operations that
+    /// wait for a connection still give up after the operation timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How many operations may wait for Redis at once (default 1024); more fail at once, as
+    /// store errors, so that a stalled Redis cannot pile up work.
+    pub fn max_pending(mut self, max: usize) -> Self {
+        self.max_pending = max;
+        self
+    }
+
+    /// Starts the store's background thread. It does not wait for Redis: a store made while
+    /// Redis is down misses until Redis comes up (see [`RedisSessionStore::ping`] to check).
+    pub fn build(self) -> Result<Arc<RedisSessionStore>, Error> {
+        if self.lifetime < Duration::from_millis(1) {
+            return Err(Error::Config(
+                "the session lifetime must be at least 1 ms".into(),
+            ));
+        }
+        if self.op_timeout.is_zero() || self.connect_timeout.is_zero() || self.max_pending == 0 {
+            return Err(Error::Config(
+                "Redis store timeouts and queue length must be non-zero".into(),
+            ));
+        }
+        self.target.validate()?;
+        let connector = Connector::new(&self.target, self.op_timeout, self.connect_timeout)?;
+        let (queue, requests) = mpsc::channel(self.max_pending);
+        let (ready_tx, ready_rx) = std_mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("qtls-redis-sessions".into())
+            .spawn(move || worker(connector, requests, ready_tx))
+            .map_err(Error::Io)?;
+        ready_rx
+            .recv()
+            .map_err(|_| Error::Config("the Redis session store thread did not start".into()))??;
+
+        let mut mac_key = zeroize::Zeroizing::new([0u8; 32]);
+        self.secret.derive(&[MAC_LABEL], mac_key.as_mut_slice());
+        Ok(Arc::new(RedisSessionStore {
+            target: self.target,
+            key_prefix: self.key_prefix,
+            lifetime: self.lifetime,
+            op_timeout: self.op_timeout,
+            mac_key: hmac::Key::new(hmac::HMAC_SHA256, mac_key.as_slice()),
+            queue,
+            counters: Counters::default(),
+            error_warnings: WarnLimiter::new(WARN_INTERVAL),
+            corrupt_warnings: WarnLimiter::new(WARN_INTERVAL),
+        }))
+    }
+}
+
+/// A [`StoresServerSessions`] in Redis or Redis Cluster, shared by a fleet.
+///
+/// - Keys: the prefix (default `qtls:session:`) and the session identifier in hex, written
+///   with `SET key value PX lifetime` so that Redis expires them (24 h by default). One key
+///   per session, so in a cluster every operation is on one slot.
+/// - `take` is `GETDEL`: atomic in Redis, so of all the nodes that race to resume one session
+///   exactly one gets it (TLS 1.3 resumes a session at most once; 0-RTT relies on it).
+/// - Values are `version (1) ‖ HMAC-SHA256 (32) ‖ session`, the HMAC keyed by a key derived
+///   from the fleet's [`FleetSecret`] over the version, the Redis key and the session. An
+///   entry that fails the check (corrupt, moved to another key, or written by a fleet with
+///   another secret) is a miss with a warning, never trusted.
+/// - Redis down, slow (over the operation timeout) or overloaded: a miss or `put` = `false`,
+///   a rate-limited warning, and a full handshake; it reconnects by itself. How the synchronous
+///   rustls calls reach the async client is below.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use qtls::sessions::{FleetSecret, RedisSessionStore};
+///
+/// # fn demo(mut config: rustls::ServerConfig) -> Result<(), qtls::Error> {
+/// let secret = FleetSecret::from_file("/etc/qtls/fleet.key".as_ref())?;
+/// let store = RedisSessionStore::builder("redis+cluster://10.0.0.5:7000,10.0.0.6:7000".parse()?, secret)
+///     .build()?;
+/// if let Err(e) = store.ping() {
+///     eprintln!("Redis is not reachable yet ({e}); resuming only once it is");
+/// }
+/// config.session_storage = store;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Calling the async client from rustls
+///
+/// rustls calls [`StoresServerSessions`] synchronously, in the middle of a handshake that
+/// tokio-rustls drives on a tokio worker thread, while the `redis` crate's clients are async.
+/// Blocking on the caller's own runtime (`Handle::block_on`) would panic there, and a
+/// connection whose I/O is driven by that runtime could deadlock when every worker waits for
+/// it. So each store owns **one background thread with a current-thread tokio runtime** that
+/// owns the Redis connection (a multiplexed [`ConnectionManager`], or a cluster
+/// [`ClusterConnection`]). An operation is a message on a bounded channel; the thread runs each
+/// one as its own task (many in flight on one pipelined connection) and answers on a one-shot
+/// channel. The caller waits for the answer **at most the operation timeout** (100 ms by
+/// default), and when it runs on a multi-threaded tokio runtime it waits inside
+/// [`tokio::task::block_in_place`], which hands the worker's other tasks to another thread
+/// for that time, so a slow Redis delays only the handshakes that need it.
+///
+/// A timeout, a full queue, or a Redis error is a miss for `get`/`take` and `false` for
+/// `put`: rustls then does a full handshake (and issues no stateful ticket), logs nothing
+/// itself, and the store logs a rate-limited warning. The connection manager reconnects by
+/// itself when Redis comes back; the cluster connection is re-made on the next operation after
+/// a connection-level failure.
+pub struct RedisSessionStore {
+    target: RedisTarget,
+    key_prefix: String,
+    lifetime: Duration,
+    op_timeout: Duration,
+    mac_key: hmac::Key,
+    queue: mpsc::Sender<Request>,
+    counters: Counters,
+    error_warnings: WarnLimiter,
+    corrupt_warnings: WarnLimiter,
+}
+
+impl RedisSessionStore {
+    /// The default key prefix.
+    pub const DEFAULT_KEY_PREFIX: &'static str = "qtls:session:";
+    /// The default operation timeout.
+    pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(100);
+
+    /// A builder for a store at `target` whose values are authenticated with a key derived
+    /// from `secret` (every node of the fleet needs the same secret).
+    pub fn builder(target: RedisTarget, secret: FleetSecret) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            target,
+            secret,
+            key_prefix: Self::DEFAULT_KEY_PREFIX.into(),
+            lifetime: DEFAULT_SESSION_LIFETIME,
+            op_timeout: Self::DEFAULT_OP_TIMEOUT,
+            connect_timeout: Duration::from_secs(1),
+            max_pending: 1024,
+        }
+    }
+
+    /// Where the sessions live.
+    pub fn target(&self) -> &RedisTarget {
+        &self.target
+    }
+
+    /// The prefix of every key.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// How long a stored session stays resumable (the keys' TTL).
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// The Redis key of session `id`: the prefix and the identifier in hex.
+    pub fn redis_key(&self, id: &[u8]) -> String {
+        let mut key = String::with_capacity(self.key_prefix.len() + 2 * id.len());
+        key.push_str(&self.key_prefix);
+        key.push_str(&hex::encode(id));
+        key
+    }
+
+    /// Sends a `PING` and waits for the answer (at most the operation timeout): whether Redis
+    /// is reachable now. Not counted in the statistics.
+    pub fn ping(&self) -> Result<(), Error> {
+        self.call(Op::Ping).map(drop).map_err(|f| match f {
+            Failure::Timeout => Error::Timeout("Redis PING"),
+            f => Error::Config(format!("Redis at {}: {f}", self.target)),
+        })
+    }
+
+    fn seal(&self, redis_key: &str, session: &[u8]) -> Vec<u8> {
+        let tag = self.tag(redis_key, session);
+        let mut value = Vec::with_capacity(1 + TAG_LEN + session.len());
+        value.push(VALUE_VERSION);
+        value.extend_from_slice(tag.as_ref());
+        value.extend_from_slice(session);
+        value
+    }
+
+    fn tag(&self, redis_key: &str, session: &[u8]) -> hmac::Tag {
+        let mut ctx = hmac::Context::with_key(&self.mac_key);
+        ctx.update(&[VALUE_VERSION]);
+        // Length-prefixed, so that no (key, session) pair can pass for another.
+        ctx.update(&(redis_key.len() as u64).to_be_bytes());
+        ctx.update(redis_key.as_bytes());
+        ctx.update(session);
+        ctx.sign()
+    }
+
+    /// The session in `value`, if it is ours and intact.
+    fn open(&self, redis_key: &str, value: &[u8]) -> Result<Vec<u8>, &'static str> {
+        let (&version, rest) = value.split_first().ok_or("empty value")?;
+        if version != VALUE_VERSION {
+            return Err("unknown value version");
+        }
+        if rest.len() < TAG_LEN {
+            return Err("value too short");
+        }
+        let (tag, session) = rest.split_at(TAG_LEN);
+        let mut msg = Vec::with_capacity(1 + 8 + redis_key.len() + session.len());
+        msg.push(VALUE_VERSION);
+        msg.extend_from_slice(&(redis_key.len() as u64).to_be_bytes());
+        msg.extend_from_slice(redis_key.as_bytes());
+        msg.extend_from_slice(session);
+        hmac::verify(&self.mac_key, &msg, tag)
+            .map_err(|_| "authentication failed (corrupt, or written with another secret)")?;
+        Ok(session.to_vec())
+    }
+
+    /// Runs `op` on the background thread and waits at most the operation timeout.
+    fn call(&self, op: Op) -> Result<Value, Failure> {
+        let (reply, answer) = std_mpsc::sync_channel(1);
+        let deadline = Instant::now() + self.op_timeout;
+        self.queue
+            .try_send(Request {
+                op,
+                deadline,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => Failure::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => Failure::WorkerGone,
+            })?;
+        let wait = || match answer.recv_timeout(self.op_timeout) {
+            Ok(result) => result,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(Failure::Timeout),
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(Failure::WorkerGone),
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            _ => wait(),
+        }
+    }
+
+    fn lookup(&self, id: &[u8], take: bool) -> Option<Vec<u8>> {
+        let key = self.redis_key(id);
+        let op = if take {
+            Op::Take(key.clone())
+        } else {
+            Op::Get(key.clone())
+        };
+        let what = if take { "GETDEL" } else { "GET" };
+        match self.call(op) {
+            Ok(Value::BulkString(value)) => match self.open(&key, &value) {
+                Ok(session) => {
+                    self.counters.count(Outcome::Hit);
+                    Some(session)
+                }
+                Err(why) => {
+                    self.counters.count(Outcome::Corrupt);
+                    if let Some(suppressed) = self.corrupt_warnings.admit() {
+                        tracing::warn!(
+                            key = %key,
+                            suppressed,
+                            "session store: ignoring a Redis entry: {why}"
+                        );
+                    }
+                    None
+                }
+            },
+            Ok(Value::Nil) => {
+                self.counters.count(Outcome::Absent);
+                None
+            }
+            Ok(other) => {
+                self.failed(what, &Failure::Unexpected(format!("{other:?}")));
+                self.counters.count(Outcome::LookupFailed);
+                None
+            }
+            Err(failure) => {
+                self.failed(what, &failure);
+                self.counters.count(Outcome::LookupFailed);
+                None
+            }
+        }
+    }
+
+    fn failed(&self, what: &str, failure: &Failure) {
+        if let Some(suppressed) = self.error_warnings.admit() {
+            tracing::warn!(
+                redis = %self.target,
+                suppressed,
+                "session store: Redis {what} failed: {failure}; falling back to full handshakes"
+            );
+        }
+    }
+}
+
+impl StoresServerSessions for RedisSessionStore {
+    fn put(&self, id: Vec<u8>, session: Vec<u8>) -> bool {
+        let key = self.redis_key(&id);
+        let value = self.seal(&key, &session);
+        let ttl_ms = u64::try_from(self.lifetime.as_millis()).unwrap_or(u64::MAX);
+        match self.call(Op::Put { key, value, ttl_ms }) {
+            Ok(Value::Okay) => {
+                self.counters.count(Outcome::Stored);
+                true
+            }
+            Ok(other) => {
+                self.failed("SET", &Failure::Unexpected(format!("{other:?}")));
+                self.counters.count(Outcome::PutFailed);
+                false
+            }
+            Err(failure) => {
+                self.failed("SET", &failure);
+                self.counters.count(Outcome::PutFailed);
+                false
+            }
+        }
+    }
+
+    fn get(&self, id: &[u8]) -> Option<Vec<u8>> {
+        self.lookup(id, false)
+    }
+
+    fn take(&self, id: &[u8]) -> Option<Vec<u8>> {
+        self.lookup(id, true)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+impl SessionStore for RedisSessionStore {
+    fn stats(&self) -> SessionStoreStats {
+        self.counters.snapshot()
+    }
+}
+
+impl fmt::Debug for RedisSessionStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSessionStore")
+            .field("target", &self.target)
+            .field("key_prefix", &self.key_prefix)
+            .field("lifetime", &self.lifetime)
+            .field("op_timeout", &self.op_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an operation did not get an answer from Redis.
+#[derive(Debug)]
+enum Failure {
+    /// No answer within the operation timeout.
+    Timeout,
+    /// Too many operations already waiting.
+    Overloaded,
+    /// The background thread is gone (it does not exit while the store lives).
+    WorkerGone,
+    Redis(RedisError),
+    Unexpected(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("no answer within the operation timeout"),
+            Self::Overloaded => f.write_str("too many operations waiting for Redis"),
+            Self::WorkerGone => f.write_str("the store's background thread has stopped"),
+            Self::Redis(e) => write!(f, "{e}"),
+            Self::Unexpected(v) => write!(f, "unexpected reply {v}"),
+        }
+    }
+}
+
+enum Op {
+    Put {
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: u64,
+    },
+    Get(String),
+    Take(String),
+    Ping,
+}
+
+impl Op {
+    fn command(&self) -> redis::Cmd {
+        match self {
+            Self::Put { key, value, ttl_ms } => {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(key).arg(value).arg("PX").arg(*ttl_ms);
+                cmd
+            }
+            Self::Get(key) => redis::cmd("GET").arg(key).clone(),
+            Self::Take(key) => redis::cmd("GETDEL").arg(key).clone(),
+            Self::Ping => redis::cmd("PING"),
+        }
+    }
+}
+
+struct Request {
+    op: Op,
+    deadline: Instant,
+    reply: std_mpsc::SyncSender<Result<Value, Failure>>,
+}
+
+/// What the background thread needs to make its connection (made there: the connection's
+/// tasks belong to that thread's runtime).
+enum Connector {
+    Single {
+        client: redis::Client,
+        config: ConnectionManagerConfig,
+    },
+    Cluster(ClusterClient),
+}
+
+impl Connector {
+    fn new(
+        target: &RedisTarget,
+        op_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Self, Error> {
+        let bad = |e: RedisError| Error::Config(format!("Redis at {target}: {e}"));
+        Ok(match target {
+            RedisTarget::Single(url) => Self::Single {
+                client: redis::Client::open(url.as_str()).map_err(bad)?,
+                // A reconnection gives up quickly (two retries, at most 100 ms apart) so that
+                // the next operation after Redis comes back starts a fresh attempt instead of
+                // waiting out a long backoff.
+                config: ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(connect_timeout))
+                    .set_response_timeout(Some(op_timeout))
+                    .set_number_of_retries(2)
+                    .set_min_delay(Duration::from_millis(10))
+                    .set_max_delay(Duration::from_millis(100)),
+            },
+            RedisTarget::Cluster(nodes) => Self::Cluster(
+                ClusterClient::builder(nodes.iter().map(String::as_str))
+                    .connection_timeout(connect_timeout)
+                    .response_timeout(op_timeout)
+                    .retries(2)
+                    .build()
+                    .map_err(bad)?,
+            ),
+        })
+    }
+}
+
+/// The connection, shared by the background thread's tasks.
+#[derive(Clone)]
+enum Backend {
+    Single(ConnectionManager),
+    Cluster(Arc<ClusterBackend>),
+}
+
+struct ClusterBackend {
+    client: ClusterClient,
+    /// Made on first use and re-made after a connection-level failure; the lock also makes
+    /// concurrent operations wait for one connection attempt rather than start their own.
+    connection: tokio::sync::Mutex<Option<ClusterConnection>>,
+}
+
+impl Backend {
+    async fn run(&self, cmd: &redis::Cmd) -> Result<Value, RedisError> {
+        match self {
+            Self::Single(manager) => cmd.query_async(&mut manager.clone()).await,
+            Self::Cluster(cluster) => {
+                let mut connection = {
+                    let mut slot = cluster.connection.lock().await;
+                    match &*slot {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = cluster.client.get_async_connection().await?;
+                            *slot = Some(c.clone());
+                            c
+                        }
+                    }
+                };
+                let result = cmd.query_async(&mut connection).await;
+                if let Err(e) = &result {
+                    if e.is_unrecoverable_error() || e.is_io_error() {
+                        *cluster.connection.lock().await = None;
+                    }
+                }
+                result
+            }
+        }
+    }
+}
+
+/// The background thread: a current-thread runtime that owns the connection and runs every
+/// request as its own task, each cut off at its deadline.
+fn worker(
+    connector: Connector,
+    mut requests: mpsc::Receiver<Request>,
+    ready: std_mpsc::SyncSender<Result<(), Error>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(Error::Io(e)));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let backend = match connector {
+            Connector::Single { client, config } => {
+                // Lazy: the store works (as misses) while Redis is down and connects when it
+                // can.
+                match ConnectionManager::new_lazy_with_config(client, config) {
+                    Ok(manager) => Backend::Single(manager),
+                    Err(e) => {
+                        let _ = ready.send(Err(Error::Config(format!("Redis: {e}"))));
+                        return;
+                    }
+                }
+            }
+            Connector::Cluster(client) => Backend::Cluster(Arc::new(ClusterBackend {
+                client,
+                connection: tokio::sync::Mutex::new(None),
+            })),
+        };
+        let _ = ready.send(Ok(()));
+        // Ends when the store (the only sender) is dropped; the runtime then drops the
+        // unfinished tasks and the connection.
+        while let Some(request) = requests.recv().await {
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                let cmd = request.op.command();
+                let deadline = tokio::time::Instant::from_std(request.deadline);
+                let result = match tokio::time::timeout_at(deadline, backend.run(&cmd)).await {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(e)) => Err(Failure::Redis(e)),
+                    Err(_) => Err(Failure::Timeout),
+                };
+                // The caller may have given up already.
+                let _ = request.reply.try_send(result);
+            });
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn targets_parse_and_print() {
+        let single: RedisTarget = "redis://127.0.0.1:6379".parse().unwrap();
+        assert_eq!(single, RedisTarget::Single("redis://127.0.0.1:6379".into()));
+        let cluster: RedisTarget = "redis+cluster://127.0.0.1:7000, 127.0.0.1:7001"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            cluster,
+            RedisTarget::Cluster(vec![
+                "redis://127.0.0.1:7000".into(),
+                "redis://127.0.0.1:7001".into()
+            ])
+        );
+        assert_eq!(
+            cluster.to_string(),
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"
+        );
+        assert!("memory".parse::<RedisTarget>().is_err());
+        assert!("redis+cluster://".parse::<RedisTarget>().is_err());
+    }
+
+    #[test]
+    fn values_are_bound_to_key_and_secret() {
+        let a = RedisSessionStore::builder(
+            "redis://127.0.0.1:1".parse().unwrap(),
+            FleetSecret::from_bytes(&[1; 32]).unwrap(),
+        )
+        .build()
+        .unwrap();
+        let b = RedisSessionStore::builder(
+            "redis://127.0.0.1:1".parse().unwrap(),
+            FleetSecret::from_bytes(&[2; 32]).unwrap(),
+        )
+        .build()
+        .unwrap();
+        let value = a.seal("k1", b"session");
+        assert_eq!(a.open("k1", &value).unwrap(), b"session");
+        assert!(a.open("k2", &value).is_err());
+        assert!(b.open("k1", &value).is_err());
+        let mut flipped = value.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(a.open("k1", &flipped).is_err());
+        let mut versioned = value;
+        versioned[0] = 2;
+        assert!(a.open("k1", &versioned).is_err());
+        assert!(a.open("k1", &[]).is_err());
+        assert!(a.open("k1", &[VALUE_VERSION; 10]).is_err());
+    }
+}
