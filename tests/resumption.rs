@@ -1,0 +1,253 @@
+//! In-process TLS 1.3 resumption through the session stores and the ticketer: one server, and
+//! two servers ("node A" and "node B") sharing one Redis or one ticket secret. The Redis
+//! tests start their own `redis-server` (skipped without it, except under `CI=true`).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "support/redis.rs"]
+mod redis_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use qtls::sessions::{
+    FleetSecret, MemorySessionStore, RedisSessionStore, RotatingTicketer, SessionStore,
+};
+use qtls_pki::{CertificateBuilder, CertifiedKeyPair, Usage};
+use qtls_provider::{Backend, EcCurve, KeyAlgorithm, KeyPair};
+use redis_support::{RedisCluster, RedisServer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::{ProducesTickets, StoresServerSessions};
+use rustls::ServerConnection;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, ServerConfig};
+use time::OffsetDateTime;
+
+struct Pki {
+    root: CertificateDer<'static>,
+    chain: Vec<CertificateDer<'static>>,
+    key: Vec<u8>,
+}
+
+fn pki() -> Pki {
+    let now = OffsetDateTime::now_utc();
+    let (from, to) = (
+        now - time::Duration::hours(1),
+        now + time::Duration::days(1),
+    );
+    let alg = KeyAlgorithm::Ecdsa(EcCurve::P384);
+    let root_key = KeyPair::generate(alg, Backend::AwsLc).unwrap();
+    let root = CertificateBuilder::new(Usage::RootCa, "Sessions Test Root")
+        .validity(from, to)
+        .self_signed(&root_key)
+        .unwrap();
+    let leaf_key = KeyPair::generate(alg, Backend::AwsLc).unwrap();
+    let leaf = CertificateBuilder::new(Usage::ServerLeaf, "localhost")
+        .validity(from, to)
+        .dns_names(["localhost"])
+        .signed_by(
+            &leaf_key,
+            &CertifiedKeyPair::new(root.clone(), root_key).unwrap(),
+        )
+        .unwrap();
+    Pki {
+        root: root.to_certificate_der(),
+        chain: vec![leaf.to_certificate_der()],
+        key: leaf_key.to_pkcs8_der().unwrap().to_vec(),
+    }
+}
+
+/// A server ("node") with the given session store and ticketer.
+fn server(
+    pki: &Pki,
+    store: Arc<dyn StoresServerSessions>,
+    ticketer: Option<Arc<dyn ProducesTickets>>,
+) -> Arc<ServerConfig> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone()));
+    let mut config = ServerConfig::builder_with_provider(Arc::new(qtls_provider::hybrid()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(pki.chain.clone(), key)
+        .unwrap();
+    config.session_storage = store;
+    if let Some(ticketer) = ticketer {
+        config.ticketer = ticketer;
+    }
+    Arc::new(config)
+}
+
+/// A client with rustls's default resumption (an in-memory cache of tickets).
+fn client(pki: &Pki) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.root.clone()).unwrap();
+    Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(qtls_provider::hybrid()))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// Moves what `client` wrote to `server` and back; whether anything moved.
+fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> bool {
+    let mut moved = false;
+    let mut buf = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut buf).unwrap();
+    }
+    moved |= !buf.is_empty();
+    let mut pending = buf.as_slice();
+    while !pending.is_empty() {
+        server.read_tls(&mut pending).unwrap();
+        server.process_new_packets().unwrap();
+    }
+    let mut buf = Vec::new();
+    while server.wants_write() {
+        server.write_tls(&mut buf).unwrap();
+    }
+    moved |= !buf.is_empty();
+    let mut pending = buf.as_slice();
+    while !pending.is_empty() {
+        client.read_tls(&mut pending).unwrap();
+        client.process_new_packets().unwrap();
+    }
+    moved
+}
+
+/// Connects `client` to `server` in memory, lets the server's tickets reach the client, and
+/// returns how the handshake went (the client and the server agree).
+fn connect(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> HandshakeKind {
+    let mut c = ClientConnection::new(Arc::clone(client), "localhost".try_into().unwrap()).unwrap();
+    let mut s = ServerConnection::new(Arc::clone(server)).unwrap();
+    for _ in 0..20 {
+        if !pump(&mut c, &mut s) {
+            break;
+        }
+    }
+    assert!(!c.is_handshaking() && !s.is_handshaking());
+    let kind = s.handshake_kind().unwrap();
+    assert_eq!(c.handshake_kind(), Some(kind));
+    kind
+}
+
+#[test]
+fn memory_store_resumes() {
+    let pki = pki();
+    let store = Arc::new(MemorySessionStore::new(64));
+    let server = server(&pki, store.clone(), None);
+    let client = client(&pki);
+    assert_eq!(connect(&client, &server), HandshakeKind::Full);
+    assert_eq!(connect(&client, &server), HandshakeKind::Resumed);
+    let stats = store.stats();
+    assert_eq!(stats.hits, 1, "{stats:?}");
+    // rustls sends two tickets per connection; one was taken.
+    assert!(stats.stored >= 2, "{stats:?}");
+    // A client with no session makes a full handshake.
+    assert_eq!(connect(&self::client(&pki), &server), HandshakeKind::Full);
+}
+
+#[test]
+fn ticketers_resume_and_fleet_tickets_cross_nodes() {
+    let pki = pki();
+    let no_store = || Arc::new(MemorySessionStore::new(0));
+
+    let single = server(
+        &pki,
+        no_store(),
+        Some(RotatingTicketer::random().build().unwrap()),
+    );
+    let client_1 = client(&pki);
+    assert_eq!(connect(&client_1, &single), HandshakeKind::Full);
+    assert_eq!(connect(&client_1, &single), HandshakeKind::Resumed);
+
+    let secret = FleetSecret::generate().unwrap();
+    let fleet = |secret: FleetSecret| {
+        server(
+            &pki,
+            no_store(),
+            Some(RotatingTicketer::fleet(secret).build().unwrap()),
+        )
+    };
+    let (node_a, node_b) = (fleet(secret.clone()), fleet(secret));
+    let client_2 = client(&pki);
+    assert_eq!(connect(&client_2, &node_a), HandshakeKind::Full);
+    assert_eq!(connect(&client_2, &node_b), HandshakeKind::Resumed);
+
+    // A node with another secret cannot read the ticket: a full handshake, not a failure.
+    let stranger = fleet(FleetSecret::generate().unwrap());
+    let client_3 = client(&pki);
+    assert_eq!(connect(&client_3, &node_a), HandshakeKind::Full);
+    assert_eq!(connect(&client_3, &stranger), HandshakeKind::Full);
+}
+
+fn redis_nodes(
+    pki: &Pki,
+    target: &str,
+) -> (
+    Arc<RedisSessionStore>,
+    Arc<RedisSessionStore>,
+    [Arc<ServerConfig>; 2],
+) {
+    let secret = FleetSecret::generate().unwrap();
+    let store = || {
+        RedisSessionStore::builder(target.parse().unwrap(), secret.clone())
+            .op_timeout(Duration::from_millis(500))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (store(), store());
+    let nodes = [server(pki, a.clone(), None), server(pki, b.clone(), None)];
+    (a, b, nodes)
+}
+
+#[test]
+fn redis_store_resumes_across_nodes_and_survives_redis_going_away() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let pki = pki();
+    let (store_a, store_b, [node_a, node_b]) = redis_nodes(&pki, &redis.url());
+    let client = client(&pki);
+    assert_eq!(connect(&client, &node_a), HandshakeKind::Full);
+    assert_eq!(connect(&client, &node_b), HandshakeKind::Resumed);
+    assert_eq!(store_b.stats().hits, 1);
+
+    // Redis gone: handshakes still succeed, as full ones.
+    redis.stop();
+    let other = self::client(&pki);
+    assert_eq!(connect(&other, &node_a), HandshakeKind::Full);
+    assert_eq!(connect(&other, &node_b), HandshakeKind::Full);
+    assert!(store_a.stats().store_errors > 0);
+
+    // Back: resumption comes back.
+    redis.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = self::client(&pki);
+        assert_eq!(connect(&again, &node_a), HandshakeKind::Full);
+        if connect(&again, &node_b) == HandshakeKind::Resumed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "resumption did not come back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn redis_cluster_store_resumes_across_nodes() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let pki = pki();
+    let (_, store_b, [node_a, node_b]) = redis_nodes(&pki, &cluster.target_through(&[0, 1, 2]));
+    for _ in 0..5 {
+        let client = client(&pki);
+        assert_eq!(connect(&client, &node_a), HandshakeKind::Full);
+        assert_eq!(connect(&client, &node_b), HandshakeKind::Resumed);
+    }
+    assert_eq!(store_b.stats().hits, 5);
+}
