@@ -521,3 +521,90 @@ fn qtls_server_config_errors_name_the_bad_key() {
         );
     }
 }
+
+// Limits and shutdown.
+
+/// `--handshake-timeout 1s --max-connections 1`: a client that connects and says nothing
+/// holds the only slot until the timeout cuts it off (logged); a real client waiting in the
+/// backlog meanwhile is served right after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_are_cut_at_the_handshake_timeout_and_others_wait_for_a_slot() {
+    let pki = test_pki(PkiSpec::default());
+    let server = tokio::task::block_in_place(|| {
+        let mut args = pki.server_cert_args();
+        args.extend(["--handshake-timeout", "1s", "--max-connections", "1"].map(OsString::from));
+        start_server(args)
+    });
+    let port = server.port;
+    let started = std::time::Instant::now();
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    // Let the server accept it (and take the only slot) first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let root = pki.root();
+    let waiting =
+        tokio::task::spawn_blocking(move || run_client(port, &root, Vec::<OsString>::new()));
+
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut rest))
+        .await
+        .expect("the silent connection was not closed")
+        .unwrap();
+    let cut_after = started.elapsed();
+    assert!(rest.is_empty(), "{rest:02x?}");
+    assert!(
+        cut_after >= Duration::from_millis(900) && cut_after < Duration::from_secs(5),
+        "cut after {cut_after:?}"
+    );
+    let run = tokio::time::timeout(STEP, waiting).await.unwrap().unwrap();
+    assert!(run.succeeded(), "{}", run.describe());
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    tokio::task::block_in_place(|| {
+        expect_line(&server, &["connection failed", "handshake timed out"]);
+    });
+}
+
+/// `ShutdownHandle::shutdown` while a connection is in progress: `Server::run` stops
+/// accepting, lets that connection finish (its response arrives in full, with close_notify),
+/// then returns; afterwards nothing listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_connections_in_progress() {
+    let pki = test_pki(PkiSpec::default());
+    let settings = ServerSettings {
+        certificates: vec![(pki.server_chain(), pki.server_key())],
+        ..ServerSettings::default()
+    };
+    let server = Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings)
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let shutdown = server.shutdown_handle();
+    let running = tokio::spawn(server.run());
+
+    let mut tls = tokio::time::timeout(STEP, tls_client(addr, &pki))
+        .await
+        .unwrap();
+    shutdown.shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !running.is_finished(),
+        "run() returned with a connection in progress"
+    );
+
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Seen::default();
+    tokio::time::timeout(STEP, read_to_end(&mut tls, &mut seen))
+        .await
+        .unwrap();
+    assert!(seen.response.starts_with("HTTP/1.1 200 OK\r\n"), "{seen:?}");
+    assert!(seen.close_notify);
+    tls.shutdown().await.unwrap();
+
+    tokio::time::timeout(STEP, running)
+        .await
+        .expect("run() did not return after the last connection")
+        .unwrap()
+        .unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+}
