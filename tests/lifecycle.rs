@@ -22,7 +22,7 @@ use std::time::Duration;
 use qtls::{CloseKind, Server, ServerSettings, TlsSettings};
 use runtime_support::{
     count_lines, expect_line, log_of, run_client, start_responder, start_server, test_pki,
-    wait_for_line, PkiSpec, TestPki,
+    wait_for_count, PkiSpec, TestPki,
 };
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -184,8 +184,7 @@ async fn qtls_server_logs_each_way_a_connection_ends() {
     );
     tokio::task::block_in_place(|| {
         assert!(
-            wait_for_line(&server, &["close=Clean"], Duration::from_secs(10)).is_some()
-                && wait_until(|| count_lines(&server, "close=Clean") == 2),
+            wait_for_count(&server, "close=Clean", 2),
             "{}",
             log_of(&server)
         )
@@ -292,7 +291,14 @@ struct Tally {
 /// Sends `garbage(i)`, shuts the write side, and reads what comes back until the server
 /// closes.
 async fn garbage_connection(port: u16, i: usize) -> Result<Vec<u8>, std::io::Error> {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    // From 127.0.0.2, so that a thousand ephemeral ports (and their TIME_WAITs) never take a
+    // 127.0.0.1 port that a test running alongside has picked for a server.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    let mut tcp = match socket.bind(SocketAddr::from(([127, 0, 0, 2], 0))) {
+        Ok(()) => socket.connect(server).await?,
+        Err(_) => TcpStream::connect(server).await?,
+    };
     let data = garbage(i);
     if !data.is_empty() {
         tcp.write_all(&data).await?;

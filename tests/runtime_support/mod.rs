@@ -265,3 +265,18 @@ pub fn count_lines(server: &support::Server, needle: &str) -> usize {
         .filter(|l| l.contains(needle))
         .count()
 }
+
+/// Waits (at most 10 s) until at least `n` lines of the server's output contain `needle`.
+pub fn wait_for_count(server: &support::Server, needle: &str, n: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count_lines(server, needle) < n {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    true
+}
+
+/// The log line `qtls ocsp-responder` writes for each request it answers.
+pub const RESPONDER_REQUEST: &str = "qtls::ocsp_responder: OCSP peer=";
