@@ -34,6 +34,9 @@ pub(crate) struct Pool {
     name: String,
     id: u64,
     queue: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Set on shutdown: workers drop the jobs still queued instead of running them.
+    closed: Arc<AtomicBool>,
+    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
     op_timeout: Duration,
     keys: Mutex<HashMap<KeyRef, Arc<TokenKey>>>,
 }
@@ -71,13 +74,15 @@ impl Pool {
 
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
+        let closed = Arc::new(AtomicBool::new(false));
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         for (i, session) in sessions.into_iter().enumerate() {
             let receiver = Arc::clone(&receiver);
             let user = Arc::clone(&user);
+            let closed = Arc::clone(&closed);
             let spawned = thread::Builder::new()
                 .name(format!("qtls-hsm-{id}-{i}"))
-                .spawn(move || worker(session, receiver, user, generation));
+                .spawn(move || worker(session, receiver, closed, user, generation));
             if let Err(e) = spawned {
                 // The sessions already handed to workers close when the queue closes.
                 return Err(Error::InvalidConfig(format!(
@@ -90,6 +95,8 @@ impl Pool {
             name,
             id,
             queue: Mutex::new(Some(sender)),
+            closed,
+            jobs: receiver,
             op_timeout: config.op_timeout(),
             keys: Mutex::new(HashMap::new()),
         }))
@@ -105,9 +112,13 @@ impl Pool {
         self.id
     }
 
-    /// Runs `operation` on a free session and waits for it: at most the operation timeout
-    /// for a session to become free ([`Error::Busy`]), then at most the operation timeout
-    /// for the token to answer ([`Error::Timeout`]).
+    /// Runs `operation` on a free session and waits for it: at most twice the operation
+    /// timeout for a session to become free ([`Error::Busy`]), then at most the operation
+    /// timeout for the token to answer ([`Error::Timeout`]).
+    ///
+    /// The queue wait is the longer one so that, behind calls hanging in a failed token, a
+    /// caller learns that the token was taken out of service ([`Error::TokenDown`], as soon
+    /// as the hanging calls time out) rather than that it was merely busy.
     pub(crate) fn run<T, F>(&self, what: &str, operation: F) -> Result<T, Error>
     where
         T: Send + 'static,
@@ -132,7 +143,7 @@ impl Pool {
         if !sent {
             return Err(self.down());
         }
-        match updates.recv_timeout(self.op_timeout) {
+        match updates.recv_timeout(self.op_timeout * 2) {
             Ok(Progress::Started) => {}
             Ok(Progress::Done(result)) => return result,
             Err(RecvTimeoutError::Timeout) => {
@@ -180,7 +191,13 @@ impl Pool {
     /// Stops taking work. Queued jobs are dropped (their callers see the token down); the
     /// workers close their sessions and exit once their current call returns.
     pub(crate) fn shut_down(&self) {
+        self.closed.store(true, Ordering::Release);
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // With every worker stuck in the token nobody would take the queued jobs: drop them
+        // here. (An idle worker holds the lock instead, and drops them itself.)
+        if let Ok(jobs) = self.jobs.try_lock() {
+            while jobs.try_recv().is_ok() {}
+        }
     }
 }
 
@@ -193,6 +210,7 @@ impl Drop for Pool {
 fn worker(
     session: Session,
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    closed: Arc<AtomicBool>,
     user: Arc<ModuleUser>,
     generation: u64,
 ) {
@@ -203,6 +221,11 @@ fn worker(
             Ok(job) => job,
             Err(_) => break,
         };
+        if closed.load(Ordering::Acquire) {
+            // Dropped unrun: its caller learns at once that the token is down.
+            drop(job);
+            continue;
+        }
         job(&session);
     }
     close_all(vec![session], user.module(), generation);

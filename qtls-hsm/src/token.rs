@@ -157,6 +157,10 @@ impl TokenConfigBuilder {
     }
 
     /// Sets the user PIN.
+    ///
+    /// PKCS#11 logs a whole process in to a token: while this process already has a logged-in
+    /// session on the token (another pool, an admin session), logging in again is not needed
+    /// and the PIN is not checked again.
     pub fn pin(mut self, pin: Pin) -> Self {
         self.pin = Some(pin);
         self

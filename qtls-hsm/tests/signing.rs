@@ -253,7 +253,7 @@ fn wrong_pins_and_missing_things_are_named_without_the_pin() {
     };
     let wrong = "wrong-pin-31337";
     let config = TokenConfig::builder(&kryoptic)
-        .token_label(tokens::PRIMARY)
+        .token_label(tokens::UNUSED)
         .pin(Pin::new(wrong).unwrap())
         .build()
         .unwrap();
@@ -269,7 +269,7 @@ fn wrong_pins_and_missing_things_are_named_without_the_pin() {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("no-such-token") && error.contains(tokens::PRIMARY),
+        error.contains("no-such-token") && error.contains(tokens::UNUSED),
         "{error}"
     );
     let error = hsm(&kryoptic, tokens::PRIMARY)

@@ -56,8 +56,17 @@ fn validity() -> (OffsetDateTime, OffsetDateTime) {
 
 /// Leaf, intermediate: the chain for a key, issued for `localhost` (server) or as a client.
 pub fn chain(public: &HsmPublicKey, usage: Usage) -> Vec<CertificateDer<'static>> {
+    chain_for(public.algorithm(), public.public_key(), usage)
+}
+
+/// [`chain`] for any public key.
+pub fn chain_for(
+    algorithm: KeyAlgorithm,
+    public_key: &[u8],
+    usage: Usage,
+) -> Vec<CertificateDer<'static>> {
     let (from, until) = validity();
-    let subject = SubjectPublicKey::new(public.algorithm(), public.public_key()).unwrap();
+    let subject = SubjectPublicKey::new(algorithm, public_key).unwrap();
     let leaf = CertificateBuilder::new(usage, "localhost")
         .hosts(["localhost"])
         .validity(from, until)
@@ -75,6 +84,14 @@ pub fn certified(key: &HsmSigningKey, usage: Usage) -> Arc<CertifiedKey> {
     Arc::new(certified)
 }
 
+/// A software key pair of the provider, certified like a token key.
+pub fn certified_software(key: KeyPair) -> Arc<CertifiedKey> {
+    let chain = chain_for(key.algorithm(), key.public_key(), Usage::ServerLeaf);
+    let signing =
+        qtls_provider::QtlsSigningKey::new(Arc::new(key), &qtls_provider::CodePoints::DEFAULT);
+    Arc::new(CertifiedKey::new(chain, Arc::new(signing)))
+}
+
 fn roots() -> Arc<RootCertStore> {
     let mut roots = RootCertStore::empty();
     roots.add(ca().root.clone()).unwrap();
@@ -86,6 +103,11 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 pub fn server_config(key: &HsmSigningKey, client_auth: bool) -> ServerConfig {
+    server_config_for(certified(key, Usage::ServerLeaf), client_auth)
+}
+
+/// A server presenting `certified`.
+pub fn server_config_for(certified: Arc<CertifiedKey>, client_auth: bool) -> ServerConfig {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(Preset::Hybrid.protocol_versions())
         .unwrap();
@@ -98,10 +120,7 @@ pub fn server_config(key: &HsmSigningKey, client_auth: bool) -> ServerConfig {
     } else {
         builder.with_no_client_auth()
     };
-    builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified(
-        key,
-        Usage::ServerLeaf,
-    ))))
+    builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)))
 }
 
 /// The CertificateVerify schemes a client saw.
@@ -120,12 +139,14 @@ pub fn client_config(client_key: Option<&HsmSigningKey>) -> (ClientConfig, Seen)
             inner,
             seen: Arc::clone(&seen),
         }));
-    let config = match client_key {
+    let mut config = match client_key {
         Some(key) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(
             certified(key, Usage::ClientLeaf),
         ))),
         None => builder.with_no_client_auth(),
     };
+    // Every handshake a full one (a signature in the token) unless a test asks otherwise.
+    config.resumption = rustls::client::Resumption::disabled();
     (config, seen)
 }
 

@@ -29,6 +29,8 @@ pub const SO_PIN: &str = "qtls-test-so-0815";
 pub const PRIMARY: &str = "qtls-primary";
 pub const BACKUP: &str = "qtls-backup";
 pub const SPARE: &str = "qtls-spare";
+/// A Kryoptic token no test logs in to (for wrong-PIN tests: login is per process).
+pub const UNUSED: &str = "qtls-unused";
 /// The SoftHSM2 token labels.
 pub const SOFTHSM: &str = "qtls-softhsm";
 pub const SOFTHSM_SPARE: &str = "qtls-softhsm-spare";
@@ -73,7 +75,7 @@ pub fn tokens() -> &'static Tokens {
 
         let mut config = String::new();
         let mut kryoptic_stores = Vec::new();
-        for (slot, label) in [(1, PRIMARY), (2, BACKUP), (3, SPARE)] {
+        for (slot, label) in [(1, PRIMARY), (2, BACKUP), (3, SPARE), (4, UNUSED)] {
             let store = dir.join(format!("{label}.sql"));
             config.push_str(&format!(
                 "[[slots]]\nslot = {slot}\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n\n",
@@ -101,7 +103,7 @@ pub fn tokens() -> &'static Tokens {
         if let Some(kryoptic) = &kryoptic {
             let so = Pin::new(SO_PIN).unwrap();
             let user = Pin::new(USER_PIN).unwrap();
-            for (slot, label) in [(1, PRIMARY), (2, BACKUP), (3, SPARE)] {
+            for (slot, label) in [(1, PRIMARY), (2, BACKUP), (3, SPARE), (4, UNUSED)] {
                 qtls_hsm::init_token(kryoptic, Some(slot), label, &so, &user)
                     .unwrap_or_else(|e| panic!("initialising Kryoptic slot {slot}: {e}"));
             }
