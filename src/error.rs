@@ -59,7 +59,9 @@ pub(crate) fn alert_of(error: &rustls::Error) -> Option<(&'static str, String)> 
         rustls::Error::InvalidCertificate(e) => sent(A::from(e.clone())),
         rustls::Error::PeerMisbehaved(_) => sent(A::IllegalParameter),
         rustls::Error::PeerIncompatible(_) => sent(A::HandshakeFailure),
-        rustls::Error::DecryptError => sent(A::BadRecordMac),
+        // rustls reports both a record it cannot decrypt (bad_record_mac) and a wrong
+        // Finished (decrypt_error) as DecryptError: the error cannot say which alert went out.
+        rustls::Error::DecryptError => None,
         rustls::Error::InvalidMessage(_) => sent(A::DecodeError),
         rustls::Error::NoCertificatesPresented => sent(A::CertificateRequired),
         _ => None,
