@@ -189,6 +189,27 @@ fn pins_come_from_a_file_or_the_environment_only() {
         "{}",
         wrong.stderr
     );
+    // A URI with a pin-value is refused, without repeating it.
+    let uri = run(
+        qtls(true).args([
+            "hsm",
+            "keygen",
+            "--uri",
+            &format!(
+                "pkcs11:token={};object=x?module-path={}&pin-value=secret-in-uri-1618",
+                tokens::PRIMARY,
+                kryoptic.display()
+            ),
+        ]),
+        COMMAND_TIMEOUT,
+    );
+    assert!(!uri.success());
+    assert!(
+        uri.stderr.contains("pin-value is refused"),
+        "{}",
+        uri.stderr
+    );
+    assert!(!uri.stderr.contains("secret-in-uri-1618"), "{}", uri.stderr);
     // There is no flag that takes a PIN itself.
     let flag = run(
         qtls(false).args(["hsm", "keygen", "--pin", tokens::USER_PIN]),

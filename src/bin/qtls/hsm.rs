@@ -40,13 +40,20 @@ pub(crate) struct TokenArgs {
     pin_file: Option<PathBuf>,
     /// An RFC 7512 URI instead of --module/--token/--label, e.g.
     /// 'pkcs11:token=T;object=srv;type=private?module-path=/usr/lib/x.so'.
+    // Parsed here rather than by clap: clap repeats a rejected value in its error, and a
+    // rejected URI may hold a pin-value.
     #[arg(long)]
-    uri: Option<Pkcs11Uri>,
+    uri: Option<String>,
 }
 
 impl TokenArgs {
+    fn uri(&self) -> Result<Option<Pkcs11Uri>, Error> {
+        Ok(self.uri.as_deref().map(str::parse).transpose()?)
+    }
+
     fn config(&self) -> Result<TokenConfig, Error> {
-        let mut builder = match &self.uri {
+        let uri = self.uri()?;
+        let mut builder = match &uri {
             Some(uri) => TokenConfig::builder_from_uri(uri)?,
             None => TokenConfig::builder(self.module.clone().unwrap_or_default()),
         };
@@ -56,10 +63,7 @@ impl TokenArgs {
         if let Some(token) = &self.token {
             builder = builder.token_label(token);
         }
-        let pin_in_uri = self
-            .uri
-            .as_ref()
-            .is_some_and(|uri| uri.pin_source.is_some());
+        let pin_in_uri = uri.as_ref().is_some_and(|uri| uri.pin_source.is_some());
         if self.pin_file.is_some() || !pin_in_uri {
             builder = builder.pin(Pin::from_file_or_env(
                 self.pin_file.as_deref(),
@@ -70,7 +74,7 @@ impl TokenArgs {
     }
 
     fn key(&self, label: Option<&str>) -> Result<KeyRef, Error> {
-        match (label, &self.uri) {
+        match (label, &self.uri()?) {
             (Some(label), _) => Ok(KeyRef::label(label)),
             (None, Some(uri)) => Ok(KeyRef::from_uri(uri)?),
             (None, None) => Err(Error::Config("no key: give --label or --uri".into())),
