@@ -134,7 +134,9 @@ fn connect(client: &Arc<ClientConfig>, server: &Arc<ServerConfig>) -> HandshakeK
 #[test]
 fn memory_store_resumes() {
     let pki = pki();
-    let store = Arc::new(MemorySessionStore::new(64));
+    // As a server holds it: `Arc<dyn SessionStore>`, handed to rustls as
+    // `Arc<dyn StoresServerSessions>` (trait upcasting).
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(64));
     let server = server(&pki, store.clone(), None);
     let client = client(&pki);
     assert_eq!(connect(&client, &server), HandshakeKind::Full);

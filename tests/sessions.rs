@@ -339,6 +339,40 @@ fn redis_down_means_misses_within_the_timeout_and_it_comes_back() {
     }
 }
 
+/// Polls `check` for at most 5 s.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn redis_puts_that_are_not_waited_for_are_counted_when_redis_answers() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let a = RedisSessionStore::builder(redis.url().parse().unwrap(), secret(1))
+        .wait_for_puts(false)
+        .build()
+        .unwrap();
+    let b = redis_store(&redis.url(), secret(1));
+    assert!(a.put(id(1), b"queued".to_vec()));
+    eventually("stored", || a.stats().stored == 1);
+    assert_eq!(b.take(&id(1)).unwrap(), b"queued");
+
+    redis.stop();
+    let start = Instant::now();
+    assert!(a.put(id(2), b"lost".to_vec()), "queued, so true");
+    assert!(start.elapsed() < Duration::from_millis(50));
+    eventually("counted as not stored", || {
+        let stats = a.stats();
+        stats.not_stored == 1 && stats.store_errors == 1
+    });
+    assert_eq!(a.stats().stored, 1);
+}
+
 #[test]
 fn redis_slow_means_a_miss_after_the_timeout() {
     let Some(redis) = RedisServer::start() else {

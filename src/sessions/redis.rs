@@ -106,6 +106,7 @@ pub struct RedisStoreBuilder {
     op_timeout: Duration,
     connect_timeout: Duration,
     max_pending: usize,
+    wait_for_puts: bool,
 }
 
 impl RedisStoreBuilder {
@@ -144,6 +145,19 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Whether `put` waits for Redis to confirm the `SET` (the default) or returns `true` as
+    /// soon as the `SET` is queued.
+    ///
+    /// Waiting is exact: rustls issues a ticket only for a session that was stored. Not
+    /// waiting takes a Redis round trip per ticket (rustls issues two per handshake) off every
+    /// handshake; the price is that when Redis is down, clients get tickets that then do not
+    /// resume (a full handshake, as without a ticket). The outcome is still counted and
+    /// warned about, when Redis answers or the operation timeout passes.
+    pub fn wait_for_puts(mut self, wait: bool) -> Self {
+        self.wait_for_puts = wait;
+        self
+    }
+
     /// Starts the store's background thread. It does not wait for Redis: a store made while
     /// Redis is down misses until Redis comes up (see [`RedisSessionStore::ping`] to check).
     pub fn build(self) -> Result<Arc<RedisSessionStore>, Error> {
@@ -172,15 +186,18 @@ impl RedisStoreBuilder {
         let mut mac_key = zeroize::Zeroizing::new([0u8; 32]);
         self.secret.derive(&[MAC_LABEL], mac_key.as_mut_slice());
         Ok(Arc::new(RedisSessionStore {
-            target: self.target,
+            shared: Arc::new(Shared {
+                target: self.target,
+                counters: Counters::default(),
+                error_warnings: WarnLimiter::new(WARN_INTERVAL),
+                corrupt_warnings: WarnLimiter::new(WARN_INTERVAL),
+            }),
             key_prefix: self.key_prefix,
             lifetime: self.lifetime,
             op_timeout: self.op_timeout,
+            wait_for_puts: self.wait_for_puts,
             mac_key: hmac::Key::new(hmac::HMAC_SHA256, mac_key.as_slice()),
             queue,
-            counters: Counters::default(),
-            error_warnings: WarnLimiter::new(WARN_INTERVAL),
-            corrupt_warnings: WarnLimiter::new(WARN_INTERVAL),
         }))
     }
 }
@@ -237,15 +254,53 @@ impl RedisStoreBuilder {
 /// itself when Redis comes back; the cluster connection is re-made on the next operation after
 /// a connection-level failure.
 pub struct RedisSessionStore {
-    target: RedisTarget,
+    shared: Arc<Shared>,
     key_prefix: String,
     lifetime: Duration,
     op_timeout: Duration,
+    wait_for_puts: bool,
     mac_key: hmac::Key,
     queue: mpsc::Sender<Request>,
+}
+
+/// What the store and its background thread (for puts that are not waited for) both use.
+struct Shared {
+    target: RedisTarget,
     counters: Counters,
     error_warnings: WarnLimiter,
     corrupt_warnings: WarnLimiter,
+}
+
+impl Shared {
+    fn failed(&self, what: &str, failure: &Failure) {
+        if let Some(suppressed) = self.error_warnings.admit() {
+            tracing::warn!(
+                redis = %self.target,
+                suppressed,
+                "session store: Redis {what} failed: {failure}; falling back to full handshakes"
+            );
+        }
+    }
+
+    /// Counts (and warns about) the answer to a `SET`; whether it stored the session.
+    fn put_done(&self, result: Result<Value, Failure>) -> bool {
+        match result {
+            Ok(Value::Okay) => {
+                self.counters.count(Outcome::Stored);
+                true
+            }
+            Ok(other) => {
+                self.failed("SET", &Failure::Unexpected(format!("{other:?}")));
+                self.counters.count(Outcome::PutFailed);
+                false
+            }
+            Err(failure) => {
+                self.failed("SET", &failure);
+                self.counters.count(Outcome::PutFailed);
+                false
+            }
+        }
+    }
 }
 
 impl RedisSessionStore {
@@ -265,12 +320,13 @@ impl RedisSessionStore {
             op_timeout: Self::DEFAULT_OP_TIMEOUT,
             connect_timeout: Duration::from_secs(1),
             max_pending: 1024,
+            wait_for_puts: true,
         }
     }
 
     /// Where the sessions live.
     pub fn target(&self) -> &RedisTarget {
-        &self.target
+        &self.shared.target
     }
 
     /// The prefix of every key.
@@ -296,7 +352,7 @@ impl RedisSessionStore {
     pub fn ping(&self) -> Result<(), Error> {
         self.call(Op::Ping).map(drop).map_err(|f| match f {
             Failure::Timeout => Error::Timeout("Redis PING"),
-            f => Error::Config(format!("Redis at {}: {f}", self.target)),
+            f => Error::Config(format!("Redis at {}: {f}", self.shared.target)),
         })
     }
 
@@ -339,20 +395,25 @@ impl RedisSessionStore {
         Ok(session.to_vec())
     }
 
-    /// Runs `op` on the background thread and waits at most the operation timeout.
-    fn call(&self, op: Op) -> Result<Value, Failure> {
-        let (reply, answer) = std_mpsc::sync_channel(1);
-        let deadline = Instant::now() + self.op_timeout;
+    /// Hands `op` to the background thread, which must finish it within the operation
+    /// timeout.
+    fn enqueue(&self, op: Op, reply: Reply) -> Result<(), Failure> {
         self.queue
             .try_send(Request {
                 op,
-                deadline,
+                deadline: Instant::now() + self.op_timeout,
                 reply,
             })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => Failure::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => Failure::WorkerGone,
-            })?;
+            })
+    }
+
+    /// Runs `op` on the background thread and waits at most the operation timeout.
+    fn call(&self, op: Op) -> Result<Value, Failure> {
+        let (reply, answer) = std_mpsc::sync_channel(1);
+        self.enqueue(op, Reply::Caller(reply))?;
         let wait = || match answer.recv_timeout(self.op_timeout) {
             Ok(result) => result,
             Err(std_mpsc::RecvTimeoutError::Timeout) => Err(Failure::Timeout),
@@ -377,12 +438,12 @@ impl RedisSessionStore {
         match self.call(op) {
             Ok(Value::BulkString(value)) => match self.open(&key, &value) {
                 Ok(session) => {
-                    self.counters.count(Outcome::Hit);
+                    self.shared.counters.count(Outcome::Hit);
                     Some(session)
                 }
                 Err(why) => {
-                    self.counters.count(Outcome::Corrupt);
-                    if let Some(suppressed) = self.corrupt_warnings.admit() {
+                    self.shared.counters.count(Outcome::Corrupt);
+                    if let Some(suppressed) = self.shared.corrupt_warnings.admit() {
                         tracing::warn!(
                             key = %key,
                             suppressed,
@@ -393,29 +454,20 @@ impl RedisSessionStore {
                 }
             },
             Ok(Value::Nil) => {
-                self.counters.count(Outcome::Absent);
+                self.shared.counters.count(Outcome::Absent);
                 None
             }
             Ok(other) => {
-                self.failed(what, &Failure::Unexpected(format!("{other:?}")));
-                self.counters.count(Outcome::LookupFailed);
+                self.shared
+                    .failed(what, &Failure::Unexpected(format!("{other:?}")));
+                self.shared.counters.count(Outcome::LookupFailed);
                 None
             }
             Err(failure) => {
-                self.failed(what, &failure);
-                self.counters.count(Outcome::LookupFailed);
+                self.shared.failed(what, &failure);
+                self.shared.counters.count(Outcome::LookupFailed);
                 None
             }
-        }
-    }
-
-    fn failed(&self, what: &str, failure: &Failure) {
-        if let Some(suppressed) = self.error_warnings.admit() {
-            tracing::warn!(
-                redis = %self.target,
-                suppressed,
-                "session store: Redis {what} failed: {failure}; falling back to full handshakes"
-            );
         }
     }
 }
@@ -425,21 +477,14 @@ impl StoresServerSessions for RedisSessionStore {
         let key = self.redis_key(&id);
         let value = self.seal(&key, &session);
         let ttl_ms = u64::try_from(self.lifetime.as_millis()).unwrap_or(u64::MAX);
-        match self.call(Op::Put { key, value, ttl_ms }) {
-            Ok(Value::Okay) => {
-                self.counters.count(Outcome::Stored);
-                true
-            }
-            Ok(other) => {
-                self.failed("SET", &Failure::Unexpected(format!("{other:?}")));
-                self.counters.count(Outcome::PutFailed);
-                false
-            }
-            Err(failure) => {
-                self.failed("SET", &failure);
-                self.counters.count(Outcome::PutFailed);
-                false
-            }
+        let op = Op::Put { key, value, ttl_ms };
+        if self.wait_for_puts {
+            return self.shared.put_done(self.call(op));
+        }
+        // The background thread counts the outcome when Redis answers.
+        match self.enqueue(op, Reply::Detached(Arc::clone(&self.shared))) {
+            Ok(()) => true,
+            Err(failure) => self.shared.put_done(Err(failure)),
         }
     }
 
@@ -458,17 +503,18 @@ impl StoresServerSessions for RedisSessionStore {
 
 impl SessionStore for RedisSessionStore {
     fn stats(&self) -> SessionStoreStats {
-        self.counters.snapshot()
+        self.shared.counters.snapshot()
     }
 }
 
 impl fmt::Debug for RedisSessionStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisSessionStore")
-            .field("target", &self.target)
+            .field("target", &self.shared.target)
             .field("key_prefix", &self.key_prefix)
             .field("lifetime", &self.lifetime)
             .field("op_timeout", &self.op_timeout)
+            .field("wait_for_puts", &self.wait_for_puts)
             .finish_non_exhaustive()
     }
 }
@@ -527,7 +573,15 @@ impl Op {
 struct Request {
     op: Op,
     deadline: Instant,
-    reply: std_mpsc::SyncSender<Result<Value, Failure>>,
+    reply: Reply,
+}
+
+/// Where the answer to a request goes.
+enum Reply {
+    /// To the caller, who waits for it (or has given up).
+    Caller(std_mpsc::SyncSender<Result<Value, Failure>>),
+    /// Nobody waits (a put that is not waited for): count it.
+    Detached(Arc<Shared>),
 }
 
 /// What the background thread needs to make its connection (made there: the connection's
@@ -662,8 +716,11 @@ fn worker(
                     Ok(Err(e)) => Err(Failure::Redis(e)),
                     Err(_) => Err(Failure::Timeout),
                 };
-                // The caller may have given up already.
-                let _ = request.reply.try_send(result);
+                match request.reply {
+                    // The caller may have given up already.
+                    Reply::Caller(reply) => drop(reply.try_send(result)),
+                    Reply::Detached(shared) => drop(shared.put_done(result)),
+                }
             });
         }
     });
