@@ -253,3 +253,74 @@ fn redis_cluster_store_resumes_across_nodes() {
     }
     assert_eq!(store_b.stats().hits, 5);
 }
+
+/// A ticketer that flips one bit of every ticket it is asked to decrypt (a ticket tampered
+/// with on the way), then hands it to the real one.
+#[derive(Debug)]
+struct Tampering(Arc<RotatingTicketer>, usize);
+
+impl ProducesTickets for Tampering {
+    fn enabled(&self) -> bool {
+        true
+    }
+    fn lifetime(&self) -> u32 {
+        self.0.lifetime()
+    }
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        self.0.encrypt(plain)
+    }
+    fn decrypt(&self, ticket: &[u8]) -> Option<Vec<u8>> {
+        let mut ticket = ticket.to_vec();
+        let bit = self.1 % (ticket.len() * 8);
+        ticket[bit / 8] ^= 1 << (bit % 8);
+        self.0.decrypt(&ticket)
+    }
+}
+
+#[test]
+fn ticket_rotation_in_handshakes() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let pki = pki();
+    let period = 60;
+    let now = Arc::new(AtomicU64::new(1_800_000_000));
+    let clock = Arc::clone(&now);
+    let ticketer = RotatingTicketer::fleet(FleetSecret::generate().unwrap())
+        .rotation_period(Duration::from_secs(period))
+        .clock(move || clock.load(Ordering::Relaxed))
+        .build()
+        .unwrap();
+    let node = server(
+        &pki,
+        Arc::new(MemorySessionStore::new(0)),
+        Some(ticketer.clone()),
+    );
+
+    // A ticket from the previous period resumes.
+    let client_1 = client(&pki);
+    assert_eq!(connect(&client_1, &node), HandshakeKind::Full);
+    now.fetch_add(period, Ordering::Relaxed);
+    assert_eq!(connect(&client_1, &node), HandshakeKind::Resumed);
+
+    // One from two periods back does a full handshake.
+    let client_2 = client(&pki);
+    assert_eq!(connect(&client_2, &node), HandshakeKind::Full);
+    now.fetch_add(2 * period, Ordering::Relaxed);
+    assert_eq!(connect(&client_2, &node), HandshakeKind::Full);
+
+    // A tampered ticket does a full handshake (a bit in the header, the ciphertext, the tag).
+    for bit in [3, 8 * 12, 8 * 40 + 5, usize::MAX] {
+        let tampering = server(
+            &pki,
+            Arc::new(MemorySessionStore::new(0)),
+            Some(Arc::new(Tampering(ticketer.clone(), bit))),
+        );
+        let client_3 = client(&pki);
+        assert_eq!(connect(&client_3, &node), HandshakeKind::Full);
+        assert_eq!(
+            connect(&client_3, &tampering),
+            HandshakeKind::Full,
+            "bit {bit}"
+        );
+        assert_eq!(connect(&client_3, &node), HandshakeKind::Resumed);
+    }
+}
