@@ -1,0 +1,723 @@
+//! Server CPU time per full handshake of `qtls server`, beside OpenSSL 4's `s_server`, read
+//! from each server process's own CPU accounting (issue 6, "Speed").
+//!
+//! ```sh
+//! cargo bench --bench server_cpu            # about 6 minutes on 2 cores
+//! ```
+//!
+//! `cargo bench` builds the `qtls` binary in the bench profile (optimised) and this target
+//! runs it as separate processes, in one run:
+//!
+//! | server | command |
+//! |---|---|
+//! | `qtls` | `qtls server --preset hybrid --policy any` |
+//! | `qtls-again` | the same again, a second process: the A/A ratio is the noise floor |
+//! | `qtls+gate` | the same with `--policy pq-required` (the PQ gate refuses hellos without a PQ group) |
+//! | `qtls+staple` | `qtls` with `--ocsp-stapling soft-fail --ocsp-responder URL` (a `qtls ocsp-responder` on the same PKI) |
+//! | `openssl` | `openssl s_server -tls1_3 -www -groups SecP384r1MLKEM1024 -cert ... -cert_chain ... -key ...` |
+//!
+//! all with the same ML-DSA-65 leaf and intermediate (`qtls pki init --profile mldsa65`),
+//! and the same clients, offering only SecP384r1MLKEM1024 (each server's negotiation, and
+//! that only `qtls+staple` staples, is checked first):
+//!
+//! - `s_client` (the measurement the verdicts use): `openssl s_client -status
+//!   -verify_return_error` processes, one full handshake each, a fixed number per server and
+//!   round, the servers taking turns connection by connection so that anything else the
+//!   machine does falls on all of them alike. `-status` asks for the staple (`s_time`
+//!   cannot); each client sends close_notify on its stdin's EOF, without a request.
+//! - `s_time` (a cross-check): `openssl s_time -new -time T` per server, one after the other
+//!   (its `OPENSSL_CONF` sets the group), as many full handshakes as it makes in T seconds.
+//!   It closes the socket right after its Finished with the server's tickets unread, so the
+//!   kernel sends RST and the server often loses the client's Finished: part of its
+//!   "handshakes" end early on the server, differently per run.
+//!
+//! The server's CPU time (user + system, all threads) is read from the kernel's per-thread
+//! accounting (`/proc/PID/task/*/schedstat`, ns) before and after, and divided by the number
+//! of connections. Idle servers are checked to burn nothing. Ratios are taken within each
+//! round; the report gives the median over rounds, the range and the pooled ratio.
+//!
+//! Environment: `QTLS_OPENSSL` (an OpenSSL 4 `openssl`; default: `scripts/openssl.sh`, which
+//! builds it once into `~/.cache/qtls`), `QTLS_BENCH_CONNECTIONS` (s_client connections per
+//! server and round, default 300), `QTLS_BENCH_ROUNDS` (default 4), `QTLS_BENCH_STIME_SECONDS`
+//! (default 5; 0 skips s_time).
+//!
+//! Without `--bench` (as under `cargo test --benches`) it does nothing.
+
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const GROUP: &str = "SecP384r1MLKEM1024";
+const WARMUP: usize = 20;
+/// Linux's USER_HZ (the unit of /proc/PID/stat's utime and stime).
+const TICK_NS: u64 = 10_000_000;
+
+fn main() {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        eprintln!("server_cpu: run it with `cargo bench --bench server_cpu`; nothing to do");
+        return;
+    }
+    let connections = env_number("QTLS_BENCH_CONNECTIONS", 300);
+    let rounds = env_number("QTLS_BENCH_ROUNDS", 4);
+    let stime_seconds = env_number("QTLS_BENCH_STIME_SECONDS", 5);
+
+    let openssl = openssl_binary();
+    let work = tempfile::Builder::new()
+        .prefix("qtls-server-cpu-")
+        .tempdir()
+        .expect("temp dir");
+    let dir = work.path();
+    // A copy, so that another build writing target/release/qtls cannot swap it mid-run.
+    let qtls = dir.join("qtls");
+    std::fs::copy(env!("CARGO_BIN_EXE_qtls"), &qtls).expect("copy the qtls binary");
+    let pki = dir.join("pki");
+    check(
+        Command::new(&qtls)
+            .args(["pki", "init", "--profile", "mldsa65", "--hosts"])
+            .arg("localhost,127.0.0.1")
+            .arg("--dir")
+            .arg(&pki),
+        "qtls pki init --profile mldsa65",
+    );
+    let empty_conf = dir.join("empty.cnf");
+    std::fs::write(&empty_conf, "").unwrap();
+    let client_conf = dir.join("client.cnf");
+    std::fs::write(
+        &client_conf,
+        format!(
+            "openssl_conf = openssl_init\n[openssl_init]\nssl_conf = ssl_sect\n[ssl_sect]\n\
+             system_default = system_default_sect\n[system_default_sect]\nGroups = {GROUP}\n"
+        ),
+    )
+    .unwrap();
+    let client = Client {
+        openssl: openssl.clone(),
+        conf: client_conf,
+        ca: pki.join("root.pem"),
+    };
+
+    // The OCSP responder for the stapling server.
+    let ocsp_port = free_port();
+    let mut responder = Command::new(&qtls);
+    responder
+        .args([
+            "ocsp-responder",
+            "--listen",
+            &format!("127.0.0.1:{ocsp_port}"),
+        ])
+        .args(["--validity", "86400"])
+        .arg("--ca")
+        .arg(pki.join("intermediate.pem"))
+        .arg("--signer")
+        .arg(pki.join("ocsp.pem"))
+        .arg("--key")
+        .arg(pki.join("ocsp.key"))
+        .arg("--index")
+        .arg(pki.join("revoked.txt"));
+    let _responder = Process::spawn("ocsp-responder", &mut responder, dir, ocsp_port);
+
+    let qtls_server = |name: &'static str, extra: &[String]| {
+        let port = free_port();
+        let mut cmd = Command::new(&qtls);
+        cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--preset", "hybrid"])
+            .arg("--cert")
+            .arg(pki.join("server-chain.pem"))
+            .arg("--key")
+            .arg(pki.join("server.key"))
+            .args(extra);
+        Process::spawn(name, &mut cmd, dir, port)
+    };
+    let mut servers = vec![
+        qtls_server("qtls", &["--policy".into(), "any".into()]),
+        // The same server again: the A/A ratio shows how far two identical processes differ.
+        qtls_server("qtls-again", &["--policy".into(), "any".into()]),
+        qtls_server("qtls+gate", &["--policy".into(), "pq-required".into()]),
+        qtls_server(
+            "qtls+staple",
+            &[
+                "--policy".into(),
+                "any".into(),
+                "--ocsp-stapling".into(),
+                "soft-fail".into(),
+                "--ocsp-responder".into(),
+                format!("http://127.0.0.1:{ocsp_port}"),
+            ],
+        ),
+    ];
+    let openssl_port = free_port();
+    let mut s_server = Command::new(&openssl);
+    s_server
+        .env("OPENSSL_CONF", &empty_conf)
+        .args(["s_server", "-accept", &format!("127.0.0.1:{openssl_port}")])
+        .args(["-tls1_3", "-www", "-groups", GROUP])
+        .arg("-cert")
+        .arg(pki.join("server.pem"))
+        .arg("-cert_chain")
+        .arg(pki.join("intermediate.pem"))
+        .arg("-key")
+        .arg(pki.join("server.key"));
+    servers.push(Process::spawn("openssl", &mut s_server, dir, openssl_port));
+    let spawned = Instant::now();
+
+    // What each server negotiates, and that only the stapling one staples.
+    for server in &servers {
+        let out = client.s_client_output(server.port);
+        for expected in [
+            format!("Negotiated TLS1.3 group: {GROUP}"),
+            "Peer signature type: mldsa65".to_string(),
+            "Verify return code: 0 (ok)".to_string(),
+        ] {
+            assert!(
+                out.contains(&expected),
+                "{}: no {expected:?} in s_client's output:\n{out}",
+                server.name
+            );
+        }
+        let stapled = out.contains("OCSP Response Status: successful");
+        assert_eq!(
+            stapled,
+            server.name == "qtls+staple",
+            "{}: stapled={stapled}:\n{out}",
+            server.name
+        );
+        if stapled {
+            assert!(out.contains("Cert Status: good"), "{out}");
+        }
+    }
+
+    let started = Instant::now();
+    for server in &servers {
+        client.s_client_loop(server.port, WARMUP);
+    }
+    // The stapler fetched its response on a blocking-pool thread, which tokio ends after
+    // 10 s idle: let it go before measuring.
+    std::thread::sleep(Duration::from_secs(12).saturating_sub(spawned.elapsed()));
+    // Idle servers must not add to the counts: check what they burn doing nothing.
+    let idle_before: Vec<Cpu> = servers.iter().map(|s| Cpu::read(s.pid())).collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let idle: Vec<u64> = servers
+        .iter()
+        .zip(&idle_before)
+        .map(|(s, before)| Cpu::read(s.pid()).since(before).cpu_ns)
+        .collect();
+
+    let mut results: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
+    let mut stime_results: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
+    for round in 0..rounds {
+        // s_client: the servers take turns connection by connection, so that whatever else
+        // the machine does falls on all of them alike; each one's CPU over the round is its
+        // own work (idle servers burn none, as checked above).
+        let before: Vec<Cpu> = servers.iter().map(|s| Cpu::read(s.pid())).collect();
+        for i in 0..connections {
+            for offset in 0..servers.len() {
+                client.s_client_loop(servers[(i + offset) % servers.len()].port, 1);
+            }
+        }
+        for (index, server) in servers.iter().enumerate() {
+            let mut sample = Cpu::read(server.pid()).since(&before[index]);
+            sample.connections = connections;
+            eprintln!(
+                "round {round} {:<12} s_client: {} connections, {:.0} µs/handshake{}",
+                server.name,
+                sample.connections,
+                sample.per_handshake_us(),
+                if sample.precise { "" } else { " (ticks)" }
+            );
+            results[index].push(sample);
+        }
+        // s_time runs for a time, one server after the other (in a rotating order).
+        for offset in 0..servers.len() * usize::from(stime_seconds > 0) {
+            let index = (round + offset) % servers.len();
+            let server = &servers[index];
+            let before = Cpu::read(server.pid());
+            let connections = client.s_time(server.port, stime_seconds);
+            let mut sample = Cpu::read(server.pid()).since(&before);
+            sample.connections = connections;
+            eprintln!(
+                "round {round} {:<12} s_time:   {} connections, {:.0} µs/handshake{}",
+                server.name,
+                sample.connections,
+                sample.per_handshake_us(),
+                if sample.precise { "" } else { " (ticks)" }
+            );
+            stime_results[index].push(sample);
+        }
+    }
+    let elapsed = started.elapsed();
+    for server in &mut servers {
+        server.assert_running();
+    }
+
+    let mut report = String::new();
+    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
+    writeln!(
+        report,
+        "Machine: {} cores, {}; Linux {}. {}; qtls at {}. {rounds} rounds, measured in {:.0} s.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model(),
+        kernel(),
+        openssl_version(&openssl, &empty_conf),
+        git_commit(),
+        elapsed.as_secs_f64()
+    )
+    .unwrap();
+    let mut tables = vec![(
+        format!("`openssl s_client -status`, {connections} connections per server and round"),
+        &results,
+    )];
+    if stime_seconds > 0 {
+        tables.push((
+            format!("`openssl s_time -new -time {stime_seconds}` (no status_request)"),
+            &stime_results,
+        ));
+    }
+    writeln!(
+        report,
+        "| client | server | handshakes | server CPU per handshake (µs), median of rounds | range |"
+    )
+    .unwrap();
+    writeln!(report, "|---|---|---:|---:|---|").unwrap();
+    for (client_name, samples) in &tables {
+        for (name, runs) in names.iter().zip(samples.iter()) {
+            let per: Vec<f64> = runs.iter().map(Sample::per_handshake_us).collect();
+            writeln!(
+                report,
+                "| {client_name} | `{name}` | {} | {:.0} | {:.0}–{:.0}{} |",
+                runs.iter().map(|s| s.connections).sum::<usize>(),
+                median(&per),
+                min(&per),
+                max(&per),
+                if runs.iter().all(|s| s.precise) {
+                    ""
+                } else {
+                    " (some in 10 ms ticks)"
+                }
+            )
+            .unwrap();
+        }
+    }
+    writeln!(report).unwrap();
+    writeln!(
+        report,
+        "| ratio of CPU per handshake | client | target | median of rounds | range | pooled | verdict |"
+    )
+    .unwrap();
+    writeln!(report, "|---|---|---:|---:|---|---:|---|").unwrap();
+    let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    let ratios = [
+        ("qtls / openssl", "qtls", "openssl", Some(0.40)),
+        ("qtls+gate / qtls", "qtls+gate", "qtls", Some(1.03)),
+        ("qtls+staple / qtls", "qtls+staple", "qtls", Some(1.03)),
+        (
+            "qtls-again / qtls (A/A control)",
+            "qtls-again",
+            "qtls",
+            None,
+        ),
+    ];
+    for (client_name, samples) in &tables {
+        let short = if client_name.contains("s_time") {
+            "s_time"
+        } else {
+            "s_client"
+        };
+        for (label, numerator, denominator, target) in ratios {
+            let (num, den) = (
+                &samples[position(numerator)],
+                &samples[position(denominator)],
+            );
+            let per_round: Vec<f64> = num
+                .iter()
+                .zip(den.iter())
+                .map(|(n, d)| n.per_handshake_us() / d.per_handshake_us())
+                .collect();
+            let pooled = pooled_us(num) / pooled_us(den);
+            let med = median(&per_round);
+            let verdict = match target {
+                _ if short == "s_time" && numerator == "qtls+staple" => {
+                    "n/a: s_time asks for no staple"
+                }
+                None => "noise floor",
+                Some(target) if med <= target => "meets",
+                Some(_) => "misses",
+            };
+            let target = target.map_or("–".to_string(), |t| format!("≤ {t:.2}"));
+            writeln!(
+                report,
+                "| {label} | {short} | {target} | {med:.3} | {:.3}–{:.3} | {pooled:.3} | {verdict} |",
+                min(&per_round),
+                max(&per_round),
+            )
+            .unwrap();
+        }
+    }
+    writeln!(
+        report,
+        "\nIdle servers over 1 s: {}.",
+        names
+            .iter()
+            .zip(&idle)
+            .map(|(name, ns)| format!("`{name}` {} µs", ns / 1000))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+    .unwrap();
+    println!("\n{report}");
+    // What the qtls servers logged, by message (timestamps and peers left out).
+    for server in &servers {
+        if server.name.starts_with("qtls") {
+            let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+            let mut kinds: Vec<(String, usize)> = Vec::new();
+            for line in log.lines().map(strip_ansi) {
+                let Some(level) = ["WARN", "ERROR"].into_iter().find(|l| line.contains(l)) else {
+                    continue;
+                };
+                let message = line
+                    .split_once(level)
+                    .map_or(line.as_str(), |(_, rest)| rest)
+                    .split(" peer=")
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                let message = format!("{level} {message}");
+                match kinds.iter_mut().find(|(m, _)| *m == message) {
+                    Some((_, n)) => *n += 1,
+                    None => kinds.push((message, 1)),
+                }
+            }
+            println!("{} log: {} lines", server.name, log.lines().count());
+            for (message, n) in kinds {
+                println!("  {n} × {message}");
+            }
+        }
+    }
+}
+
+/// One measurement: server CPU over some connections.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    cpu_ns: u64,
+    connections: usize,
+    /// From schedstat (ns) rather than 10 ms ticks.
+    precise: bool,
+}
+
+impl Sample {
+    fn per_handshake_us(&self) -> f64 {
+        self.cpu_ns as f64 / 1000.0 / self.connections.max(1) as f64
+    }
+}
+
+fn pooled_us(samples: &[Sample]) -> f64 {
+    let cpu: u64 = samples.iter().map(|s| s.cpu_ns).sum();
+    let connections: usize = samples.iter().map(|s| s.connections).sum();
+    cpu as f64 / 1000.0 / connections.max(1) as f64
+}
+
+/// A process's CPU time as the kernel accounts it.
+struct Cpu {
+    /// Its threads and each one's /proc/PID/task/TID/schedstat first field (ns on a CPU).
+    threads: Vec<(u32, u64)>,
+    /// utime + stime from /proc/PID/stat (whole process, 10 ms ticks).
+    ticks: u64,
+}
+
+impl Cpu {
+    /// The CPU time from `before` to this reading (connections left at 0): per thread, so a
+    /// thread that started in between counts whole. A thread that exited in between takes
+    /// its last moments with it: then the sample is marked imprecise and the process's
+    /// 10 ms ticks are used if they say more.
+    fn since(&self, before: &Self) -> Sample {
+        let mut cpu_ns = 0;
+        for (tid, ns) in &self.threads {
+            let start = before
+                .threads
+                .iter()
+                .find(|(t, _)| t == tid)
+                .map_or(0, |(_, ns)| *ns);
+            cpu_ns += ns.saturating_sub(start);
+        }
+        let precise = before
+            .threads
+            .iter()
+            .all(|(tid, _)| self.threads.iter().any(|(t, _)| t == tid));
+        if !precise {
+            cpu_ns = cpu_ns.max((self.ticks - before.ticks) * TICK_NS);
+        }
+        Sample {
+            cpu_ns,
+            connections: 0,
+            precise,
+        }
+    }
+
+    fn read(pid: u32) -> Self {
+        let mut threads = Vec::new();
+        for entry in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task") {
+            let entry = entry.unwrap();
+            let Ok(tid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(entry.path().join("schedstat")) {
+                let ns = stat
+                    .split_whitespace()
+                    .next()
+                    .and_then(|ns| ns.parse::<u64>().ok())
+                    .unwrap_or(0);
+                threads.push((tid, ns));
+            }
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Self { threads, ticks }
+    }
+}
+
+/// The benchmark's client: OpenSSL offering only [`GROUP`].
+struct Client {
+    openssl: PathBuf,
+    conf: PathBuf,
+    ca: PathBuf,
+}
+
+impl Client {
+    fn s_client(&self, port: u16) -> Command {
+        let mut cmd = Command::new(&self.openssl);
+        cmd.env("OPENSSL_CONF", &self.conf)
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-servername", "localhost", "-groups", GROUP])
+            .args(["-status", "-verify_return_error"])
+            .arg("-CAfile")
+            .arg(&self.ca)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn s_client_output(&self, port: u16) -> String {
+        let out = self.s_client(port).output().expect("openssl s_client");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "s_client failed:\n{text}");
+        text
+    }
+
+    /// `n` sequential full handshakes, each by a new s_client process.
+    fn s_client_loop(&self, port: u16, n: usize) {
+        for _ in 0..n {
+            let status = self
+                .s_client(port)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl s_client");
+            assert!(status.success(), "s_client to port {port} failed: {status}");
+        }
+    }
+
+    /// As many full handshakes as s_time makes in `seconds`; returns how many.
+    fn s_time(&self, port: u16, seconds: usize) -> usize {
+        let out = Command::new(&self.openssl)
+            .env("OPENSSL_CONF", &self.conf)
+            .args(["s_time", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-new", "-time", &seconds.to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl s_time");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "s_time failed: {text}");
+        text.lines()
+            .find_map(|line| {
+                line.split_once(" connections in ")
+                    .and_then(|(n, _)| n.trim().parse().ok())
+            })
+            .unwrap_or_else(|| panic!("no connection count in s_time's output:\n{text}"))
+    }
+}
+
+/// A server (or responder) process, killed when dropped; its output goes to a log file.
+struct Process {
+    name: &'static str,
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(name: &'static str, cmd: &mut Command, dir: &Path, port: u16) -> Self {
+        let log = dir.join(format!("{}.log", name.replace('+', "-")));
+        let file = File::create(&log).unwrap();
+        cmd.stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let mut process = Self {
+            name,
+            child,
+            port,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            process.assert_running();
+            assert!(Instant::now() < deadline, "{name} did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        process
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "{} exited with {status}:\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn check(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn env_number(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .map(|v| v.parse().unwrap_or_else(|e| panic!("{var}={v}: {e}")))
+        .unwrap_or(default)
+}
+
+/// `QTLS_OPENSSL`, else what scripts/openssl.sh prints (it builds OpenSSL 4 once).
+fn openssl_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("QTLS_OPENSSL").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/openssl.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("scripts/openssl.sh");
+    assert!(out.status.success(), "scripts/openssl.sh failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn openssl_version(openssl: &Path, conf: &Path) -> String {
+    Command::new(openssl)
+        .env("OPENSSL_CONF", conf)
+        .arg("version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// HEAD, and whether tracked files differed from it (the binary was built from them).
+fn git_commit() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"]);
+    if git(&["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        head
+    } else {
+        format!("{head} (with uncommitted changes)")
+    }
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn sorted(values: &[f64]) -> Vec<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+fn median(values: &[f64]) -> f64 {
+    let v = sorted(values);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn min(values: &[f64]) -> f64 {
+    sorted(values).first().copied().unwrap_or(f64::NAN)
+}
+
+fn max(values: &[f64]) -> f64 {
+    sorted(values).last().copied().unwrap_or(f64::NAN)
+}
