@@ -209,10 +209,16 @@ impl QtlsAcceptor {
         let connection = stream.get_ref().1;
         let context = ConnectionContext {
             info: ConnectionInfo::of(connection, selected.scheme(), &self.code_points),
-            client: self
-                .client_verifier
-                .as_ref()
-                .and_then(|verifier| ClientIdentity::from_connection(connection, verifier)),
+            client: self.client_verifier.as_ref().and_then(|verifier| {
+                ClientIdentity::from_connection(connection, verifier).or_else(|| {
+                    // A resumed session: rustls restored the client chain the original
+                    // handshake verified (possibly on another node of the fleet).
+                    (connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed))
+                        .then(|| connection.peer_certificates())
+                        .flatten()
+                        .and_then(ClientIdentity::from_resumed_chain)
+                })
+            }),
         };
         Ok((stream, context))
     }

@@ -43,7 +43,7 @@ pub struct ClientReport {
 pub async fn get(
     addr: &str,
     server_name: ServerName<'static>,
-    config: rustls::ClientConfig,
+    config: impl Into<Arc<rustls::ClientConfig>>,
     scheme: SchemeRecord,
     code_points: &CodePoints,
     timeout: Duration,
@@ -53,7 +53,7 @@ pub async fn get(
         ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
         _ => "localhost".to_string(),
     };
-    let connector = TlsConnector::from(Arc::new(config));
+    let connector = TlsConnector::from(config.into());
     let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::Timeout("TCP connect"))??;
@@ -167,4 +167,38 @@ pub async fn fetch(
 
 fn is_handshake_failure(error: &Error) -> bool {
     matches!(error.alert(), Some((_, alert)) if alert == "handshake_failure")
+}
+
+/// Two connections with one client configuration (so one session cache): the first to
+/// `first`, the second to `second`, which tries to resume the first's session (stateful or
+/// ticket, whichever the server gave) — on another node of a fleet, say.
+pub async fn fetch_and_reconnect(
+    first: &str,
+    second: &str,
+    server_name: ServerName<'static>,
+    options: &ClientOptions,
+) -> Result<(ClientReport, ClientReport), Error> {
+    let settings = &options.settings;
+    let (config, record) =
+        crate::client_config(settings, options.roots.clone(), options.identity.as_ref())?;
+    let config = Arc::new(config);
+    let report_first = get(
+        first,
+        server_name.clone(),
+        Arc::clone(&config),
+        Arc::clone(&record),
+        &settings.code_points,
+        options.timeout,
+    )
+    .await?;
+    let report_second = get(
+        second,
+        server_name,
+        config,
+        record,
+        &settings.code_points,
+        options.timeout,
+    )
+    .await?;
+    Ok((report_first, report_second))
 }

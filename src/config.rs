@@ -60,8 +60,34 @@ pub struct ConfigFile {
     pub client_auth: Option<ClientAuthSection>,
     /// OCSP stapling.
     pub ocsp_stapling: Option<StaplingSection>,
+    /// Session resumption.
+    pub sessions: Option<SessionsSection>,
     /// PKCS#11 keys (see the `hsm` options of `qtls server`).
     pub hsm: Option<toml::Table>,
+}
+
+/// `[sessions]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSection {
+    /// `memory`, `off`, `redis://HOST:PORT` or `redis+cluster://H1:P1,H2:P2`.
+    #[serde(default = "memory")]
+    pub store: String,
+    /// `off`, `software`, `fleet` or `hsm`.
+    #[serde(default = "off")]
+    pub tickets: String,
+    /// The fleet's shared secret file (Redis entries, fleet ticket keys).
+    pub ticket_key_file: Option<PathBuf>,
+    /// Ticket key rotation (default 24h).
+    #[serde(default, with = "humantime_serde_option")]
+    pub ticket_rotation: Option<Duration>,
+}
+
+fn memory() -> String {
+    "memory".into()
+}
+fn off() -> String {
+    "off".into()
 }
 
 /// `[listen]`.
@@ -271,6 +297,22 @@ fn one_hour() -> Duration {
     Duration::from_secs(3600)
 }
 
+/// Optional durations.
+mod humantime_serde_option {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration: {e}")))
+    }
+}
+
 /// Durations as `"10s"`, `"2h"`, `"500ms"`.
 mod humantime_serde {
     use std::time::Duration;
@@ -316,6 +358,10 @@ impl ConfigFile {
             qtls_provider::group_by_name(group, qtls_provider::Backend::AwsLc)
                 .map_err(|e| format!("policy.groups: {e}"))?;
         }
+        if let Some(sessions) = &self.sessions {
+            parse_store(&sessions.store).map_err(|e| format!("sessions.store: {e}"))?;
+            parse_tickets(&sessions.tickets).map_err(|e| format!("sessions.tickets: {e}"))?;
+        }
         if self.listen.max_connections == 0 {
             return Err("listen.max_connections must be at least 1".into());
         }
@@ -334,6 +380,18 @@ impl ConfigFile {
         Ok(())
     }
 
+    fn session_settings(&self) -> Result<crate::server::SessionSettings, String> {
+        let Some(sessions) = &self.sessions else {
+            return Ok(crate::server::SessionSettings::default());
+        };
+        Ok(crate::server::SessionSettings {
+            store: parse_store(&sessions.store)?,
+            tickets: parse_tickets(&sessions.tickets)?,
+            fleet_secret: sessions.ticket_key_file.clone(),
+            ticket_rotation: sessions.ticket_rotation,
+        })
+    }
+
     /// The server settings this file describes.
     pub fn server_settings(&self) -> Result<ServerSettings, Error> {
         let mut tls = TlsSettings::default();
@@ -345,6 +403,7 @@ impl ConfigFile {
         }
         tls.groups = self.policy.groups.clone();
         Ok(ServerSettings {
+            sessions: self.session_settings().map_err(Error::Config)?,
             tls,
             certificates: self
                 .certificates
@@ -391,6 +450,34 @@ impl ConfigFile {
             },
             hsm: None,
         })
+    }
+}
+
+/// `memory`, `off` or a Redis URL.
+pub fn parse_store(text: &str) -> Result<crate::server::SessionStoreSetting, String> {
+    use crate::server::SessionStoreSetting;
+    match text {
+        "memory" => Ok(SessionStoreSetting::Memory),
+        "off" => Ok(SessionStoreSetting::Off),
+        url if url.starts_with("redis") || url.starts_with("unix://") => url
+            .parse()
+            .map(SessionStoreSetting::Redis)
+            .map_err(|e: Error| e.to_string()),
+        other => Err(format!(
+            "{other:?}: expected memory, off, redis://HOST:PORT or redis+cluster://H1:P1,H2:P2"
+        )),
+    }
+}
+
+/// `off`, `software`, `fleet` or `hsm`.
+pub fn parse_tickets(text: &str) -> Result<crate::server::TicketSetting, String> {
+    use crate::server::TicketSetting;
+    match text {
+        "off" => Ok(TicketSetting::Off),
+        "software" => Ok(TicketSetting::Software),
+        "fleet" => Ok(TicketSetting::Fleet),
+        "hsm" => Ok(TicketSetting::Hsm),
+        other => Err(format!("{other:?}: expected off, software, fleet or hsm")),
     }
 }
 

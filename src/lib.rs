@@ -50,7 +50,8 @@ pub use error::{alert_name, Error};
 pub use gate::{offered_versions, Refusal};
 pub use ocsp_responder::{OcspServer, OCSP_REQUEST_TYPE, OCSP_RESPONSE_TYPE};
 pub use server::{
-    ClientAuth, CloseKind, Limits, ServedConnection, Server, ServerSettings, ShutdownHandle,
+    ClientAuth, CloseKind, Limits, ServedConnection, Server, ServerSettings, SessionSettings,
+    SessionStoreSetting, ShutdownHandle, TicketSetting,
 };
 pub use stapling::{StapleFailurePolicy, StapleState, Stapler, StaplingConfig};
 pub use tls::{

@@ -84,6 +84,106 @@ pub struct ServerSettings {
     /// A certificate whose key is in a PKCS#11 token (served after `certificates`); its
     /// handshakes run off the runtime's workers (see [`crate::hsm`]).
     pub hsm: Option<crate::hsm::HsmSettings>,
+    /// Session resumption: the stateful store and the ticketer.
+    pub sessions: SessionSettings,
+}
+
+/// Where stateful sessions live.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionStoreSetting {
+    /// In this process ([`crate::sessions::MemorySessionStore`], 4096 sessions).
+    #[default]
+    Memory,
+    /// In Redis or Redis Cluster, shared by a fleet; needs [`SessionSettings::fleet_secret`].
+    Redis(crate::sessions::RedisTarget),
+    /// No stateful resumption.
+    Off,
+}
+
+/// Which tickets the server issues (TLS 1.3 stateless resumption).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TicketSetting {
+    /// No tickets: resumption is stateful only (what 0-RTT needs).
+    #[default]
+    Off,
+    /// Random keys rotated in memory: one node.
+    Software,
+    /// Keys derived from [`SessionSettings::fleet_secret`] and the period: every node of a
+    /// fleet resumes every node's tickets.
+    Fleet,
+    /// The ticket key in the PKCS#11 token (needs [`ServerSettings::hsm`] with a rotation).
+    Hsm,
+}
+
+/// Session resumption settings.
+#[derive(Clone, Debug, Default)]
+pub struct SessionSettings {
+    /// The stateful store.
+    pub store: SessionStoreSetting,
+    /// The tickets.
+    pub tickets: TicketSetting,
+    /// The fleet's shared secret (a file of at least 32 bytes, raw or hex): authenticates
+    /// Redis entries and derives fleet ticket keys.
+    pub fleet_secret: Option<PathBuf>,
+    /// Ticket key rotation (default 24 h).
+    pub ticket_rotation: Option<Duration>,
+}
+
+impl SessionSettings {
+    fn secret(&self, what: &str) -> Result<crate::sessions::FleetSecret, Error> {
+        let path = self.fleet_secret.as_ref().ok_or_else(|| {
+            Error::Config(format!("{what} needs a fleet secret (--ticket-key-file)"))
+        })?;
+        crate::sessions::FleetSecret::from_file(path)
+    }
+
+    /// Installs the store and the ticketer in `config`.
+    fn apply(
+        &self,
+        config: &mut rustls::ServerConfig,
+        hsm_ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
+    ) -> Result<(), Error> {
+        use crate::sessions::{MemorySessionStore, RedisSessionStore, RotatingTicketer};
+        config.session_storage = match &self.store {
+            SessionStoreSetting::Memory => Arc::new(MemorySessionStore::new(
+                MemorySessionStore::DEFAULT_CAPACITY,
+            )),
+            SessionStoreSetting::Redis(target) => {
+                RedisSessionStore::builder(target.clone(), self.secret("a Redis session store")?)
+                    .build()?
+            }
+            SessionStoreSetting::Off => Arc::new(rustls::server::NoServerSessionStorage {}),
+        };
+        let rotation = self
+            .ticket_rotation
+            .unwrap_or(RotatingTicketer::DEFAULT_ROTATION);
+        match self.tickets {
+            // A ticket key configured in the token (`--hsm-ticket-rotation`) is used as is.
+            TicketSetting::Off => {
+                if let Some(ticketer) = hsm_ticketer {
+                    config.ticketer = ticketer;
+                }
+            }
+            TicketSetting::Software => {
+                config.ticketer = RotatingTicketer::random()
+                    .rotation_period(rotation)
+                    .build()?;
+            }
+            TicketSetting::Fleet => {
+                config.ticketer = RotatingTicketer::fleet(self.secret("fleet tickets")?)
+                    .rotation_period(rotation)
+                    .build()?;
+            }
+            TicketSetting::Hsm => {
+                config.ticketer = hsm_ticketer.ok_or_else(|| {
+                    Error::Config("HSM tickets need --hsm-module with a ticket key rotation".into())
+                })?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A server ready to run: the listener, the acceptor and its staplers.
@@ -220,9 +320,12 @@ impl Server {
             Arc::clone(&certificates) as Arc<dyn rustls::server::ResolvesServerCert>,
             client_verifier,
         )?;
-        if let Some(ticketer) = hsm.as_ref().and_then(|hsm| hsm.ticketer.clone()) {
-            config.ticketer = ticketer;
-        }
+        settings.sessions.apply(
+            &mut config,
+            hsm.as_ref()
+                .and_then(|hsm| hsm.ticketer.clone())
+                .map(|ticketer| ticketer as Arc<dyn rustls::server::ProducesTickets>),
+        )?;
         let require_post_quantum = settings
             .require_post_quantum
             .unwrap_or(settings.tls.preset.requires_post_quantum_kx());

@@ -204,8 +204,9 @@ pub fn client_config(
     let provider = settings.provider()?;
     let inner = qtls_verifier::VerifierBuilder::new(roots, &provider)
         .code_points(settings.code_points)
-        .revocation_policy(qtls_verifier::RevocationPolicy::SoftFail)
-        .revocation_depth(qtls_verifier::RevocationDepth::EndEntity)
+        // Off still checks a stapled response (and honours must-staple); it only skips
+        // fetching anything.
+        .revocation_policy(qtls_verifier::RevocationPolicy::Off)
         .online_ocsp(false)
         .fetch_crls(false)
         .build_server_verifier()

@@ -34,6 +34,27 @@ impl ClientIdentity {
         Some(Self::from_chain(&chain))
     }
 
+    /// The identity in a chain verified earlier — for a resumed session, whose client chain
+    /// rustls restores from the session the original (verified) handshake stored. Nothing is
+    /// verified here; the revocation status is [`RevocationStatus::NotChecked`].
+    pub fn from_resumed_chain(chain: &[rustls_pki_types::CertificateDer<'_>]) -> Option<Self> {
+        let leaf = crate::cert::ParsedCert::from_der(chain.first()?.as_ref()).ok()?;
+        let issuer = leaf.cert.tbs_certificate.issuer.to_string();
+        let anchor = chain
+            .last()
+            .and_then(|c| crate::cert::ParsedCert::from_der(c.as_ref()).ok())
+            .map(|c| c.cert.tbs_certificate.issuer.to_string())
+            .unwrap_or_else(|| issuer.clone());
+        Some(Self {
+            subject: leaf.subject(),
+            serial: leaf.serial().iter().map(|b| format!("{b:02x}")).collect(),
+            subject_alt_names: leaf.subject_alt_names(),
+            issuer,
+            trust_anchor: anchor,
+            revocation: RevocationStatus::NotChecked,
+        })
+    }
+
     /// The identity a verified client chain establishes.
     pub fn from_chain(chain: &VerifiedChain) -> Self {
         let leaf = chain.end_entity();

@@ -43,6 +43,10 @@ pub(crate) struct ClientArgs {
     /// After handshake_failure, retry once with this broader preset.
     #[arg(long)]
     fallback: Option<Preset>,
+    /// After the first connection, connect to this address (another node, or the same) and
+    /// try to resume the first connection's session; `--json` then reports both.
+    #[arg(long)]
+    reconnect: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
@@ -81,6 +85,26 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
         fallback: args.fallback,
         timeout: Duration::from_secs(args.timeout),
     };
+    if let Some(second) = &args.reconnect {
+        let (first, second) =
+            qtls::client::fetch_and_reconnect(&args.connect, second, server_name, &options).await?;
+        if args.json {
+            let both = serde_json::json!({ "first": first, "second": second });
+            println!("{both}");
+        } else {
+            for (label, report) in [("first", &first), ("second", &second)] {
+                println!(
+                    "{label}: group {}, resumed {}, {} bytes sent, {} received, {}",
+                    report.info.group.as_deref().unwrap_or("-"),
+                    report.resumed,
+                    report.handshake_bytes_sent,
+                    report.handshake_bytes_received,
+                    report.http_status.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        return Ok(());
+    }
     let report = qtls::client::fetch(&args.connect, server_name, &options).await?;
     if args.json {
         println!(

@@ -76,6 +76,21 @@ pub(crate) struct ServerArgs {
     /// Time allowed from accept to a finished handshake (e.g. 10s).
     #[arg(long)]
     handshake_timeout: Option<humantime::Duration>,
+    /// Stateful sessions: memory (default), off, redis://HOST:PORT or
+    /// redis+cluster://H1:P1,H2:P2 (a fleet; needs --ticket-key-file for the entries' MAC).
+    #[arg(long)]
+    session_store: Option<String>,
+    /// Tickets: off (default; stateful resumption only), software, fleet (keys derived from
+    /// --ticket-key-file) or hsm (the ticket key in the token).
+    #[arg(long)]
+    tickets: Option<String>,
+    /// The fleet's shared secret file (at least 32 bytes, raw or hex); implies
+    /// `--tickets fleet` unless --tickets says otherwise.
+    #[arg(long)]
+    ticket_key_file: Option<PathBuf>,
+    /// Ticket key rotation period (default 24h).
+    #[arg(long)]
+    ticket_rotation: Option<humantime::Duration>,
     // Boxed: the HSM flags would make `Command::Server` much larger than its siblings.
     #[command(flatten)]
     hsm: Box<crate::hsm::HsmServerArgs>,
@@ -190,6 +205,23 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
     }
     if let Some(timeout) = args.handshake_timeout {
         settings.limits.handshake_timeout = Duration::from(timeout);
+    }
+    if let Some(store) = &args.session_store {
+        settings.sessions.store = qtls::config::parse_store(store)
+            .map_err(|e| Error::Config(format!("--session-store {e}")))?;
+    }
+    if let Some(file) = &args.ticket_key_file {
+        settings.sessions.fleet_secret = Some(file.clone());
+        if args.tickets.is_none() {
+            settings.sessions.tickets = qtls::TicketSetting::Fleet;
+        }
+    }
+    if let Some(tickets) = &args.tickets {
+        settings.sessions.tickets = qtls::config::parse_tickets(tickets)
+            .map_err(|e| Error::Config(format!("--tickets {e}")))?;
+    }
+    if let Some(rotation) = args.ticket_rotation {
+        settings.sessions.ticket_rotation = Some(rotation.into());
     }
     if settings.certificates.is_empty() && settings.hsm.is_none() {
         return Err(Error::Config(
