@@ -11,6 +11,13 @@
 //!   [`Hsm`] with N sessions (each call: queue, worker thread, token, answer).
 //! - `handshake/<alg>/{token,software}`: in-memory client + server, full handshake
 //!   (SecP384r1MLKEM1024, a 2-certificate chain verified by the client), no resumption.
+//!
+//! Before the criterion groups, `scaling` measures the same four ML-DSA-65 configurations
+//! interleaved (round after round, each configuration 32 signatures per round) and prints
+//! the median rate of each and the ratios: on a shared machine the background load moves
+//! between criterion's groups, but not within a round. Each round also signs in software
+//! (aws-lc-rs ML-DSA-65) on one thread and on two: the ratio of those says how much
+//! parallelism the machine actually had to offer during the run.
 
 #![allow(
     clippy::unwrap_used,
@@ -151,6 +158,89 @@ fn sign(c: &mut Criterion) {
     }
 }
 
+/// Median signatures per second of the raw session and the pools, measured interleaved.
+fn scaling(_: &mut Criterion) {
+    const ROUNDS: usize = 15;
+    const PER_ROUND: usize = 32;
+    let Some(kryoptic) = tokens::kryoptic() else {
+        return;
+    };
+    let algorithm = KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65);
+    let label = tokens::unique("scaling");
+    TokenAdmin::open(&tokens::config(&kryoptic, tokens::PRIMARY).build().unwrap())
+        .unwrap()
+        .generate(&label, algorithm)
+        .unwrap();
+    let mut raw = raw_signer(&kryoptic, tokens::PRIMARY, &label, algorithm);
+    let pools: Vec<(usize, HsmSigningKey)> = [1, 2, 4]
+        .into_iter()
+        .map(|n| (n, token_key(&kryoptic, tokens::PRIMARY, &label, n)))
+        .collect();
+    let software = Arc::new(KeyPair::generate(algorithm, Backend::AwsLc).unwrap());
+    let software_rate = |threads: usize| {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    for _ in 0..PER_ROUND / threads {
+                        std::hint::black_box(software.sign(b"calibration").unwrap());
+                    }
+                });
+            }
+        });
+        PER_ROUND as f64 / start.elapsed().as_secs_f64()
+    };
+    let mut calibration: Vec<Vec<f64>> = vec![Vec::new(); 2];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); 1 + pools.len()];
+    for _ in 0..ROUNDS {
+        calibration[0].push(software_rate(1));
+        calibration[1].push(software_rate(2));
+        let start = Instant::now();
+        for _ in 0..PER_ROUND {
+            raw();
+        }
+        rates[0].push(PER_ROUND as f64 / start.elapsed().as_secs_f64());
+        for (i, (_, key)) in pools.iter().enumerate() {
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for _ in 0..CALLERS {
+                    scope.spawn(|| {
+                        for _ in 0..PER_ROUND / CALLERS {
+                            std::hint::black_box(key.sign(b"interleaved").unwrap());
+                        }
+                    });
+                }
+            });
+            rates[i + 1].push(PER_ROUND as f64 / start.elapsed().as_secs_f64());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let medians: Vec<f64> = rates.iter_mut().map(median).collect();
+    let calibration: Vec<f64> = calibration.iter_mut().map(median).collect();
+    println!(
+        "scaling/ML-DSA-65 (Kryoptic), {} cores, {ROUNDS} interleaved rounds, median signatures/s:",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "  software (aws-lc-rs) 1 thread: {:.0}, 2 threads: {:.0} ({:.2}x: the parallelism available)",
+        calibration[0],
+        calibration[1],
+        calibration[1] / calibration[0]
+    );
+    println!("  raw single session: {:.0}", medians[0]);
+    for (i, (n, _)) in pools.iter().enumerate() {
+        println!(
+            "  pool, {n} session(s): {:.0} ({:.2}x pool-1, {:.2}x raw)",
+            medians[i + 1],
+            medians[i + 1] / medians[1],
+            medians[i + 1] / medians[0]
+        );
+    }
+}
+
 fn handshake(c: &mut Criterion) {
     let Some(kryoptic) = tokens::kryoptic() else {
         return;
@@ -197,6 +287,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = sign, handshake
+    targets = scaling, sign, handshake
 }
 criterion_main!(benches);
