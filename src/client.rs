@@ -12,6 +12,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::connection::{ConnectionInfo, CountingStream};
 use crate::error::Error;
+use crate::key_update::{KeyUpdatePolicy, KeyUpdating};
 use crate::tls::SchemeRecord;
 
 /// The most response bytes the client keeps.
@@ -39,6 +40,28 @@ pub struct ClientReport {
     pub body: String,
 }
 
+/// A client connection that updates its traffic keys by a [`KeyUpdatePolicy`].
+pub type ClientStream = KeyUpdating<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Connects to `addr` and handshakes with `server_name`; the stream updates its traffic keys
+/// by `key_update` (on top of rustls's own updates).
+pub async fn connect(
+    addr: &str,
+    server_name: ServerName<'static>,
+    config: impl Into<Arc<rustls::ClientConfig>>,
+    key_update: KeyUpdatePolicy,
+    timeout: Duration,
+) -> Result<ClientStream, Error> {
+    let connector = TlsConnector::from(config.into());
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| Error::Timeout("TCP connect"))??;
+    let tls = tokio::time::timeout(timeout, connector.connect(server_name, tcp))
+        .await
+        .map_err(|_| Error::Timeout("TLS handshake"))??;
+    Ok(KeyUpdating::new(tls, key_update, "client"))
+}
+
 /// Connects to `addr`, handshakes with `server_name`, sends `GET /` and reads the response.
 pub async fn get(
     addr: &str,
@@ -47,6 +70,27 @@ pub async fn get(
     scheme: SchemeRecord,
     code_points: &CodePoints,
     timeout: Duration,
+) -> Result<ClientReport, Error> {
+    get_with_policy(
+        addr,
+        server_name,
+        config,
+        scheme,
+        code_points,
+        timeout,
+        KeyUpdatePolicy::default(),
+    )
+    .await
+}
+
+async fn get_with_policy(
+    addr: &str,
+    server_name: ServerName<'static>,
+    config: impl Into<Arc<rustls::ClientConfig>>,
+    scheme: SchemeRecord,
+    code_points: &CodePoints,
+    timeout: Duration,
+    key_update: KeyUpdatePolicy,
 ) -> Result<ClientReport, Error> {
     let host = match &server_name {
         ServerName::DnsName(name) => name.as_ref().to_string(),
@@ -58,12 +102,13 @@ pub async fn get(
         .await
         .map_err(|_| Error::Timeout("TCP connect"))??;
     let (counting, counters) = CountingStream::new(tcp);
-    let mut tls = tokio::time::timeout(timeout, connector.connect(server_name, counting))
+    let tls = tokio::time::timeout(timeout, connector.connect(server_name, counting))
         .await
         .map_err(|_| Error::Timeout("TLS handshake"))??;
     let (handshake_bytes_sent, handshake_bytes_received) = (counters.written(), counters.read());
     let info = ConnectionInfo::of(tls.get_ref().1, scheme.scheme(), code_points);
     let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let mut tls = KeyUpdating::new(tls, key_update, "client");
     let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     let response = tokio::time::timeout(timeout, async {
         tls.write_all(request.as_bytes()).await?;
@@ -119,6 +164,8 @@ pub struct ClientOptions {
     pub fallback: Option<qtls_provider::Preset>,
     /// Limit for each step (connect, handshake, response).
     pub timeout: Duration,
+    /// When the connection updates its traffic keys (besides rustls's own updates).
+    pub key_update: KeyUpdatePolicy,
 }
 
 /// [`get`] with [`ClientOptions`], retrying once with the fallback preset after
@@ -133,13 +180,14 @@ pub async fn fetch(
         async move {
             let (config, record) =
                 crate::client_config(&settings, options.roots.clone(), options.identity.as_ref())?;
-            get(
+            get_with_policy(
                 addr,
                 server_name,
                 config,
                 record,
                 &settings.code_points,
                 options.timeout,
+                options.key_update,
             )
             .await
         }
@@ -182,22 +230,24 @@ pub async fn fetch_and_reconnect(
     let (config, record) =
         crate::client_config(settings, options.roots.clone(), options.identity.as_ref())?;
     let config = Arc::new(config);
-    let report_first = get(
+    let report_first = get_with_policy(
         first,
         server_name.clone(),
         Arc::clone(&config),
         Arc::clone(&record),
         &settings.code_points,
         options.timeout,
+        options.key_update,
     )
     .await?;
-    let report_second = get(
+    let report_second = get_with_policy(
         second,
         server_name,
         config,
         record,
         &settings.code_points,
         options.timeout,
+        options.key_update,
     )
     .await?;
     Ok((report_first, report_second))

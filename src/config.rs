@@ -29,6 +29,13 @@
 //! cache = { dir = "/var/cache/qtls", refresh_before_expiry = "2h" }
 //! timeout = { connect = "5s", read = "10s" }
 //! background_refresh = { enabled = true, interval = "1h" }
+//!
+//! [key_update]
+//! bytes = 100_000_000_000           # update traffic keys after this many bytes...
+//! interval = "24h"                  # ...or this long, whichever comes first
+//!
+//! [metrics]
+//! address = "127.0.0.1:9100"        # GET /metrics (Prometheus text format)
 //! ```
 
 use std::net::SocketAddr;
@@ -64,6 +71,29 @@ pub struct ConfigFile {
     pub sessions: Option<SessionsSection>,
     /// PKCS#11 keys (see the `hsm` options of `qtls server`).
     pub hsm: Option<toml::Table>,
+    /// The KeyUpdate policy.
+    pub key_update: Option<KeyUpdateSection>,
+    /// The `/metrics` endpoint.
+    pub metrics: Option<MetricsSection>,
+}
+
+/// `[key_update]`: update the traffic keys after `bytes` or `interval`, whichever first.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyUpdateSection {
+    /// Bytes (read and written) between updates; default 100 GB, 0: no byte limit.
+    pub bytes: Option<u64>,
+    /// Time between updates; default 24h, "0s": no time limit.
+    #[serde(default, with = "humantime_serde_option")]
+    pub interval: Option<Duration>,
+}
+
+/// `[metrics]`: serve `GET /metrics` in the Prometheus text format.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Where to listen (its own listener, plain HTTP).
+    pub address: SocketAddr,
 }
 
 /// `[sessions]`.
@@ -446,10 +476,25 @@ impl ConfigFile {
                 max_connections: self.listen.max_connections,
                 handshake_timeout: self.listen.handshake_timeout,
                 idle_timeout: self.listen.idle_timeout,
+                key_update: self.key_update_policy(),
                 ..Limits::default()
             },
             hsm: None,
+            application: crate::server::Application::default(),
         })
+    }
+
+    fn key_update_policy(&self) -> crate::KeyUpdatePolicy {
+        let mut policy = crate::KeyUpdatePolicy::default();
+        if let Some(section) = &self.key_update {
+            if let Some(bytes) = section.bytes {
+                policy.bytes = bytes;
+            }
+            if let Some(interval) = section.interval {
+                policy.interval = interval;
+            }
+        }
+        policy
     }
 }
 
@@ -506,6 +551,16 @@ mod tests {
             .as_ref()
             .map(|s| s.cache.refresh_before_expiry);
         assert_eq!(stapling, Some(Duration::from_secs(7200)));
+        let settings = file.server_settings().unwrap();
+        assert_eq!(
+            settings.limits.key_update,
+            crate::KeyUpdatePolicy::default()
+        );
+        assert_eq!(
+            file.metrics.map(|m| m.address.port()),
+            Some(9100),
+            "metrics address"
+        );
     }
 
     #[test]
@@ -523,6 +578,10 @@ mod tests {
                 "ocsp_stapling.responder_url",
             ),
             ("[ocsp_stapling]\non_failure = \"maybe\"", "on_failure"),
+            ("[key_update]\nbites = 1", "bites"),
+            ("[key_update]\ninterval = \"often\"", "interval"),
+            ("[key_update]\nbytes = -1", "bytes"),
+            ("[metrics]\naddress = \"nowhere\"", "address"),
         ] {
             let error = ConfigFile::parse(text).unwrap_err();
             assert!(error.contains(expected), "{text:?}: {error}");

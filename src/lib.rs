@@ -36,6 +36,8 @@ mod connection;
 mod error;
 mod gate;
 pub mod hsm;
+mod key_update;
+pub mod metrics;
 mod ocsp_responder;
 pub mod server;
 pub mod sessions;
@@ -48,10 +50,11 @@ pub use certs::{CertificateSet, ServedCertificate};
 pub use connection::{group_name, subject_of, ByteCounters, ConnectionInfo, CountingStream};
 pub use error::{alert_name, Error};
 pub use gate::{offered_versions, Refusal};
+pub use key_update::{KeyUpdateCounter, KeyUpdatePolicy, KeyUpdating, RefreshTrafficKeys};
 pub use ocsp_responder::{OcspServer, OCSP_REQUEST_TYPE, OCSP_RESPONSE_TYPE};
 pub use server::{
-    ClientAuth, CloseKind, Limits, ServedConnection, Server, ServerSettings, SessionSettings,
-    SessionStoreSetting, ShutdownHandle, TicketSetting,
+    serve_echo, Application, ClientAuth, CloseKind, Limits, ServedConnection, Server,
+    ServerSettings, SessionSettings, SessionStoreSetting, ShutdownHandle, TicketSetting,
 };
 pub use stapling::{StapleFailurePolicy, StapleState, Stapler, StaplingConfig};
 pub use tls::{

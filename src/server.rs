@@ -51,6 +51,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// How long shutdown waits for connections in progress.
     pub shutdown_grace: Duration,
+    /// When connections update their traffic keys (besides rustls's own updates).
+    pub key_update: crate::KeyUpdatePolicy,
 }
 
 impl Default for Limits {
@@ -60,6 +62,7 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            key_update: crate::KeyUpdatePolicy::default(),
         }
     }
 }
@@ -86,6 +89,20 @@ pub struct ServerSettings {
     pub hsm: Option<crate::hsm::HsmSettings>,
     /// Session resumption: the stateful store and the ticketer.
     pub sessions: SessionSettings,
+    /// What the server does with a connection after the handshake.
+    pub application: Application,
+}
+
+/// What [`Server::run`] does with a connection after the handshake.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Application {
+    /// Answers one HTTP/1.x request with a JSON description of the connection
+    /// ([`serve_http`]).
+    #[default]
+    Http,
+    /// Sends every byte back until the client closes ([`serve_echo`]); for tests.
+    Echo,
 }
 
 /// Where stateful sessions live.
@@ -139,22 +156,27 @@ impl SessionSettings {
         crate::sessions::FleetSecret::from_file(path)
     }
 
-    /// Installs the store and the ticketer in `config`.
+    /// Installs the store and the ticketer in `config`; returns the store (for its
+    /// counters), if there is one.
     fn apply(
         &self,
         config: &mut rustls::ServerConfig,
         hsm_ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Arc<dyn crate::sessions::SessionStore>>, Error> {
         use crate::sessions::{MemorySessionStore, RedisSessionStore, RotatingTicketer};
-        config.session_storage = match &self.store {
-            SessionStoreSetting::Memory => Arc::new(MemorySessionStore::new(
+        let store: Option<Arc<dyn crate::sessions::SessionStore>> = match &self.store {
+            SessionStoreSetting::Memory => Some(Arc::new(MemorySessionStore::new(
                 MemorySessionStore::DEFAULT_CAPACITY,
-            )),
-            SessionStoreSetting::Redis(target) => {
+            ))),
+            SessionStoreSetting::Redis(target) => Some(
                 RedisSessionStore::builder(target.clone(), self.secret("a Redis session store")?)
-                    .build()?
-            }
-            SessionStoreSetting::Off => Arc::new(rustls::server::NoServerSessionStorage {}),
+                    .build()?,
+            ),
+            SessionStoreSetting::Off => None,
+        };
+        config.session_storage = match &store {
+            Some(store) => Arc::clone(store) as Arc<dyn rustls::server::StoresServerSessions>,
+            None => Arc::new(rustls::server::NoServerSessionStorage {}),
         };
         let rotation = self
             .ticket_rotation
@@ -182,7 +204,7 @@ impl SessionSettings {
                 })?;
             }
         }
-        Ok(())
+        Ok(store)
     }
 }
 
@@ -195,6 +217,8 @@ pub struct Server {
     limits: Limits,
     shutdown: watch::Sender<bool>,
     hsm: Option<qtls_hsm::Hsm>,
+    application: Application,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Stops a running [`Server`]: it accepts no more connections and waits (within the grace
@@ -320,7 +344,7 @@ impl Server {
             Arc::clone(&certificates) as Arc<dyn rustls::server::ResolvesServerCert>,
             client_verifier,
         )?;
-        settings.sessions.apply(
+        let store = settings.sessions.apply(
             &mut config,
             hsm.as_ref()
                 .and_then(|hsm| hsm.ticketer.clone())
@@ -329,6 +353,11 @@ impl Server {
         let require_post_quantum = settings
             .require_post_quantum
             .unwrap_or(settings.tls.preset.requires_post_quantum_kx());
+        // With a ticketer rustls resumes TLS 1.3 sessions from tickets only.
+        let metrics = Arc::new(crate::metrics::Metrics::new(
+            rustls::server::ProducesTickets::enabled(&*config.ticketer),
+            store,
+        ));
         let acceptor = QtlsAcceptor::new(
             Arc::new(config),
             certificates,
@@ -347,7 +376,15 @@ impl Server {
             limits: settings.limits,
             shutdown,
             hsm: hsm.map(|hsm| hsm.hsm),
+            application: settings.application,
+            metrics,
         })
+    }
+
+    /// The server's counters (handshakes, resumptions, refusals, key updates, the session
+    /// store's); serve them with [`crate::metrics::serve`].
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// The tokens behind the HSM certificate, when there is one (for their status).
@@ -432,6 +469,7 @@ impl Server {
         for refresher in refreshers {
             refresher.abort();
         }
+        this.metrics.log();
         Ok(())
     }
 
@@ -442,18 +480,44 @@ impl Server {
     }
 
     async fn serve_tcp(&self, tcp: TcpStream) -> Result<ServedConnection, Error> {
-        let (tls, context) = self
-            .acceptor
-            .accept(tcp)
-            .await
-            .map_err(|e| Error::Rejected(e.to_string()))?;
-        serve_http(
-            tls,
-            context,
-            self.acl_403.as_ref(),
-            self.limits.idle_timeout,
-        )
-        .await
+        self.metrics.connection();
+        let (tls, context) = match self.acceptor.accept(tcp).await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                match &e {
+                    crate::AcceptError::Refused(refusal) => {
+                        self.metrics.refused(crate::alert_name(refusal.alert()))
+                    }
+                    crate::AcceptError::Closed => {}
+                    crate::AcceptError::Timeout | crate::AcceptError::Tls(_) => {
+                        self.metrics.handshake_failed()
+                    }
+                }
+                return Err(Error::Rejected(e.to_string()));
+            }
+        };
+        self.metrics.handshake(tls.get_ref().1.handshake_kind());
+        let tls = crate::KeyUpdating::new(tls, self.limits.key_update, "server")
+            .with_counter(self.metrics.key_update_counter());
+        match self.application {
+            Application::Http => {
+                serve_http(
+                    tls,
+                    context,
+                    self.acl_403.as_ref(),
+                    self.limits.idle_timeout,
+                )
+                .await
+            }
+            Application::Echo => {
+                let close = serve_echo(tls, self.limits.idle_timeout).await?;
+                Ok(ServedConnection {
+                    context,
+                    status: None,
+                    close,
+                })
+            }
+        }
     }
 }
 
@@ -573,6 +637,28 @@ where
         status: Some(status),
         close,
     })
+}
+
+/// Sends every byte read back on an accepted TLS stream until the peer's close_notify (or
+/// `idle_timeout` without data), then closes with close_notify.
+pub async fn serve_echo<S>(mut tls: S, idle_timeout: Duration) -> Result<CloseKind, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 64 * 1024];
+    let close = loop {
+        match tokio::time::timeout(idle_timeout, tls.read(&mut buf)).await {
+            Err(_) => break CloseKind::PeerKeptOpen,
+            Ok(Ok(0)) => break CloseKind::Clean,
+            Ok(Ok(n)) => tls.write_all(&buf[..n]).await?,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break CloseKind::Truncated
+            }
+            Ok(Err(e)) => return Err(e.into()),
+        }
+    };
+    let _ = tls.shutdown().await;
+    Ok(close)
 }
 
 async fn drain_until_close<S: AsyncRead + Unpin>(tls: &mut S, idle_timeout: Duration) -> CloseKind {

@@ -125,6 +125,7 @@ async fn s1_library_fetch_falls_back_after_handshake_failure() {
         identity: None,
         fallback: None,
         timeout: Duration::from_secs(10),
+        key_update: Default::default(),
     };
     let error = tokio::time::timeout(STEP, qtls::client::fetch(&addr, localhost(), &options))
         .await

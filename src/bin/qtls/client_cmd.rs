@@ -53,6 +53,12 @@ pub(crate) struct ClientArgs {
     /// Seconds to wait for each step.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Update the traffic keys after this many bytes (default 100 GB; 0: no byte limit).
+    #[arg(long)]
+    key_update_bytes: Option<u64>,
+    /// Update the traffic keys after this long (default 24h; 0s: no time limit).
+    #[arg(long)]
+    key_update_interval: Option<humantime::Duration>,
 }
 
 pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
@@ -84,6 +90,14 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
         identity,
         fallback: args.fallback,
         timeout: Duration::from_secs(args.timeout),
+        key_update: qtls::KeyUpdatePolicy {
+            bytes: args
+                .key_update_bytes
+                .unwrap_or(qtls::KeyUpdatePolicy::DEFAULT_BYTES),
+            interval: args
+                .key_update_interval
+                .map_or(qtls::KeyUpdatePolicy::DEFAULT_INTERVAL, Into::into),
+        },
     };
     if let Some(second) = &args.reconnect {
         let (first, second) =

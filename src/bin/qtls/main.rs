@@ -32,7 +32,7 @@ enum Command {
         command: PkiCommand,
     },
     /// Serve TLS 1.3; answer HTTP GET with a JSON description of the connection.
-    Server(server_cmd::ServerArgs),
+    Server(Box<server_cmd::ServerArgs>),
     /// Connect, send GET /, and report what was negotiated.
     Client(client_cmd::ClientArgs),
     /// Verify a certificate chain and print the path with each certificate's status.
@@ -120,7 +120,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             command: PkiCommand::Crl(args),
         } => revocation::crl(args),
         Command::OcspResponder(args) => revocation::ocsp_responder(args).await,
-        Command::Server(args) => server_cmd::run(args).await,
+        Command::Server(args) => server_cmd::run(*args).await,
         Command::Client(args) => client_cmd::run(args).await,
         Command::Verify(args) => verify::run(args),
         Command::Pki {

@@ -91,9 +91,30 @@ pub(crate) struct ServerArgs {
     /// Ticket key rotation period (default 24h).
     #[arg(long)]
     ticket_rotation: Option<humantime::Duration>,
+    // Boxed, like the HSM flags, to keep `Command::Server` small.
+    #[command(flatten)]
+    runtime: Box<RuntimeArgs>,
     // Boxed: the HSM flags would make `Command::Server` much larger than its siblings.
     #[command(flatten)]
     hsm: Box<crate::hsm::HsmServerArgs>,
+}
+
+/// KeyUpdate policy, metrics and the echo mode.
+#[derive(Args)]
+pub(crate) struct RuntimeArgs {
+    /// Update each connection's traffic keys after this many bytes read and written
+    /// (default 100 GB; 0: no byte limit); rustls's own limit-based updates stay on.
+    #[arg(long)]
+    key_update_bytes: Option<u64>,
+    /// Update each connection's traffic keys after this long (default 24h; 0s: no limit).
+    #[arg(long)]
+    key_update_interval: Option<humantime::Duration>,
+    /// Serve counters in the Prometheus text format at http://ADDR/metrics.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Echo every byte back until the client closes, instead of answering HTTP (for tests).
+    #[arg(long)]
+    echo: bool,
 }
 
 pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
@@ -105,6 +126,16 @@ pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
     let listen = args.listen.unwrap_or(file.listen.address);
     apply_flags(&args, &mut settings)?;
     let server = Server::bind(listen, settings).await?;
+    if let Some(addr) = args
+        .runtime
+        .metrics
+        .or(file.metrics.as_ref().map(|m| m.address))
+    {
+        let (bound, serve) =
+            qtls::metrics::serve(addr, std::sync::Arc::clone(server.metrics())).await?;
+        println!("metrics on http://{bound}/metrics");
+        tokio::spawn(serve);
+    }
     println!("listening on {}", server.local_addr()?);
     let shutdown = server.shutdown_handle();
     tokio::spawn(async move {
@@ -222,6 +253,15 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
     }
     if let Some(rotation) = args.ticket_rotation {
         settings.sessions.ticket_rotation = Some(rotation.into());
+    }
+    if let Some(bytes) = args.runtime.key_update_bytes {
+        settings.limits.key_update.bytes = bytes;
+    }
+    if let Some(interval) = args.runtime.key_update_interval {
+        settings.limits.key_update.interval = interval.into();
+    }
+    if args.runtime.echo {
+        settings.application = qtls::Application::Echo;
     }
     if settings.certificates.is_empty() && settings.hsm.is_none() {
         return Err(Error::Config(

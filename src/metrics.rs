@@ -1,0 +1,313 @@
+//! Server counters: handshakes, resumptions, refusals, key updates and the session store's
+//! own counters, logged through `tracing` and served in the Prometheus text format on an
+//! opt-in listener ([`serve`], `qtls server --metrics ADDR`).
+//!
+//! rustls does not say whether a resumption used a ticket or the stateful store; a server
+//! with tickets enabled resumes TLS 1.3 sessions from tickets only (rustls then ignores the
+//! store), so resumptions are counted as `ticket` when tickets are on and `stateful` when
+//! they are off.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::error::Error;
+use crate::key_update::KeyUpdateCounter;
+use crate::sessions::{SessionStore, SessionStoreStats};
+
+/// The server's counters; shared by its connection tasks ([`crate::Server::metrics`]).
+#[derive(Default)]
+pub struct Metrics {
+    connections: AtomicU64,
+    full_handshakes: AtomicU64,
+    resumed_stateful: AtomicU64,
+    resumed_ticket: AtomicU64,
+    handshake_failures: AtomicU64,
+    refused: Mutex<BTreeMap<String, u64>>,
+    key_updates: KeyUpdateCounter,
+    tickets: bool,
+    store: Option<Arc<dyn SessionStore>>,
+}
+
+impl core::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("snapshot", &self.snapshot())
+            .finish()
+    }
+}
+
+/// A snapshot of [`Metrics`].
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// TCP connections accepted.
+    pub connections: u64,
+    /// Handshakes that authenticated with the certificate.
+    pub full_handshakes: u64,
+    /// Resumptions from the stateful store.
+    pub resumed_stateful: u64,
+    /// Resumptions from tickets.
+    pub resumed_ticket: u64,
+    /// Handshakes that failed or timed out after the ClientHello passed the gate.
+    pub handshake_failures: u64,
+    /// ClientHellos the policy gate refused, by the alert sent.
+    pub refused: BTreeMap<String, u64>,
+    /// Key updates the server started ([`crate::KeyUpdatePolicy`]).
+    pub key_updates: u64,
+    /// The session store's counters (misses by reason, store errors), when there is one.
+    pub store: Option<SessionStoreStats>,
+}
+
+impl Metrics {
+    /// Counters for a server that issues tickets (`tickets`) or not, with `store` for the
+    /// stateful sessions' counters.
+    pub fn new(tickets: bool, store: Option<Arc<dyn SessionStore>>) -> Self {
+        Self {
+            tickets,
+            store,
+            ..Self::default()
+        }
+    }
+
+    /// The counter [`crate::KeyUpdating`] streams add to.
+    pub fn key_update_counter(&self) -> KeyUpdateCounter {
+        self.key_updates.clone()
+    }
+
+    pub(crate) fn connection(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn handshake(&self, kind: Option<rustls::HandshakeKind>) {
+        let counter = match kind {
+            Some(rustls::HandshakeKind::Resumed) if self.tickets => &self.resumed_ticket,
+            Some(rustls::HandshakeKind::Resumed) => &self.resumed_stateful,
+            _ => &self.full_handshakes,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn refused(&self, alert: String) {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        *refused.entry(alert).or_default() += 1;
+    }
+
+    pub(crate) fn handshake_failed(&self) {
+        self.handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            connections: get(&self.connections),
+            full_handshakes: get(&self.full_handshakes),
+            resumed_stateful: get(&self.resumed_stateful),
+            resumed_ticket: get(&self.resumed_ticket),
+            handshake_failures: get(&self.handshake_failures),
+            refused: self
+                .refused
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            key_updates: self.key_updates.get(),
+            store: self.store.as_ref().map(|store| store.stats()),
+        }
+    }
+
+    /// Logs the counters at info level.
+    pub fn log(&self) {
+        let s = self.snapshot();
+        let store = s.store.unwrap_or_default();
+        tracing::info!(
+            connections = s.connections,
+            full_handshakes = s.full_handshakes,
+            resumed_stateful = s.resumed_stateful,
+            resumed_ticket = s.resumed_ticket,
+            resumption_misses_absent = store.misses_absent,
+            resumption_misses_corrupt = store.misses_corrupt,
+            resumption_misses_store_error = store.misses_store_error,
+            store_errors = store.store_errors,
+            handshake_failures = s.handshake_failures,
+            refused = ?s.refused,
+            key_updates = s.key_updates,
+            "metrics"
+        );
+    }
+
+    /// The counters in the Prometheus text exposition format (version 0.0.4).
+    pub fn prometheus(&self) -> String {
+        let s = self.snapshot();
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        counter(
+            "qtls_connections_total",
+            "TCP connections accepted.",
+            &[("", s.connections)],
+        );
+        counter(
+            "qtls_handshakes_total",
+            "Completed TLS handshakes by kind.",
+            &[
+                ("{kind=\"full\"}", s.full_handshakes),
+                ("{kind=\"resumed_stateful\"}", s.resumed_stateful),
+                ("{kind=\"resumed_ticket\"}", s.resumed_ticket),
+            ],
+        );
+        counter(
+            "qtls_handshake_failures_total",
+            "Handshakes that failed or timed out after the policy gate.",
+            &[("", s.handshake_failures)],
+        );
+        let refused: Vec<(String, u64)> = s
+            .refused
+            .iter()
+            .map(|(alert, n)| (format!("{{alert=\"{alert}\"}}"), *n))
+            .collect();
+        let refused: Vec<(&str, u64)> = refused.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        counter(
+            "qtls_refused_client_hellos_total",
+            "ClientHellos refused by the policy gate, by the alert sent.",
+            &refused,
+        );
+        counter(
+            "qtls_key_updates_total",
+            "TLS 1.3 key updates the server started by its KeyUpdate policy.",
+            &[("", s.key_updates)],
+        );
+        if let Some(store) = s.store {
+            counter(
+                "qtls_session_store_hits_total",
+                "Stateful session lookups that found a session.",
+                &[("", store.hits)],
+            );
+            counter(
+                "qtls_resumption_misses_total",
+                "Stateful session lookups that did not resume, by reason.",
+                &[
+                    ("{reason=\"absent\"}", store.misses_absent),
+                    ("{reason=\"corrupt\"}", store.misses_corrupt),
+                    ("{reason=\"store_error\"}", store.misses_store_error),
+                ],
+            );
+            counter(
+                "qtls_sessions_stored_total",
+                "Sessions stored, and not stored.",
+                &[
+                    ("{result=\"stored\"}", store.stored),
+                    ("{result=\"not_stored\"}", store.not_stored),
+                ],
+            );
+            counter(
+                "qtls_session_store_errors_total",
+                "Failed session store operations (timeouts included).",
+                &[("", store.store_errors)],
+            );
+            counter(
+                "qtls_sessions_evicted_total",
+                "Sessions evicted before they expired (memory store).",
+                &[("", store.evicted)],
+            );
+        }
+        out
+    }
+}
+
+/// Binds `addr` and serves `GET /metrics` from `metrics` until the task is dropped; returns
+/// the bound address and the serving future.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), Error> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let run = async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("metrics: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let metrics = Arc::clone(&metrics);
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let metrics = Arc::clone(&metrics);
+                    async move { Ok::<_, Infallible>(respond(&metrics, &request)) }
+                });
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(%peer, "metrics connection ended: {e}");
+                }
+            });
+        }
+    };
+    Ok((bound, run))
+}
+
+fn respond(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let (status, body, content_type) = match (request.method(), request.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/metrics") => (
+            StatusCode::OK,
+            metrics.prometheus(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
+        (_, "/metrics") => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET /metrics\n".into(),
+            "text/plain",
+        ),
+        _ => (StatusCode::NOT_FOUND, "GET /metrics\n".into(), "text/plain"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text() {
+        let metrics = Metrics::new(false, None);
+        metrics.connection();
+        metrics.handshake(Some(rustls::HandshakeKind::Full));
+        metrics.handshake(Some(rustls::HandshakeKind::Resumed));
+        metrics.refused("insufficient_security".into());
+        let text = metrics.prometheus();
+        assert!(text.contains("qtls_connections_total 1\n"), "{text}");
+        assert!(text.contains("qtls_handshakes_total{kind=\"full\"} 1\n"));
+        assert!(text.contains("qtls_handshakes_total{kind=\"resumed_stateful\"} 1\n"));
+        assert!(text.contains("qtls_handshakes_total{kind=\"resumed_ticket\"} 0\n"));
+        assert!(
+            text.contains("qtls_refused_client_hellos_total{alert=\"insufficient_security\"} 1\n")
+        );
+        assert!(text.contains("# TYPE qtls_key_updates_total counter\n"));
+    }
+}
