@@ -64,8 +64,11 @@ fn module(var: &str) -> Option<PathBuf> {
 pub fn tokens() -> &'static Tokens {
     static TOKENS: OnceLock<Tokens> = OnceLock::new();
     TOKENS.get_or_init(|| {
+        // Kept for the whole process (the modules may touch the stores until exit); stores
+        // of test processes that are gone are removed here instead.
+        remove_stale_token_dirs();
         let dir = tempfile::Builder::new()
-            .prefix("qtls-hsm-tokens-")
+            .prefix(&format!("qtls-hsm-tokens-{}-", std::process::id()))
             .tempdir()
             .expect("temporary directory")
             .keep();
@@ -129,6 +132,28 @@ pub fn tokens() -> &'static Tokens {
             softhsm_tokens,
         }
     })
+}
+
+/// Removes the token directories of earlier test processes that no longer run.
+fn remove_stale_token_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("qtls-hsm-tokens-"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Returns `found`; when it is `None`, fails under `CI=true`, else prints why the test is
