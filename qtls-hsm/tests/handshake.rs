@@ -267,19 +267,19 @@ fn tickets_rotate_on_their_own() {
         1,
     );
     let ticketer = HsmTicketer::builder(key.hsm())
-        .rotation_period(std::time::Duration::from_millis(300))
+        .rotation_period(std::time::Duration::from_secs(1))
         .build()
         .unwrap();
     assert_eq!(ticketer.lifetime(), 1);
     let first = ticketer.encrypt(b"x").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(350));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let second = ticketer.encrypt(b"x").unwrap();
     assert_ne!(first[1..9], second[1..9], "a new key after one period");
     assert!(
         ticketer.decrypt(&first).is_some(),
         "the previous key still decrypts"
     );
-    std::thread::sleep(std::time::Duration::from_millis(350));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
     assert!(
         ticketer.decrypt(&first).is_none(),
         "expired after two periods"
