@@ -166,47 +166,7 @@ pub fn handshake(
     let mut server = ServerConnection::new(Arc::new(server_config)).unwrap();
     let mut client =
         ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap()).unwrap();
-    let mut outcome = Outcome {
-        client: Ok(()),
-        server: Ok(()),
-    };
-    for _ in 0..10 {
-        let mut buf = Vec::new();
-        while client.wants_write() {
-            client.write_tls(&mut buf).unwrap();
-        }
-        let mut pending = buf.as_slice();
-        while !pending.is_empty() && outcome.server.is_ok() {
-            server.read_tls(&mut pending).unwrap();
-            outcome.server = server.process_new_packets().map(|_| ());
-        }
-        let mut buf = Vec::new();
-        while server.wants_write() {
-            server.write_tls(&mut buf).unwrap();
-        }
-        let mut pending = buf.as_slice();
-        while !pending.is_empty() && outcome.client.is_ok() {
-            client.read_tls(&mut pending).unwrap();
-            outcome.client = client.process_new_packets().map(|_| ());
-        }
-        if outcome.client.is_err() || outcome.server.is_err() {
-            // Deliver the client's alert to the server.
-            let mut buf = Vec::new();
-            while client.wants_write() {
-                client.write_tls(&mut buf).unwrap();
-            }
-            let mut pending = buf.as_slice();
-            while !pending.is_empty() && outcome.server.is_ok() {
-                server.read_tls(&mut pending).unwrap();
-                outcome.server = server.process_new_packets().map(|_| ());
-            }
-            break;
-        }
-        if !client.is_handshaking() && !server.is_handshaking() {
-            break;
-        }
-    }
-    outcome
+    drive(&mut client, &mut server)
 }
 
 /// Asserts the client refused with `expected` and the server received `alert`.
@@ -402,35 +362,54 @@ pub fn mutual_handshake(
     let mut server = ServerConnection::new(Arc::new(server_config)).unwrap();
     let mut client =
         ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap()).unwrap();
+    let outcome = drive(&mut client, &mut server);
+    (outcome, server)
+}
+
+/// Moves records both ways until the handshake is done or a side fails; after a failure the
+/// pending alerts are delivered once more, so each side sees what its peer sent.
+fn drive(client: &mut ClientConnection, server: &mut ServerConnection) -> Outcome {
     let mut outcome = Outcome {
         client: Ok(()),
         server: Ok(()),
     };
-    for _ in 0..10 {
+    let to_server = |client: &mut ClientConnection,
+                     server: &mut ServerConnection,
+                     result: &mut Result<(), rustls::Error>| {
         let mut buf = Vec::new();
         while client.wants_write() {
             client.write_tls(&mut buf).unwrap();
         }
         let mut pending = buf.as_slice();
-        while !pending.is_empty() && outcome.server.is_ok() {
+        while !pending.is_empty() && result.is_ok() {
             server.read_tls(&mut pending).unwrap();
-            outcome.server = server.process_new_packets().map(|_| ());
+            *result = server.process_new_packets().map(|_| ());
         }
+    };
+    let to_client = |server: &mut ServerConnection,
+                     client: &mut ClientConnection,
+                     result: &mut Result<(), rustls::Error>| {
         let mut buf = Vec::new();
         while server.wants_write() {
             server.write_tls(&mut buf).unwrap();
         }
         let mut pending = buf.as_slice();
-        while !pending.is_empty() && outcome.client.is_ok() {
+        while !pending.is_empty() && result.is_ok() {
             client.read_tls(&mut pending).unwrap();
-            outcome.client = client.process_new_packets().map(|_| ());
+            *result = client.process_new_packets().map(|_| ());
         }
+    };
+    for _ in 0..10 {
+        to_server(client, server, &mut outcome.server);
+        to_client(server, client, &mut outcome.client);
         if outcome.client.is_err() || outcome.server.is_err() {
+            to_server(client, server, &mut outcome.server);
+            to_client(server, client, &mut outcome.client);
             break;
         }
         if !client.is_handshaking() && !server.is_handshaking() && !client.wants_write() {
             break;
         }
     }
-    (outcome, server)
+    outcome
 }
