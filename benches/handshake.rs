@@ -8,14 +8,24 @@
 //! verification (leaf + intermediate under a trusted root). Each backend in
 //! `Backend::available()` is measured (`--features oqs` adds liboqs).
 //!
-//! `scripts/bench-ratios.py` turns the estimates into the ratios in BENCHMARKS.md.
+//! Two benchmark groups per backend (see `qtls-provider/benches/support/clock.rs`):
+//! - `handshake-<backend>/<name>`: each handshake alone (thread CPU time unless
+//!   `QTLS_BENCH_CLOCK=wall`), for absolute times;
+//! - `handshake-ratio-<backend>/<group>-<scheme>`: handshake / baseline, run interleaved;
+//!   BENCHMARKS.md reports these.
+//!
+//! `scripts/bench-ratios.py` turns the estimates into the tables in BENCHMARKS.md.
 
 #![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "../qtls-provider/benches/support/clock.rs"]
+mod clock;
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clock::{BenchClock, Ratio};
 use criterion::{criterion_group, criterion_main, Criterion};
 use qtls_pki::{CertificateBuilder, CertifiedKeyPair, Usage};
 use qtls_provider::{
@@ -147,7 +157,8 @@ fn client_config(pki: &BenchPki, provider: Arc<CryptoProvider>) -> Arc<ClientCon
     Arc::new(config)
 }
 
-/// Moves records between the two sides until neither has anything to say.
+/// Moves records between the two sides until neither has anything to say; `read_tls` takes
+/// a flight in pieces, so each is fed until it is used up.
 fn drive(client: &mut ClientConnection, server: &mut ServerConnection) {
     let mut buf = Vec::with_capacity(32 * 1024);
     for _ in 0..20 {
@@ -157,8 +168,9 @@ fn drive(client: &mut ClientConnection, server: &mut ServerConnection) {
             client.write_tls(&mut buf).unwrap();
             progressed = true;
         }
-        if !buf.is_empty() {
-            server.read_tls(&mut buf.as_slice()).unwrap();
+        let mut pending = buf.as_slice();
+        while !pending.is_empty() {
+            server.read_tls(&mut pending).unwrap();
             server.process_new_packets().unwrap();
         }
         buf.clear();
@@ -166,8 +178,9 @@ fn drive(client: &mut ClientConnection, server: &mut ServerConnection) {
             server.write_tls(&mut buf).unwrap();
             progressed = true;
         }
-        if !buf.is_empty() {
-            client.read_tls(&mut buf.as_slice()).unwrap();
+        let mut pending = buf.as_slice();
+        while !pending.is_empty() {
+            client.read_tls(&mut pending).unwrap();
             client.process_new_packets().unwrap();
         }
         if !progressed {
@@ -177,10 +190,7 @@ fn drive(client: &mut ClientConnection, server: &mut ServerConnection) {
 }
 
 /// One full handshake; returns the client for the caller's checks.
-fn handshake(
-    client_config: &Arc<ClientConfig>,
-    server_config: &Arc<ServerConfig>,
-) -> ClientConnection {
+fn handshake((client_config, server_config): &Configs) -> ClientConnection {
     let mut server = ServerConnection::new(Arc::clone(server_config)).unwrap();
     let mut client =
         ClientConnection::new(Arc::clone(client_config), "localhost".try_into().unwrap()).unwrap();
@@ -189,65 +199,98 @@ fn handshake(
     client
 }
 
-fn bench_pair(
-    c: &mut Criterion,
-    group_name: &str,
-    id: &str,
-    client: &Arc<ClientConfig>,
-    server: &Arc<ServerConfig>,
-) {
-    let first = handshake(client, server);
-    assert!(first.negotiated_key_exchange_group().is_some(), "{id}");
-    let mut g = c.benchmark_group(group_name);
-    g.bench_function(id, |b| b.iter(|| black_box(handshake(client, server))));
-    g.finish();
-}
+type Configs = (Arc<ClientConfig>, Arc<ServerConfig>);
 
-fn handshakes(c: &mut Criterion) {
+/// `(backend, [(group-scheme name, configs)])`.
+type BackendConfigs = (Backend, Vec<(String, Configs)>);
+
+/// The baseline's configurations and, per backend, `(name, configs)` for every group ×
+/// scheme.
+fn all_configs() -> (Configs, Vec<BackendConfigs>) {
     let baseline_pki = pki(KeyAlgorithm::Ecdsa(EcCurve::P256));
     let baseline = baseline_provider();
-    let baseline_client = client_config(&baseline_pki, Arc::clone(&baseline));
-    let baseline_server = server_config(&baseline_pki, baseline);
+    let baseline = (
+        client_config(&baseline_pki, Arc::clone(&baseline)),
+        server_config(&baseline_pki, baseline),
+    );
+    assert!(handshake(&baseline)
+        .negotiated_key_exchange_group()
+        .is_some());
 
     let pkis: Vec<_> = SCHEMES.iter().map(|&alg| (alg, pki(alg))).collect();
-    for &backend in Backend::available() {
-        let group_name = format!("handshake-{backend}");
-        // The baseline is measured beside each backend's handshakes.
-        bench_pair(
-            c,
-            &group_name,
-            "baseline-X25519-ECDSA-P256",
-            &baseline_client,
-            &baseline_server,
-        );
-        for (algorithm, pki) in &pkis {
-            for name in GROUPS {
-                let group = qtls_provider::group_by_name(name, backend).unwrap();
-                let provider = qtls_provider(backend, group);
-                let client = client_config(pki, Arc::clone(&provider));
-                let server = server_config(pki, provider);
-                bench_pair(
-                    c,
-                    &group_name,
-                    &format!("{name}-{algorithm}"),
-                    &client,
-                    &server,
-                );
+    let per_backend = Backend::available()
+        .iter()
+        .map(|&backend| {
+            let mut configs = Vec::new();
+            for (algorithm, pki) in &pkis {
+                for name in GROUPS {
+                    let group = qtls_provider::group_by_name(name, backend).unwrap();
+                    let provider = qtls_provider(backend, group);
+                    let pair = (
+                        client_config(pki, Arc::clone(&provider)),
+                        server_config(pki, provider),
+                    );
+                    let client = handshake(&pair);
+                    assert_eq!(
+                        client.negotiated_key_exchange_group().unwrap().name(),
+                        group.name()
+                    );
+                    configs.push((format!("{name}-{algorithm}"), pair));
+                }
             }
+            (backend, configs)
+        })
+        .collect();
+    (baseline, per_backend)
+}
+
+/// Each handshake alone, the baseline first on each backend.
+fn handshakes(c: &mut Criterion<BenchClock>) {
+    let (baseline, per_backend) = all_configs();
+    for (backend, configs) in &per_backend {
+        let mut g = clock::group(c, &format!("handshake-{backend}"));
+        g.bench_function("baseline-X25519-ECDSA-P256", |b| {
+            b.iter(|| black_box(handshake(&baseline)))
+        });
+        for (name, pair) in configs {
+            g.bench_function(name, |b| b.iter(|| black_box(handshake(pair))));
         }
+        g.finish();
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+/// Each handshake / the baseline, interleaved.
+fn handshake_ratios(c: &mut Criterion<Ratio>) {
+    let (baseline, per_backend) = all_configs();
+    for (backend, configs) in &per_backend {
+        let mut g = clock::ratio_group(c, &format!("handshake-ratio-{backend}"));
+        for (name, pair) in configs {
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    clock::paired(
+                        iters,
+                        &mut || {
+                            black_box(handshake(pair));
+                        },
+                        &mut [&mut || {
+                            black_box(handshake(&baseline));
+                        }],
+                    )
+                })
+            });
+        }
+        g.finish();
+    }
 }
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = clock::criterion(3);
     targets = handshakes
 }
-criterion_main!(benches);
+criterion_group! {
+    name = ratios;
+    config = clock::ratio_criterion(3);
+    targets = handshake_ratios
+}
+criterion_main!(benches, ratios);

@@ -6,18 +6,28 @@
 //! and ECDSA-P384/SHA-384. Pure ML-DSA-65 with an empty context (aws-lc-rs's own path on
 //! that backend) is measured for reference.
 //!
-//! `scripts/bench-ratios.py` turns the estimates into the ratios in BENCHMARKS.md.
+//! Two benchmark groups per backend (see `support/clock.rs`):
+//! - `sign-<backend>/<op>`: each operation alone (thread CPU time unless
+//!   `QTLS_BENCH_CLOCK=wall`), for absolute times;
+//! - `sign-ratio-<backend>/...`: composite / (ML-DSA-65 with ctx + ECDSA-P384), and ML-DSA-65
+//!   with ctx / pure, run interleaved; the verdicts in BENCHMARKS.md use these.
+//!
+//! `scripts/bench-ratios.py` turns the estimates into the tables in BENCHMARKS.md.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::hint::black_box;
-use std::time::Duration;
+#[path = "support/clock.rs"]
+mod clock;
 
+use std::hint::black_box;
+
+use clock::{BenchClock, Ratio};
 use criterion::{criterion_group, criterion_main, Criterion};
 use qtls_provider::primitives::{composite_verify, ecdsa_verify, ml_dsa_verify};
 use qtls_provider::{Backend, CompositeAlgorithm, EcCurve, KeyAlgorithm, KeyPair, MlDsaLevel};
 
 const COMPOSITE: CompositeAlgorithm = CompositeAlgorithm::MlDsa65EcdsaP384Sha512;
+const ML_DSA_65: MlDsaLevel = MlDsaLevel::MlDsa65;
 
 /// A TLS 1.3 server CertificateVerify input: 64 spaces, the context string, 0, a SHA-384
 /// transcript hash.
@@ -28,132 +38,214 @@ fn certificate_verify_message() -> Vec<u8> {
     message
 }
 
-fn sign(c: &mut Criterion) {
-    let message = certificate_verify_message();
-    let label = COMPOSITE.label();
-    assert_eq!(label.len(), 33);
-    let representative = COMPOSITE.message_representative(&message, b"").unwrap();
+/// Keys and signatures for one backend.
+struct Fixture {
+    backend: Backend,
+    message: Vec<u8>,
+    /// M' for `message` with an empty context: what both composite halves sign.
+    representative: Vec<u8>,
+    composite: KeyPair,
+    ml_dsa: KeyPair,
+    ecdsa: KeyPair,
+    composite_sig: Vec<u8>,
+    ml_dsa_ctx_sig: Vec<u8>,
+    ml_dsa_pure_sig: Vec<u8>,
+    ecdsa_sig: Vec<u8>,
+}
 
-    for &backend in Backend::available() {
+impl Fixture {
+    fn new(backend: Backend) -> Self {
+        let message = certificate_verify_message();
+        let representative = COMPOSITE.message_representative(&message, b"").unwrap();
         let composite = KeyPair::generate(KeyAlgorithm::Composite(COMPOSITE), backend).unwrap();
-        let ml_dsa = KeyPair::generate(KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65), backend).unwrap();
+        let ml_dsa = KeyPair::generate(KeyAlgorithm::MlDsa(ML_DSA_65), backend).unwrap();
         let ecdsa = KeyPair::generate(KeyAlgorithm::Ecdsa(EcCurve::P384), backend).unwrap();
+        assert_eq!(COMPOSITE.label().len(), 33);
+        let fixture = Self {
+            composite_sig: composite.sign(&message).unwrap(),
+            ml_dsa_ctx_sig: ml_dsa
+                .sign_with_context(&representative, COMPOSITE.label())
+                .unwrap(),
+            ml_dsa_pure_sig: ml_dsa.sign(&message).unwrap(),
+            ecdsa_sig: ecdsa.sign(&representative).unwrap(),
+            backend,
+            message,
+            representative,
+            composite,
+            ml_dsa,
+            ecdsa,
+        };
+        for op in Op::ALL {
+            if op.name().ends_with("verify") {
+                assert!(fixture.verify(op), "{}", op.name());
+            }
+        }
+        fixture
+    }
 
-        let composite_sig = composite.sign(&message).unwrap();
-        let ml_dsa_ctx_sig = ml_dsa.sign_with_context(&representative, label).unwrap();
-        let ml_dsa_pure_sig = ml_dsa.sign(&message).unwrap();
-        let ecdsa_sig = ecdsa.sign(&representative).unwrap();
-        assert!(composite_verify(
-            COMPOSITE,
-            backend,
-            composite.public_key(),
-            &message,
-            b"",
-            &composite_sig
-        ));
-        let ml_dsa65 = MlDsaLevel::MlDsa65;
-        assert!(ml_dsa_verify(
-            ml_dsa65,
-            backend,
-            ml_dsa.public_key(),
-            &representative,
-            label,
-            &ml_dsa_ctx_sig
-        ));
-        assert!(ml_dsa_verify(
-            ml_dsa65,
-            backend,
-            ml_dsa.public_key(),
-            &message,
-            b"",
-            &ml_dsa_pure_sig
-        ));
-        assert!(ecdsa_verify(
-            EcCurve::P384,
-            ecdsa.public_key(),
-            &representative,
-            &ecdsa_sig
-        ));
+    fn sign(&self, op: Op) -> Vec<u8> {
+        let m = black_box(&self.message);
+        let r = black_box(&self.representative);
+        match op {
+            Op::CompositeSign => self.composite.sign(m),
+            Op::MlDsaCtxSign => self.ml_dsa.sign_with_context(r, COMPOSITE.label()),
+            Op::EcdsaSign => self.ecdsa.sign(r),
+            Op::MlDsaPureSign => self.ml_dsa.sign(m),
+            _ => unreachable!(),
+        }
+        .unwrap()
+    }
 
-        let mut g = c.benchmark_group(format!("sign-{backend}"));
-        g.bench_function("composite-MLDSA65-ECDSA-P384-sign", |b| {
-            b.iter(|| black_box(composite.sign(black_box(&message)).unwrap()))
-        });
-        g.bench_function("composite-MLDSA65-ECDSA-P384-verify", |b| {
-            b.iter(|| {
-                assert!(composite_verify(
-                    COMPOSITE,
-                    backend,
-                    composite.public_key(),
-                    black_box(&message),
-                    b"",
-                    &composite_sig
-                ))
-            })
-        });
-        g.bench_function("ML-DSA-65-ctx-sign", |b| {
-            b.iter(|| {
-                black_box(
-                    ml_dsa
-                        .sign_with_context(black_box(&representative), label)
-                        .unwrap(),
-                )
-            })
-        });
-        g.bench_function("ML-DSA-65-ctx-verify", |b| {
-            b.iter(|| {
-                assert!(ml_dsa_verify(
-                    ml_dsa65,
-                    backend,
-                    ml_dsa.public_key(),
-                    black_box(&representative),
-                    label,
-                    &ml_dsa_ctx_sig
-                ))
-            })
-        });
-        g.bench_function("ECDSA-P384-sign", |b| {
-            b.iter(|| black_box(ecdsa.sign(black_box(&representative)).unwrap()))
-        });
-        g.bench_function("ECDSA-P384-verify", |b| {
-            b.iter(|| {
-                assert!(ecdsa_verify(
-                    EcCurve::P384,
-                    ecdsa.public_key(),
-                    black_box(&representative),
-                    &ecdsa_sig
-                ))
-            })
-        });
-        g.bench_function("ML-DSA-65-pure-sign", |b| {
-            b.iter(|| black_box(ml_dsa.sign(black_box(&message)).unwrap()))
-        });
-        g.bench_function("ML-DSA-65-pure-verify", |b| {
-            b.iter(|| {
-                assert!(ml_dsa_verify(
-                    ml_dsa65,
-                    backend,
-                    ml_dsa.public_key(),
-                    black_box(&message),
-                    b"",
-                    &ml_dsa_pure_sig
-                ))
-            })
-        });
+    fn verify(&self, op: Op) -> bool {
+        let m = black_box(&self.message);
+        let r = black_box(&self.representative);
+        let backend = self.backend;
+        match op {
+            Op::CompositeVerify => composite_verify(
+                COMPOSITE,
+                backend,
+                self.composite.public_key(),
+                m,
+                b"",
+                &self.composite_sig,
+            ),
+            Op::MlDsaCtxVerify => ml_dsa_verify(
+                ML_DSA_65,
+                backend,
+                self.ml_dsa.public_key(),
+                r,
+                COMPOSITE.label(),
+                &self.ml_dsa_ctx_sig,
+            ),
+            Op::EcdsaVerify => {
+                ecdsa_verify(EcCurve::P384, self.ecdsa.public_key(), r, &self.ecdsa_sig)
+            }
+            Op::MlDsaPureVerify => ml_dsa_verify(
+                ML_DSA_65,
+                backend,
+                self.ml_dsa.public_key(),
+                m,
+                b"",
+                &self.ml_dsa_pure_sig,
+            ),
+            _ => unreachable!(),
+        }
+    }
+
+    fn run(&self, op: Op) {
+        if op.name().ends_with("verify") {
+            assert!(self.verify(op));
+        } else {
+            black_box(self.sign(op));
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    CompositeSign,
+    CompositeVerify,
+    MlDsaCtxSign,
+    MlDsaCtxVerify,
+    EcdsaSign,
+    EcdsaVerify,
+    MlDsaPureSign,
+    MlDsaPureVerify,
+}
+
+impl Op {
+    const ALL: [Self; 8] = [
+        Self::CompositeSign,
+        Self::CompositeVerify,
+        Self::MlDsaCtxSign,
+        Self::MlDsaCtxVerify,
+        Self::EcdsaSign,
+        Self::EcdsaVerify,
+        Self::MlDsaPureSign,
+        Self::MlDsaPureVerify,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::CompositeSign => "composite-MLDSA65-ECDSA-P384-sign",
+            Self::CompositeVerify => "composite-MLDSA65-ECDSA-P384-verify",
+            Self::MlDsaCtxSign => "ML-DSA-65-ctx-sign",
+            Self::MlDsaCtxVerify => "ML-DSA-65-ctx-verify",
+            Self::EcdsaSign => "ECDSA-P384-sign",
+            Self::EcdsaVerify => "ECDSA-P384-verify",
+            Self::MlDsaPureSign => "ML-DSA-65-pure-sign",
+            Self::MlDsaPureVerify => "ML-DSA-65-pure-verify",
+        }
+    }
+}
+
+/// Each operation alone.
+fn sign(c: &mut Criterion<BenchClock>) {
+    for &backend in Backend::available() {
+        let fixture = Fixture::new(backend);
+        let mut g = clock::group(c, &format!("sign-{backend}"));
+        for op in Op::ALL {
+            g.bench_function(op.name(), |b| b.iter(|| fixture.run(op)));
+        }
         g.finish();
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
+/// composite / (ML-DSA-65 with ctx + ECDSA-P384), and ML-DSA-65 with ctx / pure, interleaved.
+fn sign_ratios(c: &mut Criterion<Ratio>) {
+    let comparisons = [
+        (
+            "composite-sign",
+            Op::CompositeSign,
+            &[Op::MlDsaCtxSign, Op::EcdsaSign][..],
+        ),
+        (
+            "composite-verify",
+            Op::CompositeVerify,
+            &[Op::MlDsaCtxVerify, Op::EcdsaVerify][..],
+        ),
+        (
+            "ML-DSA-65-ctx-vs-pure-sign",
+            Op::MlDsaCtxSign,
+            &[Op::MlDsaPureSign][..],
+        ),
+        (
+            "ML-DSA-65-ctx-vs-pure-verify",
+            Op::MlDsaCtxVerify,
+            &[Op::MlDsaPureVerify][..],
+        ),
+    ];
+    for &backend in Backend::available() {
+        let fixture = &Fixture::new(backend);
+        let mut g = clock::ratio_group(c, &format!("sign-ratio-{backend}"));
+        for (name, numerator, denominator) in comparisons {
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let mut top = || fixture.run(numerator);
+                    let mut ops: Vec<_> = denominator
+                        .iter()
+                        .map(|&op| move || fixture.run(op))
+                        .collect();
+                    let mut bottom: Vec<&mut dyn FnMut()> =
+                        ops.iter_mut().map(|op| op as &mut dyn FnMut()).collect();
+                    clock::paired(iters, &mut top, &mut bottom)
+                })
+            });
+        }
+        g.finish();
+    }
 }
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = clock::criterion(4);
     targets = sign
 }
-criterion_main!(benches);
+criterion_group! {
+    name = ratios;
+    // ML-DSA signing repeats a random number of rounds (rejection sampling): the longest
+    // window the short configuration allows.
+    config = clock::ratio_criterion(5);
+    targets = sign_ratios
+}
+criterion_main!(benches, ratios);
