@@ -35,8 +35,10 @@
 //!
 //! The server's CPU time (user + system, all threads) is read from the kernel's per-thread
 //! accounting (`/proc/PID/task/*/schedstat`, ns) before and after, and divided by the number
-//! of connections. Idle servers are checked to burn nothing. Ratios are taken within each
-//! round; the report gives the median over rounds, the range and the pooled ratio.
+//! of connections; so is the number of times its threads were put on a CPU (schedstat's
+//! third field: roughly, wake-ups). Idle servers are checked to burn nothing. Ratios are
+//! taken within each round; the report gives the median over rounds, the range and the
+//! pooled ratio.
 //!
 //! Environment: `QTLS_OPENSSL` (an OpenSSL 4 `openssl`; default: `scripts/openssl.sh`, which
 //! builds it once into `~/.cache/qtls`), `QTLS_BENCH_CONNECTIONS` (s_client connections per
@@ -320,18 +322,25 @@ fn main() {
         "Server CPU per handshake in µs: median of rounds (range; handshakes).\n"
     )
     .unwrap();
-    let mut header = "| server | bytes s_client read in the handshake | s_client |".to_string();
-    let mut rule = "|---|---:|---:|".to_string();
+    let mut header =
+        "| server | bytes s_client read in the handshake | s_client | times on a CPU per handshake (s_client) |"
+            .to_string();
+    let mut rule = "|---|---:|---:|---:|".to_string();
     if stime_seconds > 0 {
         header.push_str(" s_time |");
         rule.push_str("---:|");
     }
     writeln!(report, "{header}\n{rule}").unwrap();
     for (index, name) in names.iter().enumerate() {
+        let slices: Vec<f64> = results[index]
+            .iter()
+            .map(Sample::slices_per_handshake)
+            .collect();
         let mut row = format!(
-            "| `{name}` | {} | {} |",
+            "| `{name}` | {} | {} | {:.1} |",
             handshake_bytes[index],
-            cell(&results[index])
+            cell(&results[index]),
+            median(&slices)
         );
         if stime_seconds > 0 {
             write!(row, " {} |", cell(&stime_results[index])).unwrap();
@@ -445,6 +454,8 @@ fn main() {
 #[derive(Clone, Copy, Debug)]
 struct Sample {
     cpu_ns: u64,
+    /// Times the server's threads were put on a CPU (schedstat's third field).
+    slices: u64,
     connections: usize,
     /// From schedstat (ns) rather than 10 ms ticks.
     precise: bool,
@@ -453,6 +464,10 @@ struct Sample {
 impl Sample {
     fn per_handshake_us(&self) -> f64 {
         self.cpu_ns as f64 / 1000.0 / self.connections.max(1) as f64
+    }
+
+    fn slices_per_handshake(&self) -> f64 {
+        self.slices as f64 / self.connections.max(1) as f64
     }
 }
 
@@ -464,8 +479,9 @@ fn pooled_us(samples: &[Sample]) -> f64 {
 
 /// A process's CPU time as the kernel accounts it.
 struct Cpu {
-    /// Its threads and each one's /proc/PID/task/TID/schedstat first field (ns on a CPU).
-    threads: Vec<(u32, u64)>,
+    /// Its threads and each one's /proc/PID/task/TID/schedstat: ns on a CPU, and how many
+    /// times it was put on one.
+    threads: Vec<(u32, u64, u64)>,
     /// utime + stime from /proc/PID/stat (whole process, 10 ms ticks).
     ticks: u64,
 }
@@ -476,24 +492,26 @@ impl Cpu {
     /// its last moments with it: then the sample is marked imprecise and the process's
     /// 10 ms ticks are used if they say more.
     fn since(&self, before: &Self) -> Sample {
-        let mut cpu_ns = 0;
-        for (tid, ns) in &self.threads {
-            let start = before
+        let (mut cpu_ns, mut slices) = (0, 0);
+        for (tid, ns, count) in &self.threads {
+            let (start_ns, start_count) = before
                 .threads
                 .iter()
-                .find(|(t, _)| t == tid)
-                .map_or(0, |(_, ns)| *ns);
-            cpu_ns += ns.saturating_sub(start);
+                .find(|(t, _, _)| t == tid)
+                .map_or((0, 0), |(_, ns, count)| (*ns, *count));
+            cpu_ns += ns.saturating_sub(start_ns);
+            slices += count.saturating_sub(start_count);
         }
         let precise = before
             .threads
             .iter()
-            .all(|(tid, _)| self.threads.iter().any(|(t, _)| t == tid));
+            .all(|(tid, _, _)| self.threads.iter().any(|(t, _, _)| t == tid));
         if !precise {
             cpu_ns = cpu_ns.max((self.ticks - before.ticks) * TICK_NS);
         }
         Sample {
             cpu_ns,
+            slices,
             connections: 0,
             precise,
         }
@@ -507,12 +525,12 @@ impl Cpu {
                 continue;
             };
             if let Ok(stat) = std::fs::read_to_string(entry.path().join("schedstat")) {
-                let ns = stat
+                let mut fields = stat
                     .split_whitespace()
-                    .next()
-                    .and_then(|ns| ns.parse::<u64>().ok())
-                    .unwrap_or(0);
-                threads.push((tid, ns));
+                    .map(|n| n.parse::<u64>().unwrap_or(0));
+                let ns = fields.next().unwrap_or(0);
+                let count = fields.nth(1).unwrap_or(0);
+                threads.push((tid, ns, count));
             }
         }
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
