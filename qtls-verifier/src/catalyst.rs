@@ -26,16 +26,18 @@ pub(crate) fn check(
     issuer: &ParsedCert,
     algorithms: &[&dyn SignatureVerificationAlgorithm],
 ) -> Result<(), Error> {
-    let Some(signature_value) = extension(cert, &ALT_SIGNATURE_VALUE) else {
+    let Some(signature_value) = cert.extension(&ALT_SIGNATURE_VALUE) else {
         return Ok(());
     };
     let fail = |why: &str| Error::AlternativeSignature {
         subject: cert.subject(),
         why: why.to_string(),
     };
-    let algorithm = extension(cert, &ALT_SIGNATURE_ALGORITHM)
+    let algorithm = cert
+        .extension(&ALT_SIGNATURE_ALGORITHM)
         .ok_or_else(|| fail("altSignatureValue without altSignatureAlgorithm"))?;
-    let issuer_key = extension(issuer, &SUBJECT_ALT_PUBLIC_KEY_INFO)
+    let issuer_key = issuer
+        .extension(&SUBJECT_ALT_PUBLIC_KEY_INFO)
         .ok_or_else(|| fail("the issuer has no subjectAltPublicKeyInfo"))?;
     let issuer_key = SubjectPublicKeyInfoOwned::from_der(issuer_key)
         .map_err(|e| fail(&format!("issuer's subjectAltPublicKeyInfo: {e}")))?;
@@ -54,16 +56,6 @@ pub(crate) fn check(
     )
     .then_some(())
     .ok_or_else(|| fail("does not verify"))
-}
-
-fn extension<'a>(cert: &'a ParsedCert, oid: &ObjectIdentifier) -> Option<&'a [u8]> {
-    cert.cert
-        .tbs_certificate
-        .extensions
-        .as_ref()?
-        .iter()
-        .find(|ext| ext.extn_id == *oid)
-        .map(|ext| ext.extn_value.as_bytes())
 }
 
 /// The TBSCertificate without its `signature` field and without the altSignatureValue

@@ -78,7 +78,7 @@ impl ParsedCert {
         self.cert.signature_algorithm.oid
     }
 
-    fn extension(&self, oid: &ObjectIdentifier) -> Option<&[u8]> {
+    pub(crate) fn extension(&self, oid: &ObjectIdentifier) -> Option<&[u8]> {
         self.cert
             .tbs_certificate
             .extensions

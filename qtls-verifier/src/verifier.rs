@@ -519,7 +519,7 @@ impl ChainVerifier {
         let certificates = chain
             .iter()
             .zip(statuses)
-            .map(|(cert, revocation)| report(cert, revocation, self.code_points()))
+            .map(|(cert, revocation)| report(cert, revocation))
             .collect();
         let verified = VerifiedChain {
             certificates,
@@ -842,11 +842,7 @@ fn algorithm_name(oid: const_oid::ObjectIdentifier) -> String {
         .unwrap_or_else(|| oid.to_string())
 }
 
-fn report(
-    cert: &ParsedCert,
-    revocation: RevocationStatus,
-    _code_points: &qtls_provider::CodePoints,
-) -> CertificateReport {
+fn report(cert: &ParsedCert, revocation: RevocationStatus) -> CertificateReport {
     let tbs = &cert.cert.tbs_certificate;
     CertificateReport {
         subject: cert.subject(),
