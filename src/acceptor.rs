@@ -8,11 +8,14 @@ use std::time::Duration;
 use qtls_provider::CodePoints;
 use qtls_verifier::{ClientIdentity, QtlsClientVerifier};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::StartHandshake;
 
 use crate::certs::CertificateSet;
 use crate::connection::ConnectionInfo;
+use crate::early_data::{
+    EarlyDataRejection, EarlyDataSettings, EarlyDataStatus, EarlyDataStream, Freshness,
+    FreshnessCheck, ServerTlsStream,
+};
 use crate::gate::{self, Refusal};
 
 /// The most ClientHello bytes read before giving up (a hello is a few KiB at most; PQ key
@@ -26,6 +29,9 @@ pub struct ConnectionContext {
     pub info: ConnectionInfo,
     /// The verified client, when it presented a certificate.
     pub client: Option<ClientIdentity>,
+    /// What became of early data (0-RTT); while
+    /// [`EarlyDataStatus::reading_early_data`] holds, a request may be a replay.
+    pub early_data: EarlyDataStatus,
 }
 
 /// Why a connection was not accepted.
@@ -79,6 +85,7 @@ pub struct QtlsAcceptor {
     code_points: CodePoints,
     handshake_timeout: Duration,
     blocking_handshakes: bool,
+    early_data_window: Duration,
 }
 
 impl QtlsAcceptor {
@@ -99,7 +106,16 @@ impl QtlsAcceptor {
             code_points,
             handshake_timeout: Duration::from_secs(10),
             blocking_handshakes: false,
+            early_data_window: EarlyDataSettings::DEFAULT_FRESHNESS_WINDOW,
         }
+    }
+
+    /// Sets the ticket-age freshness window for early data
+    /// ([`EarlyDataSettings::freshness_window`]). Early data itself is on when `config` has
+    /// a `max_early_data_size` and stateful sessions (see [`crate::early_data`]).
+    pub fn with_early_data_window(mut self, window: Duration) -> Self {
+        self.early_data_window = window;
+        self
     }
 
     /// Runs each handshake after its ClientHello off the runtime's worker threads, for keys
@@ -125,7 +141,7 @@ impl QtlsAcceptor {
     pub async fn accept<IO>(
         &self,
         io: IO,
-    ) -> Result<(TlsStream<IO>, ConnectionContext), AcceptError>
+    ) -> Result<(ServerTlsStream<IO>, ConnectionContext), AcceptError>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
@@ -137,7 +153,7 @@ impl QtlsAcceptor {
     async fn accept_inner<IO>(
         &self,
         mut io: IO,
-    ) -> Result<(TlsStream<IO>, ConnectionContext), AcceptError>
+    ) -> Result<(ServerTlsStream<IO>, ConnectionContext), AcceptError>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
@@ -198,14 +214,31 @@ impl QtlsAcceptor {
                 return Err(AcceptError::Refused(refusal));
             }
         };
-        let start = StartHandshake::from_parts(accepted, io);
-        let stream = if self.blocking_handshakes {
-            crate::hsm::finish_handshake(start, Arc::clone(&self.config), self.handshake_timeout)
-                .await
-        } else {
-            start.into_stream(Arc::clone(&self.config)).await
-        }
-        .map_err(AcceptError::Tls)?;
+        let early_offer = gate::psk_offer(&raw).filter(|offer| offer.early_data);
+        let (stream, early_data) = match early_offer {
+            Some(offer) if self.config.max_early_data_size > 0 => {
+                self.accept_early_data(accepted, io, offer).await?
+            }
+            _ => {
+                let start = StartHandshake::from_parts(accepted, io);
+                let stream = if self.blocking_handshakes {
+                    crate::hsm::finish_handshake(
+                        start,
+                        Arc::clone(&self.config),
+                        self.handshake_timeout,
+                    )
+                    .await
+                } else {
+                    start.into_stream(Arc::clone(&self.config)).await
+                }
+                .map_err(AcceptError::Tls)?;
+                let status = match early_offer {
+                    Some(_) => EarlyDataStatus::Rejected(EarlyDataRejection::Disabled),
+                    None => EarlyDataStatus::NotOffered,
+                };
+                (ServerTlsStream::Standard(stream), status)
+            }
+        };
         let connection = stream.get_ref().1;
         let context = ConnectionContext {
             info: ConnectionInfo::of(connection, selected.scheme(), &self.code_points),
@@ -219,7 +252,76 @@ impl QtlsAcceptor {
                         .and_then(ClientIdentity::from_resumed_chain)
                 })
             }),
+            early_data,
         };
         Ok((stream, context))
+    }
+
+    /// The handshake of a ClientHello that offers early data: the session is taken through
+    /// the freshness check, and when rustls accepts the early data the stream is returned
+    /// as soon as the server's flight is out, so that the application answers the early
+    /// request in that same round trip.
+    async fn accept_early_data<IO>(
+        &self,
+        accepted: rustls::server::Accepted,
+        mut io: IO,
+        offer: gate::PskOffer,
+    ) -> Result<(ServerTlsStream<IO>, EarlyDataStatus), AcceptError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let check = Arc::new(FreshnessCheck::new(
+            Arc::clone(&self.config.session_storage),
+            offer,
+            self.early_data_window,
+        ));
+        let mut config = (*self.config).clone();
+        config.session_storage =
+            Arc::clone(&check) as Arc<dyn rustls::server::StoresServerSessions>;
+        let config = Arc::new(config);
+        // A replay gets a full handshake: with a key in a token, sign off the workers.
+        let connection = if self.blocking_handshakes
+            && tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| accepted.into_connection(config))
+        } else {
+            accepted.into_connection(config)
+        };
+        let connection = match connection {
+            Ok(connection) => connection,
+            Err((error, mut alert)) => {
+                let mut bytes = Vec::new();
+                let _ = alert.write_all(&mut bytes);
+                let _ = io.write_all(&bytes).await;
+                return Err(AcceptError::Tls(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    error,
+                )));
+            }
+        };
+        let mut stream = EarlyDataStream::new(io, connection);
+        stream.start().await.map_err(AcceptError::Tls)?;
+        if stream.get_mut().1.early_data().is_some() {
+            let progress = Arc::clone(stream.progress());
+            return Ok((
+                ServerTlsStream::EarlyData(stream),
+                EarlyDataStatus::Accepted(progress),
+            ));
+        }
+        stream
+            .complete_handshake()
+            .await
+            .map_err(AcceptError::Tls)?;
+        let why = match check.verdict() {
+            Freshness::Absent | Freshness::NotLookedUp => EarlyDataRejection::NotResumable,
+            Freshness::Stale(skew) => EarlyDataRejection::Stale(skew),
+            Freshness::Fresh => EarlyDataRejection::Other,
+        };
+        tracing::debug!("early data skipped: {}", why.label());
+        Ok((
+            ServerTlsStream::EarlyData(stream),
+            EarlyDataStatus::Rejected(why),
+        ))
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use qtls_provider::CodePoints;
 use rustls_pki_types::ServerName;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -32,6 +32,13 @@ pub struct ClientReport {
     pub http_status: Option<String>,
     /// Whether the session was resumed (PSK) rather than fully authenticated.
     pub resumed: bool,
+    /// Whether the client sent its request as early data (it held a ticket allowing it).
+    pub early_data_offered: bool,
+    /// Whether the server accepted the early data.
+    pub early_data_accepted: bool,
+    /// Whether the server answered the early request with 425 Too Early and the client
+    /// sent it again after the handshake.
+    pub retried_after_425: bool,
     /// The stapled OCSP status: `good`, or `none` when the server stapled nothing.
     pub ocsp_status: Option<String>,
     /// The alert that ended a failed attempt before this one (with `--fallback`).
@@ -83,6 +90,40 @@ pub async fn get(
     .await
 }
 
+/// The request a client sends: `GET /` by default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The method (`GET`, `POST`, ...).
+    pub method: String,
+    /// Bytes of body to send (a POST's), each `x`.
+    pub body_len: usize,
+    /// Send the request as early data (0-RTT) when the client holds a ticket that allows
+    /// it; after a rejection, or a 425 Too Early, it is sent again after the handshake.
+    pub early_data: bool,
+}
+
+impl Default for HttpRequest {
+    fn default() -> Self {
+        Self {
+            method: "GET".into(),
+            body_len: 0,
+            early_data: false,
+        }
+    }
+}
+
+impl HttpRequest {
+    fn bytes(&self, host: &str) -> Vec<u8> {
+        let mut request = format!(
+            "{} / HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.method, self.body_len
+        )
+        .into_bytes();
+        request.resize(request.len() + self.body_len, b'x');
+        request
+    }
+}
+
 async fn get_with_policy(
     addr: &str,
     server_name: ServerName<'static>,
@@ -92,47 +133,110 @@ async fn get_with_policy(
     timeout: Duration,
     key_update: KeyUpdatePolicy,
 ) -> Result<ClientReport, Error> {
+    request_with_policy(
+        addr,
+        server_name,
+        config.into(),
+        scheme,
+        code_points,
+        timeout,
+        key_update,
+        &HttpRequest::default(),
+    )
+    .await
+}
+
+/// Connects to `addr`, handshakes with `server_name` (sending `request` as early data when
+/// it asks to and `config` holds a suitable ticket), sends `request` and reads the response;
+/// a `425 Too Early` answer to early data is followed by the same request once more.
+pub async fn request(
+    addr: &str,
+    server_name: ServerName<'static>,
+    config: Arc<rustls::ClientConfig>,
+    scheme: SchemeRecord,
+    code_points: &CodePoints,
+    timeout: Duration,
+    request: &HttpRequest,
+) -> Result<ClientReport, Error> {
+    request_with_policy(
+        addr,
+        server_name,
+        config,
+        scheme,
+        code_points,
+        timeout,
+        KeyUpdatePolicy::default(),
+        request,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)] // One internal function behind the public ones.
+async fn request_with_policy(
+    addr: &str,
+    server_name: ServerName<'static>,
+    config: Arc<rustls::ClientConfig>,
+    scheme: SchemeRecord,
+    code_points: &CodePoints,
+    timeout: Duration,
+    key_update: KeyUpdatePolicy,
+    request: &HttpRequest,
+) -> Result<ClientReport, Error> {
     let host = match &server_name {
         ServerName::DnsName(name) => name.as_ref().to_string(),
         ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
         _ => "localhost".to_string(),
     };
-    let connector = TlsConnector::from(config.into());
+    let early_data = request.early_data && config.enable_early_data;
+    let connector = TlsConnector::from(config).early_data(early_data);
     let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::Timeout("TCP connect"))??;
+    let _ = tcp.set_nodelay(true);
     let (counting, counters) = CountingStream::new(tcp);
-    let tls = tokio::time::timeout(timeout, connector.connect(server_name, counting))
+    let mut tls = tokio::time::timeout(timeout, connector.connect(server_name, counting))
         .await
         .map_err(|_| Error::Timeout("TLS handshake"))??;
+    let request_bytes = request.bytes(&host);
+    // With a ticket that allows it, the stream is still in its handshake: what is written
+    // now goes out as early data (up to the ticket's limit), and flushing completes the
+    // handshake, re-sending the early data if the server skipped it.
+    let early_data_offered = tls.get_mut().1.early_data().is_some();
+    if early_data_offered {
+        tokio::time::timeout(timeout, async {
+            tls.write_all(&request_bytes).await?;
+            tls.flush().await
+        })
+        .await
+        .map_err(|_| Error::Timeout("TLS handshake with early data"))??;
+    }
     let (handshake_bytes_sent, handshake_bytes_received) = (counters.written(), counters.read());
-    let info = ConnectionInfo::of(tls.get_ref().1, scheme.scheme(), code_points);
-    let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let connection = tls.get_ref().1;
+    let info = ConnectionInfo::of(connection, scheme.scheme(), code_points);
+    let resumed = connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let early_data_accepted = connection.is_early_data_accepted();
     let mut tls = KeyUpdating::new(tls, key_update, "client");
-    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    let response = tokio::time::timeout(timeout, async {
-        tls.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            match tls.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    response.extend_from_slice(&buf[..n]);
-                    if response.len() > MAX_RESPONSE {
-                        break;
-                    }
-                }
-                // Servers that close without close_notify still gave us their response.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => {
-                    break
-                }
-                Err(e) => return Err(Error::from(e)),
+    let (response, retried_after_425) = tokio::time::timeout(timeout, async {
+        if !early_data_offered {
+            tls.write_all(&request_bytes).await?;
+        }
+        let mut reader = ResponseReader::default();
+        let mut retried = false;
+        if early_data_accepted {
+            // The server may answer early data with 425 and wait for the request again.
+            let first = reader.head_and_body(&mut tls).await?;
+            if first.starts_with(b"HTTP/1.1 425") {
+                tracing::info!("425 Too Early: sending the request again after the handshake");
+                tls.write_all(&request_bytes).await?;
+                retried = true;
+            } else {
+                reader.keep(first);
             }
         }
+        let response = reader.rest(&mut tls).await?;
         // close_notify: we are done too (the server may already have sent its own).
         let _ = tls.shutdown().await;
-        Ok::<_, Error>(response)
+        Ok::<_, Error>((response, retried))
     })
     .await
     .map_err(|_| Error::Timeout("HTTP response"))??;
@@ -145,9 +249,81 @@ async fn get_with_policy(
         http_status: head.lines().next().map(str::to_string),
         body: body.trim_end().to_string(),
         resumed,
+        early_data_offered,
+        early_data_accepted,
+        retried_after_425,
         ocsp_status: scheme.ocsp_status(),
         alert: None,
     })
+}
+
+/// Reads HTTP/1.1 responses: one by its Content-Length, or the rest until close.
+#[derive(Default)]
+struct ResponseReader {
+    buffered: Vec<u8>,
+    kept: Vec<u8>,
+}
+
+impl ResponseReader {
+    /// One response, head and body (by Content-Length).
+    async fn head_and_body<S: AsyncRead + Unpin>(&mut self, tls: &mut S) -> Result<Vec<u8>, Error> {
+        let head_end = loop {
+            if let Some(at) = self.buffered.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            if self.buffered.len() > MAX_RESPONSE || !self.fill(tls).await? {
+                return Ok(std::mem::take(&mut self.buffered));
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buffered[..head_end]).into_owned();
+        let body_len = head
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(MAX_RESPONSE);
+        while self.buffered.len() < head_end + body_len {
+            if !self.fill(tls).await? {
+                break;
+            }
+        }
+        let end = (head_end + body_len).min(self.buffered.len());
+        Ok(self.buffered.drain(..end).collect())
+    }
+
+    /// Hands a response read by [`Self::head_and_body`] back, to be returned by [`Self::rest`].
+    fn keep(&mut self, response: Vec<u8>) {
+        self.kept = response;
+    }
+
+    /// Everything until the server closes, after anything kept.
+    async fn rest<S: AsyncRead + Unpin>(&mut self, tls: &mut S) -> Result<Vec<u8>, Error> {
+        while self.buffered.len() <= MAX_RESPONSE && self.fill(tls).await? {}
+        let mut response = std::mem::take(&mut self.kept);
+        response.append(&mut self.buffered);
+        Ok(response)
+    }
+
+    /// Reads more; false at the end of the stream.
+    async fn fill<S: AsyncRead + Unpin>(&mut self, tls: &mut S) -> Result<bool, Error> {
+        let mut buf = [0u8; 4096];
+        match tls.read(&mut buf).await {
+            Ok(0) => Ok(false),
+            Ok(n) => {
+                self.buffered.extend_from_slice(&buf[..n]);
+                Ok(true)
+            }
+            // Servers that close without close_notify still gave us their response.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::UnexpectedEof
+                    && !(self.buffered.is_empty() && self.kept.is_empty()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(Error::from(e)),
+        }
+    }
 }
 
 /// A client's settings: policy, trust anchors, identity, and the fallback preset.
@@ -166,6 +342,8 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// When the connection updates its traffic keys (besides rustls's own updates).
     pub key_update: KeyUpdatePolicy,
+    /// What to send; with `early_data`, a resumed connection sends it as 0-RTT data.
+    pub request: HttpRequest,
 }
 
 /// [`get`] with [`ClientOptions`], retrying once with the fallback preset after
@@ -180,14 +358,15 @@ pub async fn fetch(
         async move {
             let (config, record) =
                 crate::client_config(&settings, options.roots.clone(), options.identity.as_ref())?;
-            get_with_policy(
+            request_with_policy(
                 addr,
                 server_name,
-                config,
+                Arc::new(config),
                 record,
                 &settings.code_points,
                 options.timeout,
                 options.key_update,
+                &options.request,
             )
             .await
         }
@@ -227,10 +406,11 @@ pub async fn fetch_and_reconnect(
     options: &ClientOptions,
 ) -> Result<(ClientReport, ClientReport), Error> {
     let settings = &options.settings;
-    let (config, record) =
+    let (mut config, record) =
         crate::client_config(settings, options.roots.clone(), options.identity.as_ref())?;
+    config.enable_early_data = options.request.early_data;
     let config = Arc::new(config);
-    let report_first = get_with_policy(
+    let report_first = request_with_policy(
         first,
         server_name.clone(),
         Arc::clone(&config),
@@ -238,9 +418,10 @@ pub async fn fetch_and_reconnect(
         &settings.code_points,
         options.timeout,
         options.key_update,
+        &options.request,
     )
     .await?;
-    let report_second = get_with_policy(
+    let report_second = request_with_policy(
         second,
         server_name,
         config,
@@ -248,6 +429,7 @@ pub async fn fetch_and_reconnect(
         &settings.code_points,
         options.timeout,
         options.key_update,
+        &options.request,
     )
     .await?;
     Ok((report_first, report_second))

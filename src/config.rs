@@ -111,6 +111,14 @@ pub struct SessionsSection {
     /// Ticket key rotation (default 24h).
     #[serde(default, with = "humantime_serde_option")]
     pub ticket_rotation: Option<Duration>,
+    /// Accept 0-RTT early data (default false; needs `tickets = "off"`).
+    #[serde(default)]
+    pub early_data: bool,
+    /// The most early data a client may send (default 16384).
+    pub max_early_data: Option<u32>,
+    /// The ticket-age freshness window for early data (default 10s).
+    #[serde(default, with = "humantime_serde_option")]
+    pub early_data_window: Option<Duration>,
 }
 
 fn memory() -> String {
@@ -419,6 +427,15 @@ impl ConfigFile {
             tickets: parse_tickets(&sessions.tickets)?,
             fleet_secret: sessions.ticket_key_file.clone(),
             ticket_rotation: sessions.ticket_rotation,
+            early_data: crate::EarlyDataSettings {
+                enabled: sessions.early_data,
+                max_size: sessions
+                    .max_early_data
+                    .unwrap_or(crate::EarlyDataSettings::DEFAULT_MAX_SIZE),
+                freshness_window: sessions
+                    .early_data_window
+                    .unwrap_or(crate::EarlyDataSettings::DEFAULT_FRESHNESS_WINDOW),
+            },
         })
     }
 

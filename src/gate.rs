@@ -152,7 +152,7 @@ fn parse_versions(message: &[u8]) -> Option<Vec<u16>> {
     };
     let mut extensions = Reader(extensions);
     while let (Some(kind), Some(body)) = (extensions.u16(), extensions.vec_u16()) {
-        if kind == 43 {
+        if kind == EXT_SUPPORTED_VERSIONS {
             let mut body = Reader(body);
             let mut list = Reader(body.vec_u8()?);
             let mut versions = Vec::new();
@@ -163,6 +163,69 @@ fn parse_versions(message: &[u8]) -> Option<Vec<u16>> {
         }
     }
     Some(vec![legacy_version])
+}
+
+/// The first PSK a ClientHello offers (RFC 8446 §4.2.11) and whether it asks to send early
+/// data (§4.2.10): what the 0-RTT freshness check needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PskOffer {
+    /// The first identity: the session ID (stateful) or the ticket. rustls accepts early
+    /// data only on the first PSK.
+    pub(crate) identity: Vec<u8>,
+    /// `obfuscated_ticket_age` of that identity: the client's idea of the ticket's age in
+    /// milliseconds, plus the ticket's `ticket_age_add`.
+    pub(crate) obfuscated_ticket_age: u32,
+    /// Whether the hello carries the early_data extension.
+    pub(crate) early_data: bool,
+}
+
+/// The PSK offer of a ClientHello, if it makes one; `records` as for [`offered_versions`].
+/// Anything malformed yields `None` (rustls rejects malformed hellos itself).
+pub(crate) fn psk_offer(records: &[u8]) -> Option<PskOffer> {
+    let message = reassemble(records);
+    let mut extensions = Reader(client_hello_extensions(&message)?);
+    let mut early_data = false;
+    let mut offer = None;
+    while let (Some(kind), Some(body)) = (extensions.u16(), extensions.vec_u16()) {
+        match kind {
+            EXT_EARLY_DATA => early_data = true,
+            EXT_PRE_SHARED_KEY => {
+                let mut identities = Reader(Reader(body).vec_u16()?);
+                let identity = identities.vec_u16()?.to_vec();
+                let age = identities.take(4)?;
+                offer = Some((
+                    identity,
+                    u32::from_be_bytes([age[0], age[1], age[2], age[3]]),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let (identity, obfuscated_ticket_age) = offer?;
+    Some(PskOffer {
+        identity,
+        obfuscated_ticket_age,
+        early_data,
+    })
+}
+
+const EXT_SUPPORTED_VERSIONS: u16 = 43;
+const EXT_EARLY_DATA: u16 = 42;
+const EXT_PRE_SHARED_KEY: u16 = 41;
+
+/// The extensions block of a ClientHello message (RFC 8446 §4.1.2), if it has one.
+fn client_hello_extensions(message: &[u8]) -> Option<&[u8]> {
+    let mut r = Reader(message);
+    if r.u8()? != 1 {
+        return None; // not a ClientHello
+    }
+    let _length = r.take(3)?;
+    let _legacy_version = r.u16()?;
+    r.take(32)?; // random
+    r.vec_u8()?; // legacy_session_id
+    r.vec_u16()?; // cipher_suites
+    r.vec_u8()?; // legacy_compression_methods
+    r.vec_u16()
 }
 
 #[cfg(test)]

@@ -93,6 +93,12 @@ impl<IO> RefreshTrafficKeys for tokio_rustls::server::TlsStream<IO> {
     }
 }
 
+impl<IO> RefreshTrafficKeys for crate::ServerTlsStream<IO> {
+    fn refresh_traffic_keys(&mut self) -> Result<(), rustls::Error> {
+        self.get_mut().1.refresh_traffic_keys()
+    }
+}
+
 impl<IO> RefreshTrafficKeys for tokio_rustls::client::TlsStream<IO> {
     fn refresh_traffic_keys(&mut self) -> Result<(), rustls::Error> {
         self.get_mut().1.refresh_traffic_keys()

@@ -35,6 +35,10 @@ pub struct Metrics {
     resumed_stateful: AtomicU64,
     resumed_ticket: AtomicU64,
     handshake_failures: AtomicU64,
+    early_data_accepted: AtomicU64,
+    early_data_rejected: Mutex<BTreeMap<&'static str, u64>>,
+    early_requests_answered: AtomicU64,
+    early_requests_too_early: AtomicU64,
     refused: Mutex<BTreeMap<String, u64>>,
     key_updates: KeyUpdateCounter,
     tickets: bool,
@@ -63,6 +67,16 @@ pub struct MetricsSnapshot {
     pub resumed_ticket: u64,
     /// Handshakes that failed or timed out after the ClientHello passed the gate.
     pub handshake_failures: u64,
+    /// Connections that accepted early data (0-RTT).
+    pub early_data_accepted: u64,
+    /// Connections whose early data was skipped, by why
+    /// ([`crate::early_data::EarlyDataRejection::label`]): `replay_or_unknown` counts the
+    /// replays the single-use store blocked.
+    pub early_data_rejected: BTreeMap<&'static str, u64>,
+    /// Requests answered from early data before the handshake completed.
+    pub early_requests_answered: u64,
+    /// Requests in early data answered with 425 Too Early.
+    pub early_requests_too_early: u64,
     /// ClientHellos the policy gate refused, by the alert sent.
     pub refused: BTreeMap<String, u64>,
     /// Key updates the server started ([`crate::KeyUpdatePolicy`]).
@@ -105,6 +119,30 @@ impl Metrics {
         *refused.entry(alert).or_default() += 1;
     }
 
+    pub(crate) fn early_data(&self, status: &crate::EarlyDataStatus) {
+        match status {
+            crate::EarlyDataStatus::Accepted(_) => {
+                self.early_data_accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            crate::EarlyDataStatus::Rejected(why) => {
+                tracing::debug!("early data rejected: {}", why.label());
+                let mut rejected = self
+                    .early_data_rejected
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                *rejected.entry(why.label()).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn early_requests(&self, early: crate::server::EarlyRequests) {
+        self.early_requests_answered
+            .fetch_add(early.answered, Ordering::Relaxed);
+        self.early_requests_too_early
+            .fetch_add(early.too_early, Ordering::Relaxed);
+    }
+
     pub(crate) fn handshake_failed(&self) {
         self.handshake_failures.fetch_add(1, Ordering::Relaxed);
     }
@@ -118,6 +156,14 @@ impl Metrics {
             resumed_stateful: get(&self.resumed_stateful),
             resumed_ticket: get(&self.resumed_ticket),
             handshake_failures: get(&self.handshake_failures),
+            early_data_accepted: get(&self.early_data_accepted),
+            early_data_rejected: self
+                .early_data_rejected
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            early_requests_answered: get(&self.early_requests_answered),
+            early_requests_too_early: get(&self.early_requests_too_early),
             refused: self
                 .refused
                 .lock()
@@ -142,6 +188,10 @@ impl Metrics {
             resumption_misses_store_error = store.misses_store_error,
             store_errors = store.store_errors,
             handshake_failures = s.handshake_failures,
+            early_data_accepted = s.early_data_accepted,
+            early_data_rejected = ?s.early_data_rejected,
+            early_requests_answered = s.early_requests_answered,
+            early_requests_too_early = s.early_requests_too_early,
             refused = ?s.refused,
             key_updates = s.key_updates,
             "metrics"
@@ -187,6 +237,27 @@ impl Metrics {
             "qtls_refused_client_hellos_total",
             "ClientHellos refused by the policy gate, by the alert sent.",
             &refused,
+        );
+        let mut early: Vec<(String, u64)> =
+            vec![("{result=\"accepted\"}".into(), s.early_data_accepted)];
+        early.extend(
+            s.early_data_rejected
+                .iter()
+                .map(|(why, n)| (format!("{{result=\"rejected\",reason=\"{why}\"}}"), *n)),
+        );
+        let early: Vec<(&str, u64)> = early.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        counter(
+            "qtls_early_data_total",
+            "Connections that offered early data (0-RTT), by result; reason \"replay_or_unknown\" includes replays blocked by the single-use session store.",
+            &early,
+        );
+        counter(
+            "qtls_early_requests_total",
+            "HTTP requests received as early data, by what the server did.",
+            &[
+                ("{outcome=\"answered\"}", s.early_requests_answered),
+                ("{outcome=\"too_early\"}", s.early_requests_too_early),
+            ],
         );
         counter(
             "qtls_key_updates_total",

@@ -146,6 +146,8 @@ pub struct SessionSettings {
     pub fleet_secret: Option<PathBuf>,
     /// Ticket key rotation (default 24 h).
     pub ticket_rotation: Option<Duration>,
+    /// 0-RTT (default off); needs a stateful store and tickets off.
+    pub early_data: crate::EarlyDataSettings,
 }
 
 impl SessionSettings {
@@ -204,6 +206,29 @@ impl SessionSettings {
                 })?;
             }
         }
+        if self.early_data.enabled {
+            // rustls accepts early data on stateful sessions only, and a session taken from
+            // the store is what makes it single-use.
+            if rustls::server::ProducesTickets::enabled(&*config.ticketer) {
+                return Err(Error::Config(
+                    "early data needs stateful sessions: turn tickets off (--tickets off)".into(),
+                ));
+            }
+            if store.is_none() {
+                return Err(Error::Config(
+                    "early data needs a session store (--session-store memory or redis://...)"
+                        .into(),
+                ));
+            }
+            if self.early_data.max_size == 0 {
+                return Err(Error::Config(
+                    "early data needs a maximum size above 0".into(),
+                ));
+            }
+            config.max_early_data_size = self.early_data.max_size;
+            // Answer an early request in the server's first flight ("half-RTT data").
+            config.send_half_rtt_data = true;
+        }
         Ok(store)
     }
 }
@@ -242,6 +267,8 @@ pub struct ServedConnection {
     pub status: Option<u16>,
     /// How the connection closed.
     pub close: CloseKind,
+    /// Requests that came as early data.
+    pub early: EarlyRequests,
 }
 
 /// How a connection closed, as the log reports it.
@@ -366,7 +393,8 @@ impl Server {
             code_points,
         )
         .with_handshake_timeout(settings.limits.handshake_timeout)
-        .with_blocking_handshakes(hsm.is_some());
+        .with_blocking_handshakes(hsm.is_some())
+        .with_early_data_window(settings.sessions.early_data.freshness_window);
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             listener: TcpListener::bind(addr).await?,
@@ -481,6 +509,9 @@ impl Server {
 
     async fn serve_tcp(&self, tcp: TcpStream) -> Result<ServedConnection, Error> {
         self.metrics.connection();
+        // Handshake flights and short answers are written in pieces: do not let Nagle's
+        // algorithm hold them back for the peer's delayed ACK.
+        let _ = tcp.set_nodelay(true);
         let (tls, context) = match self.acceptor.accept(tcp).await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -497,17 +528,20 @@ impl Server {
             }
         };
         self.metrics.handshake(tls.get_ref().1.handshake_kind());
+        self.metrics.early_data(&context.early_data);
         let tls = crate::KeyUpdating::new(tls, self.limits.key_update, "server")
             .with_counter(self.metrics.key_update_counter());
         match self.application {
             Application::Http => {
-                serve_http(
+                let served = serve_http(
                     tls,
                     context,
                     self.acl_403.as_ref(),
                     self.limits.idle_timeout,
                 )
-                .await
+                .await?;
+                self.metrics.early_requests(served.early);
+                Ok(served)
             }
             Application::Echo => {
                 let close = serve_echo(tls, self.limits.idle_timeout).await?;
@@ -515,6 +549,7 @@ impl Server {
                     context,
                     status: None,
                     close,
+                    early: EarlyRequests::default(),
                 })
             }
         }
@@ -527,6 +562,10 @@ struct Description<'a> {
     #[serde(flatten)]
     info: &'a ConnectionInfo,
     client: Option<ClientDescription<'a>>,
+    method: &'a str,
+    body_bytes: u64,
+    /// Whether the request was read as early data, before the handshake completed.
+    early_data: bool,
 }
 
 #[derive(Serialize)]
@@ -550,6 +589,12 @@ impl<'a> From<&'a ClientIdentity> for ClientDescription<'a> {
 
 /// Answers one HTTP/1.x request on an accepted TLS stream, then closes with close_notify
 /// and waits for the peer's.
+///
+/// GET and HEAD get a JSON description of the connection, POST the same with the size of
+/// its body. A request that arrives as early data before the handshake is complete (see
+/// [`crate::EarlyDataStatus::reading_early_data`]) is answered at once only when its method
+/// is safe (GET, HEAD, OPTIONS); any other gets `425 Too Early` (RFC 8470 §5.2) and the
+/// connection stays open for the client to repeat it after the handshake.
 pub async fn serve_http<S>(
     mut tls: S,
     context: ConnectionContext,
@@ -559,45 +604,71 @@ pub async fn serve_http<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let head = match tokio::time::timeout(idle_timeout, read_request_head(&mut tls)).await {
-        Err(_) => return Err(Error::Timeout("HTTP request")),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            tracing::warn!("connection truncated: the peer closed without close_notify before sending a request");
+    let mut requests = RequestReader::default();
+    let mut early = EarlyRequests::default();
+    let (request, from_early_data) = loop {
+        let request = match tokio::time::timeout(idle_timeout, requests.next(&mut tls)).await {
+            Err(_) => return Err(Error::Timeout("HTTP request")),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                tracing::warn!("connection truncated: the peer closed without close_notify before sending a request");
+                return Ok(ServedConnection {
+                    context,
+                    status: None,
+                    close: CloseKind::Truncated,
+                    early,
+                });
+            }
+            Ok(result) => result?,
+        };
+        let Some(request) = request else {
+            // close_notify before any request: answer it with ours.
+            let _ = tls.shutdown().await;
             return Ok(ServedConnection {
                 context,
                 status: None,
-                close: CloseKind::Truncated,
+                close: CloseKind::Clean,
+                early,
             });
+        };
+        let from_early_data = context.early_data.reading_early_data();
+        if from_early_data && !request.is_safe() {
+            // Not once more than the client meant: answer after the handshake, when a
+            // replay can no longer get here.
+            early.too_early += 1;
+            tracing::info!(
+                "{} in early data: 425 Too Early, waiting for it after the handshake",
+                request.method
+            );
+            let body = "{\"error\":\"too early\"}\n";
+            let response = format!(
+                "HTTP/1.1 425 Too Early\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            tls.write_all(response.as_bytes()).await?;
+            tls.flush().await?;
+            continue;
         }
-        Ok(result) => result?,
+        break (request, from_early_data);
     };
-    if head.is_empty() {
-        // close_notify before any request: answer it with ours.
-        let _ = tls.shutdown().await;
-        return Ok(ServedConnection {
-            context,
-            status: None,
-            close: CloseKind::Clean,
-        });
+    if from_early_data {
+        early.answered += 1;
     }
     let denied = match (acl_403, &context.client) {
         (Some(acl), Some(identity)) => !acl.permits(identity),
         (Some(acl), None) => !acl.allow.is_empty(),
         _ => false,
     };
-    let method = head
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string();
     let (status, reason, body) = if denied {
         (403, "Forbidden", "{\"error\":\"forbidden\"}".to_string())
     } else {
-        match method.as_str() {
-            "GET" | "HEAD" => {
+        match request.method.as_str() {
+            "GET" | "HEAD" | "POST" | "OPTIONS" => {
                 let description = Description {
                     info: &context.info,
                     client: context.client.as_ref().map(ClientDescription::from),
+                    method: &request.method,
+                    body_bytes: request.body_bytes,
+                    early_data: from_early_data,
                 };
                 let body =
                     serde_json::to_string(&description).map_err(|e| Error::Http(e.to_string()))?;
@@ -620,7 +691,7 @@ where
         body.len() + 1
     )
     .into_bytes();
-    if method != "HEAD" {
+    if request.method != "HEAD" {
         response.extend_from_slice(body.as_bytes());
         response.push(b'\n');
     }
@@ -636,7 +707,110 @@ where
         context,
         status: Some(status),
         close,
+        early,
     })
+}
+
+/// Requests of a connection that came as early data, by what the server did with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EarlyRequests {
+    /// Answered before the handshake completed (safe methods).
+    pub answered: u64,
+    /// Answered with 425 Too Early.
+    pub too_early: u64,
+}
+
+/// One HTTP/1.x request, its body read and counted.
+#[derive(Debug)]
+struct Request {
+    method: String,
+    body_bytes: u64,
+}
+
+impl Request {
+    /// RFC 9110 §9.2.1 safe methods (TRACE aside).
+    fn is_safe(&self) -> bool {
+        matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+    }
+}
+
+/// Reads HTTP/1.x requests off a stream, keeping bytes read past one for the next.
+#[derive(Default)]
+struct RequestReader {
+    buffered: Vec<u8>,
+}
+
+impl RequestReader {
+    /// The largest request body the server reads (and discards).
+    const MAX_BODY: u64 = 1024 * 1024;
+
+    /// The next request; `None` when the peer sent close_notify before one.
+    async fn next<S: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut S,
+    ) -> std::io::Result<Option<Request>> {
+        let mut buf = [0u8; 4096];
+        let head_end = loop {
+            if let Some(at) = self.buffered.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            if let Some(at) = self.buffered.windows(2).position(|w| w == b"\n\n") {
+                break at + 2;
+            }
+            if self.buffered.len() > MAX_REQUEST_HEAD {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("request head over {MAX_REQUEST_HEAD} bytes"),
+                ));
+            }
+            let read = stream.read(&mut buf).await?;
+            if read == 0 {
+                if self.buffered.is_empty() {
+                    return Ok(None);
+                }
+                break self.buffered.len();
+            }
+            self.buffered.extend_from_slice(&buf[..read]);
+        };
+        let head = String::from_utf8_lossy(&self.buffered[..head_end]).into_owned();
+        self.buffered.drain(..head_end);
+        let method = head
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let body_bytes = head
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, value)| value.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if body_bytes > Self::MAX_BODY {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "request body of {body_bytes} bytes, over {}",
+                    Self::MAX_BODY
+                ),
+            ));
+        }
+        let mut left = body_bytes;
+        loop {
+            let from_buffer = left.min(self.buffered.len() as u64);
+            self.buffered.drain(..from_buffer as usize);
+            left -= from_buffer;
+            if left == 0 {
+                break;
+            }
+            let read = stream.read(&mut buf).await?;
+            if read == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buffered.extend_from_slice(&buf[..read]);
+        }
+        Ok(Some(Request { method, body_bytes }))
+    }
 }
 
 /// Sends every byte read back on an accepted TLS stream until the peer's close_notify (or
@@ -677,25 +851,4 @@ async fn drain_until_close<S: AsyncRead + Unpin>(tls: &mut S, idle_timeout: Dura
     })
     .await;
     drained.unwrap_or(CloseKind::PeerKeptOpen)
-}
-
-/// Reads up to the blank line ending an HTTP/1.x request head; an empty result means the
-/// peer sent close_notify first.
-async fn read_request_head<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<String> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        let read = stream.read(&mut buf).await?;
-        if read == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..read]);
-        if head.len() > MAX_REQUEST_HEAD {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("request head over {MAX_REQUEST_HEAD} bytes"),
-            ));
-        }
-    }
-    Ok(String::from_utf8_lossy(&head).into_owned())
 }

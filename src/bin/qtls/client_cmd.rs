@@ -47,6 +47,17 @@ pub(crate) struct ClientArgs {
     /// try to resume the first connection's session; `--json` then reports both.
     #[arg(long)]
     reconnect: Option<String>,
+    /// Send the request as 0-RTT early data on the resumed connection: with --reconnect, the
+    /// second connection; without, a second connection to --connect. Reports whether the
+    /// server accepted it.
+    #[arg(long)]
+    early_data: bool,
+    /// The request method (GET by default; POST sends --body-bytes of body).
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Bytes of request body to send.
+    #[arg(long, default_value_t = 0)]
+    body_bytes: usize,
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
@@ -98,8 +109,18 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
                 .key_update_interval
                 .map_or(qtls::KeyUpdatePolicy::DEFAULT_INTERVAL, Into::into),
         },
+        request: qtls::client::HttpRequest {
+            method: args.method.to_ascii_uppercase(),
+            body_len: args.body_bytes,
+            early_data: args.early_data,
+        },
     };
-    if let Some(second) = &args.reconnect {
+    // 0-RTT needs a ticket from an earlier connection: reconnect to the same server.
+    let reconnect = args
+        .reconnect
+        .clone()
+        .or_else(|| args.early_data.then(|| args.connect.clone()));
+    if let Some(second) = &reconnect {
         let (first, second) =
             qtls::client::fetch_and_reconnect(&args.connect, second, server_name, &options).await?;
         if args.json {
@@ -108,9 +129,15 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
         } else {
             for (label, report) in [("first", &first), ("second", &second)] {
                 println!(
-                    "{label}: group {}, resumed {}, {} bytes sent, {} received, {}",
+                    "{label}: group {}, resumed {}, early data {}, {} bytes sent, {} received, {}",
                     report.info.group.as_deref().unwrap_or("-"),
                     report.resumed,
+                    match (report.early_data_offered, report.early_data_accepted) {
+                        (false, _) => "not sent",
+                        (true, true) if report.retried_after_425 => "accepted (425: resent)",
+                        (true, true) => "accepted",
+                        (true, false) => "rejected (resent)",
+                    },
                     report.handshake_bytes_sent,
                     report.handshake_bytes_received,
                     report.http_status.as_deref().unwrap_or("-")

@@ -91,6 +91,16 @@ pub(crate) struct ServerArgs {
     /// Ticket key rotation period (default 24h).
     #[arg(long)]
     ticket_rotation: Option<humantime::Duration>,
+    /// Accept 0-RTT early data on resumed stateful sessions (single use; implies
+    /// `--tickets off` unless --tickets says otherwise, which then fails).
+    #[arg(long)]
+    early_data: bool,
+    /// The most early data a client may send, in bytes (default 16384).
+    #[arg(long, requires = "early_data")]
+    max_early_data: Option<u32>,
+    /// How far a client's ticket age may be from the server's for early data (default 10s).
+    #[arg(long, requires = "early_data")]
+    early_data_window: Option<humantime::Duration>,
     // Boxed, like the HSM flags, to keep `Command::Server` small.
     #[command(flatten)]
     runtime: Box<RuntimeArgs>,
@@ -243,9 +253,21 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
     }
     if let Some(file) = &args.ticket_key_file {
         settings.sessions.fleet_secret = Some(file.clone());
-        if args.tickets.is_none() {
+        if args.tickets.is_none() && !args.early_data {
             settings.sessions.tickets = qtls::TicketSetting::Fleet;
         }
+    }
+    if args.early_data {
+        settings.sessions.early_data.enabled = true;
+        if args.tickets.is_none() {
+            settings.sessions.tickets = qtls::TicketSetting::Off;
+        }
+    }
+    if let Some(max) = args.max_early_data {
+        settings.sessions.early_data.max_size = max;
+    }
+    if let Some(window) = args.early_data_window {
+        settings.sessions.early_data.freshness_window = window.into();
     }
     if let Some(tickets) = &args.tickets {
         settings.sessions.tickets = qtls::config::parse_tickets(tickets)

@@ -1,0 +1,666 @@
+//! 0-RTT on the server (TLS 1.3 early data, RFC 8446 §2.3, §4.2.10, §8; RFC 8470).
+//!
+//! Early data rides on a resumed session's PSK, so whoever captures a client's first flight
+//! can send it again. Q-TLS accepts it only under these rules:
+//!
+//! - **Single use, fleet-wide** (§8.1): rustls accepts early data only on stateful sessions,
+//!   which it *takes* from the store; with [`crate::sessions::RedisSessionStore`] that take is
+//!   one `GETDEL`, so of all the copies of a flight sent to any node, one finds the session
+//!   and the rest get a full handshake with their early data skipped.
+//! - **Fresh** (§8.3): the client's ticket age (`obfuscated_ticket_age` less the ticket's
+//!   `ticket_age_add`) must match the age the server sees within a window (10 s by default;
+//!   [`EarlyDataSettings::freshness_window`]). rustls checks a fixed 60 s, so the acceptor
+//!   checks its own window as the session is taken and, when it fails, makes rustls's check
+//!   fail too: the session then resumes in 1-RTT and the early data is skipped.
+//! - **At most [`EarlyDataSettings::max_size`] bytes** (16 KiB by default): rustls refuses a
+//!   client that sends more with an `unexpected_message` alert.
+//! - **Safe methods only**: the HTTP layer ([`crate::server::serve_http`]) answers GET, HEAD
+//!   and OPTIONS received as early data at once and any other method with `425 Too Early`
+//!   (RFC 8470 §5.2), after which the client repeats it once the handshake is complete.
+//!
+//! tokio-rustls's server stream only exists once the handshake is complete, which would
+//! hold every early request until the client's Finished and make 0-RTT as slow as 1-RTT.
+//! So a connection whose ClientHello offers early data runs on [`EarlyDataStream`], which
+//! hands the application the early data before the handshake completes and sends its
+//! answer with the server's first flight (rustls's "half-RTT data").
+
+use std::io::{self, Read, Write};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use rustls::server::StoresServerSessions;
+use rustls::ServerConnection;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::gate::PskOffer;
+
+/// The 0-RTT settings of a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EarlyDataSettings {
+    /// Whether the server accepts early data at all (default off). Needs stateful sessions:
+    /// tickets off.
+    pub enabled: bool,
+    /// The most early data a client may send, announced in each NewSessionTicket (default
+    /// [`EarlyDataSettings::DEFAULT_MAX_SIZE`]).
+    pub max_size: u32,
+    /// How far the client's ticket age may be from the server's (default
+    /// [`EarlyDataSettings::DEFAULT_FRESHNESS_WINDOW`]). The server counts a ticket's age in
+    /// whole seconds (rustls stores its creation time so), and rustls's own check allows
+    /// 60 s, so useful values lie between 2 s and 60 s.
+    pub freshness_window: Duration,
+}
+
+impl EarlyDataSettings {
+    /// 16 KiB: the design's `max_early_data_size`.
+    pub const DEFAULT_MAX_SIZE: u32 = 16 * 1024;
+    /// 10 s, as RFC 8446 §8.3 suggests for a window that absorbs clock skew and delays.
+    pub const DEFAULT_FRESHNESS_WINDOW: Duration = Duration::from_secs(10);
+
+    /// Early data on, with the default size and window.
+    pub fn enabled() -> Self {
+        Self {
+            enabled: true,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the most early data a client may send.
+    pub fn with_max_size(mut self, max_size: u32) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// Sets the ticket-age freshness window.
+    pub fn with_freshness_window(mut self, window: Duration) -> Self {
+        self.freshness_window = window;
+        self
+    }
+}
+
+impl Default for EarlyDataSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_size: Self::DEFAULT_MAX_SIZE,
+            freshness_window: Self::DEFAULT_FRESHNESS_WINDOW,
+        }
+    }
+}
+
+/// What became of a connection's early data.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum EarlyDataStatus {
+    /// The client sent none (or the server has early data off and the client did not ask).
+    NotOffered,
+    /// Accepted: what the application reads first may be early data; see
+    /// [`EarlyDataProgress`].
+    Accepted(Arc<EarlyDataProgress>),
+    /// Offered and skipped: the client sends it again after the handshake.
+    Rejected(EarlyDataRejection),
+}
+
+impl EarlyDataStatus {
+    /// Whether the connection accepted early data.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Self::Accepted(_))
+    }
+
+    /// Whether what the application has read so far includes early data and the handshake
+    /// is still incomplete: a request read now may be a replay and must be safe to repeat.
+    pub fn reading_early_data(&self) -> bool {
+        match self {
+            Self::Accepted(progress) => {
+                progress.early_bytes_read() > 0 && !progress.handshake_complete()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Why early data offered by a client was skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EarlyDataRejection {
+    /// The server has early data off.
+    Disabled,
+    /// The session is not in the store: already used (a replay), expired, evicted, unknown,
+    /// or the store failed.
+    NotResumable,
+    /// The ticket age is outside the freshness window, by this much.
+    Stale(Duration),
+    /// rustls declined for another reason (not the first PSK, another cipher suite or ALPN
+    /// protocol than the session's).
+    Other,
+}
+
+impl EarlyDataRejection {
+    /// A short label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::NotResumable => "replay_or_unknown",
+            Self::Stale(_) => "stale",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// How far the application has read into an accepted connection's early data; shared
+/// between the [`EarlyDataStream`] and the application's [`EarlyDataStatus`].
+#[derive(Debug, Default)]
+pub struct EarlyDataProgress {
+    early_bytes_read: AtomicU64,
+    handshake_complete: AtomicBool,
+}
+
+impl EarlyDataProgress {
+    /// Early-data bytes the application has read.
+    pub fn early_bytes_read(&self) -> u64 {
+        self.early_bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// Whether the client's Finished arrived: from then on nothing can be a replay.
+    pub fn handshake_complete(&self) -> bool {
+        self.handshake_complete.load(Ordering::Relaxed)
+    }
+}
+
+/// What the freshness check made of the offered session when rustls took it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    /// rustls never asked for the session (it chose a full handshake before looking).
+    NotLookedUp,
+    /// The store had no such session.
+    Absent,
+    Fresh,
+    Stale(Duration),
+}
+
+/// The server's session store for one connection that offers early data: it takes the
+/// session from the real store and applies the freshness window to the offered PSK.
+pub(crate) struct FreshnessCheck {
+    inner: Arc<dyn StoresServerSessions>,
+    offer: PskOffer,
+    window: Duration,
+    verdict: Mutex<Freshness>,
+}
+
+impl FreshnessCheck {
+    pub(crate) fn new(
+        inner: Arc<dyn StoresServerSessions>,
+        offer: PskOffer,
+        window: Duration,
+    ) -> Self {
+        Self {
+            inner,
+            offer,
+            window,
+            verdict: Mutex::new(Freshness::NotLookedUp),
+        }
+    }
+
+    pub(crate) fn verdict(&self) -> Freshness {
+        *self.verdict.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks `value` (rustls's encoding of the session) against the window; a stale
+    /// session is altered so that rustls's own check fails too. `None`: the value cannot be
+    /// read, so the session is not resumed at all rather than resumed unchecked.
+    fn check(&self, mut value: Vec<u8>, now_secs: u64) -> (Option<Vec<u8>>, Freshness) {
+        let Some(age) = SessionAge::read(&value) else {
+            return (None, Freshness::Absent);
+        };
+        let client_age_ms = self
+            .offer
+            .obfuscated_ticket_age
+            .wrapping_sub(age.age_obfuscation_offset);
+        // As rustls computes it (ServerSessionValue::set_freshness).
+        let server_age_ms =
+            (now_secs.saturating_sub(age.creation_time_secs) as u32).saturating_mul(1000);
+        let skew = Duration::from_millis(u64::from(server_age_ms.abs_diff(client_age_ms)));
+        if skew <= self.window {
+            return (Some(value), Freshness::Fresh);
+        }
+        // Make the client's age, as rustls will compute it, 2^31 ms away from the server's:
+        // far outside rustls's 60 s, whatever the client sent.
+        let offset = self
+            .offer
+            .obfuscated_ticket_age
+            .wrapping_sub(server_age_ms.wrapping_add(1 << 31));
+        age.write_offset(&mut value, offset);
+        (Some(value), Freshness::Stale(skew))
+    }
+}
+
+impl StoresServerSessions for FreshnessCheck {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.inner.put(key, value)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.get(key)
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let value = self.inner.take(key);
+        if key != self.offer.identity.as_slice() {
+            return value;
+        }
+        let (value, verdict) = match value {
+            None => (None, Freshness::Absent),
+            Some(value) => self.check(value, rustls::pki_types::UnixTime::now().as_secs()),
+        };
+        *self.verdict.lock().unwrap_or_else(|e| e.into_inner()) = verdict;
+        value
+    }
+
+    fn can_cache(&self) -> bool {
+        self.inner.can_cache()
+    }
+}
+
+impl core::fmt::Debug for FreshnessCheck {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FreshnessCheck")
+            .field("window", &self.window)
+            .field("verdict", &self.verdict())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The age fields at the end of rustls 0.23's encoding of a server session
+/// (`ServerSessionValue`: ..., `creation_time_sec: u64`, `age_obfuscation_offset: u32`).
+#[derive(Clone, Copy, Debug)]
+struct SessionAge {
+    creation_time_secs: u64,
+    age_obfuscation_offset: u32,
+}
+
+impl SessionAge {
+    const LEN: usize = 12;
+    /// Sessions live at most 7 days (RFC 8446 §4.6.1); anything outside that, give or take
+    /// a day of clock trouble, is not a creation time.
+    const PLAUSIBLE: u64 = 8 * 24 * 3600;
+
+    fn read(value: &[u8]) -> Option<Self> {
+        let tail = value.get(value.len().checked_sub(Self::LEN)?..)?;
+        let (time, offset) = tail.split_at(8);
+        let creation_time_secs = u64::from_be_bytes(time.try_into().ok()?);
+        let now = rustls::pki_types::UnixTime::now().as_secs();
+        if creation_time_secs.abs_diff(now) > Self::PLAUSIBLE {
+            return None;
+        }
+        Some(Self {
+            creation_time_secs,
+            age_obfuscation_offset: u32::from_be_bytes(offset.try_into().ok()?),
+        })
+    }
+
+    fn write_offset(&self, value: &mut [u8], offset: u32) {
+        let at = value.len() - 4;
+        value[at..].copy_from_slice(&offset.to_be_bytes());
+    }
+}
+
+/// A server TLS stream that lets the application read early data before the handshake is
+/// complete (and answer it in the server's first flight); after that it is an ordinary
+/// TLS stream. The acceptor uses it for connections whose ClientHello offers early data.
+pub struct EarlyDataStream<IO> {
+    io: IO,
+    connection: ServerConnection,
+    progress: Arc<EarlyDataProgress>,
+    close_notify_sent: bool,
+}
+
+impl<IO> core::fmt::Debug for EarlyDataStream<IO> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EarlyDataStream")
+            .field("progress", &self.progress)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<IO> EarlyDataStream<IO> {
+    pub(crate) fn new(io: IO, connection: ServerConnection) -> Self {
+        Self {
+            io,
+            connection,
+            progress: Arc::default(),
+            close_notify_sent: false,
+        }
+    }
+
+    /// The transport and the rustls connection.
+    pub fn get_ref(&self) -> (&IO, &ServerConnection) {
+        (&self.io, &self.connection)
+    }
+
+    /// The transport and the rustls connection, mutably.
+    pub fn get_mut(&mut self) -> (&mut IO, &mut ServerConnection) {
+        (&mut self.io, &mut self.connection)
+    }
+
+    pub(crate) fn progress(&self) -> &Arc<EarlyDataProgress> {
+        &self.progress
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
+    /// Processes what arrived with the ClientHello (early data included) and sends the
+    /// server's flight.
+    pub(crate) async fn start(&mut self) -> io::Result<()> {
+        if let Err(e) = self.connection.process_new_packets() {
+            let _ = std::future::poll_fn(|cx| self.poll_flush_tls(cx)).await;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        std::future::poll_fn(|cx| self.poll_flush_tls(cx)).await
+    }
+
+    /// Drives the handshake to its end (for a connection whose early data was skipped).
+    pub(crate) async fn complete_handshake(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| loop {
+            ready!(self.poll_flush_tls(cx))?;
+            if !self.connection.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            if ready!(self.poll_read_tls(cx))? == 0 {
+                return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+            }
+        })
+        .await
+    }
+
+    /// Reads TLS records from the transport and processes them; 0 at end of stream.
+    fn poll_read_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let read = match self.connection.read_tls(&mut SyncAdapter {
+            io: &mut self.io,
+            cx,
+        }) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if let Err(e) = self.connection.process_new_packets() {
+            // Send the alert rustls queued; the error is what the caller needs to hear.
+            let _ = self.poll_flush_tls(cx);
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+        }
+        if !self.connection.is_handshaking() {
+            self.progress
+                .handshake_complete
+                .store(true, Ordering::Relaxed);
+        }
+        Poll::Ready(Ok(read))
+    }
+
+    /// Writes every TLS record rustls has queued.
+    fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.connection.wants_write() {
+            let written = match self.connection.write_tls(&mut SyncAdapter {
+                io: &mut self.io,
+                cx,
+            }) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for EarlyDataStream<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            // Early data first: it precedes everything sent after the handshake.
+            if let Some(mut early) = this.connection.early_data() {
+                let n = early.read(buf.initialize_unfilled())?;
+                if n > 0 {
+                    buf.advance(n);
+                    this.progress
+                        .early_bytes_read
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            match this.connection.reader().read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            // Our flight (or an alert, a KeyUpdate) may be waiting; reading goes on regardless.
+            if let Poll::Ready(Err(e)) = this.poll_flush_tls(cx) {
+                return Poll::Ready(Err(e));
+            }
+            ready!(this.poll_read_tls(cx))?;
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for EarlyDataStream<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let accepted = this.connection.writer().write(buf)?;
+        match this.poll_flush_tls(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            // rustls's buffer is full and the transport is not taking more: wait for it.
+            Poll::Pending if accepted == 0 => Poll::Pending,
+            _ => Poll::Ready(Ok(accepted)),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.connection.writer().flush()?;
+        ready!(this.poll_flush_tls(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.close_notify_sent {
+            this.connection.send_close_notify();
+            this.close_notify_sent = true;
+        }
+        ready!(this.poll_flush_tls(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+/// `std::io` over a tokio transport for rustls's `read_tls` / `write_tls`: `Pending` becomes
+/// `WouldBlock` (and the waker is registered).
+struct SyncAdapter<'a, 'b, IO> {
+    io: &'a mut IO,
+    cx: &'a mut Context<'b>,
+}
+
+impl<IO: AsyncRead + Unpin> Read for SyncAdapter<'_, '_, IO> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut buf = ReadBuf::new(buf);
+        match Pin::new(&mut *self.io).poll_read(self.cx, &mut buf) {
+            Poll::Ready(Ok(())) => Ok(buf.filled().len()),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> Write for SyncAdapter<'_, '_, IO> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match Pin::new(&mut *self.io).poll_write(self.cx, buf) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match Pin::new(&mut *self.io).poll_flush(self.cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+/// A server TLS stream from [`crate::QtlsAcceptor`]: tokio-rustls's, or an
+/// [`EarlyDataStream`] for a connection that offered early data.
+#[derive(Debug)]
+pub enum ServerTlsStream<IO> {
+    /// The usual case.
+    Standard(tokio_rustls::server::TlsStream<IO>),
+    /// The ClientHello offered early data.
+    EarlyData(EarlyDataStream<IO>),
+}
+
+impl<IO> ServerTlsStream<IO> {
+    /// The transport and the rustls connection.
+    pub fn get_ref(&self) -> (&IO, &ServerConnection) {
+        match self {
+            Self::Standard(tls) => tls.get_ref(),
+            Self::EarlyData(tls) => tls.get_ref(),
+        }
+    }
+
+    /// The transport and the rustls connection, mutably.
+    pub fn get_mut(&mut self) -> (&mut IO, &mut ServerConnection) {
+        match self {
+            Self::Standard(tls) => tls.get_mut(),
+            Self::EarlyData(tls) => tls.get_mut(),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for ServerTlsStream<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Standard(tls) => Pin::new(tls).poll_read(cx, buf),
+            Self::EarlyData(tls) => Pin::new(tls).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ServerTlsStream<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Standard(tls) => Pin::new(tls).poll_write(cx, buf),
+            Self::EarlyData(tls) => Pin::new(tls).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Standard(tls) => Pin::new(tls).poll_flush(cx),
+            Self::EarlyData(tls) => Pin::new(tls).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Standard(tls) => Pin::new(tls).poll_shutdown(cx),
+            Self::EarlyData(tls) => Pin::new(tls).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn session_value(creation_time_secs: u64, offset: u32) -> Vec<u8> {
+        let mut value = b"rest of the session".to_vec();
+        value.extend(creation_time_secs.to_be_bytes());
+        value.extend(offset.to_be_bytes());
+        value
+    }
+
+    fn check(client_age_ms: u32, server_age_secs: u64, window: Duration) -> Freshness {
+        let now = rustls::pki_types::UnixTime::now().as_secs();
+        let offset = 0x1234_5678;
+        let store = FreshnessCheck::new(
+            Arc::new(rustls::server::NoServerSessionStorage {}),
+            PskOffer {
+                identity: b"id".to_vec(),
+                obfuscated_ticket_age: client_age_ms.wrapping_add(offset),
+                early_data: true,
+            },
+            window,
+        );
+        let (value, verdict) = store.check(session_value(now - server_age_secs, offset), now);
+        let value = value.unwrap();
+        let age = SessionAge::read(&value).unwrap();
+        // What rustls will compute from the value handed to it.
+        let rustls_client_age = client_age_ms
+            .wrapping_add(offset)
+            .wrapping_sub(age.age_obfuscation_offset);
+        let rustls_skew = (server_age_secs as u32 * 1000).abs_diff(rustls_client_age);
+        assert_eq!(rustls_skew > 60_000, matches!(verdict, Freshness::Stale(_)));
+        verdict
+    }
+
+    #[test]
+    fn ages_within_the_window_are_fresh_and_others_fail_rustls_too() {
+        let window = Duration::from_secs(10);
+        assert_eq!(check(30_500, 30, window), Freshness::Fresh);
+        assert_eq!(check(39_000, 30, window), Freshness::Fresh);
+        assert_eq!(
+            check(45_000, 30, window),
+            Freshness::Stale(Duration::from_secs(15))
+        );
+        // A client clock behind the server's, and one far off in either direction.
+        assert!(matches!(check(1_000, 30, window), Freshness::Stale(_)));
+        assert!(matches!(
+            check(u32::MAX - 5, 30, window),
+            Freshness::Stale(_)
+        ));
+        assert!(matches!(
+            check(30_000 + (1 << 31), 30, window),
+            Freshness::Stale(_)
+        ));
+        // rustls would allow 50 s; a 60 s window lets it through.
+        assert_eq!(check(80_000, 30, Duration::from_secs(60)), Freshness::Fresh);
+    }
+
+    #[test]
+    fn unreadable_sessions_are_not_resumed() {
+        let store = FreshnessCheck::new(
+            Arc::new(rustls::server::NoServerSessionStorage {}),
+            PskOffer {
+                identity: b"id".to_vec(),
+                obfuscated_ticket_age: 0,
+                early_data: true,
+            },
+            Duration::from_secs(10),
+        );
+        assert_eq!(store.check(vec![1, 2, 3], 0).0, None);
+        assert_eq!(store.check(session_value(0, 0), 1 << 40).0, None);
+    }
+}
