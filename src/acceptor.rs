@@ -86,6 +86,7 @@ pub struct QtlsAcceptor {
     handshake_timeout: Duration,
     blocking_handshakes: bool,
     early_data_window: Duration,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl QtlsAcceptor {
@@ -107,7 +108,15 @@ impl QtlsAcceptor {
             handshake_timeout: Duration::from_secs(10),
             blocking_handshakes: false,
             early_data_window: EarlyDataSettings::DEFAULT_FRESHNESS_WINDOW,
+            metrics: None,
         }
+    }
+
+    /// Counts what becomes of early data in `metrics` (as soon as it is decided, so that
+    /// replays whose handshakes never complete are counted too).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Sets the ticket-age freshness window for early data
@@ -236,6 +245,7 @@ impl QtlsAcceptor {
                     Some(_) => EarlyDataStatus::Rejected(EarlyDataRejection::Disabled),
                     None => EarlyDataStatus::NotOffered,
                 };
+                self.count(&status);
                 (ServerTlsStream::Standard(stream), status)
             }
         };
@@ -301,27 +311,30 @@ impl QtlsAcceptor {
             }
         };
         let mut stream = EarlyDataStream::new(io, connection);
-        stream.start().await.map_err(AcceptError::Tls)?;
-        if stream.get_mut().1.early_data().is_some() {
-            let progress = Arc::clone(stream.progress());
-            return Ok((
-                ServerTlsStream::EarlyData(stream),
-                EarlyDataStatus::Accepted(progress),
-            ));
-        }
-        stream
-            .complete_handshake()
-            .await
-            .map_err(AcceptError::Tls)?;
-        let why = match check.verdict() {
-            Freshness::Absent | Freshness::NotLookedUp => EarlyDataRejection::NotResumable,
-            Freshness::Stale(skew) => EarlyDataRejection::Stale(skew),
-            Freshness::Fresh => EarlyDataRejection::Other,
+        // rustls decided while processing the ClientHello.
+        let status = if stream.get_mut().1.early_data().is_some() {
+            EarlyDataStatus::Accepted(Arc::clone(stream.progress()))
+        } else {
+            EarlyDataStatus::Rejected(match check.verdict() {
+                Freshness::Absent | Freshness::NotLookedUp => EarlyDataRejection::NotResumable,
+                Freshness::Stale(skew) => EarlyDataRejection::Stale(skew),
+                Freshness::Fresh => EarlyDataRejection::Other,
+            })
         };
-        tracing::debug!("early data skipped: {}", why.label());
-        Ok((
-            ServerTlsStream::EarlyData(stream),
-            EarlyDataStatus::Rejected(why),
-        ))
+        self.count(&status);
+        stream.start().await.map_err(AcceptError::Tls)?;
+        if !status.is_accepted() {
+            stream
+                .complete_handshake()
+                .await
+                .map_err(AcceptError::Tls)?;
+        }
+        Ok((ServerTlsStream::EarlyData(stream), status))
+    }
+
+    fn count(&self, status: &EarlyDataStatus) {
+        if let Some(metrics) = &self.metrics {
+            metrics.early_data(status);
+        }
     }
 }

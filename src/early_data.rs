@@ -110,6 +110,15 @@ impl EarlyDataStatus {
         matches!(self, Self::Accepted(_))
     }
 
+    /// Early-data bytes the application has read so far (0 unless accepted): a request
+    /// that took any came (at least in part) as early data.
+    pub fn early_bytes_read(&self) -> u64 {
+        match self {
+            Self::Accepted(progress) => progress.early_bytes_read(),
+            _ => 0,
+        }
+    }
+
     /// Whether what the application has read so far includes early data and the handshake
     /// is still incomplete: a request read now may be a replay and must be safe to repeat.
     pub fn reading_early_data(&self) -> bool {

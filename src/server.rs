@@ -394,7 +394,8 @@ impl Server {
         )
         .with_handshake_timeout(settings.limits.handshake_timeout)
         .with_blocking_handshakes(hsm.is_some())
-        .with_early_data_window(settings.sessions.early_data.freshness_window);
+        .with_early_data_window(settings.sessions.early_data.freshness_window)
+        .with_metrics(Arc::clone(&metrics));
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             listener: TcpListener::bind(addr).await?,
@@ -528,7 +529,6 @@ impl Server {
             }
         };
         self.metrics.handshake(tls.get_ref().1.handshake_kind());
-        self.metrics.early_data(&context.early_data);
         let tls = crate::KeyUpdating::new(tls, self.limits.key_update, "server")
             .with_counter(self.metrics.key_update_counter());
         match self.application {
@@ -591,9 +591,9 @@ impl<'a> From<&'a ClientIdentity> for ClientDescription<'a> {
 /// and waits for the peer's.
 ///
 /// GET and HEAD get a JSON description of the connection, POST the same with the size of
-/// its body. A request that arrives as early data before the handshake is complete (see
-/// [`crate::EarlyDataStatus::reading_early_data`]) is answered at once only when its method
-/// is safe (GET, HEAD, OPTIONS); any other gets `425 Too Early` (RFC 8470 §5.2) and the
+/// its body. A request that arrives as early data (see [`crate::EarlyDataStatus`]) is
+/// answered at once, possibly before the handshake is complete, only when its method is
+/// safe (GET, HEAD, OPTIONS); any other gets `425 Too Early` (RFC 8470 §5.2) and the
 /// connection stays open for the client to repeat it after the handshake.
 pub async fn serve_http<S>(
     mut tls: S,
@@ -607,6 +607,7 @@ where
     let mut requests = RequestReader::default();
     let mut early = EarlyRequests::default();
     let (request, from_early_data) = loop {
+        let early_bytes_before = context.early_data.early_bytes_read();
         let request = match tokio::time::timeout(idle_timeout, requests.next(&mut tls)).await {
             Err(_) => return Err(Error::Timeout("HTTP request")),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -630,7 +631,9 @@ where
                 early,
             });
         };
-        let from_early_data = context.early_data.reading_early_data();
+        // Whether the handshake completed meanwhile depends on how the client's flights
+        // were cut into segments; a request that came as early data is treated as such.
+        let from_early_data = context.early_data.early_bytes_read() > early_bytes_before;
         if from_early_data && !request.is_safe() {
             // Not once more than the client meant: answer after the handshake, when a
             // replay can no longer get here.

@@ -7,6 +7,8 @@
 //! where it fails.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod fleet;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
