@@ -8,69 +8,9 @@
 mod redis_support;
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use support::{free_port, last_json, qtls_bin, run, Server};
-
-fn node(pki: &Path, extra: &[&str], what: &str) -> (Server, String) {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let server = Server::start(
-        Command::new(qtls_bin())
-            .args(["server", "--listen", &addr])
-            .arg("--cert")
-            .arg(pki.join("server-chain.pem"))
-            .arg("--key")
-            .arg(pki.join("server.key"))
-            .arg("--client-ca")
-            .arg(pki.join("root.pem"))
-            .args(extra),
-        port,
-        "listening on",
-        what,
-    );
-    (server, addr)
-}
-
-/// `qtls client --connect a --reconnect b --json` with the PKI's client certificate.
-fn connect_then_reconnect(pki: &Path, a: &str, b: &str) -> serde_json::Value {
-    let out = run(
-        Command::new(qtls_bin())
-            .args([
-                "client",
-                "--connect",
-                a,
-                "--reconnect",
-                b,
-                "--servername",
-                "localhost",
-                "--json",
-            ])
-            .arg("--ca")
-            .arg(pki.join("root.pem"))
-            .arg("--cert")
-            .arg(pki.join("client-chain.pem"))
-            .arg("--key")
-            .arg(pki.join("client.key")),
-        Duration::from_secs(30),
-    )
-    .expect_success("qtls client --reconnect");
-    last_json(&out.stdout)
-}
-
-fn pki(dir: &Path) -> std::path::PathBuf {
-    let pki = dir.join("pki");
-    run(
-        Command::new(qtls_bin())
-            .args(["pki", "init", "--profile", "composite", "--dir"])
-            .arg(&pki),
-        Duration::from_secs(60),
-    )
-    .expect_success("pki init");
-    pki
-}
+use support::fleet::{connect_then_reconnect, pki, Node};
 
 fn assert_resumed_with_identity(both: &serde_json::Value) {
     assert_eq!(both["first"]["resumed"], false, "{both}");
@@ -93,7 +33,7 @@ fn assert_resumed_with_identity(both: &serde_json::Value) {
 #[test]
 fn a_ticket_from_node_a_resumes_on_node_b() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path());
+    let pki = pki(dir.path(), "composite");
     let secret = dir.path().join("fleet.key");
     std::fs::write(
         &secret,
@@ -105,19 +45,19 @@ fn a_ticket_from_node_a_resumes_on_node_b() {
     .unwrap();
     let secret = secret.to_str().unwrap();
     let args = ["--require-client-cert", "--ticket-key-file", secret];
-    let (_a, addr_a) = node(&pki, &args, "node A");
-    let (_b, addr_b) = node(&pki, &args, "node B");
-    assert_resumed_with_identity(&connect_then_reconnect(&pki, &addr_a, &addr_b));
+    let a = Node::start(&pki, &args, "node A");
+    let b = Node::start(&pki, &args, "node B");
+    assert_resumed_with_identity(&connect_then_reconnect(&pki, &a.addr, &b.addr, &[]));
 
     // A node with another secret cannot open A's tickets: a full handshake, not a failure.
     let other = dir.path().join("other.key");
     std::fs::write(&other, [0xa7; 32]).unwrap();
-    let (_c, addr_c) = node(
+    let c = Node::start(
         &pki,
         &["--ticket-key-file", other.to_str().unwrap()],
         "node C",
     );
-    let both = connect_then_reconnect(&pki, &addr_a, &addr_c);
+    let both = connect_then_reconnect(&pki, &a.addr, &c.addr, &[]);
     assert_eq!(both["second"]["resumed"], false, "{both}");
     assert_eq!(both["second"]["http_status"], "HTTP/1.1 200 OK");
 }
@@ -128,7 +68,7 @@ fn a_stateful_session_from_node_a_resumes_once_on_node_b_through_redis() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path());
+    let pki = pki(dir.path(), "composite");
     let secret = dir.path().join("fleet.key");
     std::fs::write(&secret, [0xc3; 48]).unwrap();
     let store = redis.url();
@@ -141,11 +81,75 @@ fn a_stateful_session_from_node_a_resumes_once_on_node_b_through_redis() {
         "--ticket-key-file",
         secret.to_str().unwrap(),
     ];
-    let (_a, addr_a) = node(&pki, &args, "node A");
-    let (_b, addr_b) = node(&pki, &args, "node B");
-    assert_resumed_with_identity(&connect_then_reconnect(&pki, &addr_a, &addr_b));
+    let a = Node::start(&pki, &args, "node A");
+    let b = Node::start(&pki, &args, "node B");
+    assert_resumed_with_identity(&connect_then_reconnect(&pki, &a.addr, &b.addr, &[]));
     // Node-local memory stores do not share: A's session does not resume on a memory node.
-    let (_m, addr_m) = node(&pki, &["--tickets", "off"], "memory node");
-    let both = connect_then_reconnect(&pki, &addr_a, &addr_m);
+    let m = Node::start(&pki, &["--tickets", "off"], "memory node");
+    let both = connect_then_reconnect(&pki, &a.addr, &m.addr, &[]);
     assert_eq!(both["second"]["resumed"], false, "{both}");
+}
+
+#[test]
+fn with_redis_stopped_nodes_do_full_handshakes_and_resume_again_once_it_is_back() {
+    let Some(mut redis) = redis_support::RedisServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path(), "mldsa65");
+    let secret = dir.path().join("fleet.key");
+    std::fs::write(&secret, [0x1f; 48]).unwrap();
+    let store = redis.url();
+    let args = [
+        "--session-store",
+        &store,
+        "--tickets",
+        "off",
+        "--ticket-key-file",
+        secret.to_str().unwrap(),
+    ];
+    let a = Node::start(&pki, &args, "node A");
+    let b = Node::start(&pki, &args, "node B");
+    let both = connect_then_reconnect(&pki, &a.addr, &b.addr, &[]);
+    assert_eq!(both["second"]["resumed"], true, "{both}");
+
+    redis.stop();
+    for _ in 0..3 {
+        let both = connect_then_reconnect(&pki, &a.addr, &b.addr, &[]);
+        for which in ["first", "second"] {
+            assert_eq!(both[which]["resumed"], false, "{both}");
+            assert_eq!(both[which]["http_status"], "HTTP/1.1 200 OK", "{both}");
+        }
+    }
+    // Counted as store errors (no session could be stored, so none was offered), and said
+    // in the log.
+    for node in [&a, &b] {
+        assert!(
+            node.metric("qtls_session_store_errors_total") >= 3,
+            "{}",
+            node.metrics()
+        );
+        assert!(node.metric("qtls_sessions_stored_total{result=\"not_stored\"}") >= 3);
+    }
+    assert!(
+        a.server.output().to_lowercase().contains("redis"),
+        "{}",
+        a.server.output()
+    );
+
+    redis.restart();
+    // The nodes reconnect on their own; give them a few attempts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let both = connect_then_reconnect(&pki, &a.addr, &b.addr, &[]);
+        if both["second"]["resumed"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no resumption after Redis came back: {both}\n{}",
+            a.server.output()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

@@ -1,0 +1,124 @@
+//! The 0-RTT freshness window (RFC 8446 §8.3) through the library: a client whose clock runs
+//! ahead reports a ticket age the server does not see. Within the window its early data is
+//! accepted; beyond it the session still resumes, but in 1-RTT, with the request sent after
+//! the handshake. rustls's own check allows 60 s, so the 30 s and 5 s skews below are
+//! refused by our window alone.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod runtime_support;
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use qtls::client::{ClientReport, HttpRequest};
+use qtls::{EarlyDataSettings, Server, ServerSettings, SessionSettings, TlsSettings};
+use runtime_support::{test_pki, PkiSpec, TestPki};
+use rustls::pki_types::UnixTime;
+use rustls::time_provider::TimeProvider;
+
+/// The system clock plus an offset the test moves.
+#[derive(Debug, Default)]
+struct SkewedClock(AtomicU64);
+
+impl TimeProvider for SkewedClock {
+    fn current_time(&self) -> Option<UnixTime> {
+        let now = UnixTime::now().as_secs() + self.0.load(Ordering::Relaxed);
+        Some(UnixTime::since_unix_epoch(Duration::from_secs(now)))
+    }
+}
+
+async fn server(pki: &TestPki, window: Duration) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let settings = ServerSettings {
+        certificates: vec![(pki.server_chain(), pki.server_key())],
+        sessions: SessionSettings {
+            early_data: EarlyDataSettings::enabled().with_freshness_window(window),
+            ..SessionSettings::default()
+        },
+        ..ServerSettings::default()
+    };
+    let server = Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings)
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = server.run().await;
+    });
+    (addr, task)
+}
+
+/// A first connection for a session, then one with early data after the client's clock
+/// moved `skew` ahead.
+async fn resume_with_skew(pki: &TestPki, addr: SocketAddr, skew: Duration) -> ClientReport {
+    let settings = TlsSettings::default();
+    let roots = qtls::read_certificates(&pki.root()).unwrap();
+    let (mut config, record) = qtls::client_config(&settings, roots, None).unwrap();
+    let clock = Arc::new(SkewedClock::default());
+    config.time_provider = Arc::clone(&clock) as Arc<dyn TimeProvider>;
+    config.enable_early_data = true;
+    let config = Arc::new(config);
+    let request = HttpRequest {
+        early_data: true,
+        ..HttpRequest::default()
+    };
+    let connect = |config: Arc<rustls::ClientConfig>| {
+        let (record, request) = (Arc::clone(&record), request.clone());
+        async move {
+            qtls::client::request(
+                &addr.to_string(),
+                "localhost".try_into().unwrap(),
+                config,
+                record,
+                &settings.code_points,
+                Duration::from_secs(10),
+                &request,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let first = connect(Arc::clone(&config)).await;
+    assert!(!first.resumed && !first.early_data_offered);
+    clock.0.store(skew.as_secs(), Ordering::Relaxed);
+    connect(config).await
+}
+
+fn answered_early(report: &ClientReport) -> bool {
+    let body: serde_json::Value = serde_json::from_str(&report.body).unwrap();
+    body["early_data"].as_bool().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_data_needs_a_ticket_age_within_the_window() {
+    let pki = test_pki(PkiSpec::default());
+    let (addr, server) = server(&pki, EarlyDataSettings::DEFAULT_FRESHNESS_WINDOW).await;
+
+    let on_time = resume_with_skew(&pki, addr, Duration::ZERO).await;
+    assert!(on_time.resumed && on_time.early_data_offered && on_time.early_data_accepted);
+    assert!(answered_early(&on_time));
+
+    let skewed = resume_with_skew(&pki, addr, Duration::from_secs(5)).await;
+    assert!(skewed.early_data_accepted, "5 s is within the 10 s window");
+
+    // 30 s off: stale. Resumed all the same, in 1-RTT; the request went after the handshake.
+    let stale = resume_with_skew(&pki, addr, Duration::from_secs(30)).await;
+    assert!(stale.resumed && stale.early_data_offered, "{stale:?}");
+    assert!(!stale.early_data_accepted, "{stale:?}");
+    assert_eq!(stale.http_status.as_deref(), Some("HTTP/1.1 200 OK"));
+    assert!(!answered_early(&stale));
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_is_settable() {
+    let pki = test_pki(PkiSpec::default());
+    let (addr, server) = server(&pki, Duration::from_secs(3)).await;
+    let skewed = resume_with_skew(&pki, addr, Duration::from_secs(5)).await;
+    assert!(skewed.resumed && skewed.early_data_offered, "{skewed:?}");
+    assert!(!skewed.early_data_accepted, "5 s is outside a 3 s window");
+    assert_eq!(skewed.http_status.as_deref(), Some("HTTP/1.1 200 OK"));
+    server.abort();
+}
