@@ -11,6 +11,10 @@
 #     OpenSSL; needs libsqlite3-dev) as QTLS_TEST_PKCS11_MODULE, a second copy of it (an
 #     independent "backup HSM" in one process) as QTLS_TEST_PKCS11_BACKUP_MODULE, and
 #     SoftHSM2 as QTLS_SOFTHSM_MODULE. The tests make throwaway tokens themselves;
+#   - Redis on loopback ports of its own (scripts/redis.sh): one standalone server and a
+#     3-node Redis Cluster for the whole run, as QTLS_TEST_REDIS_URL and
+#     QTLS_TEST_REDIS_CLUSTER, stopped when the tests end (tests that stop or restart Redis
+#     start their own);
 #   - QTLS_SHARED_DIR: the project's shared/ folder (default: ../shared beside the clone).
 # Setup output goes to ~/.cache/qtls/logs; on a failure its tail is printed.
 set -euo pipefail
@@ -104,5 +108,22 @@ fi
 [ -z "$QTLS_SOFTHSM_MODULE" ] || say "SoftHSM2: $QTLS_SOFTHSM_MODULE"
 say "shared:   $QTLS_SHARED_DIR$([ -d "$QTLS_SHARED_DIR" ] || echo ' (missing)')"
 
-# 3. The tests.
-exec cargo test --workspace --all-features --locked "$@"
+# 3. Redis for the fleet tests, stopped however the run ends.
+redis_dir=$(mktemp -d "${TMPDIR:-/tmp}/qtls-test-redis.XXXXXX")
+trap 'scripts/redis.sh stop "$redis_dir"' EXIT
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+  if redis_env=$(scripts/redis.sh start "$redis_dir" 2>"$logs/redis.log"); then
+    while IFS= read -r line; do export "${line?}"; done <<<"$redis_env"
+    say "Redis:    $QTLS_TEST_REDIS_URL, cluster $QTLS_TEST_REDIS_CLUSTER"
+  elif [ "${CI:-}" = true ]; then
+    fail "$logs/redis.log" "starting Redis failed"
+  else
+    say "starting Redis failed (log: $logs/redis.log); tests start their own"
+  fi
+elif [ "${CI:-}" = true ]; then
+  say "redis-server is missing (Debian package redis-server)"
+  exit 1
+fi
+
+# 4. The tests.
+cargo test --workspace --all-features --locked "$@"

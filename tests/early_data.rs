@@ -62,7 +62,7 @@ fn accepted(node: &Node) -> u64 {
 
 #[test]
 fn get_in_early_data_is_answered_on_another_node_and_post_gets_425_then_succeeds() {
-    let Some(redis) = redis_support::RedisServer::start() else {
+    let Some(redis) = redis_support::RedisServer::shared_or_start() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -112,7 +112,7 @@ fn get_in_early_data_is_answered_on_another_node_and_post_gets_425_then_succeeds
 
 #[test]
 fn early_data_over_the_limit_is_refused() {
-    let Some(redis) = redis_support::RedisServer::start() else {
+    let Some(redis) = redis_support::RedisServer::shared_or_start() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -154,7 +154,7 @@ fn early_data_over_the_limit_is_refused() {
 
 #[test]
 fn a_first_flight_replayed_1000_times_to_two_nodes_is_answered_once_through_one_redis() {
-    let Some(redis) = redis_support::RedisServer::start() else {
+    let Some(redis) = redis_support::RedisServer::shared_or_start() else {
         return;
     };
     replayed_flight_is_answered_once(&redis.url());
@@ -162,7 +162,7 @@ fn a_first_flight_replayed_1000_times_to_two_nodes_is_answered_once_through_one_
 
 #[test]
 fn a_first_flight_replayed_1000_times_to_two_nodes_is_answered_once_through_a_redis_cluster() {
-    let Some(cluster) = redis_support::RedisCluster::start(3) else {
+    let Some(cluster) = redis_support::RedisCluster::shared_or_start() else {
         return;
     };
     // Each node talks to the cluster through a different seed node.

@@ -64,7 +64,7 @@ fn a_ticket_from_node_a_resumes_on_node_b() {
 
 #[test]
 fn a_stateful_session_from_node_a_resumes_once_on_node_b_through_redis() {
-    let Some(redis) = redis_support::RedisServer::start() else {
+    let Some(redis) = redis_support::RedisServer::shared_or_start() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,13 @@
 //! 127.0.0.1, with `--save '' --appendonly no` (nothing on disk), and is killed on drop; only
 //! processes started here are ever stopped. Without `redis-server` the tests skip, except
 //! under `CI=true`, where they fail.
+//!
+//! `scripts/test.sh` (and so `.ci/run`) starts one Redis and one 3-node Redis Cluster on
+//! loopback ports of its own for the whole run, and stops them at the end:
+//! `QTLS_TEST_REDIS_URL` (`redis://127.0.0.1:PORT`) and `QTLS_TEST_REDIS_CLUSTER`
+//! (`127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`). Tests that only read and write sessions use
+//! them through [`RedisServer::shared_or_start`] and [`RedisCluster::shared_or_start`]; tests
+//! that stop, restart or count keys start their own.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::net::TcpListener;
@@ -67,12 +74,36 @@ pub struct RedisServer {
     pub port: u16,
     cluster: bool,
     dir: tempfile::TempDir,
+    /// Started by the test script, not by us: never stopped here.
+    shared: bool,
 }
 
 impl RedisServer {
     /// Starts a standalone Redis on a free port; `None` when redis-server is missing.
     pub fn start() -> Option<Self> {
         Self::start_kind(false)
+    }
+
+    /// The run's shared Redis (`QTLS_TEST_REDIS_URL`), else one of our own.
+    pub fn shared_or_start() -> Option<Self> {
+        let shared = std::env::var("QTLS_TEST_REDIS_URL").ok().and_then(|url| {
+            url.strip_prefix("redis://127.0.0.1:")
+                .and_then(|port| port.trim_end_matches('/').parse().ok())
+        });
+        match shared {
+            Some(port) => Some(Self::shared(port, false)),
+            None => Self::start(),
+        }
+    }
+
+    fn shared(port: u16, cluster: bool) -> Self {
+        Self {
+            child: None,
+            port,
+            cluster,
+            dir: tempfile::tempdir().expect("temp dir"),
+            shared: true,
+        }
     }
 
     fn start_kind(cluster: bool) -> Option<Self> {
@@ -88,6 +119,7 @@ impl RedisServer {
                     .prefix("qtls-redis-")
                     .tempdir()
                     .expect("temp dir"),
+                shared: false,
             };
             match server.spawn(&bin) {
                 Ok(()) => return Some(server),
@@ -160,6 +192,7 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL: no goodbye to the clients) and waits for it.
     pub fn stop(&mut self) {
+        assert!(!self.shared, "the run's shared Redis is not ours to stop");
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -184,7 +217,9 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        self.stop();
+        if !self.shared {
+            self.stop();
+        }
     }
 }
 
@@ -235,6 +270,28 @@ impl RedisCluster {
             thread::sleep(Duration::from_millis(100));
         }
         Some(cluster)
+    }
+
+    /// The run's shared 3-node cluster (`QTLS_TEST_REDIS_CLUSTER`), else one of our own.
+    pub fn shared_or_start() -> Option<Self> {
+        let shared: Option<Vec<u16>> = std::env::var("QTLS_TEST_REDIS_CLUSTER")
+            .ok()
+            .and_then(|nodes| {
+                nodes
+                    .split(',')
+                    .map(|node| node.trim().strip_prefix("127.0.0.1:")?.parse().ok())
+                    .collect()
+            })
+            .filter(|ports: &Vec<u16>| ports.len() >= 3);
+        match shared {
+            Some(ports) => Some(Self {
+                nodes: ports
+                    .into_iter()
+                    .map(|port| RedisServer::shared(port, true))
+                    .collect(),
+            }),
+            None => Self::start(3),
+        }
     }
 
     /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,...` (the form `RedisTarget` parses) through
