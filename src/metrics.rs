@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 use crate::error::Error;
 use crate::key_update::KeyUpdateCounter;
-use crate::sessions::{SessionStore, SessionStoreStats};
+use crate::sessions::{RotatingTicketer, SessionStore, SessionStoreStats, TicketStats};
 
 /// The server's counters; shared by its connection tasks ([`crate::Server::metrics`]).
 #[derive(Default)]
@@ -43,6 +43,7 @@ pub struct Metrics {
     key_updates: KeyUpdateCounter,
     tickets: bool,
     store: Option<Arc<dyn SessionStore>>,
+    ticketer: Option<Arc<RotatingTicketer>>,
 }
 
 impl core::fmt::Debug for Metrics {
@@ -83,6 +84,9 @@ pub struct MetricsSnapshot {
     pub key_updates: u64,
     /// The session store's counters (misses by reason, store errors), when there is one.
     pub store: Option<SessionStoreStats>,
+    /// The ticketer's counters (issued, decrypted, misses by reason), for our software and
+    /// fleet ticketers.
+    pub tickets: Option<TicketStats>,
 }
 
 impl Metrics {
@@ -94,6 +98,12 @@ impl Metrics {
             store,
             ..Self::default()
         }
+    }
+
+    /// Adds the counters of the server's ticketer.
+    pub fn with_ticketer(mut self, ticketer: Option<Arc<RotatingTicketer>>) -> Self {
+        self.ticketer = ticketer;
+        self
     }
 
     /// The counter [`crate::KeyUpdating`] streams add to.
@@ -171,6 +181,7 @@ impl Metrics {
                 .clone(),
             key_updates: self.key_updates.get(),
             store: self.store.as_ref().map(|store| store.stats()),
+            tickets: self.ticketer.as_ref().map(|ticketer| ticketer.stats()),
         }
     }
 
@@ -186,6 +197,7 @@ impl Metrics {
             resumption_misses_absent = store.misses_absent,
             resumption_misses_corrupt = store.misses_corrupt,
             resumption_misses_store_error = store.misses_store_error,
+            ticket_misses = s.tickets.map_or(0, |t| t.rejected()),
             store_errors = store.store_errors,
             handshake_failures = s.handshake_failures,
             early_data_accepted = s.early_data_accepted,
@@ -264,6 +276,22 @@ impl Metrics {
             "TLS 1.3 key updates the server started by its KeyUpdate policy.",
             &[("", s.key_updates)],
         );
+        if let Some(tickets) = s.tickets {
+            counter(
+                "qtls_tickets_issued_total",
+                "Session tickets issued.",
+                &[("", tickets.issued)],
+            );
+            counter(
+                "qtls_ticket_resumption_misses_total",
+                "Tickets that did not decrypt, by reason: unknown_key (two or more rotation periods old, or from before this node started), forged (tampered with or another fleet's), malformed.",
+                &[
+                    ("{reason=\"unknown_key\"}", tickets.unknown_key),
+                    ("{reason=\"forged\"}", tickets.forged),
+                    ("{reason=\"malformed\"}", tickets.malformed),
+                ],
+            );
+        }
         if let Some(store) = s.store {
             counter(
                 "qtls_session_store_hits_total",

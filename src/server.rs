@@ -158,13 +158,20 @@ impl SessionSettings {
         crate::sessions::FleetSecret::from_file(path)
     }
 
-    /// Installs the store and the ticketer in `config`; returns the store (for its
-    /// counters), if there is one.
+    /// Installs the store and the ticketer in `config`; returns the store and our software
+    /// ticketer (for their counters), where there are.
+    #[allow(clippy::type_complexity)] // A private pair, named at its one call site.
     fn apply(
         &self,
         config: &mut rustls::ServerConfig,
         hsm_ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
-    ) -> Result<Option<Arc<dyn crate::sessions::SessionStore>>, Error> {
+    ) -> Result<
+        (
+            Option<Arc<dyn crate::sessions::SessionStore>>,
+            Option<Arc<crate::sessions::RotatingTicketer>>,
+        ),
+        Error,
+    > {
         use crate::sessions::{MemorySessionStore, RedisSessionStore, RotatingTicketer};
         let store: Option<Arc<dyn crate::sessions::SessionStore>> = match &self.store {
             SessionStoreSetting::Memory => Some(Arc::new(MemorySessionStore::new(
@@ -183,6 +190,7 @@ impl SessionSettings {
         let rotation = self
             .ticket_rotation
             .unwrap_or(RotatingTicketer::DEFAULT_ROTATION);
+        let mut ours = None;
         match self.tickets {
             // A ticket key configured in the token (`--hsm-ticket-rotation`) is used as is.
             TicketSetting::Off => {
@@ -191,14 +199,18 @@ impl SessionSettings {
                 }
             }
             TicketSetting::Software => {
-                config.ticketer = RotatingTicketer::random()
+                let ticketer = RotatingTicketer::random()
                     .rotation_period(rotation)
                     .build()?;
+                config.ticketer = Arc::clone(&ticketer) as Arc<dyn rustls::server::ProducesTickets>;
+                ours = Some(ticketer);
             }
             TicketSetting::Fleet => {
-                config.ticketer = RotatingTicketer::fleet(self.secret("fleet tickets")?)
+                let ticketer = RotatingTicketer::fleet(self.secret("fleet tickets")?)
                     .rotation_period(rotation)
                     .build()?;
+                config.ticketer = Arc::clone(&ticketer) as Arc<dyn rustls::server::ProducesTickets>;
+                ours = Some(ticketer);
             }
             TicketSetting::Hsm => {
                 config.ticketer = hsm_ticketer.ok_or_else(|| {
@@ -229,7 +241,7 @@ impl SessionSettings {
             // Answer an early request in the server's first flight ("half-RTT data").
             config.send_half_rtt_data = true;
         }
-        Ok(store)
+        Ok((store, ours))
     }
 }
 
@@ -371,7 +383,7 @@ impl Server {
             Arc::clone(&certificates) as Arc<dyn rustls::server::ResolvesServerCert>,
             client_verifier,
         )?;
-        let store = settings.sessions.apply(
+        let (store, ticketer) = settings.sessions.apply(
             &mut config,
             hsm.as_ref()
                 .and_then(|hsm| hsm.ticketer.clone())
@@ -381,10 +393,13 @@ impl Server {
             .require_post_quantum
             .unwrap_or(settings.tls.preset.requires_post_quantum_kx());
         // With a ticketer rustls resumes TLS 1.3 sessions from tickets only.
-        let metrics = Arc::new(crate::metrics::Metrics::new(
-            rustls::server::ProducesTickets::enabled(&*config.ticketer),
-            store,
-        ));
+        let metrics = Arc::new(
+            crate::metrics::Metrics::new(
+                rustls::server::ProducesTickets::enabled(&*config.ticketer),
+                store,
+            )
+            .with_ticketer(ticketer),
+        );
         let acceptor = QtlsAcceptor::new(
             Arc::new(config),
             certificates,

@@ -60,6 +60,23 @@ fn a_ticket_from_node_a_resumes_on_node_b() {
     let both = connect_then_reconnect(&pki, &a.addr, &c.addr, &[]);
     assert_eq!(both["second"]["resumed"], false, "{both}");
     assert_eq!(both["second"]["http_status"], "HTTP/1.1 200 OK");
+    // Counted: A issued tickets, B resumed one, C could not open A's.
+    assert!(
+        a.metric("qtls_tickets_issued_total") >= 2,
+        "{}",
+        a.metrics()
+    );
+    assert_eq!(
+        b.metric("qtls_handshakes_total{kind=\"resumed_ticket\"}"),
+        1,
+        "{}",
+        b.metrics()
+    );
+    assert!(
+        c.metric("qtls_ticket_resumption_misses_total{reason=\"forged\"}") >= 1,
+        "{}",
+        c.metrics()
+    );
 }
 
 #[test]

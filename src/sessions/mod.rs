@@ -66,7 +66,7 @@ pub mod tickets;
 pub use self::memory::MemorySessionStore;
 pub use self::redis::{RedisSessionStore, RedisStoreBuilder, RedisTarget};
 pub use self::secret::FleetSecret;
-pub use self::tickets::{RotatingTicketer, TicketerBuilder};
+pub use self::tickets::{RotatingTicketer, TicketStats, TicketerBuilder};
 
 /// How long a session stays resumable by default (rustls announces 24 h for stateful
 /// sessions).

@@ -64,6 +64,7 @@
 //! ```
 
 use core::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -98,6 +99,47 @@ pub struct RotatingTicketer {
     random: SystemRandom,
     /// The keys of the current and the previous period, when known (newest first).
     keys: Mutex<Vec<(u64, Arc<LessSafeKey>)>>,
+    counters: TicketCounters,
+}
+
+/// What a [`RotatingTicketer`] did since it was made: tickets issued, tickets that resumed
+/// a session, and the ones that did not, by why.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TicketStats {
+    /// Tickets encrypted.
+    pub issued: u64,
+    /// Tickets that decrypted (the session resumes unless rustls finds it unsuitable).
+    pub decrypted: u64,
+    /// Tickets too short or long, or of another format version.
+    pub malformed: u64,
+    /// Tickets from a period whose key is gone (two or more periods back), not yet started,
+    /// or (for a single node) from before the process started.
+    pub unknown_key: u64,
+    /// Tickets whose authentication failed: tampered with, or made with another secret.
+    pub forged: u64,
+}
+
+impl TicketStats {
+    /// Tickets that did not decrypt.
+    pub fn rejected(&self) -> u64 {
+        self.malformed + self.unknown_key + self.forged
+    }
+}
+
+#[derive(Debug, Default)]
+struct TicketCounters {
+    issued: AtomicU64,
+    decrypted: AtomicU64,
+    malformed: AtomicU64,
+    unknown_key: AtomicU64,
+    forged: AtomicU64,
+}
+
+impl TicketCounters {
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 enum KeySource {
@@ -145,6 +187,7 @@ impl TicketerBuilder {
             clock: self.clock,
             random: SystemRandom::new(),
             keys: Mutex::new(Vec::with_capacity(3)),
+            counters: TicketCounters::default(),
         }))
     }
 }
@@ -195,6 +238,45 @@ impl RotatingTicketer {
     /// The rotation period.
     pub fn rotation_period(&self) -> Duration {
         Duration::from_secs(self.rotation)
+    }
+
+    /// A snapshot of the counters since the ticketer was made.
+    pub fn stats(&self) -> TicketStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let c = &self.counters;
+        TicketStats {
+            issued: get(&c.issued),
+            decrypted: get(&c.decrypted),
+            malformed: get(&c.malformed),
+            unknown_key: get(&c.unknown_key),
+            forged: get(&c.forged),
+        }
+    }
+
+    /// [`ProducesTickets::decrypt`], saying why a ticket does not decrypt.
+    fn open(&self, ticket: &[u8]) -> Result<Vec<u8>, TicketMiss> {
+        if ticket.len() < HEADER_LEN + TAG_LEN || ticket.len() > MAX_TICKET_LEN {
+            return Err(TicketMiss::Malformed);
+        }
+        let (header, sealed) = ticket.split_at(HEADER_LEN);
+        if header[0] != TICKET_VERSION {
+            return Err(TicketMiss::Malformed);
+        }
+        let mut period = [0u8; 8];
+        period.copy_from_slice(&header[1..9]);
+        let period = u64::from_be_bytes(period);
+        let nonce =
+            Nonce::try_assume_unique_for_key(&header[9..]).map_err(|_| TicketMiss::Malformed)?;
+        let key = self
+            .key(period, self.current_period())
+            .ok_or(TicketMiss::UnknownKey)?;
+        let mut plain = sealed.to_vec();
+        let len = key
+            .open_in_place(nonce, Aad::from(header), &mut plain)
+            .map_err(|_| TicketMiss::Forged)?
+            .len();
+        plain.truncate(len);
+        Ok(plain)
     }
 
     /// The key of `period`, if the ticketer has (or, for a fleet, can derive) it and `period`
@@ -263,28 +345,37 @@ impl ProducesTickets for RotatingTicketer {
             )
             .ok()?;
         ticket.extend_from_slice(tag.as_ref());
-        (ticket.len() <= MAX_TICKET_LEN).then_some(ticket)
+        let ticket = (ticket.len() <= MAX_TICKET_LEN).then_some(ticket)?;
+        TicketCounters::add(&self.counters.issued);
+        Some(ticket)
     }
 
     fn decrypt(&self, ticket: &[u8]) -> Option<Vec<u8>> {
-        if ticket.len() < HEADER_LEN + TAG_LEN || ticket.len() > MAX_TICKET_LEN {
-            return None;
+        let c = &self.counters;
+        match self.open(ticket) {
+            Ok(plain) => {
+                TicketCounters::add(&c.decrypted);
+                Some(plain)
+            }
+            Err(miss) => {
+                tracing::debug!("ticket not accepted: {miss:?}");
+                TicketCounters::add(match miss {
+                    TicketMiss::Malformed => &c.malformed,
+                    TicketMiss::UnknownKey => &c.unknown_key,
+                    TicketMiss::Forged => &c.forged,
+                });
+                None
+            }
         }
-        let (header, sealed) = ticket.split_at(HEADER_LEN);
-        if header[0] != TICKET_VERSION {
-            return None;
-        }
-        let period = u64::from_be_bytes(header[1..9].try_into().ok()?);
-        let nonce = Nonce::try_assume_unique_for_key(&header[9..]).ok()?;
-        let key = self.key(period, self.current_period())?;
-        let mut plain = sealed.to_vec();
-        let len = key
-            .open_in_place(nonce, Aad::from(header), &mut plain)
-            .ok()?
-            .len();
-        plain.truncate(len);
-        Some(plain)
     }
+}
+
+/// Why a ticket did not decrypt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TicketMiss {
+    Malformed,
+    UnknownKey,
+    Forged,
 }
 
 impl fmt::Debug for RotatingTicketer {
@@ -327,6 +418,22 @@ mod tests {
         assert_eq!(t.decrypt(&ticket), None);
         assert_eq!(t.decrypt(&newer).unwrap(), b"newer");
         assert!(t.keys.lock().unwrap().len() <= 2);
+        let mut tampered = newer.clone();
+        tampered[HEADER_LEN] ^= 1;
+        assert_eq!(t.decrypt(&tampered), None);
+        assert_eq!(t.decrypt(&newer[..HEADER_LEN]), None);
+        let stats = t.stats();
+        assert_eq!(
+            (
+                stats.issued,
+                stats.decrypted,
+                stats.unknown_key,
+                stats.forged,
+                stats.malformed
+            ),
+            (2, 3, 1, 1, 1)
+        );
+        assert_eq!(stats.rejected(), 3);
     }
 
     #[test]
