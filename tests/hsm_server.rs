@@ -239,6 +239,7 @@ fn pins_come_from_a_file_or_the_environment_only() {
 async fn in_process_server(
     dir: &Path,
     alg: qtls_provider::KeyAlgorithm,
+    tickets_in_token: bool,
 ) -> Option<(qtls::Server, PathBuf)> {
     let kryoptic = tokens::kryoptic()?;
     pki(dir);
@@ -281,6 +282,10 @@ async fn in_process_server(
         },
     );
     hsm.sessions = 4;
+    if !tickets_in_token {
+        // Stateful sessions in memory instead.
+        hsm.ticket_rotation = None;
+    }
     let server = qtls::Server::bind(
         "127.0.0.1:0".parse().unwrap(),
         qtls::ServerSettings {
@@ -326,21 +331,59 @@ async fn resumption_through_the_ticket_key_in_the_token() {
     let Some((server, roots)) = in_process_server(
         dir.path(),
         qtls_provider::KeyAlgorithm::MlDsa(qtls_provider::MlDsaLevel::MlDsa65),
+        true,
     )
     .await
     else {
         return;
     };
     let addr = server.local_addr().unwrap().to_string();
+    let hsm = server.hsm().unwrap().clone();
     let shutdown = server.shutdown_handle();
     let running = tokio::spawn(server.run());
     let (config, record) = client(&roots);
+    let before = hsm.operations();
     let first = get(&addr, &config, &record).await;
     assert!(!first.resumed);
     assert_eq!(first.info.signature_scheme.as_deref(), Some("ML_DSA_65"));
+    // One signature, and the two tickets rustls sends encrypted in the token.
+    let full = hsm.operations() - before;
+    assert_eq!(full, 3);
     let second = get(&addr, &config, &record).await;
     assert!(second.resumed, "the ticket from the token did not resume");
     assert_eq!(second.http_status.as_deref(), Some("HTTP/1.1 200 OK"));
+    // No signature: one ticket decrypted, two new ones encrypted.
+    assert_eq!(hsm.operations() - before - full, 3);
+    shutdown.shutdown();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_resumption_makes_no_hsm_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((server, roots)) = in_process_server(
+        dir.path(),
+        qtls_provider::KeyAlgorithm::MlDsa(qtls_provider::MlDsaLevel::MlDsa65),
+        false,
+    )
+    .await
+    else {
+        return;
+    };
+    let addr = server.local_addr().unwrap().to_string();
+    let hsm = server.hsm().unwrap().clone();
+    let shutdown = server.shutdown_handle();
+    let running = tokio::spawn(server.run());
+    let (config, record) = client(&roots);
+    let before = hsm.operations();
+    assert!(!get(&addr, &config, &record).await.resumed);
+    assert_eq!(hsm.operations() - before, 1, "one signature");
+    for _ in 0..3 {
+        let resumed = get(&addr, &config, &record).await;
+        assert!(resumed.resumed);
+        assert_eq!(resumed.http_status.as_deref(), Some("HTTP/1.1 200 OK"));
+    }
+    assert_eq!(hsm.operations() - before, 1, "resumptions touched the token");
     shutdown.shutdown();
     running.await.unwrap().unwrap();
 }
@@ -353,6 +396,7 @@ async fn thirty_two_clients_at_once() {
         qtls_provider::KeyAlgorithm::Composite(
             qtls_provider::CompositeAlgorithm::MlDsa65EcdsaP384Sha512,
         ),
+        true,
     )
     .await
     else {

@@ -2,7 +2,7 @@
 
 use core::fmt;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -88,6 +88,8 @@ struct Inner {
     /// The role new operations last went to, to log switches (0 none, 1 primary, 2 backup).
     last_active: AtomicU8,
     probe_interval: Duration,
+    /// Operations handed to a token (signatures, ticket key work), for [`Hsm::operations`].
+    operations: AtomicU64,
 }
 
 struct Token {
@@ -156,6 +158,7 @@ impl HsmBuilder {
             tokens,
             reference: Mutex::new(HashMap::new()),
             last_active: AtomicU8::new(0),
+            operations: AtomicU64::new(0),
             probe_interval: self.probe_interval,
         });
         if inner.tokens.iter().all(|t| !t.is_up()) {
@@ -257,6 +260,7 @@ impl Hsm {
     /// signature formats).
     pub(crate) fn sign(&self, key: &KeyRef, message: &[u8]) -> Result<Vec<u8>, Error> {
         let (pool, _) = self.active()?;
+        self.count_operation();
         let found = self.guard(&pool, pool.key(key))?;
         self.check_reference(key, &found, &pool)?;
         let message = message.to_vec();
@@ -277,8 +281,21 @@ impl Hsm {
         T: Send + 'static,
         F: FnOnce(&cryptoki::session::Session, &str) -> Result<T, Error> + Send + 'static,
     {
+        self.count_operation();
         let result = pool.run(what, operation);
         self.guard(pool, result)
+    }
+
+    pub(crate) fn count_operation(&self) {
+        self.inner.operations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cryptographic operations handed to the tokens since this `Hsm` was built: signatures,
+    /// and ticket key generation, encryption and decryption (key lookups and health probes
+    /// not included). A server whose key is in the token makes one per full handshake and
+    /// none per resumption.
+    pub fn operations(&self) -> u64 {
+        self.inner.operations.load(Ordering::Relaxed)
     }
 
     /// Takes `pool`'s token out of service after `error`.

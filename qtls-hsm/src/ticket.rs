@@ -216,6 +216,7 @@ impl HsmTicketer {
         };
         let header = header.to_vec();
         let sealed = sealed.to_vec();
+        self.hsm.count_operation();
         let opened = pool.run("decrypting a ticket", move |session, name| {
             let mut nonce = [0u8; NONCE_LEN];
             nonce.copy_from_slice(&header[1 + KEY_ID_LEN..]);
