@@ -20,28 +20,22 @@
 
 #[path = "../qtls-provider/benches/support/clock.rs"]
 mod clock;
+#[path = "support/inproc.rs"]
+mod inproc;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clock::{BenchClock, Ratio};
 use criterion::{criterion_group, criterion_main, Criterion};
-use qtls_pki::{CertificateBuilder, CertifiedKeyPair, Usage};
+use inproc::{drive, pki, BenchPki};
 use qtls_provider::{
-    Backend, CompositeAlgorithm, EcCurve, KeyAlgorithm, KeyPair, MlDsaLevel, Preset,
-    ProviderBuilder,
+    Backend, CompositeAlgorithm, EcCurve, KeyAlgorithm, MlDsaLevel, Preset, ProviderBuilder,
 };
-use rustls::client::danger::ServerCertVerifier;
 use rustls::client::Resumption;
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::NoServerSessionStorage;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
-use time::OffsetDateTime;
-
-/// 2026-01-01T00:00:00Z: the PKI's notBefore.
-const NOW_UNIX: i64 = 1_767_225_600;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 
 const GROUPS: [&str; 4] = [
     "SecP384r1MLKEM1024",
@@ -55,56 +49,6 @@ const SCHEMES: [KeyAlgorithm; 3] = [
     KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65),
     KeyAlgorithm::Ecdsa(EcCurve::P384),
 ];
-
-/// A rustls clock fixed one day after the PKI was issued.
-#[derive(Debug)]
-struct FixedClock;
-
-impl rustls::time_provider::TimeProvider for FixedClock {
-    fn current_time(&self) -> Option<UnixTime> {
-        Some(UnixTime::since_unix_epoch(Duration::from_secs(
-            (NOW_UNIX + 86_400) as u64,
-        )))
-    }
-}
-
-struct BenchPki {
-    root: CertificateDer<'static>,
-    chain: Vec<CertificateDer<'static>>,
-    key: Vec<u8>,
-}
-
-/// Root → intermediate → leaf "localhost", every key of `algorithm`.
-fn pki(algorithm: KeyAlgorithm) -> BenchPki {
-    let now = OffsetDateTime::from_unix_timestamp(NOW_UNIX).unwrap();
-    let until = now + time::Duration::days(3650);
-    let root_key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
-    let root = CertificateBuilder::new(Usage::RootCa, "Bench Root")
-        .validity(now, until)
-        .self_signed(&root_key)
-        .unwrap();
-    let root = CertifiedKeyPair::new(root, root_key).unwrap();
-    let intermediate_key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
-    let intermediate =
-        CertificateBuilder::new(Usage::IntermediateCa { path_len: Some(0) }, "Bench CA")
-            .validity(now, until)
-            .signed_by(&intermediate_key, &root)
-            .unwrap();
-    let leaf_key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
-    let leaf = CertificateBuilder::new(Usage::ServerLeaf, "localhost")
-        .validity(now, until)
-        .dns_names(["localhost"])
-        .signed_by(
-            &leaf_key,
-            &CertifiedKeyPair::new(intermediate.clone(), intermediate_key).unwrap(),
-        )
-        .unwrap();
-    BenchPki {
-        root: root.certificate().to_certificate_der(),
-        chain: vec![leaf.to_certificate_der(), intermediate.to_certificate_der()],
-        key: leaf_key.to_pkcs8_der().unwrap().to_vec(),
-    }
-}
 
 fn qtls_provider(backend: Backend, group: &'static dyn SupportedKxGroup) -> Arc<CryptoProvider> {
     Arc::new(
@@ -125,68 +69,16 @@ fn baseline_provider() -> Arc<CryptoProvider> {
 }
 
 fn server_config(pki: &BenchPki, provider: Arc<CryptoProvider>) -> Arc<ServerConfig> {
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone()));
-    let mut config = ServerConfig::builder_with_details(provider, Arc::new(FixedClock))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(pki.chain.clone(), key)
-        .unwrap();
+    let mut config = inproc::server_config(pki, provider);
     config.session_storage = Arc::new(NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     Arc::new(config)
 }
 
 fn client_config(pki: &BenchPki, provider: Arc<CryptoProvider>) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(pki.root.clone()).unwrap();
-    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots),
-        Arc::clone(&provider),
-    )
-    .build()
-    .unwrap();
-    let verifier: Arc<dyn ServerCertVerifier> = verifier;
-    let mut config = ClientConfig::builder_with_details(provider, Arc::new(FixedClock))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+    let mut config = inproc::client_config(pki, provider);
     config.resumption = Resumption::disabled();
     Arc::new(config)
-}
-
-/// Moves records between the two sides until neither has anything to say; `read_tls` takes
-/// a flight in pieces, so each is fed until it is used up.
-fn drive(client: &mut ClientConnection, server: &mut ServerConnection) {
-    let mut buf = Vec::with_capacity(32 * 1024);
-    for _ in 0..20 {
-        let mut progressed = false;
-        buf.clear();
-        while client.wants_write() {
-            client.write_tls(&mut buf).unwrap();
-            progressed = true;
-        }
-        let mut pending = buf.as_slice();
-        while !pending.is_empty() {
-            server.read_tls(&mut pending).unwrap();
-            server.process_new_packets().unwrap();
-        }
-        buf.clear();
-        while server.wants_write() {
-            server.write_tls(&mut buf).unwrap();
-            progressed = true;
-        }
-        let mut pending = buf.as_slice();
-        while !pending.is_empty() {
-            client.read_tls(&mut pending).unwrap();
-            client.process_new_packets().unwrap();
-        }
-        if !progressed {
-            return;
-        }
-    }
 }
 
 /// One full handshake; returns the client for the caller's checks.

@@ -30,6 +30,14 @@
 //! timeout = { connect = "5s", read = "10s" }
 //! background_refresh = { enabled = true, interval = "1h" }
 //!
+//! [sessions]
+//! store = "redis://127.0.0.1:6379"  # memory | off | redis://H:P | redis+cluster://H1:P1,H2:P2
+//! tickets = "off"                   # off | software | fleet | hsm
+//! ticket_key_file = "/etc/qtls/fleet.key"
+//! early_data = true                 # 0-RTT on single-use stateful sessions
+//! max_early_data = 16384
+//! early_data_window = "10s"
+//!
 //! [key_update]
 //! bytes = 100_000_000_000           # update traffic keys after this many bytes...
 //! interval = "24h"                  # ...or this long, whichever comes first
@@ -573,6 +581,15 @@ mod tests {
             settings.limits.key_update,
             crate::KeyUpdatePolicy::default()
         );
+        assert_eq!(
+            settings.sessions.early_data,
+            crate::EarlyDataSettings::enabled()
+        );
+        assert_eq!(settings.sessions.tickets, crate::TicketSetting::Off);
+        assert!(matches!(
+            settings.sessions.store,
+            crate::SessionStoreSetting::Redis(_)
+        ));
         assert_eq!(
             file.metrics.map(|m| m.address.port()),
             Some(9100),
