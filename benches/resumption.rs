@@ -22,6 +22,7 @@
 //! | `redis` | the same from `RedisSessionStore` on a loopback `redis-server` (one `GETDEL`, two `SET`s waited for) |
 //! | `redis-nowait` | the same with `wait_for_puts(false)`: the `SET`s are queued, only the `GETDEL` is waited for |
 //! | `ticket` | stateless resumption with `RotatingTicketer` (one ticket decrypted, two encrypted) |
+//! | `memory-sha256` | `memory` with TLS13_AES_128_GCM_SHA256 instead of the preset's TLS13_AES_256_GCM_SHA384: how much of a resumption is the SHA-384 key schedule and transcript |
 //! | `redis-rtt` | no TLS: one bare `GETDEL` on a blocking connection to the same Redis, the loopback round trip under the same conditions |
 //!
 //! Redis: `QTLS_TEST_REDIS_URL` if set, else a `redis-server` started here (skipped without
@@ -161,6 +162,10 @@ fn server_time(rounds: usize, iterations: usize) {
             .build()
             .unwrap(),
     );
+    let mut sha256_provider = (*provider).clone();
+    sha256_provider.cipher_suites =
+        vec![rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256];
+    let sha256_provider = Arc::new(sha256_provider);
     let redis = LoopbackRedis::start();
     let mut variants = vec![
         Variant::new("full", &pki, &provider, |c| {
@@ -172,6 +177,9 @@ fn server_time(rounds: usize, iterations: usize) {
         }),
         Variant::new("ticket", &pki, &provider, |c| {
             c.ticketer = RotatingTicketer::random().build().unwrap();
+        }),
+        Variant::new("memory-sha256", &pki, &sha256_provider, |c| {
+            c.session_storage = Arc::new(MemorySessionStore::new(100_000));
         }),
     ];
     if let Some(redis) = &redis {
@@ -368,7 +376,7 @@ enum Flight {
 }
 
 impl Flight {
-    const ALL: [Flight; 3] = [Flight::ZeroRtt, Flight::OneRtt, Flight::Full];
+    const ALL: [Self; 3] = [Self::ZeroRtt, Self::OneRtt, Self::Full];
 
     fn name(self) -> &'static str {
         match self {

@@ -236,6 +236,11 @@ mod tests {
 
     /// A ClientHello record with the given supported_versions (None: extension absent).
     fn client_hello(versions: Option<&[u16]>) -> Vec<u8> {
+        client_hello_with(versions, &[])
+    }
+
+    /// The same with `more` extensions after supported_versions.
+    fn client_hello_with(versions: Option<&[u16]>, more: &[u8]) -> Vec<u8> {
         let mut extensions = Vec::new();
         // server_name, to make sure other extensions are skipped.
         extensions.extend([0, 0, 0, 5, 0, 3, 0, 0, 0]);
@@ -246,6 +251,7 @@ mod tests {
             extensions.push(list.len() as u8);
             extensions.extend(list);
         }
+        extensions.extend(more);
         let mut body = vec![0x03, 0x03];
         body.extend([7u8; 32]);
         body.push(0);
@@ -294,6 +300,54 @@ mod tests {
             bad[9] = byte;
             let _ = offered_versions(&bad);
             let _ = offered_versions(&[byte; 64]);
+        }
+    }
+
+    /// early_data (empty), then pre_shared_key with two identities and their binders.
+    fn psk_extensions(early_data: bool) -> Vec<u8> {
+        let mut identities = Vec::new();
+        for (identity, age) in [(&b"session-one"[..], 0x0102_0304u32), (b"two", 9)] {
+            identities.extend((identity.len() as u16).to_be_bytes());
+            identities.extend(identity);
+            identities.extend(age.to_be_bytes());
+        }
+        let binders = [&[32u8][..], &[0xbb; 32]].concat();
+        let binders = [&[0, 33][..], &binders, &[0, 0]].concat();
+        let mut body = (identities.len() as u16).to_be_bytes().to_vec();
+        body.extend(identities);
+        body.extend(binders);
+        let mut extensions = Vec::new();
+        if early_data {
+            extensions.extend([0, 42, 0, 0]);
+        }
+        extensions.extend(41u16.to_be_bytes());
+        extensions.extend((body.len() as u16).to_be_bytes());
+        extensions.extend(body);
+        extensions
+    }
+
+    #[test]
+    fn the_first_psk_and_the_early_data_request_are_read() {
+        let hello = client_hello_with(Some(&[0x0304]), &psk_extensions(true));
+        assert_eq!(
+            psk_offer(&hello),
+            Some(PskOffer {
+                identity: b"session-one".to_vec(),
+                obfuscated_ticket_age: 0x0102_0304,
+                early_data: true,
+            })
+        );
+        let hello = client_hello_with(Some(&[0x0304]), &psk_extensions(false));
+        assert_eq!(psk_offer(&hello).map(|offer| offer.early_data), Some(false));
+        assert_eq!(psk_offer(&client_hello(Some(&[0x0304]))), None);
+        // Truncated or garbled hellos yield what can be read, never a panic.
+        for cut in 0..hello.len() {
+            let _ = psk_offer(&hello[..cut]);
+        }
+        for at in 0..hello.len() {
+            let mut bad = hello.clone();
+            bad[at] ^= 0xff;
+            let _ = psk_offer(&bad);
         }
     }
 
