@@ -383,7 +383,11 @@ async fn a_stateful_resumption_makes_no_hsm_operation() {
         assert!(resumed.resumed);
         assert_eq!(resumed.http_status.as_deref(), Some("HTTP/1.1 200 OK"));
     }
-    assert_eq!(hsm.operations() - before, 1, "resumptions touched the token");
+    assert_eq!(
+        hsm.operations() - before,
+        1,
+        "resumptions touched the token"
+    );
     shutdown.shutdown();
     running.await.unwrap().unwrap();
 }
