@@ -316,18 +316,32 @@ impl QtlsAcceptor {
             EarlyDataStatus::Accepted(Arc::clone(stream.progress()))
         } else {
             EarlyDataStatus::Rejected(match check.verdict() {
-                Freshness::Absent | Freshness::NotLookedUp => EarlyDataRejection::NotResumable,
+                Freshness::Absent => EarlyDataRejection::NotResumable,
                 Freshness::Stale(skew) => EarlyDataRejection::Stale(skew),
-                Freshness::Fresh => EarlyDataRejection::Other,
+                // Looked up and fresh, or never looked up (a HelloRetryRequest, or another
+                // PSK than the one offered first).
+                Freshness::Fresh | Freshness::NotLookedUp => EarlyDataRejection::Other,
             })
         };
         self.count(&status);
         stream.start().await.map_err(AcceptError::Tls)?;
         if !status.is_accepted() {
-            stream
-                .complete_handshake()
-                .await
-                .map_err(AcceptError::Tls)?;
+            // After a HelloRetryRequest the full handshake signs here: with a key in a
+            // token, off the workers (bounded by the caller's handshake timeout).
+            if self.blocking_handshakes
+                && tokio::runtime::Handle::current().runtime_flavor()
+                    == tokio::runtime::RuntimeFlavor::MultiThread
+            {
+                let handle = tokio::runtime::Handle::current();
+                let timeout = self.handshake_timeout;
+                tokio::task::block_in_place(|| {
+                    handle.block_on(tokio::time::timeout(timeout, stream.complete_handshake()))
+                })
+                .map_err(|_| AcceptError::Timeout)?
+            } else {
+                stream.complete_handshake().await
+            }
+            .map_err(AcceptError::Tls)?;
         }
         Ok((ServerTlsStream::EarlyData(stream), status))
     }

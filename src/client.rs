@@ -78,14 +78,14 @@ pub async fn get(
     code_points: &CodePoints,
     timeout: Duration,
 ) -> Result<ClientReport, Error> {
-    get_with_policy(
+    request(
         addr,
         server_name,
-        config,
+        config.into(),
         scheme,
         code_points,
         timeout,
-        KeyUpdatePolicy::default(),
+        &HttpRequest::default(),
     )
     .await
 }
@@ -122,28 +122,6 @@ impl HttpRequest {
         request.resize(request.len() + self.body_len, b'x');
         request
     }
-}
-
-async fn get_with_policy(
-    addr: &str,
-    server_name: ServerName<'static>,
-    config: impl Into<Arc<rustls::ClientConfig>>,
-    scheme: SchemeRecord,
-    code_points: &CodePoints,
-    timeout: Duration,
-    key_update: KeyUpdatePolicy,
-) -> Result<ClientReport, Error> {
-    request_with_policy(
-        addr,
-        server_name,
-        config.into(),
-        scheme,
-        code_points,
-        timeout,
-        key_update,
-        &HttpRequest::default(),
-    )
-    .await
 }
 
 /// Connects to `addr`, handshakes with `server_name` (sending `request` as early data when

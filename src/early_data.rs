@@ -168,6 +168,17 @@ pub struct EarlyDataProgress {
 }
 
 impl EarlyDataProgress {
+    /// Progress as if the application had read `early_bytes` of early data (for tests of
+    /// code that reads requests).
+    #[cfg(test)]
+    pub(crate) fn after_reading(early_bytes: u64) -> Arc<Self> {
+        let progress = Self::default();
+        progress
+            .early_bytes_read
+            .store(early_bytes, Ordering::Relaxed);
+        Arc::new(progress)
+    }
+
     /// Early-data bytes the application has read.
     pub fn early_bytes_read(&self) -> u64 {
         self.early_bytes_read.load(Ordering::Relaxed)
@@ -367,12 +378,22 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
             let _ = std::future::poll_fn(|cx| self.poll_flush_tls(cx)).await;
             return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
+        self.note_handshake_state();
         std::future::poll_fn(|cx| self.poll_flush_tls(cx)).await
     }
 
-    /// Drives the handshake to its end (for a connection whose early data was skipped).
-    pub(crate) async fn complete_handshake(&mut self) -> io::Result<()> {
-        std::future::poll_fn(|cx| loop {
+    fn note_handshake_state(&self) {
+        if !self.connection.is_handshaking() {
+            self.progress
+                .handshake_complete
+                .store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Drives the rest of the handshake: the client's Finished, then the sessions rustls
+    /// issues after it. Application data that arrives meanwhile stays in rustls's buffer.
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
             ready!(self.poll_flush_tls(cx))?;
             if !self.connection.is_handshaking() {
                 return Poll::Ready(Ok(()));
@@ -380,8 +401,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
             if ready!(self.poll_read_tls(cx))? == 0 {
                 return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
             }
-        })
-        .await
+        }
+    }
+
+    /// Drives the handshake to its end (for a connection whose early data was skipped).
+    pub(crate) async fn complete_handshake(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_handshake(cx)).await
     }
 
     /// Reads TLS records from the transport and processes them; 0 at end of stream.
@@ -399,11 +424,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
             let _ = self.poll_flush_tls(cx);
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
         }
-        if !self.connection.is_handshaking() {
-            self.progress
-                .handshake_complete
-                .store(true, Ordering::Relaxed);
-        }
+        self.note_handshake_state();
         Poll::Ready(Ok(read))
     }
 
@@ -469,12 +490,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for EarlyDataStream<IO> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let accepted = this.connection.writer().write(buf)?;
-        match this.poll_flush_tls(cx) {
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            // rustls's buffer is full and the transport is not taking more: wait for it.
-            Poll::Pending if accepted == 0 => Poll::Pending,
-            _ => Poll::Ready(Ok(accepted)),
+        loop {
+            let accepted = this.connection.writer().write(buf)?;
+            match this.poll_flush_tls(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                // rustls's buffer is full and the transport is not taking more: wait for it.
+                Poll::Pending if accepted == 0 => return Poll::Pending,
+                Poll::Pending => return Poll::Ready(Ok(accepted)),
+                Poll::Ready(Ok(())) if accepted > 0 || buf.is_empty() => {
+                    return Poll::Ready(Ok(accepted))
+                }
+                // Everything went out and rustls took nothing: its buffer was full, and is
+                // empty now; or it holds the data until the handshake completes.
+                Poll::Ready(Ok(())) if this.connection.is_handshaking() => {
+                    if ready!(this.poll_read_tls(cx))? == 0 {
+                        return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+                    }
+                }
+                Poll::Ready(Ok(())) => {}
+            }
         }
     }
 
@@ -487,6 +521,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for EarlyDataStream<IO> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        // Closing before the client's Finished would leave the client without the sessions
+        // rustls issues after it, and so without 0-RTT next time.
+        if !this.close_notify_sent && this.connection.is_handshaking() {
+            ready!(this.poll_handshake(cx))?;
+        }
         if !this.close_notify_sent {
             this.connection.send_close_notify();
             this.close_notify_sent = true;

@@ -137,17 +137,8 @@ impl<'a> Reader<'a> {
 }
 
 fn parse_versions(message: &[u8]) -> Option<Vec<u16>> {
-    let mut r = Reader(message);
-    if r.u8()? != 1 {
-        return None; // not a ClientHello
-    }
-    let _length = r.take(3)?;
-    let legacy_version = r.u16()?;
-    r.take(32)?; // random
-    r.vec_u8()?; // legacy_session_id
-    r.vec_u16()?; // cipher_suites
-    r.vec_u8()?; // legacy_compression_methods
-    let Some(extensions) = r.vec_u16() else {
+    let (legacy_version, extensions) = client_hello_parts(message)?;
+    let Some(extensions) = extensions else {
         return Some(vec![legacy_version]);
     };
     let mut extensions = Reader(extensions);
@@ -183,7 +174,7 @@ pub(crate) struct PskOffer {
 /// Anything malformed yields `None` (rustls rejects malformed hellos itself).
 pub(crate) fn psk_offer(records: &[u8]) -> Option<PskOffer> {
     let message = reassemble(records);
-    let mut extensions = Reader(client_hello_extensions(&message)?);
+    let mut extensions = Reader(client_hello_parts(&message)?.1?);
     let mut early_data = false;
     let mut offer = None;
     while let (Some(kind), Some(body)) = (extensions.u16(), extensions.vec_u16()) {
@@ -213,19 +204,20 @@ const EXT_SUPPORTED_VERSIONS: u16 = 43;
 const EXT_EARLY_DATA: u16 = 42;
 const EXT_PRE_SHARED_KEY: u16 = 41;
 
-/// The extensions block of a ClientHello message (RFC 8446 §4.1.2), if it has one.
-fn client_hello_extensions(message: &[u8]) -> Option<&[u8]> {
+/// The legacy_version of a ClientHello message (RFC 8446 §4.1.2) and its extensions block,
+/// if it has one; `None` if it is not a ClientHello or ends before its extensions.
+fn client_hello_parts(message: &[u8]) -> Option<(u16, Option<&[u8]>)> {
     let mut r = Reader(message);
     if r.u8()? != 1 {
         return None; // not a ClientHello
     }
     let _length = r.take(3)?;
-    let _legacy_version = r.u16()?;
+    let legacy_version = r.u16()?;
     r.take(32)?; // random
     r.vec_u8()?; // legacy_session_id
     r.vec_u16()?; // cipher_suites
     r.vec_u8()?; // legacy_compression_methods
-    r.vec_u16()
+    Some((legacy_version, r.vec_u16()))
 }
 
 #[cfg(test)]

@@ -622,7 +622,6 @@ where
     let mut requests = RequestReader::default();
     let mut early = EarlyRequests::default();
     let (request, from_early_data) = loop {
-        let early_bytes_before = context.early_data.early_bytes_read();
         let request = match tokio::time::timeout(idle_timeout, requests.next(&mut tls)).await {
             Err(_) => return Err(Error::Timeout("HTTP request")),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -646,9 +645,10 @@ where
                 early,
             });
         };
-        // Whether the handshake completed meanwhile depends on how the client's flights
-        // were cut into segments; a request that came as early data is treated as such.
-        let from_early_data = context.early_data.early_bytes_read() > early_bytes_before;
+        // Early data is the first part of what the client sends: a request that starts in
+        // it came (at least in part) as early data, whether or not the handshake completed
+        // meanwhile, which depends on how the client's flights were cut into segments.
+        let from_early_data = request.starts_at < context.early_data.early_bytes_read();
         if from_early_data && !request.is_safe() {
             // Not once more than the client meant: answer after the handshake, when a
             // replay can no longer get here.
@@ -670,6 +670,19 @@ where
     };
     if from_early_data {
         early.answered += 1;
+    }
+    if request.chunked {
+        // Bodies are read by Content-Length only; a chunked one cannot be skipped safely.
+        let response =
+            "HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        tls.write_all(response.as_bytes()).await?;
+        let _ = tokio::time::timeout(idle_timeout, tls.shutdown()).await;
+        return Ok(ServedConnection {
+            context,
+            status: Some(411),
+            close: CloseKind::Clean,
+            early,
+        });
     }
     let denied = match (acl_403, &context.client) {
         (Some(acl), Some(identity)) => !acl.permits(identity),
@@ -715,8 +728,19 @@ where
     }
     tls.write_all(&response).await?;
     // close_notify, then the TCP FIN; the peer may still read the response after having
-    // closed its own side (half-close).
-    tls.shutdown().await?;
+    // closed its own side (half-close). After early data that waits for the client's
+    // Finished (see `EarlyDataStream`), which a client that vanished never sends.
+    match tokio::time::timeout(idle_timeout, tls.shutdown()).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Ok(ServedConnection {
+                context,
+                status: Some(status),
+                close: CloseKind::PeerKeptOpen,
+                early,
+            })
+        }
+    }
     let close = drain_until_close(&mut tls, idle_timeout).await;
     if close == CloseKind::Truncated {
         tracing::warn!("connection truncated: the peer closed without close_notify");
@@ -744,6 +768,10 @@ pub struct EarlyRequests {
 struct Request {
     method: String,
     body_bytes: u64,
+    /// Where in the stream of the client's bytes it starts.
+    starts_at: u64,
+    /// Whether it has a `Transfer-Encoding` (whose body is not read).
+    chunked: bool,
 }
 
 impl Request {
@@ -757,6 +785,8 @@ impl Request {
 #[derive(Default)]
 struct RequestReader {
     buffered: Vec<u8>,
+    /// Bytes read from the stream so far (`buffered` being the last of them).
+    read: u64,
 }
 
 impl RequestReader {
@@ -769,6 +799,7 @@ impl RequestReader {
         stream: &mut S,
     ) -> std::io::Result<Option<Request>> {
         let mut buf = [0u8; 4096];
+        let starts_at = self.read - self.buffered.len() as u64;
         let head_end = loop {
             if let Some(at) = self.buffered.windows(4).position(|w| w == b"\r\n\r\n") {
                 break at + 4;
@@ -789,6 +820,7 @@ impl RequestReader {
                 }
                 break self.buffered.len();
             }
+            self.read += read as u64;
             self.buffered.extend_from_slice(&buf[..read]);
         };
         let head = String::from_utf8_lossy(&self.buffered[..head_end]).into_owned();
@@ -798,12 +830,19 @@ impl RequestReader {
             .next()
             .unwrap_or_default()
             .to_string();
-        let body_bytes = head
-            .lines()
-            .filter_map(|line| line.split_once(':'))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, value)| value.trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        let header = |wanted: &str| {
+            head.lines()
+                .filter_map(|line| line.split_once(':'))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case(wanted))
+                .map(|(_, value)| value.trim().to_string())
+        };
+        let chunked = header("transfer-encoding").is_some();
+        let body_bytes = match chunked {
+            true => 0,
+            false => header("content-length")
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or(0),
+        };
         if body_bytes > Self::MAX_BODY {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -825,9 +864,15 @@ impl RequestReader {
             if read == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
+            self.read += read as u64;
             self.buffered.extend_from_slice(&buf[..read]);
         }
-        Ok(Some(Request { method, body_bytes }))
+        Ok(Some(Request {
+            method,
+            body_bytes,
+            starts_at,
+            chunked,
+        }))
     }
 }
 
@@ -869,4 +914,71 @@ async fn drain_until_close<S: AsyncRead + Unpin>(tls: &mut S, idle_timeout: Dura
     })
     .await;
     drained.unwrap_or(CloseKind::PeerKeptOpen)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::early_data::{EarlyDataProgress, EarlyDataStatus};
+
+    /// Serves `input`, of which the first `early` bytes count as early data; returns the
+    /// status lines sent and what `serve_http` reported.
+    async fn serve(input: &str, early: usize) -> (Vec<String>, ServedConnection) {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        client.write_all(input.as_bytes()).await.unwrap();
+        client.shutdown().await.unwrap();
+        let context = ConnectionContext {
+            info: ConnectionInfo::default(),
+            client: None,
+            early_data: EarlyDataStatus::Accepted(EarlyDataProgress::after_reading(early as u64)),
+        };
+        let served = serve_http(server, context, None, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let mut output = String::new();
+        client.read_to_string(&mut output).await.unwrap();
+        let statuses = output
+            .lines()
+            .filter(|line| line.starts_with("HTTP/1.1"))
+            .map(str::to_string)
+            .collect();
+        (statuses, served)
+    }
+
+    #[tokio::test]
+    async fn unsafe_requests_in_early_data_get_425_even_when_pipelined() {
+        let post = "POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+        let get = "GET / HTTP/1.1\r\n\r\n";
+        // Two POSTs in early data, read in one go, then a GET after the handshake.
+        let input = format!("{post}{post}{get}");
+        let (statuses, served) = serve(&input, 2 * post.len()).await;
+        assert_eq!(
+            statuses,
+            [
+                "HTTP/1.1 425 Too Early",
+                "HTTP/1.1 425 Too Early",
+                "HTTP/1.1 200 OK"
+            ]
+        );
+        assert_eq!((served.early.too_early, served.early.answered), (2, 0));
+
+        // A POST that starts in early data and ends after it is early too.
+        let (statuses, _) = serve(&format!("{post}{get}"), 5).await;
+        assert_eq!(statuses, ["HTTP/1.1 425 Too Early", "HTTP/1.1 200 OK"]);
+
+        // A GET in early data is answered at once.
+        let (statuses, served) = serve(get, get.len()).await;
+        assert_eq!(statuses, ["HTTP/1.1 200 OK"]);
+        assert_eq!(served.early.answered, 1);
+    }
+
+    #[tokio::test]
+    async fn chunked_bodies_are_refused() {
+        let input = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        let (statuses, served) = serve(input, 0).await;
+        assert_eq!(statuses, ["HTTP/1.1 411 Length Required"]);
+        assert_eq!(served.status, Some(411));
+    }
 }

@@ -50,40 +50,57 @@ async fn server(pki: &TestPki, window: Duration) -> (SocketAddr, tokio::task::Jo
     (addr, task)
 }
 
+/// A client with early data on, a clock the test can move, and its own session cache.
+struct Client {
+    config: Arc<rustls::ClientConfig>,
+    record: qtls::SchemeRecord,
+    clock: Arc<SkewedClock>,
+    code_points: qtls_provider::CodePoints,
+}
+
+impl Client {
+    fn new(pki: &TestPki) -> Self {
+        let settings = TlsSettings::default();
+        let roots = qtls::read_certificates(&pki.root()).unwrap();
+        let (mut config, record) = qtls::client_config(&settings, roots, None).unwrap();
+        let clock = Arc::new(SkewedClock::default());
+        config.time_provider = Arc::clone(&clock) as Arc<dyn TimeProvider>;
+        config.enable_early_data = true;
+        Self {
+            config: Arc::new(config),
+            record,
+            clock,
+            code_points: settings.code_points,
+        }
+    }
+
+    /// `GET /`, as early data when the client holds a ticket.
+    async fn get(&self, addr: SocketAddr) -> ClientReport {
+        qtls::client::request(
+            &addr.to_string(),
+            "localhost".try_into().unwrap(),
+            Arc::clone(&self.config),
+            Arc::clone(&self.record),
+            &self.code_points,
+            Duration::from_secs(10),
+            &HttpRequest {
+                early_data: true,
+                ..HttpRequest::default()
+            },
+        )
+        .await
+        .unwrap()
+    }
+}
+
 /// A first connection for a session, then one with early data after the client's clock
 /// moved `skew` ahead.
 async fn resume_with_skew(pki: &TestPki, addr: SocketAddr, skew: Duration) -> ClientReport {
-    let settings = TlsSettings::default();
-    let roots = qtls::read_certificates(&pki.root()).unwrap();
-    let (mut config, record) = qtls::client_config(&settings, roots, None).unwrap();
-    let clock = Arc::new(SkewedClock::default());
-    config.time_provider = Arc::clone(&clock) as Arc<dyn TimeProvider>;
-    config.enable_early_data = true;
-    let config = Arc::new(config);
-    let request = HttpRequest {
-        early_data: true,
-        ..HttpRequest::default()
-    };
-    let connect = |config: Arc<rustls::ClientConfig>| {
-        let (record, request) = (Arc::clone(&record), request.clone());
-        async move {
-            qtls::client::request(
-                &addr.to_string(),
-                "localhost".try_into().unwrap(),
-                config,
-                record,
-                &settings.code_points,
-                Duration::from_secs(10),
-                &request,
-            )
-            .await
-            .unwrap()
-        }
-    };
-    let first = connect(Arc::clone(&config)).await;
+    let client = Client::new(pki);
+    let first = client.get(addr).await;
     assert!(!first.resumed && !first.early_data_offered);
-    clock.0.store(skew.as_secs(), Ordering::Relaxed);
-    connect(config).await
+    client.clock.0.store(skew.as_secs(), Ordering::Relaxed);
+    client.get(addr).await
 }
 
 fn answered_early(report: &ClientReport) -> bool {
@@ -120,5 +137,23 @@ async fn the_window_is_settable() {
     assert!(skewed.resumed && skewed.early_data_offered, "{skewed:?}");
     assert!(!skewed.early_data_accepted, "5 s is outside a 3 s window");
     assert_eq!(skewed.http_status.as_deref(), Some("HTTP/1.1 200 OK"));
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_0rtt_connection_leaves_the_client_sessions_for_the_next() {
+    let pki = test_pki(PkiSpec::default());
+    let (addr, server) = server(&pki, EarlyDataSettings::DEFAULT_FRESHNESS_WINDOW).await;
+    let client = Client::new(&pki);
+    assert!(!client.get(addr).await.resumed);
+    // The full handshake left two sessions; more 0-RTT connections than that in a row need
+    // the ones each 0-RTT connection is given after the client's Finished.
+    for i in 0..5 {
+        let report = client.get(addr).await;
+        assert!(
+            report.resumed && report.early_data_accepted && answered_early(&report),
+            "0-RTT connection {i}: {report:?}"
+        );
+    }
     server.abort();
 }

@@ -8,9 +8,29 @@
 mod redis_support;
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
-use support::fleet::{connect_then_reconnect, pki, Node};
+use support::fleet::{connect_then_reconnect, fleet_secret, pki, Node};
+
+/// Nodes A and B with stateful sessions in the Redis at `store` (tickets off), the fleet
+/// secret in `dir`, and `extra` arguments.
+fn redis_nodes(pki: &Path, store: &str, dir: &Path, extra: &[&str]) -> (Node, Node) {
+    let secret = fleet_secret(dir, 0xc3);
+    let mut args = vec![
+        "--session-store",
+        store,
+        "--tickets",
+        "off",
+        "--ticket-key-file",
+        secret.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    (
+        Node::start(pki, &args, "node A"),
+        Node::start(pki, &args, "node B"),
+    )
+}
 
 fn assert_resumed_with_identity(both: &serde_json::Value) {
     assert_eq!(both["first"]["resumed"], false, "{both}");
@@ -86,20 +106,7 @@ fn a_stateful_session_from_node_a_resumes_once_on_node_b_through_redis() {
     };
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path(), "composite");
-    let secret = dir.path().join("fleet.key");
-    std::fs::write(&secret, [0xc3; 48]).unwrap();
-    let store = redis.url();
-    let args = [
-        "--require-client-cert",
-        "--session-store",
-        &store,
-        "--tickets",
-        "off",
-        "--ticket-key-file",
-        secret.to_str().unwrap(),
-    ];
-    let a = Node::start(&pki, &args, "node A");
-    let b = Node::start(&pki, &args, "node B");
+    let (a, b) = redis_nodes(&pki, &redis.url(), dir.path(), &["--require-client-cert"]);
     assert_resumed_with_identity(&connect_then_reconnect(&pki, &a.addr, &b.addr, &[]));
     // Node-local memory stores do not share: A's session does not resume on a memory node.
     let m = Node::start(&pki, &["--tickets", "off"], "memory node");
@@ -114,19 +121,7 @@ fn with_redis_stopped_nodes_do_full_handshakes_and_resume_again_once_it_is_back(
     };
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path(), "mldsa65");
-    let secret = dir.path().join("fleet.key");
-    std::fs::write(&secret, [0x1f; 48]).unwrap();
-    let store = redis.url();
-    let args = [
-        "--session-store",
-        &store,
-        "--tickets",
-        "off",
-        "--ticket-key-file",
-        secret.to_str().unwrap(),
-    ];
-    let a = Node::start(&pki, &args, "node A");
-    let b = Node::start(&pki, &args, "node B");
+    let (a, b) = redis_nodes(&pki, &redis.url(), dir.path(), &[]);
     let both = connect_then_reconnect(&pki, &a.addr, &b.addr, &[]);
     assert_eq!(both["second"]["resumed"], true, "{both}");
 

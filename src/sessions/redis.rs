@@ -262,9 +262,10 @@ impl RedisStoreBuilder {
 ///
 /// With one Redis (not a cluster), the operations a handshake waits for (`take`, `get`, and
 /// `put` unless [`RedisStoreBuilder::wait_for_puts`] is off) run instead on a blocking
-/// connection from a small pool, on the caller's thread, with the operation timeout as its
-/// socket timeout: a round trip without the two thread hand-offs, about a third of the time
-/// when Redis is busy. After a connection-level failure those connections rest for a second
+/// connection from a small pool, on the caller's thread, within the operation timeout
+/// (connecting included; resolving a host name is not bounded, so name Redis by address
+/// where that matters): a round trip without the two thread hand-offs, about a third of the
+/// time when Redis is busy. After a connection-level failure those connections rest for a second
 /// and the background thread takes over, so a Redis that is down costs one failed connection
 /// attempt a second rather than one per handshake.
 ///
@@ -306,48 +307,65 @@ const DIRECT_REST: Duration = Duration::from_secs(1);
 const DIRECT_IDLE: usize = 64;
 
 impl Direct {
-    /// Runs `op` on a direct connection; `None` while they rest.
+    /// Runs `op` on a direct connection, within the operation timeout; `None` while they
+    /// rest. A pooled connection that turns out dead (Redis restarted, an idle timeout) is
+    /// replaced once: repeating the operation is safe, a repeated `GETDEL` still hands the
+    /// session out at most once.
     fn run(&self, op: &Op) -> Option<Result<Value, Failure>> {
         let resting = *self.resting_until.lock().unwrap_or_else(|e| e.into_inner());
         if resting.is_some_and(|until| Instant::now() < until) {
             return None;
         }
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut connection = match idle {
-            Some(connection) => connection,
-            None => match self.connect() {
-                Ok(connection) => connection,
-                Err(e) => return Some(Err(self.failed(e))),
+        let deadline = Instant::now() + self.op_timeout;
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let result = match pooled {
+            Some(connection) => match self.query(connection, op, deadline) {
+                Err(e) if is_connection_failure(&e) && Instant::now() < deadline => self
+                    .connect(deadline)
+                    .and_then(|fresh| self.query(fresh, op, deadline)),
+                other => other,
             },
+            None => self
+                .connect(deadline)
+                .and_then(|fresh| self.query(fresh, op, deadline)),
         };
-        match op.command().query::<Value>(&mut connection) {
-            Ok(value) => {
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                if idle.len() < DIRECT_IDLE {
-                    idle.push(connection);
-                }
-                Some(Ok(value))
-            }
-            // The connection may hold half an answer: never reuse it after an error.
-            Err(e) => Some(Err(self.failed(e))),
-        }
+        Some(result.map_err(|e| self.failed(e)))
     }
 
-    fn connect(&self) -> Result<redis::Connection, RedisError> {
-        let connection = self
-            .client
-            .get_connection_with_timeout(self.connect_timeout)?;
-        connection.set_read_timeout(Some(self.op_timeout))?;
-        connection.set_write_timeout(Some(self.op_timeout))?;
-        Ok(connection)
+    /// Runs `op` on `connection`, and pools the connection again unless it failed.
+    fn query(
+        &self,
+        mut connection: redis::Connection,
+        op: &Op,
+        deadline: Instant,
+    ) -> Result<Value, RedisError> {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        connection.set_read_timeout(Some(left))?;
+        connection.set_write_timeout(Some(left))?;
+        let result = op.command().query::<Value>(&mut connection);
+        // A connection may hold half an answer after an I/O error; after an error reply
+        // from Redis it is fine.
+        if !matches!(&result, Err(e) if is_connection_failure(e)) {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < DIRECT_IDLE {
+                idle.push(connection);
+            }
+        }
+        result
+    }
+
+    fn connect(&self, deadline: Instant) -> Result<redis::Connection, RedisError> {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        self.client
+            .get_connection_with_timeout(self.connect_timeout.min(left))
     }
 
     fn failed(&self, e: RedisError) -> Failure {
-        if e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-        {
+        if is_connection_failure(&e) {
             *self.resting_until.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(Instant::now() + DIRECT_REST);
             // Idle connections to a Redis that failed are likely dead too.
@@ -359,6 +377,11 @@ impl Direct {
             Failure::Redis(e)
         }
     }
+}
+
+/// Whether `e` is about the connection (not an error reply from a working Redis).
+fn is_connection_failure(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
 }
 
 /// What the store and its background thread (for puts that are not waited for) both use.
