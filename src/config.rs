@@ -34,6 +34,7 @@
 //! store = "redis://127.0.0.1:6379"  # memory | off | redis://H:P | redis+cluster://H1:P1,H2:P2
 //! tickets = "off"                   # off | software | fleet | hsm
 //! ticket_key_file = "/etc/qtls/fleet.key"
+//! queue_store_writes = false        # true: do not wait for Redis to confirm stored sessions
 //! early_data = true                 # 0-RTT on single-use stateful sessions
 //! max_early_data = 16384
 //! early_data_window = "10s"
@@ -119,6 +120,10 @@ pub struct SessionsSection {
     /// Ticket key rotation (default 24h).
     #[serde(default, with = "humantime_serde_option")]
     pub ticket_rotation: Option<Duration>,
+    /// With a Redis store, only queue session writes instead of waiting for them (default
+    /// false).
+    #[serde(default)]
+    pub queue_store_writes: bool,
     /// Accept 0-RTT early data (default false; needs `tickets = "off"`).
     #[serde(default)]
     pub early_data: bool,
@@ -435,6 +440,7 @@ impl ConfigFile {
             tickets: parse_tickets(&sessions.tickets)?,
             fleet_secret: sessions.ticket_key_file.clone(),
             ticket_rotation: sessions.ticket_rotation,
+            queue_store_writes: sessions.queue_store_writes,
             early_data: crate::EarlyDataSettings {
                 enabled: sessions.early_data,
                 max_size: sessions

@@ -148,6 +148,10 @@ pub struct SessionSettings {
     pub ticket_rotation: Option<Duration>,
     /// 0-RTT (default off); needs a stateful store and tickets off.
     pub early_data: crate::EarlyDataSettings,
+    /// Whether a handshake waits for Redis to confirm each session it stores (default, exact:
+    /// a client gets a session only once it is stored) or only queues the write (two Redis
+    /// round trips less per handshake; see `RedisStoreBuilder::wait_for_puts`).
+    pub queue_store_writes: bool,
 }
 
 impl SessionSettings {
@@ -179,6 +183,7 @@ impl SessionSettings {
             ))),
             SessionStoreSetting::Redis(target) => Some(
                 RedisSessionStore::builder(target.clone(), self.secret("a Redis session store")?)
+                    .wait_for_puts(!self.queue_store_writes)
                     .build()?,
             ),
             SessionStoreSetting::Off => None,

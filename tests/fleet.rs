@@ -115,6 +115,26 @@ fn a_stateful_session_from_node_a_resumes_once_on_node_b_through_redis() {
 }
 
 #[test]
+fn with_queued_store_writes_a_session_from_node_a_resumes_on_node_b() {
+    let Some(redis) = redis_support::RedisServer::shared_or_start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path(), "mldsa65");
+    let (a, b) = redis_nodes(&pki, &redis.url(), dir.path(), &["--queue-store-writes"]);
+    for _ in 0..3 {
+        let both = connect_then_reconnect(&pki, &a.addr, &b.addr, &[]);
+        assert_eq!(both["second"]["resumed"], true, "{both}");
+    }
+    // The queued writes are counted once Redis confirms them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while a.metric("qtls_sessions_stored_total{result=\"stored\"}") < 6 {
+        assert!(std::time::Instant::now() < deadline, "{}", a.metrics());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn with_redis_stopped_nodes_do_full_handshakes_and_resume_again_once_it_is_back() {
     let Some(mut redis) = redis_support::RedisServer::start() else {
         return;

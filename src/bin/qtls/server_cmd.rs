@@ -91,6 +91,11 @@ pub(crate) struct ServerArgs {
     /// Ticket key rotation period (default 24h).
     #[arg(long)]
     ticket_rotation: Option<humantime::Duration>,
+    /// With a Redis store: do not wait for Redis to confirm the sessions a handshake stores,
+    /// only queue the writes (two round trips less per handshake; a write that then fails
+    /// costs that client a full handshake later).
+    #[arg(long)]
+    queue_store_writes: bool,
     /// Accept 0-RTT early data on resumed stateful sessions (single use; implies
     /// `--tickets off` unless --tickets says otherwise, which then fails).
     #[arg(long)]
@@ -256,6 +261,9 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
         if args.tickets.is_none() && !args.early_data {
             settings.sessions.tickets = qtls::TicketSetting::Fleet;
         }
+    }
+    if args.queue_store_writes {
+        settings.sessions.queue_store_writes = true;
     }
     if args.early_data {
         settings.sessions.early_data.enabled = true;
