@@ -310,7 +310,10 @@ impl QtlsAcceptor {
                 )));
             }
         };
-        let mut stream = EarlyDataStream::new(io, connection);
+        // After a HelloRetryRequest the full handshake signs while processing the second
+        // ClientHello: with a key in a token, off the workers.
+        let mut stream = EarlyDataStream::new(io, connection)
+            .with_offloaded_processing(self.blocking_handshakes);
         // rustls decided while processing the ClientHello.
         let status = if stream.get_mut().1.early_data().is_some() {
             EarlyDataStatus::Accepted(Arc::clone(stream.progress()))
@@ -326,22 +329,11 @@ impl QtlsAcceptor {
         self.count(&status);
         stream.start().await.map_err(AcceptError::Tls)?;
         if !status.is_accepted() {
-            // After a HelloRetryRequest the full handshake signs here: with a key in a
-            // token, off the workers (bounded by the caller's handshake timeout).
-            if self.blocking_handshakes
-                && tokio::runtime::Handle::current().runtime_flavor()
-                    == tokio::runtime::RuntimeFlavor::MultiThread
-            {
-                let handle = tokio::runtime::Handle::current();
-                let timeout = self.handshake_timeout;
-                tokio::task::block_in_place(|| {
-                    handle.block_on(tokio::time::timeout(timeout, stream.complete_handshake()))
-                })
-                .map_err(|_| AcceptError::Timeout)?
-            } else {
-                stream.complete_handshake().await
-            }
-            .map_err(AcceptError::Tls)?;
+            // Bounded by `accept`'s handshake timeout.
+            stream
+                .complete_handshake()
+                .await
+                .map_err(AcceptError::Tls)?;
         }
         Ok((ServerTlsStream::EarlyData(stream), status))
     }

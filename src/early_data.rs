@@ -335,6 +335,9 @@ pub struct EarlyDataStream<IO> {
     connection: ServerConnection,
     progress: Arc<EarlyDataProgress>,
     close_notify_sent: bool,
+    /// Process records off the runtime's workers (`block_in_place`): the server's key is in
+    /// a token, and a full handshake (after a HelloRetryRequest) signs while processing.
+    offload_processing: bool,
 }
 
 impl<IO> core::fmt::Debug for EarlyDataStream<IO> {
@@ -352,7 +355,18 @@ impl<IO> EarlyDataStream<IO> {
             connection,
             progress: Arc::default(),
             close_notify_sent: false,
+            offload_processing: false,
         }
+    }
+
+    /// Processes records inside `tokio::task::block_in_place` (on a multi-threaded runtime
+    /// only; elsewhere this is ignored).
+    pub(crate) fn with_offloaded_processing(mut self, offload: bool) -> Self {
+        self.offload_processing = offload
+            && tokio::runtime::Handle::try_current().is_ok_and(|handle| {
+                handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+            });
+        self
     }
 
     /// The transport and the rustls connection.
@@ -419,7 +433,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
             Err(e) => return Poll::Ready(Err(e)),
         };
-        if let Err(e) = self.connection.process_new_packets() {
+        let processed = if self.offload_processing {
+            tokio::task::block_in_place(|| self.connection.process_new_packets())
+        } else {
+            self.connection.process_new_packets()
+        };
+        if let Err(e) = processed {
             // Send the alert rustls queued; the error is what the caller needs to hear.
             let _ = self.poll_flush_tls(cx);
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));

@@ -237,6 +237,13 @@ impl SessionSettings {
                         .into(),
                 ));
             }
+            if self.queue_store_writes && matches!(self.store, SessionStoreSetting::Redis(_)) {
+                // A queued write can land after the lookup that missed it; the session would
+                // then be there for a replay of the flight that the client already re-sent.
+                return Err(Error::Config(
+                    "early data needs stored sessions confirmed: drop --queue-store-writes".into(),
+                ));
+            }
             if self.early_data.max_size == 0 {
                 return Err(Error::Config(
                     "early data needs a maximum size above 0".into(),
@@ -642,7 +649,7 @@ where
         };
         let Some(request) = request else {
             // close_notify before any request: answer it with ours.
-            let _ = tls.shutdown().await;
+            let _ = tokio::time::timeout(idle_timeout, tls.shutdown()).await;
             return Ok(ServedConnection {
                 context,
                 status: None,
@@ -654,28 +661,40 @@ where
         // it came (at least in part) as early data, whether or not the handshake completed
         // meanwhile, which depends on how the client's flights were cut into segments.
         let from_early_data = request.starts_at < context.early_data.early_bytes_read();
-        if from_early_data && !request.is_safe() {
-            // Not once more than the client meant: answer after the handshake, when a
-            // replay can no longer get here.
-            early.too_early += 1;
-            tracing::info!(
-                "{} in early data: 425 Too Early, waiting for it after the handshake",
-                request.method
-            );
-            let body = "{\"error\":\"too early\"}\n";
-            let response = format!(
-                "HTTP/1.1 425 Too Early\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            tls.write_all(response.as_bytes()).await?;
-            tls.flush().await?;
-            continue;
+        if !from_early_data || request.is_safe() || request.chunked {
+            break (request, from_early_data);
         }
-        break (request, from_early_data);
+        if early.too_early > 0 || request.method.is_empty() {
+            // One 425 is all a client needs; more unsafe requests before the handshake (or
+            // garbage) end the connection rather than fill it with answers.
+            tracing::warn!("more unsafe requests in early data: closing");
+            let _ = tokio::time::timeout(idle_timeout, tls.shutdown()).await;
+            return Ok(ServedConnection {
+                context,
+                status: None,
+                close: CloseKind::Clean,
+                early,
+            });
+        }
+        // Not once more than the client meant: answer after the handshake, when a replay
+        // can no longer get here.
+        early.too_early += 1;
+        tracing::info!(
+            "{} in early data: 425 Too Early, waiting for it after the handshake",
+            request.method
+        );
+        let body = "{\"error\":\"too early\"}\n";
+        let response = format!(
+            "HTTP/1.1 425 Too Early\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        tokio::time::timeout(idle_timeout, async {
+            tls.write_all(response.as_bytes()).await?;
+            tls.flush().await
+        })
+        .await
+        .map_err(|_| Error::Timeout("writing 425 Too Early"))??;
     };
-    if from_early_data {
-        early.answered += 1;
-    }
     if request.chunked {
         // Bodies are read by Content-Length only; a chunked one cannot be skipped safely.
         let response =
@@ -688,6 +707,9 @@ where
             close: CloseKind::Clean,
             early,
         });
+    }
+    if from_early_data {
+        early.answered += 1;
     }
     let denied = match (acl_403, &context.client) {
         (Some(acl), Some(identity)) => !acl.permits(identity),
@@ -731,7 +753,9 @@ where
         response.extend_from_slice(body.as_bytes());
         response.push(b'\n');
     }
-    tls.write_all(&response).await?;
+    tokio::time::timeout(idle_timeout, tls.write_all(&response))
+        .await
+        .map_err(|_| Error::Timeout("writing the response"))??;
     // close_notify, then the TCP FIN; the peer may still read the response after having
     // closed its own side (half-close). After early data that waits for the client's
     // Finished (see `EarlyDataStream`), which a client that vanished never sends.
@@ -899,7 +923,7 @@ where
             Ok(Err(e)) => return Err(e.into()),
         }
     };
-    let _ = tls.shutdown().await;
+    let _ = tokio::time::timeout(idle_timeout, tls.shutdown()).await;
     Ok(close)
 }
 
@@ -956,18 +980,15 @@ mod tests {
     async fn unsafe_requests_in_early_data_get_425_even_when_pipelined() {
         let post = "POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
         let get = "GET / HTTP/1.1\r\n\r\n";
-        // Two POSTs in early data, read in one go, then a GET after the handshake.
-        let input = format!("{post}{post}{get}");
-        let (statuses, served) = serve(&input, 2 * post.len()).await;
-        assert_eq!(
-            statuses,
-            [
-                "HTTP/1.1 425 Too Early",
-                "HTTP/1.1 425 Too Early",
-                "HTTP/1.1 200 OK"
-            ]
-        );
-        assert_eq!((served.early.too_early, served.early.answered), (2, 0));
+        // A POST in early data, then (after the handshake) the client's retry.
+        let (statuses, served) = serve(&format!("{post}{post}"), post.len()).await;
+        assert_eq!(statuses, ["HTTP/1.1 425 Too Early", "HTTP/1.1 200 OK"]);
+        assert_eq!((served.early.too_early, served.early.answered), (1, 0));
+
+        // Two POSTs in early data, read in one go: one 425, then the connection ends.
+        let (statuses, served) = serve(&format!("{post}{post}{get}"), 2 * post.len()).await;
+        assert_eq!(statuses, ["HTTP/1.1 425 Too Early"]);
+        assert_eq!((served.status, served.early.too_early), (None, 1));
 
         // A POST that starts in early data and ends after it is early too.
         let (statuses, _) = serve(&format!("{post}{get}"), 5).await;
@@ -982,8 +1003,11 @@ mod tests {
     #[tokio::test]
     async fn chunked_bodies_are_refused() {
         let input = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
-        let (statuses, served) = serve(input, 0).await;
-        assert_eq!(statuses, ["HTTP/1.1 411 Length Required"]);
-        assert_eq!(served.status, Some(411));
+        // After the handshake, and in early data (no 425 for a request that is refused).
+        for early in [0, input.len()] {
+            let (statuses, served) = serve(input, early).await;
+            assert_eq!(statuses, ["HTTP/1.1 411 Length Required"]);
+            assert_eq!((served.status, served.early.too_early), (Some(411), 0));
+        }
     }
 }

@@ -111,6 +111,42 @@ fn get_in_early_data_is_answered_on_another_node_and_post_gets_425_then_succeeds
 }
 
 #[test]
+fn early_data_refuses_settings_that_would_break_single_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path(), "mldsa65");
+    let secret = fleet_secret(dir.path(), 0x7a);
+    for (extra, why) in [
+        (&["--tickets", "software"][..], "turn tickets off"),
+        (&["--session-store", "off"][..], "needs a session store"),
+        (
+            &[
+                "--session-store",
+                "redis://127.0.0.1:9",
+                "--queue-store-writes",
+            ][..],
+            "drop --queue-store-writes",
+        ),
+    ] {
+        let out = support::run(
+            std::process::Command::new(support::qtls_bin())
+                .args(["server", "--listen", "127.0.0.1:0", "--early-data"])
+                .arg("--cert")
+                .arg(pki.join("server-chain.pem"))
+                .arg("--key")
+                .arg(pki.join("server.key"))
+                .arg("--ticket-key-file")
+                .arg(&secret)
+                .args(extra),
+            Duration::from_secs(30),
+        );
+        assert!(
+            !out.success() && out.stderr.contains(why),
+            "{extra:?}: {out:?}"
+        );
+    }
+}
+
+#[test]
 fn early_data_over_the_limit_is_refused() {
     let Some(redis) = redis_support::RedisServer::shared_or_start() else {
         return;

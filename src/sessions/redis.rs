@@ -10,7 +10,7 @@ use aws_lc_rs::hmac;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{RedisError, Value};
+use redis::{ConnectionLike as _, RedisError, Value};
 use rustls::server::StoresServerSessions;
 use tokio::sync::mpsc;
 
@@ -345,9 +345,16 @@ impl Direct {
         connection.set_read_timeout(Some(left))?;
         connection.set_write_timeout(Some(left))?;
         let result = op.command().query::<Value>(&mut connection);
-        // A connection may hold half an answer after an I/O error; after an error reply
-        // from Redis it is fine.
-        if !matches!(&result, Err(e) if is_connection_failure(e)) {
+        // A connection may hold half an answer after an I/O or parse error; after an error
+        // reply from Redis it is fine.
+        let reusable = match &result {
+            Ok(_) => true,
+            Err(e) => matches!(
+                e.kind(),
+                redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+            ),
+        };
+        if reusable && connection.is_open() {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             if idle.len() < DIRECT_IDLE {
                 idle.push(connection);
