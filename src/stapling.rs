@@ -82,7 +82,6 @@ pub struct Stapler {
     config: StaplingConfig,
     url: Option<String>,
     state: Mutex<StapleState>,
-    agent: ureq::Agent,
 }
 
 impl Stapler {
@@ -101,6 +100,7 @@ impl Stapler {
             )));
         };
         let checker = qtls_verifier::VerifierBuilder::new(vec![issuer.clone()], provider)
+            .timeouts(config.timeout, config.timeout)
             .build()
             .map_err(|e| crate::Error::Config(e.to_string()))?;
         let url = config.responder.clone().or_else(|| {
@@ -109,13 +109,6 @@ impl Stapler {
                 .into_iter()
                 .next()
         });
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .timeout_connect(Some(config.timeout))
-                .timeout_global(Some(config.timeout * 2))
-                .http_status_as_error(false)
-                .build(),
-        );
         Ok(Self {
             certificate,
             end_entity: end_entity.clone(),
@@ -124,7 +117,6 @@ impl Stapler {
             config,
             url,
             state: Mutex::new(StapleState::Missing("not fetched yet".into())),
-            agent,
         })
     }
 
@@ -218,23 +210,9 @@ impl Stapler {
             .url
             .as_deref()
             .ok_or_else(|| "the certificate names no OCSP responder".to_string())?;
-        let request = qtls_verifier::ChainVerifier::ocsp_request(&self.end_entity, &self.issuer)
-            .map_err(|e| e.to_string())?;
-        let mut response = self
-            .agent
-            .post(url)
-            .header("Content-Type", "application/ocsp-request")
-            .send(&request[..])
-            .map_err(|e| format!("{url}: {e}"))?;
-        if response.status() != 200 {
-            return Err(format!("{url}: HTTP {}", response.status()));
-        }
-        response
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024)
-            .read_to_vec()
-            .map_err(|e| format!("{url}: {e}"))
+        self.checker
+            .fetch_ocsp_response(url, &self.end_entity, &self.issuer)
+            .map_err(|e| e.to_string())
     }
 
     /// Verifies `response` as a client would and installs it (or acts on a revocation).

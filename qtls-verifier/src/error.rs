@@ -65,6 +65,9 @@ pub enum Error {
         /// The leaf's subject.
         subject: String,
     },
+    /// An OCSP responder or CRL distribution point could not be reached, or did not answer
+    /// with a response; the text names the URL.
+    Fetch(String),
     /// The verifier's configuration is unusable.
     Config(String),
 }
@@ -193,7 +196,7 @@ impl Error {
             Self::BadStaple(_) | Self::MissingStaple { .. } => {
                 CertificateError::InvalidOcspResponse
             }
-            Self::Config(_) => other_error(self.clone()),
+            Self::Fetch(_) | Self::Config(_) => other_error(self.clone()),
         }
     }
 }
@@ -242,6 +245,7 @@ impl fmt::Display for Error {
                 f,
                 "{subject} requires a stapled OCSP response (must-staple) and none was sent"
             ),
+            Self::Fetch(why) => write!(f, "fetching {why}"),
             Self::Config(why) => write!(f, "verifier configuration: {why}"),
         }
     }

@@ -426,6 +426,21 @@ impl ChainVerifier {
         ocsp::request_der(&cert, &issuer)
     }
 
+    /// Fetches an OCSP response for `end_entity` (issued by `issuer`) from the responder at
+    /// `url`, with the verifier's timeouts and size limit (RFC 6960 Appendix A.1, HTTP
+    /// POST), without checking it: for a server that staples, which then checks it with
+    /// [`ChainVerifier::check_ocsp_response`].
+    pub fn fetch_ocsp_response(
+        &self,
+        url: &str,
+        end_entity: &CertificateDer<'_>,
+        issuer: &CertificateDer<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        let request = Self::ocsp_request(end_entity, issuer)
+            .map_err(|e| Error::Fetch(format!("{url}: {e}")))?;
+        self.inner.fetcher.ocsp(url, &request).map_err(Error::Fetch)
+    }
+
     /// The chain most recently verified for this end-entity certificate, if remembered.
     pub fn recent(&self, end_entity: &CertificateDer<'_>) -> Option<Arc<VerifiedChain>> {
         let key = sha256(end_entity.as_ref());
