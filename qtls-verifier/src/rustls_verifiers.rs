@@ -55,8 +55,7 @@ impl ServerCertVerifier for QtlsServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        check_scheme(&self.chain, dss.scheme)?;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, self.chain.algorithms())
+        verify_tls12(&self.chain, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -65,8 +64,7 @@ impl ServerCertVerifier for QtlsServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        check_scheme(&self.chain, dss.scheme)?;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, self.chain.algorithms())
+        verify_tls13(&self.chain, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -133,8 +131,7 @@ impl ClientCertVerifier for QtlsClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        check_scheme(&self.chain, dss.scheme)?;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, self.chain.algorithms())
+        verify_tls12(&self.chain, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -143,13 +140,34 @@ impl ClientCertVerifier for QtlsClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        check_scheme(&self.chain, dss.scheme)?;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, self.chain.algorithms())
+        verify_tls13(&self.chain, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.chain.supported_schemes()
     }
+}
+
+/// A TLS 1.2 handshake signature, with the chain's algorithms and policy.
+fn verify_tls12(
+    chain: &ChainVerifier,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    check_scheme(chain, dss.scheme)?;
+    rustls::crypto::verify_tls12_signature(message, cert, dss, chain.algorithms())
+}
+
+/// A TLS 1.3 CertificateVerify, with the chain's algorithms and policy.
+fn verify_tls13(
+    chain: &ChainVerifier,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    check_scheme(chain, dss.scheme)?;
+    rustls::crypto::verify_tls13_signature(message, cert, dss, chain.algorithms())
 }
 
 /// Under the post-quantum policy a classical CertificateVerify is refused even if the peer
