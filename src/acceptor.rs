@@ -198,8 +198,9 @@ impl QtlsAcceptor {
             }
         };
         let hello = accepted.client_hello();
+        let message = gate::ClientHelloMessage::from_records(&raw);
         let decision = gate::check(
-            &raw,
+            &message,
             hello.named_groups(),
             self.require_post_quantum,
             &self.code_points,
@@ -223,7 +224,7 @@ impl QtlsAcceptor {
                 return Err(AcceptError::Refused(refusal));
             }
         };
-        let early_offer = gate::psk_offer(&raw).filter(|offer| offer.early_data);
+        let early_offer = message.psk_offer().filter(|offer| offer.early_data);
         let (stream, early_data) = match early_offer {
             Some(offer) if self.config.max_early_data_size > 0 => {
                 self.accept_early_data(accepted, io, offer).await?
@@ -290,11 +291,8 @@ impl QtlsAcceptor {
             Arc::clone(&check) as Arc<dyn rustls::server::StoresServerSessions>;
         let config = Arc::new(config);
         // A replay gets a full handshake: with a key in a token, sign off the workers.
-        let connection = if self.blocking_handshakes
-            && tokio::runtime::Handle::current().runtime_flavor()
-                == tokio::runtime::RuntimeFlavor::MultiThread
-        {
-            tokio::task::block_in_place(|| accepted.into_connection(config))
+        let connection = if self.blocking_handshakes {
+            crate::blocking::blocking(|| accepted.into_connection(config))
         } else {
             accepted.into_connection(config)
         };

@@ -232,7 +232,7 @@ impl FreshnessCheck {
     /// session is altered so that rustls's own check fails too. `None`: the value cannot be
     /// read, so the session is not resumed at all rather than resumed unchecked.
     fn check(&self, mut value: Vec<u8>, now_secs: u64) -> (Option<Vec<u8>>, Freshness) {
-        let Some(age) = SessionAge::read(&value) else {
+        let Some(age) = SessionAge::read(&value, now_secs) else {
             return (None, Freshness::Absent);
         };
         let client_age_ms = self
@@ -307,12 +307,11 @@ impl SessionAge {
     /// a day of clock trouble, is not a creation time.
     const PLAUSIBLE: u64 = 8 * 24 * 3600;
 
-    fn read(value: &[u8]) -> Option<Self> {
+    fn read(value: &[u8], now_secs: u64) -> Option<Self> {
         let tail = value.get(value.len().checked_sub(Self::LEN)?..)?;
         let (time, offset) = tail.split_at(8);
         let creation_time_secs = u64::from_be_bytes(time.try_into().ok()?);
-        let now = rustls::pki_types::UnixTime::now().as_secs();
-        if creation_time_secs.abs_diff(now) > Self::PLAUSIBLE {
+        if creation_time_secs.abs_diff(now_secs) > Self::PLAUSIBLE {
             return None;
         }
         Some(Self {
@@ -362,10 +361,7 @@ impl<IO> EarlyDataStream<IO> {
     /// Processes records inside `tokio::task::block_in_place` (on a multi-threaded runtime
     /// only; elsewhere this is ignored).
     pub(crate) fn with_offloaded_processing(mut self, offload: bool) -> Self {
-        self.offload_processing = offload
-            && tokio::runtime::Handle::try_current().is_ok_and(|handle| {
-                handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-            });
+        self.offload_processing = offload && crate::blocking::can_block_in_place();
         self
     }
 
@@ -683,7 +679,7 @@ mod tests {
         );
         let (value, verdict) = store.check(session_value(now - server_age_secs, offset), now);
         let value = value.unwrap();
-        let age = SessionAge::read(&value).unwrap();
+        let age = SessionAge::read(&value, now).unwrap();
         // What rustls will compute from the value handed to it.
         let rustls_client_age = client_age_ms
             .wrapping_add(offset)

@@ -57,13 +57,12 @@ impl core::fmt::Display for Refusal {
 
 /// The decision for one ClientHello.
 pub(crate) fn check(
-    raw_client_hello: &[u8],
+    hello: &ClientHelloMessage,
     groups: Option<&[NamedGroup]>,
     require_post_quantum: bool,
     code_points: &qtls_provider::CodePoints,
 ) -> Result<(), Refusal> {
-    let versions = offered_versions(raw_client_hello);
-    if !versions.contains(&0x0304) {
+    if !hello.versions().contains(&0x0304) {
         return Err(Refusal::ProtocolVersion);
     }
     if require_post_quantum {
@@ -88,8 +87,31 @@ pub(crate) fn check(
 /// (handshake records holding the ClientHello, possibly fragmented). Anything malformed
 /// yields what could be read, never a panic; rustls rejects malformed hellos itself.
 pub fn offered_versions(records: &[u8]) -> Vec<u16> {
-    let message = reassemble(records);
-    parse_versions(&message).unwrap_or_default()
+    ClientHelloMessage::from_records(records).versions()
+}
+
+/// A ClientHello message as received, reassembled once from its records for what the gate
+/// and the 0-RTT check read from it that rustls does not expose. Anything malformed yields
+/// what could be read, never a panic; rustls rejects malformed hellos itself.
+pub(crate) struct ClientHelloMessage(Vec<u8>);
+
+impl ClientHelloMessage {
+    /// The message in `records`, the raw TLS records as received (handshake records holding
+    /// the ClientHello, possibly fragmented; anything after them is ignored).
+    pub(crate) fn from_records(records: &[u8]) -> Self {
+        Self(reassemble(records))
+    }
+
+    /// The protocol versions offered: supported_versions (RFC 8446 §4.2.1), or else
+    /// legacy_version.
+    pub(crate) fn versions(&self) -> Vec<u16> {
+        parse_versions(&self.0).unwrap_or_default()
+    }
+
+    /// The first PSK offered and whether early data is asked for, if a PSK is offered.
+    pub(crate) fn psk_offer(&self) -> Option<PskOffer> {
+        psk_offer(&self.0)
+    }
 }
 
 /// Concatenates the payloads of the leading handshake records.
@@ -170,11 +192,9 @@ pub(crate) struct PskOffer {
     pub(crate) early_data: bool,
 }
 
-/// The PSK offer of a ClientHello, if it makes one; `records` as for [`offered_versions`].
-/// Anything malformed yields `None` (rustls rejects malformed hellos itself).
-pub(crate) fn psk_offer(records: &[u8]) -> Option<PskOffer> {
-    let message = reassemble(records);
-    let mut extensions = Reader(client_hello_parts(&message)?.1?);
+/// The PSK offer of a ClientHello message, if it makes one.
+fn psk_offer(message: &[u8]) -> Option<PskOffer> {
+    let mut extensions = Reader(client_hello_parts(message)?.1?);
     let mut early_data = false;
     let mut offer = None;
     while let (Some(kind), Some(body)) = (extensions.u16(), extensions.vec_u16()) {
@@ -322,7 +342,7 @@ mod tests {
     fn the_first_psk_and_the_early_data_request_are_read() {
         let hello = client_hello_with(Some(&[0x0304]), &psk_extensions(true));
         assert_eq!(
-            psk_offer(&hello),
+            ClientHelloMessage::from_records(&hello).psk_offer(),
             Some(PskOffer {
                 identity: b"session-one".to_vec(),
                 obfuscated_ticket_age: 0x0102_0304,
@@ -330,16 +350,24 @@ mod tests {
             })
         );
         let hello = client_hello_with(Some(&[0x0304]), &psk_extensions(false));
-        assert_eq!(psk_offer(&hello).map(|offer| offer.early_data), Some(false));
-        assert_eq!(psk_offer(&client_hello(Some(&[0x0304]))), None);
+        assert_eq!(
+            ClientHelloMessage::from_records(&hello)
+                .psk_offer()
+                .map(|offer| offer.early_data),
+            Some(false)
+        );
+        assert_eq!(
+            ClientHelloMessage::from_records(&client_hello(Some(&[0x0304]))).psk_offer(),
+            None
+        );
         // Truncated or garbled hellos yield what can be read, never a panic.
         for cut in 0..hello.len() {
-            let _ = psk_offer(&hello[..cut]);
+            let _ = ClientHelloMessage::from_records(&hello[..cut]).psk_offer();
         }
         for at in 0..hello.len() {
             let mut bad = hello.clone();
             bad[at] ^= 0xff;
-            let _ = psk_offer(&bad);
+            let _ = ClientHelloMessage::from_records(&bad).psk_offer();
         }
     }
 
@@ -351,17 +379,40 @@ mod tests {
         let classical = [NamedGroup::X25519, NamedGroup::secp256r1];
         let hybrid = [NamedGroup::X25519MLKEM768];
         assert_eq!(
-            check(&tls12, Some(&hybrid), true, &code_points),
+            check(
+                &ClientHelloMessage::from_records(&tls12),
+                Some(&hybrid),
+                true,
+                &code_points
+            ),
             Err(Refusal::ProtocolVersion)
         );
-        let refusal = check(&tls13, Some(&classical), true, &code_points).unwrap_err();
+        let refusal = check(
+            &ClientHelloMessage::from_records(&tls13),
+            Some(&classical),
+            true,
+            &code_points,
+        )
+        .unwrap_err();
         assert_eq!(refusal.alert(), AlertDescription::InsufficientSecurity);
         assert_eq!(refusal.record(), [0x15, 3, 3, 0, 2, 2, 71]);
         assert!(refusal.to_string().contains("X25519"));
-        assert!(check(&tls13, Some(&classical), false, &code_points).is_ok());
-        assert!(check(&tls13, Some(&hybrid), true, &code_points).is_ok());
         assert!(check(
-            &tls13,
+            &ClientHelloMessage::from_records(&tls13),
+            Some(&classical),
+            false,
+            &code_points
+        )
+        .is_ok());
+        assert!(check(
+            &ClientHelloMessage::from_records(&tls13),
+            Some(&hybrid),
+            true,
+            &code_points
+        )
+        .is_ok());
+        assert!(check(
+            &ClientHelloMessage::from_records(&tls13),
             Some(&[NamedGroup::from(0x11ed)]),
             true,
             &code_points

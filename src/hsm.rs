@@ -211,11 +211,9 @@ pub(crate) async fn finish_handshake<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    use tokio::runtime::{Handle, RuntimeFlavor};
+    use tokio::runtime::Handle;
 
-    let offload = Handle::try_current()
-        .map(|handle| handle.runtime_flavor() == RuntimeFlavor::MultiThread)
-        .unwrap_or(false);
+    let offload = crate::blocking::can_block_in_place();
     let mut started = false;
     // rustls processes the ClientHello and signs CertificateVerify (and decrypts a ticket)
     // right here, synchronously: the token calls happen inside this closure.

@@ -29,6 +29,7 @@
 
 mod acceptor;
 mod acl;
+mod blocking;
 mod certs;
 pub mod client;
 pub mod config;

@@ -553,12 +553,7 @@ impl RedisSessionStore {
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(Failure::WorkerGone),
             }
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(wait)
-            }
-            _ => wait(),
-        }
+        crate::blocking::blocking(wait)
     }
 
     fn lookup(&self, id: &[u8], take: bool) -> Option<Vec<u8>> {
