@@ -22,34 +22,13 @@ use support::fleet::{body, client, connect_then_reconnect, fleet_secret, pki, No
 
 const REPLAYS: usize = 1000;
 
-/// Two nodes with early data on, sessions in `store`.
+/// Two nodes with early data on, sessions in `store`; B with `extra_b` as well.
 fn nodes(pki: &Path, secret: &Path, store: &str, extra_b: &[&str]) -> (Node, Node) {
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--early-data",
-            "--session-store",
-            store,
-            "--ticket-key-file",
-            secret.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
-    };
-    let a = args(&[]);
-    let b = args(extra_b);
-    let a = Node::start(
-        pki,
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
-        "node A",
-    );
-    let b = Node::start(
-        pki,
-        &b.iter().map(String::as_str).collect::<Vec<_>>(),
-        "node B",
-    );
-    (a, b)
+    let b_args = [&["--early-data"][..], extra_b].concat();
+    (
+        Node::with_redis(pki, store, secret, &["--early-data"], "node A"),
+        Node::with_redis(pki, store, secret, &b_args, "node B"),
+    )
 }
 
 fn answered(node: &Node) -> u64 {
@@ -205,28 +184,12 @@ fn a_first_flight_replayed_1000_times_to_two_nodes_is_answered_once_through_a_re
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path(), "mldsa65");
     let secret = fleet_secret(dir.path(), 0x5e);
-    let a = Node::start(
-        &pki,
-        &[
-            "--early-data",
-            "--session-store",
-            &cluster.target_through(&[0]),
-            "--ticket-key-file",
-            secret.to_str().unwrap(),
-        ],
-        "node A",
+    let (through_0, through_2) = (
+        cluster.target_through(&[0]),
+        cluster.target_through(&[2, 1]),
     );
-    let b = Node::start(
-        &pki,
-        &[
-            "--early-data",
-            "--session-store",
-            &cluster.target_through(&[2, 1]),
-            "--ticket-key-file",
-            secret.to_str().unwrap(),
-        ],
-        "node B",
-    );
+    let a = Node::with_redis(&pki, &through_0, &secret, &["--early-data"], "node A");
+    let b = Node::with_redis(&pki, &through_2, &secret, &["--early-data"], "node B");
     // A session from A resumes on B (with early data), through the cluster.
     let both = connect_then_reconnect(&pki, &a.addr, &b.addr, &["--early-data"]);
     assert_eq!(both["second"]["resumed"], true, "{both}");

@@ -17,18 +17,10 @@ use support::fleet::{connect_then_reconnect, fleet_secret, pki, Node};
 /// secret in `dir`, and `extra` arguments.
 fn redis_nodes(pki: &Path, store: &str, dir: &Path, extra: &[&str]) -> (Node, Node) {
     let secret = fleet_secret(dir, 0xc3);
-    let mut args = vec![
-        "--session-store",
-        store,
-        "--tickets",
-        "off",
-        "--ticket-key-file",
-        secret.to_str().unwrap(),
-    ];
-    args.extend(extra);
+    let args = [&["--tickets", "off"][..], extra].concat();
     (
-        Node::start(pki, &args, "node A"),
-        Node::start(pki, &args, "node B"),
+        Node::with_redis(pki, store, &secret, &args, "node A"),
+        Node::with_redis(pki, store, &secret, &args, "node B"),
     )
 }
 

@@ -64,6 +64,15 @@ impl Node {
         }
     }
 
+    /// A node whose sessions live in the Redis at `store` (a `--session-store` value),
+    /// authenticated with the fleet `secret`, with `extra` arguments.
+    pub fn with_redis(pki: &Path, store: &str, secret: &Path, extra: &[&str], what: &str) -> Self {
+        let secret = secret.to_str().expect("a UTF-8 path");
+        let mut args = vec!["--session-store", store, "--ticket-key-file", secret];
+        args.extend(extra);
+        Self::start(pki, &args, what)
+    }
+
     /// The node's `/metrics` page.
     pub fn metrics(&self) -> String {
         let mut tcp = TcpStream::connect(&self.metrics_addr).expect("connect to /metrics");
