@@ -119,24 +119,9 @@ impl HsmPublicKey {
     /// (RFC 5480), for ML-DSA and composite the algorithm OID with absent parameters
     /// (RFC 9881, draft-ietf-lamps-pq-composite-sigs).
     pub fn subject_public_key_info_der(&self) -> Vec<u8> {
-        let algorithm = match self.algorithm {
-            KeyAlgorithm::Ecdsa(curve) => {
-                let mut contents = der_tlv(0x06, ID_EC_PUBLIC_KEY.as_bytes());
-                contents.extend(der_tlv(0x06, curve.oid().as_bytes()));
-                der_tlv(0x30, &contents)
-            }
-            KeyAlgorithm::MlDsa(level) => der_tlv(0x30, &der_tlv(0x06, level.oid().as_bytes())),
-            KeyAlgorithm::Composite(alg) => der_tlv(0x30, &der_tlv(0x06, alg.oid().as_bytes())),
-            // KeyAlgorithm is non-exhaustive; keys of other kinds are never built here.
-            _ => Vec::new(),
-        };
-        let bit_string = der_tlv(0x03, &[&[0u8][..], &self.public_key].concat());
-        der_tlv(0x30, &[algorithm, bit_string].concat())
+        self.algorithm.subject_public_key_info_der(&self.public_key)
     }
 }
-
-/// id-ecPublicKey (RFC 5480).
-const ID_EC_PUBLIC_KEY: const_oid::ObjectIdentifier = const_oid::db::rfc5912::ID_EC_PUBLIC_KEY;
 
 /// The object handles of a key in one token, as found in one session (handles of token
 /// objects are valid in every session of the process).

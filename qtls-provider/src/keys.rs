@@ -33,6 +33,20 @@ pub enum KeyAlgorithm {
 }
 
 impl KeyAlgorithm {
+    /// The DER SubjectPublicKeyInfo of `public_key` (as it stands in the BIT STRING) for a
+    /// key of this algorithm: for ECDSA id-ecPublicKey with the named curve (RFC 5480), for
+    /// ML-DSA and composite the algorithm OID with absent parameters (RFC 9881,
+    /// draft-ietf-lamps-pq-composite-sigs). For keys held elsewhere, such as in a token.
+    pub fn subject_public_key_info_der(&self, public_key: &[u8]) -> Vec<u8> {
+        let algorithm = match self {
+            Self::MlDsa(level) => encode_algorithm_identifier(level.oid(), None),
+            Self::Composite(alg) => encode_algorithm_identifier(alg.oid(), None),
+            Self::Ecdsa(curve) => encode_algorithm_identifier(ID_EC_PUBLIC_KEY, Some(curve.oid())),
+        };
+        let bit_string = der_tlv(0x03, &[&[0u8][..], public_key].concat());
+        der_tlv(0x30, &[algorithm, bit_string].concat())
+    }
+
     /// The Q-TLS default: composite MLDSA65-ECDSA-P384-SHA512.
     pub const DEFAULT: Self = Self::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512);
 
@@ -247,15 +261,8 @@ impl KeyPair {
 
     /// The DER SubjectPublicKeyInfo.
     pub fn subject_public_key_info_der(&self) -> Vec<u8> {
-        let algorithm = match self.algorithm() {
-            KeyAlgorithm::MlDsa(level) => encode_algorithm_identifier(level.oid(), None),
-            KeyAlgorithm::Composite(alg) => encode_algorithm_identifier(alg.oid(), None),
-            KeyAlgorithm::Ecdsa(curve) => {
-                encode_algorithm_identifier(ID_EC_PUBLIC_KEY, Some(curve.oid()))
-            }
-        };
-        let bit_string = der_tlv(0x03, &[&[0u8][..], self.public_key()].concat());
-        der_tlv(0x30, &[algorithm, bit_string].concat())
+        self.algorithm()
+            .subject_public_key_info_der(self.public_key())
     }
 
     /// Signs `message` as X.509 and TLS 1.3 do: pure ML-DSA and composite ML-DSA with an
