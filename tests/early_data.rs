@@ -308,8 +308,11 @@ fn records(mut bytes: &[u8]) -> Vec<u8> {
     types
 }
 
+/// How long the recording proxy holds the server's first flight back.
+const FIRST_FLIGHT_WAIT: Duration = Duration::from_millis(200);
+
 /// A TCP proxy for one connection that records what the client sent before the server's
-/// first byte came back: the client's first flight.
+/// first byte reached it: the client's first flight.
 struct RecordingProxy {
     addr: String,
     flight: Arc<Mutex<Option<Vec<u8>>>>,
@@ -351,7 +354,13 @@ impl RecordingProxy {
                 if n == 0 {
                     break;
                 }
-                if !answered.swap(true, Ordering::SeqCst) {
+                if !answered.load(Ordering::SeqCst) {
+                    // tokio-rustls writes the early data when the client flushes, which can
+                    // be after the server's flight reached us: hold that flight back for a
+                    // moment. The client sends nothing else before it has the flight, so
+                    // what came until then is exactly its first flight.
+                    thread::sleep(FIRST_FLIGHT_WAIT);
+                    answered.store(true, Ordering::SeqCst);
                     *recorded.lock().unwrap() = Some(captured.lock().unwrap().clone());
                 }
                 if to_client.write_all(&buf[..n]).is_err() {
