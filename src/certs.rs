@@ -2,7 +2,7 @@
 //! with several `ssl_certificate` lines: composite or ML-DSA for clients that offer those
 //! schemes, classical for the rest unless the policy forbids it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -18,6 +18,11 @@ pub struct ServedCertificate {
     post_quantum: bool,
     key: RwLock<Arc<CertifiedKey>>,
     enabled: AtomicBool,
+    /// The staple's nextUpdate (Unix seconds; u64::MAX: no expiry), written under `key`'s
+    /// write lock so that readers holding the read lock see it with its staple.
+    staple_until: AtomicU64,
+    /// Out of service whenever no unexpired staple is held (hard-fail stapling).
+    requires_staple: AtomicBool,
 }
 
 impl ServedCertificate {
@@ -40,6 +45,8 @@ impl ServedCertificate {
             scheme,
             key: RwLock::new(key),
             enabled: AtomicBool::new(true),
+            staple_until: AtomicU64::new(u64::MAX),
+            requires_staple: AtomicBool::new(false),
         }
     }
 
@@ -53,18 +60,43 @@ impl ServedCertificate {
         self.scheme
     }
 
-    /// The certified key as currently served.
+    /// The certified key as currently served; never with a staple past its nextUpdate
+    /// (RFC 6960 §4.2.2.1), even when the stapler has not replaced it yet.
     pub fn certified_key(&self) -> Arc<CertifiedKey> {
-        Arc::clone(&self.key.read().unwrap_or_else(|p| p.into_inner()))
+        let key = self.key.read().unwrap_or_else(|p| p.into_inner());
+        if key.ocsp.is_some() && self.staple_until.load(Ordering::SeqCst) <= now_secs() {
+            // Only until the stapler's timer removes it: a copy per handshake meanwhile.
+            let mut stripped = CertifiedKey::clone(&key);
+            stripped.ocsp = None;
+            return Arc::new(stripped);
+        }
+        Arc::clone(&key)
     }
 
     /// Replaces the stapled OCSP response (None: staple nothing); handshakes already under
     /// way keep what they had.
     pub fn set_staple(&self, staple: Option<Vec<u8>>) {
+        self.replace_staple(staple, u64::MAX);
+    }
+
+    /// Staples `staple` until `next_update` (Unix seconds), after which handshakes get no
+    /// staple (or, with [`ServedCertificate::require_staple`], not this certificate).
+    pub fn set_staple_until(&self, staple: Vec<u8>, next_update: u64) {
+        self.replace_staple(Some(staple), next_update);
+    }
+
+    /// Takes the certificate out of service whenever it holds no unexpired staple (OCSP
+    /// stapling in hard-fail mode).
+    pub fn require_staple(&self, required: bool) {
+        self.requires_staple.store(required, Ordering::SeqCst);
+    }
+
+    fn replace_staple(&self, staple: Option<Vec<u8>>, until: u64) {
         let mut key = self.key.write().unwrap_or_else(|p| p.into_inner());
         let mut updated = CertifiedKey::clone(&key);
         updated.ocsp = staple;
         *key = Arc::new(updated);
+        self.staple_until.store(until, Ordering::SeqCst);
     }
 
     /// Takes the certificate out of (or back into) service.
@@ -72,9 +104,16 @@ impl ServedCertificate {
         self.enabled.store(enabled, Ordering::SeqCst);
     }
 
-    /// Whether the certificate is in service.
+    /// Whether the certificate is in service (checked per ClientHello: a required staple
+    /// that ran out takes it out of service even before the stapler notices).
     pub fn is_enabled(&self) -> bool {
         self.enabled.load(Ordering::SeqCst)
+            && !(self.requires_staple.load(Ordering::SeqCst) && !self.has_current_staple())
+    }
+
+    fn has_current_staple(&self) -> bool {
+        let key = self.key.read().unwrap_or_else(|p| p.into_inner());
+        key.ocsp.is_some() && self.staple_until.load(Ordering::SeqCst) > now_secs()
     }
 
     fn matches_name(&self, sni: &str) -> bool {
@@ -165,4 +204,10 @@ impl ResolvesServerCert for CertificateSet {
         self.select(hello.server_name(), hello.signature_schemes())
             .map(|cert| cert.certified_key())
     }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -1,10 +1,16 @@
 //! The OCSP stapling service (the design's §9): at startup fetch the leaf's status from its
 //! responder, verify it as clients will, serve it stapled, keep it in memory and on disk so a
 //! restart needs no responder, and refresh it in the background before it runs out.
+//!
+//! A staple is never served past its nextUpdate (RFC 6960 §4.2.2.1): the background task
+//! wakes at the earliest of the next check, the refresh time and nextUpdate, and when the
+//! refresh has failed by then the failure policy applies (soft-fail: no staple; hard-fail:
+//! the certificate is out of service). [`crate::ServedCertificate`] also checks nextUpdate
+//! itself on every ClientHello, in case the task runs late.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 
@@ -109,6 +115,7 @@ impl Stapler {
                 .into_iter()
                 .next()
         });
+        certificate.require_staple(config.on_failure == StapleFailurePolicy::HardFail);
         Ok(Self {
             certificate,
             end_entity: end_entity.clone(),
@@ -182,13 +189,15 @@ impl Stapler {
         }
     }
 
-    /// Runs forever: every check interval, refresh when less than `refresh_before` remains
-    /// (or no valid staple exists).
+    /// Runs forever: wakes at the earliest of the next check interval, the refresh time
+    /// (`refresh_before` ahead of nextUpdate) and nextUpdate itself, and refreshes when less
+    /// than `refresh_before` remains or no valid staple exists; a refresh that fails once the
+    /// staple has run out applies the failure policy.
     pub fn spawn_refresh(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(this.config.check_interval).await;
+                tokio::time::sleep(this.next_wake()).await;
                 if !this.has_valid_staple() || this.remaining() <= this.config.refresh_before {
                     let _ = this.refresh().await;
                 }
@@ -196,11 +205,36 @@ impl Stapler {
         })
     }
 
+    /// How long the background task sleeps: until the next check, the refresh time or
+    /// nextUpdate, whichever comes first.
+    fn next_wake(&self) -> Duration {
+        let mut wake = self.config.check_interval;
+        if let StapleState::Valid { valid_until, .. } = self.state() {
+            let expiry = UNIX_EPOCH + Duration::from_secs(valid_until);
+            let refresh_at = expiry
+                .checked_sub(self.config.refresh_before)
+                .unwrap_or(UNIX_EPOCH);
+            let now = SystemTime::now();
+            for moment in [refresh_at, expiry] {
+                if let Ok(left) = moment.duration_since(now) {
+                    if !left.is_zero() {
+                        wake = wake.min(left);
+                    }
+                }
+            }
+        }
+        // A zero check interval must not spin.
+        wake.max(Duration::from_millis(10))
+    }
+
+    /// The staple's validity left, to the nanosecond (so that waking at the refresh time
+    /// always finds it due).
     fn remaining(&self) -> Duration {
         match self.state() {
-            StapleState::Valid { valid_until, .. } => {
-                Duration::from_secs(valid_until.saturating_sub(now_secs()))
-            }
+            StapleState::Valid { valid_until, .. } => (UNIX_EPOCH
+                + Duration::from_secs(valid_until))
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
             _ => Duration::ZERO,
         }
     }
@@ -241,7 +275,13 @@ impl Stapler {
         if !summary.known {
             return Err("the responder does not know the certificate".into());
         }
-        self.certificate.set_staple(Some(response.to_vec()));
+        // The checker tolerates clock skew past nextUpdate, as a client would; serving such
+        // a response would only hand clients a staple that some of them refuse.
+        if summary.valid_until.as_secs() <= now_secs() {
+            return Err("the response is past its nextUpdate".into());
+        }
+        self.certificate
+            .set_staple_until(response.to_vec(), summary.valid_until.as_secs());
         self.certificate.set_enabled(true);
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = StapleState::Valid {
             response: response.to_vec(),

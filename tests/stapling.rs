@@ -3,8 +3,10 @@
 //! with a disk cache (a restarted server still staples); down without a cache (soft-fail
 //! serves without a staple, hard-fail refuses handshakes with internal_error, then recovers
 //! when the responder comes back); a revoked answer (logged as an error; soft-fail serves
-//! without a staple, hard-fail refuses); and a refresh before nextUpdate with a short
-//! validity, observed in the staples a TLS client receives.
+//! without a staple, hard-fail refuses); a refresh before nextUpdate with a short
+//! validity, observed in the staples a TLS client receives; and a short-lived staple whose
+//! responder goes away: past its nextUpdate it is no longer served (soft-fail) or the
+//! certificate is out of service (hard-fail), whatever the check interval.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -339,4 +341,140 @@ fn staple_is_refreshed_before_next_update() {
     );
     // Never a gap: hard-fail would have refused a handshake without a valid staple.
     assert_eq!(count_lines(&server, "refusing"), 0, "{}", log_of(&server));
+}
+
+// Expiry while the responder is away.
+
+/// How long the short-lived responses below are valid.
+const SHORT_VALIDITY: u32 = 6;
+
+/// Waits (at most nextUpdate plus `slack`) for a line with every one of `needles`.
+fn expect_line_after_expiry(server: &support::Server, needles: &[&str], slack: u64) -> String {
+    runtime_support::wait_for_line(
+        server,
+        needles,
+        Duration::from_secs(u64::from(SHORT_VALIDITY) + slack),
+    )
+    .unwrap_or_else(|| panic!("no log line with all of {needles:?}\n{}", log_of(server)))
+}
+
+/// Responses valid for 6 s, the default hourly check and 2 h refresh margin; the responder
+/// goes away after the first fetch. The failed refresh at nextUpdate drops the staple:
+/// clients are served without one within a generous bound of nextUpdate, not an hour later.
+#[test]
+fn staple_past_next_update_is_no_longer_served_soft_fail() {
+    let (pki, port) = pki_with_responder_port();
+    let responder = start_responder(&pki, port, SHORT_VALIDITY);
+    let server = stapling_server(&pki, "soft-fail", &[]);
+    expect_line(&server, &["OCSP staple refreshed"]);
+    let run = run_client(server.port, &pki.root(), no_args());
+    assert_eq!(run.json["ocsp_status"], "good", "{}", run.describe());
+    drop(responder);
+
+    expect_line_after_expiry(&server, &["WARN", "serving without an OCSP staple"], 15);
+    let run = run_client(server.port, &pki.root(), no_args());
+    assert!(run.succeeded(), "{}\n{}", run.describe(), log_of(&server));
+    assert_eq!(run.json["ocsp_status"], "none", "{}", run.describe());
+}
+
+/// As above under hard-fail: past nextUpdate the certificate is out of service and clients
+/// get internal_error.
+#[test]
+fn staple_past_next_update_takes_the_certificate_out_of_service_hard_fail() {
+    let (pki, port) = pki_with_responder_port();
+    let responder = start_responder(&pki, port, SHORT_VALIDITY);
+    let server = stapling_server(&pki, "hard-fail", &[]);
+    expect_line(&server, &["OCSP staple refreshed"]);
+    let run = run_client(server.port, &pki.root(), no_args());
+    assert_eq!(run.json["ocsp_status"], "good", "{}", run.describe());
+    drop(responder);
+
+    expect_line_after_expiry(&server, &["ERROR", "refusing handshakes (hard-fail)"], 15);
+    let run = run_client(server.port, &pki.root(), no_args());
+    assert!(!run.succeeded(), "{}\n{}", run.describe(), log_of(&server));
+    assert_eq!(
+        run.alert(),
+        (Some("internal_error"), Some("received")),
+        "{}",
+        run.describe()
+    );
+}
+
+/// The serving path itself: a [`qtls::Stapler`] whose background task never runs (a timer
+/// as late as can be) still never hands out a staple past its nextUpdate; under hard-fail
+/// the certificate is no longer selected.
+#[test]
+fn serving_path_drops_a_staple_past_next_update_without_the_refresh_task() {
+    let (pki, port) = pki_with_responder_port();
+    let _responder = start_responder(&pki, port, SHORT_VALIDITY);
+    let settings = qtls::TlsSettings::default();
+    let provider = settings.provider().unwrap();
+    let identity =
+        qtls::Identity::from_pem_files(&pki.server_chain(), &pki.server_key(), &provider, &settings)
+            .unwrap();
+    let chain = qtls::read_certificates(&pki.server_chain()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut served = Vec::new();
+    for policy in [
+        qtls::StapleFailurePolicy::SoftFail,
+        qtls::StapleFailurePolicy::HardFail,
+    ] {
+        let certificate = Arc::new(qtls::ServedCertificate::new(
+            "server",
+            Arc::clone(&identity.certified_key),
+            identity.scheme,
+            &settings.code_points,
+        ));
+        let stapler = Arc::new(
+            qtls::Stapler::new(
+                Arc::clone(&certificate),
+                &chain,
+                &provider,
+                qtls::StaplingConfig {
+                    on_failure: policy,
+                    ..qtls::StaplingConfig::default()
+                },
+            )
+            .unwrap(),
+        );
+        runtime.block_on(stapler.initialize());
+        assert!(stapler.has_valid_staple(), "{:?}", stapler.state());
+        served.push((policy, certificate, stapler));
+    }
+    let schemes = [identity.scheme.unwrap()];
+    let mut next_update = 0;
+    for (policy, certificate, stapler) in &served {
+        let staple = certificate.certified_key().ocsp.clone();
+        assert!(staple.is_some(), "{policy:?}: no staple");
+        let qtls::StapleState::Valid { valid_until, .. } = stapler.state() else {
+            panic!("{policy:?}: {:?}", stapler.state());
+        };
+        next_update = next_update.max(valid_until);
+        let set = qtls::CertificateSet::new(vec![Arc::clone(certificate)], false);
+        assert!(set.select(Some("localhost"), &schemes).is_some(), "{policy:?}");
+    }
+
+    // Past nextUpdate (whole seconds since the Unix epoch), with nothing refreshing.
+    let epoch = std::time::UNIX_EPOCH + Duration::from_secs(next_update);
+    if let Ok(left) = epoch.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(left + Duration::from_millis(200));
+    }
+    for (policy, certificate, _) in &served {
+        assert!(
+            certificate.certified_key().ocsp.is_none(),
+            "{policy:?}: a staple past its nextUpdate is still handed out"
+        );
+        let set = qtls::CertificateSet::new(vec![Arc::clone(certificate)], false);
+        let selected = set.select(Some("localhost"), &schemes);
+        match policy {
+            qtls::StapleFailurePolicy::SoftFail => assert!(selected.is_some()),
+            _ => assert!(
+                selected.is_none(),
+                "hard-fail: the certificate is still selected without a valid staple"
+            ),
+        }
+    }
 }
