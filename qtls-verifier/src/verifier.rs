@@ -296,19 +296,26 @@ struct Inner {
     schemes: Vec<rustls::SignatureScheme>,
     /// Online OCSP answers by SHA-256 of the certificate, until nextUpdate.
     ocsp_cache: Mutex<HashMap<Vec<u8>, OcspAnswer>>,
-    /// Fetched CRLs by URL, until nextUpdate.
-    crl_cache: Mutex<HashMap<String, Crl>>,
+    /// Fetched CRLs whose signature verified, by URL and issuer key, until nextUpdate; at
+    /// most [`MAX_CACHED_CRLS`] entries and [`MAX_CACHED_CRL_BYTES`] bytes.
+    crl_cache: Mutex<HashMap<(String, Vec<u8>), Crl>>,
     /// Recently verified chains by SHA-256 of the end entity, for client identities.
     recent: Mutex<VecDeque<(Vec<u8>, Arc<VerifiedChain>)>>,
 }
 
 /// How many verified chains are remembered for [`ChainVerifier::recent`].
 const RECENT_CHAINS: usize = 1024;
+/// How many fetched CRLs are cached at once.
+const MAX_CACHED_CRLS: usize = 64;
+/// How many bytes of fetched CRLs (DER) are cached at once.
+const MAX_CACHED_CRL_BYTES: usize = 64 * 1024 * 1024;
 
 /// A CRL with what matching and caching need.
 #[derive(Clone, Debug)]
 struct Crl {
     webpki: OwnedCertRevocationList,
+    /// The DER size, for the cache's byte bound.
+    size: usize,
     issuer: x509_cert::name::Name,
     next_update: Option<u64>,
     revoked_serials: Vec<Vec<u8>>,
@@ -327,6 +334,7 @@ impl Crl {
         let webpki = OwnedCertRevocationList::from_der(der).map_err(|e| bad(format!("{e:?}")))?;
         Ok(Self {
             webpki,
+            size: der.len(),
             issuer: list.tbs_cert_list.issuer.clone(),
             next_update: list
                 .tbs_cert_list
@@ -655,7 +663,7 @@ impl ChainVerifier {
                 .collect();
             if found.is_empty() && config.fetch_crls {
                 for url in chain[index].crl_urls() {
-                    match self.fetch_crl(&url, now) {
+                    match self.fetch_crl(&url, &chain[index + 1], now) {
                         Ok(crl) if crl.issuer == *issuer_name => found.push(crl),
                         Ok(_) => attempts[index].push(format!("CRL {url}: issued by another CA")),
                         Err(why) => attempts[index].push(format!("CRL {why}")),
@@ -794,14 +802,18 @@ impl ChainVerifier {
         None
     }
 
-    fn fetch_crl(&self, url: &str, now: UnixTime) -> Result<Crl, String> {
+    /// A CRL from `url`, cached only once its signature verified under `issuer`'s key ([RFC 5280 §6.3.3 (g)](https://www.rfc-editor.org/rfc/rfc5280#section-6.3.3)).
+    // Caching before the check let one forged plain-HTTP answer (right issuer name, far
+    // nextUpdate) stand in for the issuer's CRL until that nextUpdate.
+    fn fetch_crl(&self, url: &str, issuer: &ParsedCert, now: UnixTime) -> Result<Crl, String> {
+        let key = (url.to_string(), sha256(issuer.public_key()));
         {
             let cache = self
                 .inner
                 .crl_cache
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some(crl) = cache.get(url) {
+            if let Some(crl) = cache.get(&key) {
                 if crl.next_update.is_some_and(|next| next > now.as_secs()) {
                     return Ok(crl.clone());
                 }
@@ -809,12 +821,75 @@ impl ChainVerifier {
         }
         let der = self.inner.fetcher.crl(url)?;
         let crl = Crl::parse(&der, Some(url)).map_err(|e| e.to_string())?;
-        self.inner
-            .crl_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(url.to_string(), crl.clone());
+        if crl.issuer != issuer.cert.tbs_certificate.subject {
+            // Not this issuer's CRL: the caller reports it; nothing to verify or cache.
+            return Ok(crl);
+        }
+        if !crl_signature_verifies(&der, issuer, self.inner.config.algorithms.all) {
+            return Err(format!(
+                "{url}: signature does not verify under the key of {}",
+                issuer.subject()
+            ));
+        }
+        if crl.next_update.is_some_and(|next| next > now.as_secs()) {
+            let mut cache = self
+                .inner
+                .crl_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            cache.insert(key, crl.clone());
+            bound_crl_cache(&mut cache, now);
+        }
         Ok(crl)
+    }
+}
+
+/// Whether the CRL `der` is signed by `issuer`'s key, with the verifier's algorithms.
+fn crl_signature_verifies(
+    der: &[u8],
+    issuer: &ParsedCert,
+    algorithms: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm],
+) -> bool {
+    use der::Encode;
+    let Ok(list) = x509_cert::crl::CertificateList::from_der(der) else {
+        return false;
+    };
+    let (Ok(tbs), Ok(algorithm)) = (
+        list.tbs_cert_list.to_der(),
+        list.signature_algorithm.to_der(),
+    ) else {
+        return false;
+    };
+    crate::cert::verify_with(
+        algorithms,
+        &crate::cert::algorithm_contents(&algorithm),
+        &issuer.public_key_algorithm(),
+        issuer.public_key(),
+        &tbs,
+        list.signature.raw_bytes(),
+    )
+}
+
+/// Drops expired CRLs, then those nearest their nextUpdate, until the cache is within
+/// [`MAX_CACHED_CRLS`] and [`MAX_CACHED_CRL_BYTES`].
+fn bound_crl_cache(cache: &mut HashMap<(String, Vec<u8>), Crl>, now: UnixTime) {
+    let over = |cache: &HashMap<(String, Vec<u8>), Crl>| {
+        cache.len() > MAX_CACHED_CRLS
+            || cache.values().map(|crl| crl.size).sum::<usize>() > MAX_CACHED_CRL_BYTES
+    };
+    if !over(cache) {
+        return;
+    }
+    cache.retain(|_, crl| crl.next_update.is_some_and(|next| next > now.as_secs()));
+    while over(cache) {
+        let Some(first) = cache
+            .iter()
+            .min_by_key(|(_, crl)| crl.next_update)
+            .map(|(key, _)| key.clone())
+        else {
+            break;
+        };
+        cache.remove(&first);
     }
 }
 

@@ -531,3 +531,83 @@ fn intermediates_are_checked_too() {
         other => panic!("{other}"),
     }
 }
+
+/// A CRL with the intermediate's name but signed by another key (a forged plain-HTTP answer),
+/// valid for ten years and revoking nothing.
+fn forged_crl() -> Vec<u8> {
+    let impostor = TestPki::new(COMPOSITE);
+    CrlBuilder::new(99)
+        .update_times(issued() + hours(12), issued() + time::Duration::days(3650))
+        .build(&impostor.intermediate)
+        .unwrap()
+        .der()
+        .to_vec()
+}
+
+#[test]
+fn a_badly_signed_crl_is_not_cached() {
+    // The distribution point answers the forged CRL once, then the genuine one.
+    let answers: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let queue = Arc::clone(&answers);
+    let crl_server = HttpResponder::start(Behaviour::Answer(Arc::new(move |_| {
+        let mut queue = queue.lock().unwrap();
+        if queue.len() > 1 {
+            queue.remove(0)
+        } else {
+            queue[0].clone()
+        }
+    })));
+    let (pki, leaf) = online_pki(&dead_url(), Some(&crl_server.url));
+    let genuine = CrlBuilder::new(2)
+        .update_times(issued() + hours(12), issued() + time::Duration::days(7))
+        .revoke(
+            leaf.certificate().serial().to_vec(),
+            issued() + hours(2),
+            Some(RevocationReason::KeyCompromise),
+        )
+        .build(&pki.intermediate)
+        .unwrap();
+    *answers.lock().unwrap() = vec![forged_crl(), genuine.der().to_vec()];
+    let chain = pki.chain(leaf.certificate());
+    let verifier = online_verifier(&pki, RevocationPolicy::SoftFail)
+        .build()
+        .unwrap();
+
+    // The forged CRL settles nothing: soft-fail lets the leaf through as unknown.
+    let first = verifier
+        .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
+        .unwrap();
+    match &first.end_entity().revocation {
+        RevocationStatus::Unknown { attempts } => assert!(
+            attempts
+                .iter()
+                .any(|a| a.contains("signature does not verify")),
+            "{attempts:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(crl_server.count(), 1);
+
+    // It was not cached: the next verification fetches again and sees the revocation.
+    let error = verifier
+        .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Revoked {
+                source: StatusSource::Crl,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(crl_server.count(), 2);
+
+    // The genuine CRL is cached until its nextUpdate.
+    let error = verifier
+        .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
+        .unwrap_err();
+    assert!(matches!(error, Error::Revoked { .. }), "{error}");
+    assert_eq!(crl_server.count(), 2);
+}
