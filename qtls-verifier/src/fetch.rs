@@ -1,5 +1,11 @@
-//! Blocking HTTP for OCSP and CRLs. rustls verifiers are synchronous, so the fetch blocks the
-//! handshake; every request is bounded by the configured timeouts.
+//! Blocking HTTP for OCSP ([RFC 6960 A.1](https://www.rfc-editor.org/rfc/rfc6960#appendix-A.1)) and CRLs, each request bounded in time and bytes.
+//!
+//! rustls verifiers are synchronous, so a fetch blocks its caller (run verification off async
+//! workers). One request takes at most the connect timeout plus the read timeout, all of it
+//! (connect, redirects, headers, body) under ureq's global timeout, and reads at most 64 KiB
+//! (OCSP) or 16 MiB (CRL). The verifier tries at most 4 OCSP and 4 CRL URLs per certificate
+//! and remembers a failed URL for a short window, so a silent responder costs one timeout
+//! per window, not one per handshake.
 
 use std::time::Duration;
 

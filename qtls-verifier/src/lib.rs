@@ -4,7 +4,8 @@
 //! rustls-webpki, with the provider's composite, ML-DSA and classical algorithms, and:
 //! - revocation per certificate: the stapled OCSP response, then online OCSP (AIA), then
 //!   CRLs (configured, or fetched and cached until nextUpdate once their signature verified,
-//!   at most 64 CRLs and 64 MiB), soft- or hard-fail;
+//!   at most 64 CRLs and 64 MiB), soft- or hard-fail; a failed fetch is not retried for 30 s
+//!   ([`VerifierBuilder::retry_failed_fetches_after`]);
 //! - a post-quantum policy ([`VerifierBuilder::require_pq_signatures`]);
 //! - Catalyst dual-key certificates (the alternative signature must verify too);
 //! - KeyUsage and AuthorityKeyIdentifier/SubjectKeyIdentifier consistency;

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
 use der::Decode;
@@ -124,6 +124,7 @@ pub struct VerifierBuilder {
     crls: Vec<CertificateRevocationListDer<'static>>,
     connect_timeout: Duration,
     read_timeout: Duration,
+    failed_fetch_window: Duration,
     clock_skew: Duration,
     max_ocsp_age: Duration,
     require_pq_signatures: bool,
@@ -134,7 +135,8 @@ impl VerifierBuilder {
     /// Trust `roots`, verifying signatures with `provider`'s algorithms (composite, ML-DSA,
     /// ECDSA, RSA, ... as the provider lists them). Defaults: soft-fail revocation over the
     /// whole chain, online OCSP and CRL fetching on, 3 s connect and 5 s read timeouts,
-    /// 5 min clock skew, 7 days for responses without nextUpdate.
+    /// failed fetches not retried for 30 s, 5 min clock skew, 7 days for responses without
+    /// nextUpdate.
     pub fn new(roots: Vec<CertificateDer<'static>>, provider: &CryptoProvider) -> Self {
         Self {
             roots,
@@ -147,6 +149,7 @@ impl VerifierBuilder {
             crls: Vec::new(),
             connect_timeout: Duration::from_secs(3),
             read_timeout: Duration::from_secs(5),
+            failed_fetch_window: Duration::from_secs(30),
             clock_skew: Duration::from_secs(300),
             max_ocsp_age: Duration::from_secs(7 * 24 * 3600),
             require_pq_signatures: false,
@@ -194,6 +197,13 @@ impl VerifierBuilder {
     pub fn timeouts(mut self, connect: Duration, read: Duration) -> Self {
         self.connect_timeout = connect;
         self.read_timeout = read;
+        self
+    }
+
+    /// How long a failed OCSP or CRL fetch (no answer, timeout, HTTP error) is remembered per URL and not retried; zero retries every time.
+    // A silent responder would otherwise cost the full timeout on every handshake.
+    pub fn retry_failed_fetches_after(mut self, window: Duration) -> Self {
+        self.failed_fetch_window = window;
         self
     }
 
@@ -260,6 +270,7 @@ impl VerifierBuilder {
                 ocsp_cache: Mutex::default(),
                 crl_cache: Mutex::default(),
                 recent: Mutex::default(),
+                failed_fetches: Mutex::default(),
             }),
         })
     }
@@ -301,10 +312,17 @@ struct Inner {
     crl_cache: Mutex<HashMap<(String, Vec<u8>), Crl>>,
     /// Recently verified chains by SHA-256 of the end entity, for client identities.
     recent: Mutex<VecDeque<(Vec<u8>, Arc<VerifiedChain>)>>,
+    /// OCSP and CRL URLs whose last fetch failed: when, and why; at most
+    /// [`MAX_FAILED_FETCHES`] entries.
+    failed_fetches: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 /// How many verified chains are remembered for [`ChainVerifier::recent`].
 const RECENT_CHAINS: usize = 1024;
+/// How many failed fetch URLs are remembered at once.
+const MAX_FAILED_FETCHES: usize = 1024;
+/// How many OCSP responders, and how many CRL distribution points, are tried per certificate.
+const MAX_URLS_PER_CERTIFICATE: usize = 4;
 /// How many fetched CRLs are cached at once.
 const MAX_CACHED_CRLS: usize = 64;
 /// How many bytes of fetched CRLs (DER) are cached at once.
@@ -662,7 +680,11 @@ impl ChainVerifier {
                 .cloned()
                 .collect();
             if found.is_empty() && config.fetch_crls {
-                for url in chain[index].crl_urls() {
+                for url in chain[index]
+                    .crl_urls()
+                    .into_iter()
+                    .take(MAX_URLS_PER_CERTIFICATE)
+                {
                     match self.fetch_crl(&url, &chain[index + 1], now) {
                         Ok(crl) if crl.issuer == *issuer_name => found.push(crl),
                         Ok(_) => attempts[index].push(format!("CRL {url}: issued by another CA")),
@@ -779,8 +801,10 @@ impl ChainVerifier {
                 return None;
             }
         };
-        for url in urls {
-            let answer = self.inner.fetcher.ocsp(&url, &request).and_then(|der| {
+        for url in urls.into_iter().take(MAX_URLS_PER_CERTIFICATE) {
+            let fetched =
+                self.remembering_failures(&url, || self.inner.fetcher.ocsp(&url, &request));
+            let answer = fetched.and_then(|der| {
                 ocsp::check_response(&der, &self.ocsp_context(cert, issuer, now))
                     .map_err(|e| format!("{url}: {e}"))
             });
@@ -819,7 +843,7 @@ impl ChainVerifier {
                 }
             }
         }
-        let der = self.inner.fetcher.crl(url)?;
+        let der = self.remembering_failures(url, || self.inner.fetcher.crl(url))?;
         let crl = Crl::parse(&der, Some(url)).map_err(|e| e.to_string())?;
         if crl.issuer != issuer.cert.tbs_certificate.subject {
             // Not this issuer's CRL: the caller reports it; nothing to verify or cache.
@@ -841,6 +865,56 @@ impl ChainVerifier {
             bound_crl_cache(&mut cache, now);
         }
         Ok(crl)
+    }
+}
+
+impl ChainVerifier {
+    /// Runs `fetch` for `url` unless a fetch from it failed within the configured window.
+    fn remembering_failures(
+        &self,
+        url: &str,
+        fetch: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<Vec<u8>, String> {
+        let window = self.inner.config.failed_fetch_window;
+        let failures = || {
+            self.inner
+                .failed_fetches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+        };
+        if let Some((at, why)) = failures().get(url) {
+            let age = at.elapsed();
+            if age < window {
+                return Err(format!(
+                    "{why} (failed recently; not retried for another {}s)",
+                    (window - age).as_secs() + 1
+                ));
+            }
+        }
+        let result = fetch();
+        let mut failures = failures();
+        match &result {
+            Ok(_) => {
+                failures.remove(url);
+            }
+            Err(why) if !window.is_zero() => {
+                if failures.len() >= MAX_FAILED_FETCHES {
+                    failures.retain(|_, (at, _)| at.elapsed() < window);
+                }
+                if failures.len() >= MAX_FAILED_FETCHES {
+                    let oldest = failures
+                        .iter()
+                        .min_by_key(|(_, (at, _))| *at)
+                        .map(|(url, _)| url.clone());
+                    if let Some(oldest) = oldest {
+                        failures.remove(&oldest);
+                    }
+                }
+                failures.insert(url.to_string(), (Instant::now(), why.clone()));
+            }
+            Err(_) => {}
+        }
+        result
     }
 }
 
