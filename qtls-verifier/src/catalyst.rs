@@ -19,19 +19,27 @@ pub(crate) const ALT_SIGNATURE_ALGORITHM: ObjectIdentifier =
 /// altSignatureValue.
 pub(crate) const ALT_SIGNATURE_VALUE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.74");
 
-/// When `cert` carries an alternative signature, it must verify under `issuer`'s
-/// alternative public key; a certificate without one passes unchanged.
+/// Checks `cert`'s alternative signature under `issuer`'s subjectAltPublicKeyInfo ([X.509 (10/2019) §7.2.2](https://www.itu.int/rec/T-REC-X.509-201910-I/en)).
+// An issuer with an alternative key signs every child with it too; a child without the
+// signature is refused (unless `allow_stripped`), or an attacker who forges only the
+// classical signature would strip the extensions and pass.
 pub(crate) fn check(
     cert: &ParsedCert,
     issuer: &ParsedCert,
     algorithms: &[&dyn SignatureVerificationAlgorithm],
+    allow_stripped: bool,
 ) -> Result<(), Error> {
-    let Some(signature_value) = cert.extension(&ALT_SIGNATURE_VALUE) else {
-        return Ok(());
-    };
     let fail = |why: &str| Error::AlternativeSignature {
         subject: cert.subject(),
         why: why.to_string(),
+    };
+    let Some(signature_value) = cert.extension(&ALT_SIGNATURE_VALUE) else {
+        if issuer.extension(&SUBJECT_ALT_PUBLIC_KEY_INFO).is_some() && !allow_stripped {
+            return Err(fail(
+                "the issuer carries subjectAltPublicKeyInfo but the certificate has no altSignatureValue",
+            ));
+        }
+        return Ok(());
     };
     let algorithm = cert
         .extension(&ALT_SIGNATURE_ALGORITHM)

@@ -7,7 +7,8 @@
 //!   at most 64 CRLs and 64 MiB), soft- or hard-fail; a failed fetch is not retried for 30 s
 //!   ([`VerifierBuilder::retry_failed_fetches_after`]);
 //! - a post-quantum policy ([`VerifierBuilder::require_pq_signatures`]);
-//! - Catalyst dual-key certificates (the alternative signature must verify too);
+//! - Catalyst dual-key certificates (the alternative signature must verify too, and is
+//!   required under an issuer with an alternative key);
 //! - KeyUsage and AuthorityKeyIdentifier/SubjectKeyIdentifier consistency;
 //! - the verified client identity, for authorization ([`ClientIdentity`]).
 //!

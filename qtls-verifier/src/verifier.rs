@@ -129,6 +129,7 @@ pub struct VerifierBuilder {
     max_ocsp_age: Duration,
     require_pq_signatures: bool,
     allow_unauthenticated: bool,
+    allow_stripped_alt_signatures: bool,
 }
 
 impl VerifierBuilder {
@@ -154,6 +155,7 @@ impl VerifierBuilder {
             max_ocsp_age: Duration::from_secs(7 * 24 * 3600),
             require_pq_signatures: false,
             allow_unauthenticated: false,
+            allow_stripped_alt_signatures: false,
         }
     }
 
@@ -222,6 +224,15 @@ impl VerifierBuilder {
     /// Accept only ML-DSA and composite signatures, in the chain and in CertificateVerify.
     pub fn require_pq_signatures(mut self, required: bool) -> Self {
         self.require_pq_signatures = required;
+        self
+    }
+
+    /// DANGEROUS: accept a certificate without an alternative signature under an issuer that has an alternative key ([X.509 (10/2019) §7.2.2](https://www.itu.int/rec/T-REC-X.509-201910-I/en)).
+    // With it, a Catalyst chain is only as strong as its classical signatures: whoever forges
+    // those strips altSignatureAlgorithm/altSignatureValue. Only for CAs known to issue some
+    // children without alternative signatures.
+    pub fn dangerous_allow_stripped_alt_signatures(mut self, allowed: bool) -> Self {
+        self.allow_stripped_alt_signatures = allowed;
         self
     }
 
@@ -626,7 +637,12 @@ impl ChainVerifier {
                     algorithm: algorithm_name(cert.signature_algorithm_oid()),
                 });
             }
-            crate::catalyst::check(cert, issuer, self.inner.config.algorithms.all)?;
+            crate::catalyst::check(
+                cert,
+                issuer,
+                self.inner.config.algorithms.all,
+                self.inner.config.allow_stripped_alt_signatures,
+            )?;
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
-//! Catalyst dual-key certificates (ITU-T X.509 (10/2019) §7.2.2, §9.8; standards.md §5):
-//! a primary ECDSA-P384 signature over the TBSCertificate and an alternative ML-DSA-65
-//! signature, by the issuer's alternative key (its subjectAltPublicKeyInfo), over the
-//! PreTBSCertificate. Both must verify; certificates without the extensions are unaffected.
+//! Catalyst dual-key certificates (ITU-T X.509 (10/2019) §7.2.2, §9.8,
+//! <https://www.itu.int/rec/T-REC-X.509-201910-I/en>): a primary ECDSA-P384 signature over the
+//! TBSCertificate and an alternative ML-DSA-65 signature, by the issuer's alternative key (its
+//! subjectAltPublicKeyInfo), over the PreTBSCertificate. Both must verify; under an issuer
+//! with an alternative key the alternative signature is required (unless the verifier is told
+//! `dangerous_allow_stripped_alt_signatures`); under a plain issuer plain certificates pass.
 //!
 //! The certificates are built here from `x509-cert` types, and the PreTBSCertificate from its
 //! own ASN.1 definition, independently of the crate's encoder.
@@ -284,19 +286,28 @@ impl Root {
         }
     }
 
-    fn verify(&self, leaf: &Certificate) -> Result<qtls_verifier::VerifiedChain, Error> {
+    fn builder(&self) -> VerifierBuilder {
         VerifierBuilder::new(vec![der_of(&self.cert)], &qtls_provider::hybrid())
             .revocation_policy(qtls_verifier::RevocationPolicy::Off)
-            .build()
-            .unwrap()
-            .verify(
-                &der_of(leaf),
-                &[],
-                Purpose::Server,
-                Some(&ServerName::try_from("localhost").unwrap()),
-                &[],
-                now(),
-            )
+    }
+
+    fn verify(&self, leaf: &Certificate) -> Result<qtls_verifier::VerifiedChain, Error> {
+        self.verify_with(self.builder(), leaf)
+    }
+
+    fn verify_with(
+        &self,
+        builder: VerifierBuilder,
+        leaf: &Certificate,
+    ) -> Result<qtls_verifier::VerifiedChain, Error> {
+        builder.build().unwrap().verify(
+            &der_of(leaf),
+            &[],
+            Purpose::Server,
+            Some(&ServerName::try_from("localhost").unwrap()),
+            &[],
+            now(),
+        )
     }
 
     fn server_verifier(&self) -> std::sync::Arc<qtls_verifier::QtlsServerVerifier> {
@@ -581,32 +592,94 @@ fn alternative_signature_under_an_issuer_without_alternative_key_fails() {
 }
 
 #[test]
-fn plain_certificates_still_verify() {
-    for catalyst_root in [true, false] {
-        let root = Root::new(catalyst_root);
-        let leaf_key = key(PRIMARY);
-        let cert = leaf(&root, &leaf_key, Alt::None);
-        assert!(cert
-            .tbs_certificate
-            .extensions
-            .iter()
-            .flatten()
-            .all(|ext| ![
-                SUBJECT_ALT_PUBLIC_KEY_INFO,
-                ALT_SIGNATURE_ALGORITHM,
-                ALT_SIGNATURE_VALUE
-            ]
-            .contains(&ext.extn_id)));
-        let verified = root.verify(&cert).unwrap();
-        assert_eq!(verified.end_entity().subject, "CN=localhost");
-        assert_eq!(verified.certificates[1].subject, root.name);
-        let outcome = handshake(
-            vec![der_of(&cert)],
-            &leaf_key,
-            None,
-            root.server_verifier(),
-            now(),
-        );
-        assert!(outcome.client.is_ok(), "{:?}", outcome.client);
+fn plain_certificates_under_a_plain_issuer_still_verify() {
+    let root = Root::new(false);
+    let leaf_key = key(PRIMARY);
+    let cert = leaf(&root, &leaf_key, Alt::None);
+    assert!(cert
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .all(|ext| ![
+            SUBJECT_ALT_PUBLIC_KEY_INFO,
+            ALT_SIGNATURE_ALGORITHM,
+            ALT_SIGNATURE_VALUE
+        ]
+        .contains(&ext.extn_id)));
+    let verified = root.verify(&cert).unwrap();
+    assert_eq!(verified.end_entity().subject, "CN=localhost");
+    assert_eq!(verified.certificates[1].subject, root.name);
+    let outcome = handshake(
+        vec![der_of(&cert)],
+        &leaf_key,
+        None,
+        root.server_verifier(),
+        now(),
+    );
+    assert!(outcome.client.is_ok(), "{:?}", outcome.client);
+}
+
+/// `cert` without altSignatureAlgorithm and altSignatureValue, signed again with `primary`:
+/// what an attacker who can forge the classical signature would present.
+fn stripped(cert: &Certificate, primary: &KeyPair) -> Certificate {
+    let mut tbs = cert.tbs_certificate.clone();
+    for extensions in tbs.extensions.iter_mut() {
+        extensions.retain(|ext| {
+            ext.extn_id != ALT_SIGNATURE_ALGORITHM && ext.extn_id != ALT_SIGNATURE_VALUE
+        });
     }
+    sign(tbs, primary)
+}
+
+#[test]
+fn stripped_alternative_signature_under_a_catalyst_issuer_is_bad_certificate() {
+    let root = Root::new(true);
+    let leaf_key = key(PRIMARY);
+    let good = leaf(
+        &root,
+        &leaf_key,
+        Alt::PreTbs {
+            key: root.alternative.as_ref().unwrap(),
+            position: MIDDLE,
+        },
+    );
+    root.verify(&good).unwrap();
+    let cert = stripped(&good, &root.primary);
+    assert!(cert
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .all(|ext| ![ALT_SIGNATURE_ALGORITHM, ALT_SIGNATURE_VALUE].contains(&ext.extn_id)));
+
+    assert_alternative_signature_error(root.verify(&cert), "no altSignatureValue");
+    let outcome = handshake(
+        vec![der_of(&cert)],
+        &leaf_key,
+        None,
+        root.server_verifier(),
+        now(),
+    );
+    common::assert_refused(&outcome, &CE::BadEncoding, Alert::BadCertificate);
+
+    // A leaf issued without any Catalyst extension under the Catalyst root: the same.
+    let plain = leaf(&root, &leaf_key, Alt::None);
+    assert_alternative_signature_error(root.verify(&plain), "no altSignatureValue");
+
+    // The dangerous switch lets both through (and still checks a signature that is present).
+    let relaxed = || root.builder().dangerous_allow_stripped_alt_signatures(true);
+    for cert in [&cert, &plain] {
+        root.verify_with(relaxed(), cert).unwrap();
+    }
+    let outcome = handshake(
+        vec![der_of(&cert)],
+        &leaf_key,
+        None,
+        relaxed().build_server_verifier().unwrap(),
+        now(),
+    );
+    assert!(outcome.client.is_ok(), "{:?}", outcome.client);
+    let corrupted = with_alt_signature(&good, &root.primary, |signature| signature[100] ^= 1);
+    assert_alternative_signature_error(root.verify_with(relaxed(), &corrupted), "does not verify");
 }
