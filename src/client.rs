@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use qtls_provider::CodePoints;
+use qtls_provider::{CodePoints, Preset};
 use rustls_pki_types::ServerName;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -43,6 +43,8 @@ pub struct ClientReport {
     pub ocsp_status: Option<String>,
     /// The alert that ended a failed attempt before this one (with `--fallback`).
     pub alert: Option<String>,
+    /// Whether the key exchange has a post-quantum (ML-KEM) part.
+    pub post_quantum_kx: bool,
     /// The response body.
     pub body: String,
 }
@@ -193,6 +195,9 @@ async fn request_with_policy(
     let info = ConnectionInfo::of(connection, scheme.scheme(), code_points);
     let resumed = connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
     let early_data_accepted = connection.is_early_data_accepted();
+    let post_quantum_kx = connection
+        .negotiated_key_exchange_group()
+        .is_some_and(|group| qtls_provider::is_post_quantum_group(group.name(), code_points));
     let mut tls = KeyUpdating::new(tls, key_update, "client");
     let (response, retried_after_425) = tokio::time::timeout(timeout, async {
         if !early_data_offered {
@@ -232,6 +237,7 @@ async fn request_with_policy(
         retried_after_425,
         ocsp_status: scheme.ocsp_status(),
         alert: None,
+        post_quantum_kx,
     })
 }
 
@@ -313,9 +319,9 @@ pub struct ClientOptions {
     pub roots: Vec<rustls_pki_types::CertificateDer<'static>>,
     /// Client certificate and key for mTLS.
     pub identity: Option<crate::Identity>,
-    /// After a handshake_failure alert, retry once with this (broader) preset, say so in
-    /// the log, and report the first alert (the design's scenario 1).
-    pub fallback: Option<qtls_provider::Preset>,
+    /// After a handshake_failure alert, retry once as this says, say so in the log, and
+    /// report the first alert.
+    pub fallback: Option<Fallback>,
     /// Limit for each step (connect, handshake, response).
     pub timeout: Duration,
     /// When the connection updates its traffic keys (besides rustls's own updates).
@@ -324,7 +330,110 @@ pub struct ClientOptions {
     pub request: HttpRequest,
 }
 
-/// [`get`] with [`ClientOptions`], retrying once with the fallback preset after
+/// What a client retries with after a handshake_failure alert.
+///
+/// Alerts are not authenticated (RFC 8446 §6): anyone on the path can end a handshake with
+/// handshake_failure. A fallback that answered it with classical key exchange would let them
+/// strip the post-quantum protection ("harvest now, decrypt later"), so every fallback keeps
+/// it except [`Fallback::DangerClassical`], which the user must ask for by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fallback {
+    /// The preset's post-quantum groups only, over TLS 1.3 (for `compatible`: every hybrid
+    /// group, then ML-KEM alone, and every TLS 1.3 cipher suite and signature algorithm).
+    PostQuantum(Preset),
+    /// The compatible preset as it is: classical groups and TLS 1.2 included, so an on-path
+    /// attacker who forges one alert gets a connection without post-quantum key exchange.
+    DangerClassical,
+}
+
+impl From<Preset> for Fallback {
+    fn from(preset: Preset) -> Self {
+        Self::PostQuantum(preset)
+    }
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PostQuantum(preset) => write!(f, "{preset}"),
+            Self::DangerClassical => f.write_str("classical"),
+        }
+    }
+}
+
+impl std::str::FromStr for Fallback {
+    type Err = Error;
+
+    /// `hybrid`, `pqc-only`, `compatible` (post-quantum key exchange kept) or `classical`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        if s.eq_ignore_ascii_case("classical") {
+            return Ok(Self::DangerClassical);
+        }
+        s.parse::<Preset>().map(Self::PostQuantum).map_err(|_| {
+            Error::Config(format!(
+                "unknown fallback {s:?}; known: hybrid, pqc-only, compatible (post-quantum key \
+                 exchange kept), classical (without post-quantum key exchange)"
+            ))
+        })
+    }
+}
+
+impl Fallback {
+    /// The settings of the retry after `first` failed.
+    fn settings(self, first: &crate::TlsSettings) -> Result<crate::TlsSettings, Error> {
+        let preset = match self {
+            Self::PostQuantum(preset) => preset,
+            Self::DangerClassical => Preset::Compatible,
+        };
+        let mut settings = crate::TlsSettings {
+            preset,
+            groups: Vec::new(),
+            cipher_suites: Vec::new(),
+            ..first.clone()
+        };
+        if self == Self::DangerClassical {
+            return Ok(settings);
+        }
+        if !preset.requires_post_quantum_kx() {
+            settings.groups = POST_QUANTUM_GROUPS.iter().map(|g| g.to_string()).collect();
+            // rustls has no post-quantum group for TLS 1.2.
+            settings.cipher_suites = rustls::crypto::aws_lc_rs::ALL_CIPHER_SUITES
+                .iter()
+                .filter(|suite| suite.version() == &rustls::version::TLS13)
+                .map(|suite| format!("{:?}", suite.suite()))
+                .collect();
+        }
+        // Fail closed should a preset ever change: every group offered is post-quantum.
+        let provider = settings.provider()?;
+        let classical: Vec<_> = provider
+            .kx_groups
+            .iter()
+            .filter(|group| {
+                !qtls_provider::is_post_quantum_group(group.name(), &settings.code_points)
+            })
+            .map(|group| group.name())
+            .collect();
+        if !classical.is_empty() {
+            return Err(Error::Config(format!(
+                "fallback {self} would offer classical groups {classical:?}"
+            )));
+        }
+        Ok(settings)
+    }
+}
+
+/// The groups of a post-quantum fallback from the compatible preset, in preference order.
+const POST_QUANTUM_GROUPS: [&str; 6] = [
+    "SecP384r1MLKEM1024",
+    "X25519MLKEM1024",
+    "X25519MLKEM768",
+    "SecP256r1MLKEM768",
+    "MLKEM1024",
+    "MLKEM768",
+];
+
+/// [`get`] with [`ClientOptions`], retrying once as [`ClientOptions::fallback`] says after
 /// handshake_failure.
 pub async fn fetch(
     addr: &str,
@@ -349,24 +458,40 @@ pub async fn fetch(
             .await
         }
     };
-    match attempt(options.settings.clone()).await {
-        Err(error) if options.fallback.is_some() && is_handshake_failure(&error) => {
-            let fallback = options.fallback.unwrap_or_default();
-            tracing::warn!(
-                "handshake_failure with preset {}; retrying once with preset {fallback}",
-                options.settings.preset
-            );
-            let settings = crate::TlsSettings {
-                preset: fallback,
-                groups: Vec::new(),
-                cipher_suites: Vec::new(),
-                ..options.settings.clone()
-            };
-            let mut report = attempt(settings).await?;
+    let first = attempt(options.settings.clone()).await;
+    let fallback = match (first, options.fallback) {
+        (Err(error), Some(fallback)) if is_handshake_failure(&error) => fallback,
+        (other, _) => return other,
+    };
+    let settings = fallback.settings(&options.settings)?;
+    let preset = options.settings.preset;
+    match fallback {
+        Fallback::PostQuantum(_) => tracing::warn!(
+            "handshake_failure with preset {preset}; retrying once with preset {fallback} \
+             (post-quantum groups only)"
+        ),
+        Fallback::DangerClassical => tracing::warn!(
+            "handshake_failure with preset {preset}; retrying once with preset compatible \
+             WITHOUT post-quantum key exchange (--fallback classical): an on-path attacker can \
+             send that alert"
+        ),
+    }
+    match attempt(settings).await {
+        Ok(mut report) => {
             report.alert = Some("handshake_failure".into());
             Ok(report)
         }
-        other => other,
+        Err(error) => {
+            if let Fallback::PostQuantum(_) = fallback {
+                tracing::warn!(
+                    "the fallback failed too ({error}): it keeps post-quantum key exchange, \
+                     because a handshake_failure alert is unauthenticated and anyone on the \
+                     path can send one. If the server has no post-quantum group, only \
+                     `--fallback classical` connects, without post-quantum protection"
+                );
+            }
+            Err(error)
+        }
     }
 }
 

@@ -138,7 +138,7 @@ async fn s1_library_fetch_falls_back_after_handshake_failure() {
         "{error}"
     );
 
-    options.fallback = Some(Preset::Compatible);
+    options.fallback = Some(Preset::Compatible.into());
     let report = tokio::time::timeout(STEP, qtls::client::fetch(&addr, localhost(), &options))
         .await
         .unwrap()

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use qtls::client::ClientOptions;
+use qtls::client::{ClientOptions, Fallback};
 use qtls::{read_certificates, Error, Identity, TlsSettings};
 use qtls_provider::{Backend, Preset};
 use rustls_pki_types::ServerName;
@@ -40,9 +40,11 @@ pub(crate) struct ClientArgs {
     /// Backend for ML-KEM and ML-DSA: aws-lc-rs or oqs.
     #[arg(long, default_value = "aws-lc-rs")]
     backend: Backend,
-    /// After handshake_failure, retry once with this broader preset.
+    /// After handshake_failure, retry once with this preset's post-quantum groups (hybrid,
+    /// pqc-only, compatible), or `classical`: the compatible preset WITHOUT post-quantum key
+    /// exchange, which an on-path attacker can force by forging the alert.
     #[arg(long)]
-    fallback: Option<Preset>,
+    fallback: Option<Fallback>,
     /// After the first connection, connect to this address (another node, or the same) and
     /// try to resume the first connection's session; `--json` then reports both.
     #[arg(long)]
@@ -147,6 +149,13 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
         return Ok(());
     }
     let report = qtls::client::fetch(&args.connect, server_name, &options).await?;
+    if report.alert.is_some() && !report.post_quantum_kx {
+        eprintln!(
+            "qtls: WARNING: connected without post-quantum key exchange (group {}) after \
+             --fallback classical; an on-path attacker can force this by forging one alert",
+            report.info.group.as_deref().unwrap_or("-")
+        );
+    }
     if args.json {
         println!(
             "{}",
