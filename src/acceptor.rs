@@ -224,22 +224,21 @@ impl QtlsAcceptor {
                 return Err(AcceptError::Refused(refusal));
             }
         };
+        // However many PSK identities the ClientHello lists, this connection makes at most
+        // `sessions::MAX_PSK_LOOKUPS` session lookups (see `sessions::with_lookup_budget`).
+        let config = crate::sessions::with_lookup_budget(&self.config);
         let early_offer = message.psk_offer().filter(|offer| offer.early_data);
         let (stream, early_data) = match early_offer {
-            Some(offer) if self.config.max_early_data_size > 0 => {
-                self.accept_early_data(accepted, io, offer).await?
+            Some(offer) if config.max_early_data_size > 0 => {
+                self.accept_early_data(accepted, io, offer, &config).await?
             }
             _ => {
                 let start = StartHandshake::from_parts(accepted, io);
                 let stream = if self.blocking_handshakes {
-                    crate::hsm::finish_handshake(
-                        start,
-                        Arc::clone(&self.config),
-                        self.handshake_timeout,
-                    )
-                    .await
+                    crate::hsm::finish_handshake(start, Arc::clone(&config), self.handshake_timeout)
+                        .await
                 } else {
-                    start.into_stream(Arc::clone(&self.config)).await
+                    start.into_stream(Arc::clone(&config)).await
                 }
                 .map_err(AcceptError::Tls)?;
                 let status = match early_offer {
@@ -277,16 +276,17 @@ impl QtlsAcceptor {
         accepted: rustls::server::Accepted,
         mut io: IO,
         offer: gate::PskOffer,
+        config: &rustls::ServerConfig,
     ) -> Result<(ServerTlsStream<IO>, EarlyDataStatus), AcceptError>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let check = Arc::new(FreshnessCheck::new(
-            Arc::clone(&self.config.session_storage),
+            Arc::clone(&config.session_storage),
             offer,
             self.early_data_window,
         ));
-        let mut config = (*self.config).clone();
+        let mut config = config.clone();
         config.session_storage =
             Arc::clone(&check) as Arc<dyn rustls::server::StoresServerSessions>;
         let config = Arc::new(config);

@@ -34,7 +34,9 @@ const KEY_LABEL: &[u8] = b"qtls-ticket-key";
 /// A new key is made every rotation period (default 24 h); a key decrypts tickets for two
 /// periods, so a ticket from before a rotation still resumes. A ticket that does not decrypt
 /// (unknown key, tampered, or the token failed) yields `None`, which rustls answers with a
-/// full handshake, never an error to the client.
+/// full handshake, never an error to the client. A decryption that fails or times out takes
+/// the token out of service only when the token says it is gone (removed, session closed):
+/// the ticket's bytes, and how many tickets arrive, are the peer's to choose.
 ///
 /// The keys are session objects of the active token: after a failover or a restart, tickets
 /// of the old keys no longer resume (full handshakes), and no stale keys pile up in the token.
@@ -228,18 +230,39 @@ impl HsmTicketer {
         });
         match opened {
             Ok(plain) => Some(plain),
+            Err(e) if e.pkcs11_code().is_some_and(token_is_gone) => {
+                self.hsm.report_failure(&pool, &e);
+                None
+            }
             Err(e) => {
-                // A wrong tag is CKR_ENCRYPTED_DATA_INVALID in Kryoptic but CKR_GENERAL_ERROR
-                // in SoftHSM2: a tampered ticket must not take the token out of service.
-                if e.is_token_failure() && e.pkcs11_code() != Some(RvError::GeneralError) {
-                    self.hsm.report_failure(&pool, &e);
-                } else {
-                    tracing::debug!(error = %e, "ticket did not decrypt; full handshake");
-                }
+                // The peer chose these bytes, and how many of them to send: a wrong tag
+                // (CKR_ENCRYPTED_DATA_INVALID in Kryoptic, CKR_GENERAL_ERROR in SoftHSM2), a
+                // queue full of its tickets (Busy) or a call it made slow (Timeout) must not
+                // take the token out of service. A token that really failed is marked down by
+                // the next operation on our own data: the full handshake that follows signs
+                // or encrypts new tickets there.
+                tracing::debug!(error = %e, "ticket did not decrypt; full handshake");
                 None
             }
         }
     }
+}
+
+/// Whether a decryption's `code` says the token or our session on it is gone: nothing a
+/// ticket's bytes or the number of tickets can cause, so the token is taken out of service
+/// at once. (Not CKR_KEY_HANDLE_INVALID: a key retired by a rotation while a decryption
+/// was under way gives it too.)
+fn token_is_gone(code: RvError) -> bool {
+    matches!(
+        code,
+        RvError::DeviceRemoved
+            | RvError::TokenNotPresent
+            | RvError::TokenNotRecognized
+            | RvError::SessionHandleInvalid
+            | RvError::SessionClosed
+            | RvError::UserNotLoggedIn
+            | RvError::CryptokiNotInitialized
+    )
 }
 
 impl ProducesTickets for HsmTicketer {

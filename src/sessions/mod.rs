@@ -18,6 +18,11 @@
 //!
 //! When a ticketer is enabled rustls uses it and ignores the store for TLS 1.3.
 //!
+//! A ClientHello may list thousands of PSK identities, and rustls looks each up in turn: a
+//! connection made through [`with_lookup_budget`] (as [`crate::QtlsAcceptor`] makes every
+//! connection) makes at most [`MAX_PSK_LOOKUPS`] store lookups or ticket decryptions, the
+//! first identities winning; the others are misses that cost nothing.
+//!
 //! Every store counts what happened ([`SessionStore::stats`]): sessions stored, hits, misses
 //! and why (absent, corrupt, store error), and store errors. A failing store never fails a
 //! connection: rustls falls back to a full handshake, and the store logs a (rate-limited)
@@ -58,11 +63,13 @@ use std::time::{Duration, Instant};
 
 use rustls::server::StoresServerSessions;
 
+mod budget;
 mod memory;
 mod redis;
 mod secret;
 pub mod tickets;
 
+pub use self::budget::{with_lookup_budget, MAX_PSK_LOOKUPS};
 pub use self::memory::MemorySessionStore;
 pub use self::redis::{RedisSessionStore, RedisStoreBuilder, RedisTarget};
 pub use self::secret::FleetSecret;
