@@ -109,6 +109,31 @@ impl CompositeAlgorithm {
         self.ml_dsa().public_key_len() + self.curve().point_len()
     }
 
+    /// Splits a composite public key into the ML-DSA key and the uncompressed (0x04) ECDSA point ([draft-ietf-lamps-pq-composite-sigs](https://datatracker.ietf.org/doc/draft-ietf-lamps-pq-composite-sigs/)).
+    // aws-lc also parses X9.62's compressed and hybrid (0x06/0x07) forms; the draft allows
+    // only the uncompressed one, so the form is checked here, not left to the curve code.
+    pub fn split_public_key(self, public_key: &[u8]) -> Result<(&[u8], &[u8]), Error> {
+        let invalid = |reason: String| Error::InvalidPublicKey {
+            algorithm: self.name(),
+            reason,
+        };
+        if public_key.len() != self.public_key_len() {
+            return Err(invalid(format!(
+                "{} bytes, expected {}",
+                public_key.len(),
+                self.public_key_len()
+            )));
+        }
+        let (ml_dsa, point) = public_key.split_at(self.ml_dsa().public_key_len());
+        match point.first() {
+            Some(0x04) => Ok((ml_dsa, point)),
+            Some(prefix) => Err(invalid(format!(
+                "the ECDSA point starts with {prefix:#04x}, not 0x04 (uncompressed)"
+            ))),
+            None => Err(invalid("no ECDSA point".into())),
+        }
+    }
+
     pub(crate) fn from_oid(oid: &const_oid::ObjectIdentifier) -> Option<Self> {
         Self::ALL.into_iter().find(|alg| alg.oid() == *oid)
     }
@@ -321,7 +346,7 @@ impl CompositeKey {
 }
 
 /// Composite-ML-DSA.Verify(pk, M, ctx, s) (draft §4.3): both halves must verify; any length
-/// or encoding problem makes the signature invalid.
+/// or encoding problem (a point that is not uncompressed included) makes the signature invalid.
 pub(crate) fn verify(
     algorithm: CompositeAlgorithm,
     backend: Backend,
@@ -331,13 +356,15 @@ pub(crate) fn verify(
     signature: &[u8],
 ) -> bool {
     let level = algorithm.ml_dsa();
-    if public_key.len() != algorithm.public_key_len() || signature.len() <= level.signature_len() {
+    let Ok((ml_dsa_pk, ec_point)) = algorithm.split_public_key(public_key) else {
+        return false;
+    };
+    if signature.len() <= level.signature_len() {
         return false;
     }
     let Ok(representative) = algorithm.message_representative(message, context) else {
         return false;
     };
-    let (ml_dsa_pk, ec_point) = public_key.split_at(level.public_key_len());
     let (ml_dsa_sig, ecdsa_sig) = signature.split_at(level.signature_len());
     let ml_dsa_ok = mldsa::verify(
         level,
@@ -356,4 +383,45 @@ pub(crate) fn ecdsa_verify(curve: EcCurve, point: &[u8], message: &[u8], signatu
     signature::UnparsedPublicKey::new(curve.verification(), point)
         .verify(message, signature)
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn split_public_key_accepts_only_the_uncompressed_point() {
+        for algorithm in CompositeAlgorithm::ALL {
+            let key = CompositeKey::generate(algorithm, Backend::AwsLc).unwrap();
+            let public_key = key.public_key().to_vec();
+            let (ml_dsa, point) = algorithm.split_public_key(&public_key).unwrap();
+            assert_eq!(ml_dsa.len(), algorithm.ml_dsa().public_key_len());
+            assert_eq!(point.len(), algorithm.curve().point_len());
+            let offset = ml_dsa.len();
+            for prefix in [0x00, 0x02, 0x03, 0x05, 0x06, 0x07] {
+                let mut modified = public_key.clone();
+                modified[offset] = prefix;
+                match algorithm.split_public_key(&modified) {
+                    Err(Error::InvalidPublicKey {
+                        algorithm: name,
+                        reason,
+                    }) => {
+                        assert_eq!(name, algorithm.name());
+                        assert!(reason.contains(&format!("{prefix:#04x}")), "{reason}");
+                    }
+                    other => panic!("prefix {prefix:#04x}: {other:?}"),
+                }
+            }
+            for len in [0, offset, public_key.len() - 1, public_key.len() + 1] {
+                let mut resized = public_key.clone();
+                resized.resize(len, 0x04);
+                assert!(matches!(
+                    algorithm.split_public_key(&resized),
+                    Err(Error::InvalidPublicKey { .. })
+                ));
+            }
+        }
+    }
 }

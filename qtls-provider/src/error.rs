@@ -24,6 +24,13 @@ pub enum Error {
     Backend(&'static str),
     /// A private key could not be parsed or does not match its declared algorithm.
     InvalidPrivateKey(String),
+    /// A public key has the wrong length or encoding for its algorithm (a composite key's ECDSA point must be uncompressed, [draft-ietf-lamps-pq-composite-sigs](https://datatracker.ietf.org/doc/draft-ietf-lamps-pq-composite-sigs/)).
+    InvalidPublicKey {
+        /// The key's algorithm.
+        algorithm: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A key or certificate names an algorithm this provider does not implement.
     UnsupportedAlgorithm(String),
     /// A PEM document could not be read.
@@ -50,6 +57,9 @@ impl fmt::Display for Error {
             Self::InvalidKeyShare(what) => write!(f, "invalid key share: {what}"),
             Self::Backend(what) => write!(f, "crypto backend failure: {what}"),
             Self::InvalidPrivateKey(why) => write!(f, "invalid private key: {why}"),
+            Self::InvalidPublicKey { algorithm, reason } => {
+                write!(f, "invalid {algorithm} public key: {reason}")
+            }
             Self::UnsupportedAlgorithm(what) => write!(f, "unsupported algorithm: {what}"),
             Self::Pem(why) => write!(f, "PEM: {why}"),
             Self::ContextTooLong(len) => {
@@ -71,6 +81,10 @@ impl From<Error> for rustls::Error {
         match error {
             Error::KeyShareLength { .. } | Error::InvalidKeyShare(_) => {
                 Self::PeerMisbehaved(rustls::PeerMisbehaved::InvalidKeyShare)
+            }
+            // A peer's key arrives in its certificate: a certificate problem (bad_certificate).
+            Error::InvalidPublicKey { .. } => {
+                Self::InvalidCertificate(rustls::CertificateError::BadEncoding)
             }
             other => Self::General(other.to_string()),
         }

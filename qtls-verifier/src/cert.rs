@@ -195,6 +195,29 @@ impl ParsedCert {
             .collect()
     }
 
+    /// Refuses a composite public key whose ECDSA point is not uncompressed ([draft-ietf-lamps-pq-composite-sigs](https://datatracker.ietf.org/doc/draft-ietf-lamps-pq-composite-sigs/)).
+    pub(crate) fn check_public_key(&self) -> Result<(), Error> {
+        let oid = self
+            .cert
+            .tbs_certificate
+            .subject_public_key_info
+            .algorithm
+            .oid;
+        let Some(algorithm) = qtls_provider::CompositeAlgorithm::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.oid() == oid)
+        else {
+            return Ok(());
+        };
+        algorithm
+            .split_public_key(self.public_key())
+            .map(|_| ())
+            .map_err(|e| Error::InvalidPublicKey {
+                subject: self.subject(),
+                why: e.to_string(),
+            })
+    }
+
     /// Whether `issuer` signed this certificate, by the provider's algorithms.
     pub(crate) fn is_signed_by(
         &self,

@@ -42,6 +42,13 @@ pub enum Error {
         /// Why.
         why: String,
     },
+    /// A certificate's public key is malformed for its algorithm (a composite key whose ECDSA point is not uncompressed, [draft-ietf-lamps-pq-composite-sigs](https://datatracker.ietf.org/doc/draft-ietf-lamps-pq-composite-sigs/)).
+    InvalidPublicKey {
+        /// The subject of the certificate.
+        subject: String,
+        /// What is wrong with the key.
+        why: String,
+    },
     /// A certificate is revoked.
     Revoked {
         /// The subject of the revoked certificate.
@@ -188,7 +195,8 @@ impl Error {
             },
             Self::NotPostQuantum { .. }
             | Self::KeyIdentifierMismatch { .. }
-            | Self::AlternativeSignature { .. } => CertificateError::BadEncoding,
+            | Self::AlternativeSignature { .. }
+            | Self::InvalidPublicKey { .. } => CertificateError::BadEncoding,
             Self::ClassicalHandshakeSignature(_) => other_error(self.clone()),
             Self::KeyUsage { .. } => CertificateError::InvalidPurpose,
             Self::Revoked { .. } => CertificateError::Revoked,
@@ -233,6 +241,9 @@ impl fmt::Display for Error {
             ),
             Self::AlternativeSignature { subject, why } => {
                 write!(f, "{subject}: alternative (Catalyst) signature: {why}")
+            }
+            Self::InvalidPublicKey { subject, why } => {
+                write!(f, "{subject}: unusable public key: {why}")
             }
             Self::Revoked { subject, source } => write!(f, "{subject} is revoked ({source})"),
             Self::RevocationUnknown { subject, attempts } => write!(

@@ -501,6 +501,14 @@ impl ChainVerifier {
         now: UnixTime,
     ) -> Result<VerifiedChain, Error> {
         let config = &self.inner.config;
+        // Before path building, so a malformed key is named as such rather than surfacing
+        // as a signature that does not verify; certificates that do not parse are left to
+        // rustls-webpki.
+        for der in std::iter::once(end_entity).chain(intermediates) {
+            if let Ok(parsed) = ParsedCert::from_der(der.as_ref()) {
+                parsed.check_public_key()?;
+            }
+        }
         let ee = webpki::EndEntityCert::try_from(end_entity).map_err(Error::Chain)?;
         let usage = match purpose {
             Purpose::Server => webpki::KeyUsage::server_auth(),
