@@ -80,6 +80,10 @@ pub struct HsmSettings {
     /// Session tickets encrypted by AES-256-GCM keys in the token, rotated this often
     /// (`None`: no tickets from the token; rustls's stateful resumption only).
     pub ticket_rotation: Option<Duration>,
+    /// Serve a key whose private key objects can leave the token (CKA_EXTRACTABLE true or
+    /// CKA_SENSITIVE false) instead of refusing it. Dangerous: anyone with the PIN can copy
+    /// such a key out ([`qtls_hsm::HsmBuilder::danger_allow_exportable_keys`]).
+    pub danger_allow_exportable_keys: bool,
 }
 
 impl HsmSettings {
@@ -95,6 +99,7 @@ impl HsmSettings {
             op_timeout: TokenConfig::DEFAULT_OP_TIMEOUT,
             probe_interval: qtls_hsm::HsmBuilder::DEFAULT_PROBE_INTERVAL,
             ticket_rotation: Some(HsmTicketer::DEFAULT_ROTATION),
+            danger_allow_exportable_keys: false,
         }
     }
 
@@ -103,7 +108,8 @@ impl HsmSettings {
     pub fn open(&self, code_points: &CodePoints) -> Result<HsmServing, Error> {
         let mut builder = Hsm::builder()
             .primary(self.primary.config(self)?)
-            .probe_interval(self.probe_interval);
+            .probe_interval(self.probe_interval)
+            .danger_allow_exportable_keys(self.danger_allow_exportable_keys);
         if let Some(backup) = &self.backup {
             builder = builder.backup(backup.config(self)?);
         }

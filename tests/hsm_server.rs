@@ -1,6 +1,7 @@
 //! `qtls hsm keygen`, `qtls pki issue` and `qtls server --hsm-*` against real tokens, with
 //! `qtls client` at the other end: full handshakes with the server key in Kryoptic
-//! (composite, ML-DSA-65, ECDSA-P384) and in SoftHSM2 (ECDSA-P384). And the tokio server in
+//! (composite, ML-DSA-65, ECDSA-P384) and in SoftHSM2 (ECDSA-P384); a key that can leave its
+//! token refused unless `--hsm-allow-exportable-key`. And the tokio server in
 //! process: resumption through the ticket key in the token, and 32 clients at once.
 
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -147,6 +148,114 @@ fn qtls_client_and_server_with_the_server_key_in_each_token() {
         assert!(
             !log.contains(tokens::USER_PIN),
             "the PIN appeared in the log:\n{log}"
+        );
+    }
+}
+
+/// A key that can leave its token (imported with CKA_EXTRACTABLE true into Kryoptic, with
+/// CKA_SENSITIVE false into SoftHSM2): `qtls server` refuses to start, naming the key and the
+/// attribute; with `--hsm-allow-exportable-key` it serves.
+#[test]
+fn qtls_server_refuses_a_key_that_can_leave_the_token_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    pki(dir.path());
+    let mut cases: Vec<(PathBuf, &str, &str, qtls_hsm::ImportProtection)> = Vec::new();
+    if let Some(kryoptic) = tokens::kryoptic() {
+        cases.push((
+            kryoptic,
+            tokens::PRIMARY,
+            "CKA_EXTRACTABLE",
+            qtls_hsm::ImportProtection {
+                sensitive: true,
+                extractable: true,
+            },
+        ));
+    }
+    if let Some(softhsm) = tokens::softhsm() {
+        cases.push((
+            softhsm,
+            tokens::SOFTHSM,
+            "CKA_SENSITIVE",
+            qtls_hsm::ImportProtection {
+                sensitive: false,
+                extractable: false,
+            },
+        ));
+    }
+    for (module, token, attribute, protection) in cases {
+        let label = tokens::unique("exportable");
+        let software = qtls_provider::KeyPair::generate(
+            qtls_provider::KeyAlgorithm::Ecdsa(qtls_provider::EcCurve::P384),
+            qtls_provider::Backend::AwsLc,
+        )
+        .unwrap();
+        {
+            let config = tokens::config(&module, token).build().unwrap();
+            qtls_hsm::TokenAdmin::open(&config)
+                .unwrap()
+                .danger_import_with_protection(&label, &software, protection)
+                .unwrap();
+        }
+        let chain = dir.path().join(format!("{label}-chain.pem"));
+        run(
+            qtls(true)
+                .args(["pki", "issue", "--dir"])
+                .arg(dir.path())
+                .args(["--name", "localhost", "--hosts", "127.0.0.1"])
+                .arg("--hsm-module")
+                .arg(&module)
+                .args(["--hsm-token", token, "--hsm-key", &label, "--out"])
+                .arg(&chain),
+            COMMAND_TIMEOUT,
+        )
+        .expect_success("qtls pki issue");
+        let server = |port: u16| {
+            let mut cmd = qtls(true);
+            cmd.args(["server", "--listen", &format!("127.0.0.1:{port}"), "--cert"])
+                .arg(&chain)
+                .arg("--hsm-module")
+                .arg(&module)
+                .args(["--hsm-token", token, "--hsm-key", &label]);
+            cmd
+        };
+
+        let refused = run(&mut server(support::free_port()), COMMAND_TIMEOUT);
+        assert!(
+            refused.status.is_some() && !refused.success(),
+            "{token}: the server started with a key whose {attribute} lets it out\n{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains(&label)
+                && refused.stderr.contains(attribute)
+                && refused.stderr.contains("--hsm-allow-exportable-key"),
+            "{token}: {}",
+            refused.stderr
+        );
+
+        let port = support::free_port();
+        let allowed = Server::start(
+            server(port).arg("--hsm-allow-exportable-key"),
+            port,
+            "listening on",
+            &format!("qtls server with an exportable key in {token}"),
+        );
+        let out = run(
+            qtls(false)
+                .args(["client", "--json", "--servername", "localhost"])
+                .args(["--connect", &format!("127.0.0.1:{port}"), "--ca"])
+                .arg(dir.path().join("root.pem")),
+            COMMAND_TIMEOUT,
+        );
+        assert!(out.success(), "{}\n{}", out.stderr, allowed.output());
+        assert_eq!(
+            last_json(&out.stdout)["signature_scheme"],
+            "ECDSA_NISTP384_SHA384"
+        );
+        assert!(
+            allowed.output().contains("can leave the token"),
+            "{}",
+            allowed.output()
         );
     }
 }

@@ -32,6 +32,31 @@ pub struct KeyProtection {
     pub local: bool,
 }
 
+/// The CKA_SENSITIVE and CKA_EXTRACTABLE values an imported private key gets
+/// ([`TokenAdmin::danger_import_with_protection`]; [`TokenAdmin::import`] always uses
+/// [`ImportProtection::PROTECTED`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportProtection {
+    /// CKA_SENSITIVE: the key's value cannot be read.
+    pub sensitive: bool,
+    /// CKA_EXTRACTABLE: the key can be wrapped out of the token.
+    pub extractable: bool,
+}
+
+impl ImportProtection {
+    /// Sensitive and non-extractable: the key never leaves the token.
+    pub const PROTECTED: Self = Self {
+        sensitive: true,
+        extractable: false,
+    };
+}
+
+impl Default for ImportProtection {
+    fn default() -> Self {
+        Self::PROTECTED
+    }
+}
+
 /// An administrative, logged-in read-write session on one token: key generation, import,
 /// lookup and deletion.
 ///
@@ -109,6 +134,19 @@ impl TokenAdmin {
     /// backup token (tokens cannot copy non-extractable keys between each other); the
     /// software copy should be destroyed afterwards.
     pub fn import(&self, label: &str, key_pair: &KeyPair) -> Result<HsmPublicKey, Error> {
+        self.danger_import_with_protection(label, key_pair, ImportProtection::PROTECTED)
+    }
+
+    /// [`TokenAdmin::import`] with other CKA_SENSITIVE / CKA_EXTRACTABLE values. Dangerous:
+    /// a key that is not sensitive, or extractable, can be copied out of the token by anyone
+    /// with the PIN, and [`crate::Hsm`] refuses to sign with it unless told otherwise
+    /// ([`crate::HsmBuilder::danger_allow_exportable_keys`]).
+    pub fn danger_import_with_protection(
+        &self,
+        label: &str,
+        key_pair: &KeyPair,
+        protection: ImportProtection,
+    ) -> Result<HsmPublicKey, Error> {
         self.check_free(label)?;
         let id = self.new_id()?;
         let pkcs8 = key_pair
@@ -119,11 +157,11 @@ impl TokenAdmin {
         let public = key_pair.public_key();
         let created = match key_pair.algorithm() {
             KeyAlgorithm::Ecdsa(curve) => {
-                self.import_ec(label, &id, curve, info.private_key, public)
+                self.import_ec(label, &id, curve, info.private_key, public, protection)
             }
             KeyAlgorithm::MlDsa(level) => {
                 let private = MlDsaPrivate::from_pkcs8(info.private_key)?;
-                self.import_ml_dsa(label, &id, level, &private, public)
+                self.import_ml_dsa(label, &id, level, &private, public, protection)
             }
             KeyAlgorithm::Composite(alg) => {
                 let private = info.private_key;
@@ -138,8 +176,11 @@ impl TokenAdmin {
                     alg.ml_dsa(),
                     &MlDsaPrivate::Seed(Zeroizing::new(seed.to_vec())),
                     ml_dsa_public,
+                    protection,
                 )
-                .and_then(|()| self.import_ec(label, &id, alg.curve(), ec_private_key, point))
+                .and_then(|()| {
+                    self.import_ec(label, &id, alg.curve(), ec_private_key, point, protection)
+                })
             }
             other => return Err(Error::UnsupportedAlgorithm(other.name().to_owned())),
         };
@@ -324,13 +365,18 @@ impl TokenAdmin {
         ]
     }
 
-    fn private_template(label: &str, id: &[u8], key_type: KeyType) -> Vec<Attribute> {
+    fn private_template(
+        label: &str,
+        id: &[u8],
+        key_type: KeyType,
+        protection: ImportProtection,
+    ) -> Vec<Attribute> {
         let mut template = Self::common(label, id, key_type);
         template.extend([
             Attribute::Class(ObjectClass::PRIVATE_KEY),
             Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
+            Attribute::Sensitive(protection.sensitive),
+            Attribute::Extractable(protection.extractable),
             Attribute::Sign(true),
         ]);
         template
@@ -349,7 +395,7 @@ impl TokenAdmin {
     fn generate_ec(&self, label: &str, id: &[u8], curve: EcCurve) -> Result<(), Error> {
         let mut public = Self::public_template(label, id, KeyType::EC);
         public.push(Attribute::EcParams(key::ec_params(curve)));
-        let private = Self::private_template(label, id, KeyType::EC);
+        let private = Self::private_template(label, id, KeyType::EC, ImportProtection::PROTECTED);
         self.session
             .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
             .map(|_| ())
@@ -359,7 +405,8 @@ impl TokenAdmin {
     fn generate_ml_dsa(&self, label: &str, id: &[u8], level: MlDsaLevel) -> Result<(), Error> {
         let mut public = Self::public_template(label, id, KeyType::ML_DSA);
         public.push(Attribute::ParameterSet(key::parameter_set(level).into()));
-        let private = Self::private_template(label, id, KeyType::ML_DSA);
+        let private =
+            Self::private_template(label, id, KeyType::ML_DSA, ImportProtection::PROTECTED);
         self.session
             .generate_key_pair(&Mechanism::MlDsaKeyPairGen, &public, &private)
             .map(|_| ())
@@ -373,12 +420,13 @@ impl TokenAdmin {
         curve: EcCurve,
         ec_private_key: &[u8],
         point: &[u8],
+        protection: ImportProtection,
     ) -> Result<(), Error> {
         // The scalar, from PKCS#8's ECPrivateKey (RFC 5915), at the curve's full length.
         let parsed = sec1::EcPrivateKey::from_der(ec_private_key)
             .map_err(|e| Error::InvalidImport(format!("ECPrivateKey: {e}")))?;
         let scalar = Zeroizing::new(parsed.private_key.to_vec());
-        let mut private = Self::private_template(label, id, KeyType::EC);
+        let mut private = Self::private_template(label, id, KeyType::EC, protection);
         private.extend([
             Attribute::EcParams(key::ec_params(curve)),
             Attribute::Value(scalar.to_vec()),
@@ -409,8 +457,9 @@ impl TokenAdmin {
         level: MlDsaLevel,
         private_key: &MlDsaPrivate,
         public_key: &[u8],
+        protection: ImportProtection,
     ) -> Result<(), Error> {
-        let mut private = Self::private_template(label, id, KeyType::ML_DSA);
+        let mut private = Self::private_template(label, id, KeyType::ML_DSA, protection);
         private.push(Attribute::ParameterSet(key::parameter_set(level).into()));
         private.push(match private_key {
             // PKCS#11 3.2 lets the token expand the seed itself (FIPS 204 ML-DSA.KeyGen_internal).

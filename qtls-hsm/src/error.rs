@@ -75,6 +75,17 @@ pub enum Error {
         /// The token whose public key differs from the primary's.
         token: String,
     },
+    /// A private key that can leave the token (CKA_EXTRACTABLE true: it can be wrapped out;
+    /// CKA_SENSITIVE false: its value can be read), which is refused unless allowed with
+    /// [`HsmBuilder::danger_allow_exportable_keys`](crate::HsmBuilder::danger_allow_exportable_keys).
+    ExportableKey {
+        /// The token.
+        token: String,
+        /// The key's name.
+        key: String,
+        /// The attribute that lets the key out: `CKA_EXTRACTABLE` or `CKA_SENSITIVE`.
+        attribute: &'static str,
+    },
     /// The token does not offer a mechanism the operation needs.
     MechanismUnsupported {
         /// The token.
@@ -220,6 +231,21 @@ impl fmt::Display for Error {
             Self::KeyMismatch { key, token } => write!(
                 f,
                 "{token} holds a different key named {key} than the primary token"
+            ),
+            Self::ExportableKey {
+                token,
+                key,
+                attribute,
+            } => write!(
+                f,
+                "{token}: key {key} can leave the token ({attribute} is {}); refused unless \
+                 exportable keys are allowed explicitly (danger_allow_exportable_keys, \
+                 qtls server --hsm-allow-exportable-key)",
+                if *attribute == "CKA_SENSITIVE" {
+                    "false"
+                } else {
+                    "true"
+                }
             ),
             Self::MechanismUnsupported { token, mechanism } => {
                 write!(f, "{token} does not offer {mechanism}")

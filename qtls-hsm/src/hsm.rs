@@ -90,6 +90,8 @@ struct Inner {
     probe_interval: Duration,
     /// Operations handed to a token (signatures, ticket key work), for [`Hsm::operations`].
     operations: AtomicU64,
+    /// Whether keys that can leave their token are used anyway.
+    allow_exportable_keys: bool,
 }
 
 struct Token {
@@ -105,6 +107,7 @@ pub struct HsmBuilder {
     primary: Option<TokenConfig>,
     backup: Option<TokenConfig>,
     probe_interval: Duration,
+    allow_exportable_keys: bool,
 }
 
 impl HsmBuilder {
@@ -126,6 +129,14 @@ impl HsmBuilder {
     /// Sets how often a token that is down is probed.
     pub fn probe_interval(mut self, interval: Duration) -> Self {
         self.probe_interval = interval;
+        self
+    }
+
+    /// Uses keys whose private key objects can leave the token (CKA_EXTRACTABLE true or
+    /// CKA_SENSITIVE false), with a warning, instead of refusing them with
+    /// [`Error::ExportableKey`]. Dangerous: anyone with the PIN can then copy the key out.
+    pub fn danger_allow_exportable_keys(mut self, allowed: bool) -> Self {
+        self.allow_exportable_keys = allowed;
         self
     }
 
@@ -160,6 +171,7 @@ impl HsmBuilder {
             last_active: AtomicU8::new(0),
             operations: AtomicU64::new(0),
             probe_interval: self.probe_interval,
+            allow_exportable_keys: self.allow_exportable_keys,
         });
         if inner.tokens.iter().all(|t| !t.is_up()) {
             return Err(first_error.unwrap_or(Error::NoHealthyToken));
@@ -203,6 +215,7 @@ impl Hsm {
             primary: None,
             backup: None,
             probe_interval: HsmBuilder::DEFAULT_PROBE_INTERVAL,
+            allow_exportable_keys: false,
         }
     }
 
@@ -210,7 +223,9 @@ impl Hsm {
     /// its algorithm.
     ///
     /// The key is looked up in the active token; when a backup is in service too, it must
-    /// hold the same public key under the same name ([`Error::KeyMismatch`] otherwise).
+    /// hold the same public key under the same name ([`Error::KeyMismatch`] otherwise). A
+    /// key that can leave its token is refused ([`Error::ExportableKey`]) unless allowed with
+    /// [`HsmBuilder::danger_allow_exportable_keys`].
     pub fn signing_key(
         &self,
         key: &KeyRef,
@@ -229,6 +244,7 @@ impl Hsm {
     pub fn public_key(&self, key: &KeyRef) -> Result<HsmPublicKey, Error> {
         let (pool, _) = self.active()?;
         let found = self.guard(&pool, pool.key(key))?;
+        self.check_exposure(key, &found, &pool)?;
         let public = found.public.clone();
         self.inner
             .reference
@@ -242,7 +258,9 @@ impl Hsm {
                 continue;
             }
             match other.key(key) {
-                Ok(theirs) if theirs.public == public => {}
+                Ok(theirs) if theirs.public == public => {
+                    self.check_exposure(key, &theirs, &other)?;
+                }
                 Ok(_) => {
                     return Err(Error::KeyMismatch {
                         key: key.to_string(),
@@ -263,6 +281,8 @@ impl Hsm {
         self.count_operation();
         let found = self.guard(&pool, pool.key(key))?;
         self.check_reference(key, &found, &pool)?;
+        // A backup that was down when the key was first looked up is checked here.
+        found.check_exposure(pool.name(), key, self.inner.allow_exportable_keys)?;
         let message = message.to_vec();
         let result = pool.run("signing", move |session, name| {
             crate::key::sign(session, name, &found, &message)
@@ -339,6 +359,18 @@ impl Hsm {
             }
         }
         result
+    }
+
+    /// Refuses a key that can leave `pool`'s token unless allowed; warns when allowed.
+    fn check_exposure(&self, key: &KeyRef, found: &TokenKey, pool: &Pool) -> Result<(), Error> {
+        found.check_exposure(pool.name(), key, self.inner.allow_exportable_keys)?;
+        if let Some(attribute) = found.exposure {
+            tracing::warn!(
+                token = %pool.name(), key = %key, %attribute,
+                "using a private key that can leave the token (exportable keys allowed)"
+            );
+        }
+        Ok(())
     }
 
     fn check_reference(&self, key: &KeyRef, found: &TokenKey, pool: &Pool) -> Result<(), Error> {
@@ -426,6 +458,7 @@ impl Inner {
                     token: token.name.clone(),
                 });
             }
+            found.check_exposure(&token.name, &key, self.allow_exportable_keys)?;
         }
         Ok(pool)
     }

@@ -146,6 +146,28 @@ pub(crate) enum KeyHandles {
 pub(crate) struct TokenKey {
     pub(crate) public: HsmPublicKey,
     pub(crate) handles: KeyHandles,
+    /// The attribute that lets a private key object of it leave the token, if any:
+    /// `CKA_EXTRACTABLE` (true) or `CKA_SENSITIVE` (false).
+    pub(crate) exposure: Option<&'static str>,
+}
+
+impl TokenKey {
+    /// Refuses a key that can leave the token ([`Error::ExportableKey`]) unless `allowed`.
+    pub(crate) fn check_exposure(
+        &self,
+        token: &str,
+        key: &KeyRef,
+        allowed: bool,
+    ) -> Result<(), Error> {
+        match self.exposure {
+            Some(attribute) if !allowed => Err(Error::ExportableKey {
+                token: token.to_owned(),
+                key: key.to_string(),
+                attribute,
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// One half of a key: an EC or ML-DSA private key with its public key.
@@ -183,17 +205,18 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
     for private in privates {
         halves.push(read_half(session, token, key, private)?);
     }
-    for half in &halves {
-        // Keys made elsewhere are used as they are, but a key that can leave the token is
-        // worth a warning: it defeats the point of keeping it there.
-        if !half.sensitive || half.extractable {
-            tracing::warn!(
-                %token, key = %key,
-                sensitive = half.sensitive, extractable = half.extractable,
-                "private key is not marked sensitive and non-extractable"
-            );
+    // A key that can leave the token defeats the point of keeping it there: the caller
+    // refuses it unless told otherwise (PKCS#11 3.0 §4.9: CKA_EXTRACTABLE lets it be
+    // wrapped out, a false CKA_SENSITIVE lets its value be read).
+    let exposure = halves.iter().find_map(|half| {
+        if half.extractable {
+            Some("CKA_EXTRACTABLE")
+        } else if !half.sensitive {
+            Some("CKA_SENSITIVE")
+        } else {
+            None
         }
-    }
+    });
     let describe = |halves: &[Half]| {
         halves
             .iter()
@@ -224,6 +247,7 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
             Ok(TokenKey {
                 public: HsmPublicKey::new(algorithm, half.public_key.clone()),
                 handles,
+                exposure,
             })
         }
         [a, b] => {
@@ -259,6 +283,7 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
                     ecdsa: ec.private,
                     algorithm,
                 },
+                exposure,
             })
         }
         _ => Err(invalid(format!(

@@ -58,7 +58,7 @@ mod ticket;
 mod token;
 mod uri;
 
-pub use admin::{init_token, KeyProtection, TokenAdmin};
+pub use admin::{init_token, ImportProtection, KeyProtection, TokenAdmin};
 pub use cryptoki::error::RvError;
 pub use error::Error;
 pub use hsm::{Hsm, HsmBuilder, HsmStatus, TokenRole};

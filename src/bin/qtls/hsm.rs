@@ -315,6 +315,10 @@ pub(crate) struct HsmServerArgs {
     /// No session tickets from the token.
     #[arg(long)]
     no_hsm_tickets: bool,
+    /// DANGEROUS: serve a key that can leave the token (CKA_EXTRACTABLE true or
+    /// CKA_SENSITIVE false); without it such a key is refused.
+    #[arg(long)]
+    hsm_allow_exportable_key: bool,
 }
 
 /// Takes the HSM chain (the one `--cert` without a `--key`) out of `certs` and sets
@@ -368,6 +372,7 @@ pub(crate) fn apply_server_flags(
     if args.no_hsm_tickets {
         hsm.ticket_rotation = None;
     }
+    hsm.danger_allow_exportable_keys = args.hsm_allow_exportable_key;
     settings.hsm = Some(hsm);
     Ok(paired.to_vec())
 }
