@@ -21,7 +21,8 @@ pub enum Error {
         algorithm: String,
     },
     /// A peer's CertificateVerify used a classical scheme while post-quantum signatures are
-    /// required.
+    /// required (logged; the rustls verifiers refuse it as a scheme they did not offer, with
+    /// illegal_parameter).
     ClassicalHandshakeSignature(rustls::SignatureScheme),
     /// A certificate's KeyUsage does not allow its use in the chain.
     KeyUsage {
@@ -148,8 +149,9 @@ impl Error {
     /// constraints → bad_certificate; unknown CA or unknown revocation status → unknown_ca;
     /// revoked → certificate_revoked; wrong KeyUsage/EKU → unsupported_certificate; bad or
     /// missing staple → bad_certificate_status_response; classical signature under a PQ
-    /// requirement → (chain) bad_certificate / (CertificateVerify) decrypt_error is avoided:
-    /// see [`crate::QtlsServerVerifier`].
+    /// requirement → (chain) bad_certificate; the rustls verifiers answer a CertificateVerify
+    /// whose scheme was not offered or does not fit the key with illegal_parameter
+    /// (RFC 8446 §4.4.3), not through this mapping.
     pub fn certificate_error(&self) -> CertificateError {
         use webpki::Error as W;
         match self {

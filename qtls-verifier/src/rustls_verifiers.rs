@@ -2,7 +2,9 @@
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, PeerMisbehaved, SignatureScheme,
+};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::error::Error;
@@ -157,6 +159,7 @@ fn verify_tls12(
 ) -> Result<HandshakeSignatureValid, rustls::Error> {
     check_scheme(chain, dss.scheme)?;
     rustls::crypto::verify_tls12_signature(message, cert, dss, chain.algorithms())
+        .map_err(|e| key_mismatch(e, dss.scheme))
 }
 
 /// A TLS 1.3 CertificateVerify, with the chain's algorithms and policy.
@@ -168,13 +171,45 @@ fn verify_tls13(
 ) -> Result<HandshakeSignatureValid, rustls::Error> {
     check_scheme(chain, dss.scheme)?;
     rustls::crypto::verify_tls13_signature(message, cert, dss, chain.algorithms())
+        .map_err(|e| key_mismatch(e, dss.scheme))
 }
 
-/// Under the post-quantum policy a classical CertificateVerify is refused even if the peer
-/// ignored our signature_algorithms.
+/// A scheme we did not offer is illegal_parameter ([RFC 8446 §4.4.3](https://www.rfc-editor.org/rfc/rfc8446#section-4.4.3)).
+// rustls calls the verifier without comparing the scheme with what it offered; its own
+// check only refuses schemes outside the algorithm table, which under the post-quantum
+// policy is wider than what CertificateRequest / signature_algorithms offered.
 fn check_scheme(chain: &ChainVerifier, scheme: SignatureScheme) -> Result<(), rustls::Error> {
-    if chain.requires_pq() && !chain.code_points().is_post_quantum_scheme(scheme) {
-        return Err(Error::ClassicalHandshakeSignature(scheme).into());
+    if chain.offers(scheme) {
+        return Ok(());
     }
-    Ok(())
+    if chain.requires_pq() && !chain.code_points().is_post_quantum_scheme(scheme) {
+        tracing::warn!("{}", Error::ClassicalHandshakeSignature(scheme));
+    } else {
+        tracing::warn!(
+            ?scheme,
+            "CertificateVerify with a scheme that was not offered"
+        );
+    }
+    Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into())
+}
+
+/// A scheme that does not fit the certificate's key is illegal_parameter, not decrypt_error ([RFC 8446 §4.4.3](https://www.rfc-editor.org/rfc/rfc8446#section-4.4.3)).
+// rustls reports it as a certificate error whose alert is decrypt_error; no signature was
+// wrong, the peer broke the protocol. SignedKxWithWrongAlgorithm is the PeerMisbehaved
+// variant rustls itself uses for a signature algorithm that does not fit (TLS 1.2).
+fn key_mismatch(error: rustls::Error, scheme: SignatureScheme) -> rustls::Error {
+    #[allow(deprecated)]
+    match error {
+        rustls::Error::InvalidCertificate(
+            CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. }
+            | CertificateError::UnsupportedSignatureAlgorithm,
+        ) => {
+            tracing::warn!(
+                ?scheme,
+                "CertificateVerify scheme does not fit the certificate's key"
+            );
+            PeerMisbehaved::SignedKxWithWrongAlgorithm.into()
+        }
+        other => other,
+    }
 }

@@ -390,6 +390,11 @@ impl ChainVerifier {
         self.inner.schemes.clone()
     }
 
+    /// Whether `scheme` is among [`Self::supported_schemes`] (what we offer peers).
+    pub(crate) fn offers(&self, scheme: rustls::SignatureScheme) -> bool {
+        self.inner.schemes.contains(&scheme)
+    }
+
     pub(crate) fn algorithms(&self) -> &WebPkiSupportedAlgorithms {
         &self.inner.config.algorithms
     }

@@ -112,7 +112,7 @@ pub fn verifier(pki: &TestPki) -> VerifierBuilder {
 }
 
 #[derive(Debug)]
-struct FixedClock(UnixTime);
+pub struct FixedClock(pub UnixTime);
 
 impl rustls::time_provider::TimeProvider for FixedClock {
     fn current_time(&self) -> Option<UnixTime> {
@@ -121,7 +121,7 @@ impl rustls::time_provider::TimeProvider for FixedClock {
 }
 
 #[derive(Debug)]
-struct Resolver(Arc<CertifiedKey>);
+pub struct Resolver(pub Arc<CertifiedKey>);
 
 impl rustls::server::ResolvesServerCert for Resolver {
     fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
@@ -299,7 +299,7 @@ pub fn dead_url() -> String {
 }
 
 #[derive(Debug)]
-struct ClientCert(Arc<CertifiedKey>);
+pub struct ClientCert(pub Arc<CertifiedKey>);
 
 impl rustls::client::ResolvesClientCert for ClientCert {
     fn resolve(
@@ -368,7 +368,7 @@ pub fn mutual_handshake(
 
 /// Moves records both ways until the handshake is done or a side fails; after a failure the
 /// pending alerts are delivered once more, so each side sees what its peer sent.
-fn drive(client: &mut ClientConnection, server: &mut ServerConnection) -> Outcome {
+pub fn drive(client: &mut ClientConnection, server: &mut ServerConnection) -> Outcome {
     let mut outcome = Outcome {
         client: Ok(()),
         server: Ok(()),
