@@ -22,6 +22,7 @@ use qtls_pki::x509_ocsp::OcspRequest;
 use qtls_pki::{OcspResponder, RevocationIndex};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::error::Error;
 
@@ -36,8 +37,16 @@ pub const OCSP_RESPONSE_TYPE: &str = "application/ocsp-response";
 /// responder buffer.
 const MAX_REQUEST_BODY: usize = 64 * 1024;
 
-/// How long a client may take to send the request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head: a GET carries the request in its path, which hyper caps at
+/// 64 KiB.
+const MAX_REQUEST_HEAD: usize = 80 * 1024;
+
+/// The most header fields a request may have (hyper answers more with 431).
+const MAX_HEADERS: usize = 32;
+
+/// How long the accept loop waits after a failed accept (out of descriptors, say) before
+/// trying again, instead of spinning or giving up.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// An HTTP OCSP responder bound to a TCP address.
 ///
@@ -74,12 +83,14 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct OcspServer {
     listener: TcpListener,
     state: Arc<State>,
+    max_connections: usize,
 }
 
 struct State {
     responder: RwLock<OcspResponder>,
     index: Option<IndexFile>,
     clock: fn() -> OffsetDateTime,
+    request_timeout: Duration,
 }
 
 /// The revocation index file and what it looked like when last read.
@@ -112,6 +123,13 @@ impl FileStamp {
 }
 
 impl OcspServer {
+    /// Connections served at once unless [`Self::with_max_connections`] says otherwise.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
+    /// How long a client may take to send a request's head, and then its body, unless
+    /// [`Self::with_request_timeout`] says otherwise.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
     /// Binds `addr`. With `index_path`, the responder's revocation index is re-read from that
     /// file before a request is answered whenever the file changed (a file that fails to
     /// read or parse is logged and the previous index kept).
@@ -133,7 +151,9 @@ impl OcspServer {
                 responder: RwLock::new(responder),
                 index,
                 clock: OffsetDateTime::now_utc,
+                request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             }),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
         })
     }
 
@@ -146,26 +166,66 @@ impl OcspServer {
         self
     }
 
+    /// Sets how many connections are served at once (at least 1); further ones wait in the
+    /// listen backlog, so a flood of clients costs a bounded number of descriptors and tasks.
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Sets how long a client may take to send a request's head, and then its body (each
+    /// bounded in size too); a slower one is closed (408 for a body).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        if let Some(state) = Arc::get_mut(&mut self.state) {
+            state.request_timeout = timeout;
+        }
+        self
+    }
+
     /// The bound address (useful after binding port 0).
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves connections until the task is dropped; fails only if accepting fails.
+    /// Serves connections until the task is dropped, at most
+    /// [`Self::with_max_connections`] at once; a failed accept (out of descriptors, say) is
+    /// logged and retried after a pause, never the end.
     pub async fn run(self) -> Result<(), Error> {
+        let permits = Arc::new(Semaphore::new(self.max_connections));
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(self.state.request_timeout)
+            .max_header_size(MAX_REQUEST_HEAD)
+            .max_headers(MAX_HEADERS);
+        // One warning per run of failed accepts, not one per retry.
+        let mut failing = false;
         loop {
-            let (stream, peer) = self.listener.accept().await?;
+            let permit = Arc::clone(&permits)
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::Config("semaphore closed".into()))?;
+            let (stream, peer) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!("accept failed: {e}; retrying every {ACCEPT_BACKOFF:?}");
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            if std::mem::replace(&mut failing, false) {
+                tracing::info!("accepting connections again");
+            }
             let state = Arc::clone(&self.state);
+            let http = http.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 let service = service_fn(move |request| {
                     let state = Arc::clone(&state);
                     async move { Ok::<_, Infallible>(handle(&state, request, peer).await) }
                 });
-                let served = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let served = http.serve_connection(TokioIo::new(stream), service).await;
                 if let Err(e) = served {
                     tracing::debug!(%peer, "OCSP connection ended: {e}");
                 }
@@ -188,14 +248,17 @@ async fn handle(
                     "expected Content-Type: application/ocsp-request\n",
                 );
             }
-            match Limited::new(request.into_body(), MAX_REQUEST_BODY)
-                .collect()
-                .await
-            {
-                Ok(body) => body.to_bytes().to_vec(),
-                Err(e) => {
-                    tracing::warn!(%peer, "unreadable OCSP request body: {e}");
+            let body = Limited::new(request.into_body(), MAX_REQUEST_BODY).collect();
+            match tokio::time::timeout(state.request_timeout, body).await {
+                Ok(Ok(body)) => body.to_bytes().to_vec(),
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, "unreadable OCSP request body: {e}");
                     return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "OCSP request body too slow");
+                    // hyper closes a connection whose request body was not read to the end.
+                    return plain(StatusCode::REQUEST_TIMEOUT, "request body too slow\n");
                 }
             }
         }

@@ -75,6 +75,12 @@ pub(crate) struct OcspResponderArgs {
     /// Backend for ML-DSA signing: aws-lc-rs or oqs.
     #[arg(long, default_value = "aws-lc-rs")]
     backend: Backend,
+    /// Connections served at once; further ones wait in the listen backlog.
+    #[arg(long, default_value_t = OcspServer::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// How long a client may take to send a request's head, and then its body (e.g. 10s).
+    #[arg(long, default_value = "10s")]
+    request_timeout: humantime::Duration,
 }
 
 fn pki_error(e: qtls_pki::Error) -> Error {
@@ -137,7 +143,10 @@ pub(crate) async fn ocsp_responder(args: OcspResponderArgs) -> Result<(), Error>
     let validity = time::Duration::seconds(i64::from(args.validity));
     let subject = ca.subject();
     let responder = OcspResponder::new(ca, signer, index, validity).map_err(pki_error)?;
-    let server = OcspServer::bind(args.listen, responder, Some(args.index)).await?;
+    let server = OcspServer::bind(args.listen, responder, Some(args.index))
+        .await?
+        .with_max_connections(args.max_connections)
+        .with_request_timeout(args.request_timeout.into());
     println!(
         "OCSP responder for {subject} listening on http://{}/",
         server.local_addr()?
