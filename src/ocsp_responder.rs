@@ -48,6 +48,10 @@ const MAX_HEADERS: usize = 32;
 /// trying again, instead of spinning or giving up.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// How many serials of one request the info log line names; the rest are counted (all of
+/// them are logged at debug).
+const LOGGED_SERIALS: usize = 4;
+
 /// An HTTP OCSP responder bound to a TCP address.
 ///
 /// ```no_run
@@ -278,16 +282,27 @@ async fn handle(
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .answer(&request_der, now);
+    let statuses = |responses: &[qtls_pki::OcspSingleResponse]| {
+        responses
+            .iter()
+            .map(|single| {
+                (
+                    qtls_pki::serial_hex(&single.cert_id.serial()),
+                    single.status,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let responses = answer.responses();
+    // One line per request whatever it asks about: a few serials, and how many there were.
     tracing::info!(
         %peer,
         status = ?answer.status(),
-        statuses = ?answer
-            .responses()
-            .iter()
-            .map(|single| (qtls_pki::serial_hex(&single.cert_id.serial()), single.status))
-            .collect::<Vec<_>>(),
+        serials = responses.len(),
+        first = ?statuses(&responses[..responses.len().min(LOGGED_SERIALS)]),
         "OCSP"
     );
+    tracing::debug!(%peer, statuses = ?statuses(responses), "OCSP answer in full");
     let mut response = Response::new(Full::new(Bytes::from(answer.into_der())));
     response
         .headers_mut()

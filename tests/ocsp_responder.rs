@@ -100,6 +100,71 @@ fn openssl_query(openssl: &Path, dir: &Path, port: u16) -> String {
     text
 }
 
+/// A request for many certificates makes one log line at info that names a few serials
+/// and counts the rest; each serial is at debug only.
+#[test]
+fn one_request_logs_a_bounded_number_of_serials() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    run(
+        qtls()
+            .args(["pki", "init", "--profile", "mldsa65", "--dir"])
+            .arg(dir),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls pki init");
+    let ca = Certificate::read_pem_file(&dir.join("intermediate.pem"))
+        .unwrap()
+        .remove(0);
+    let port = free_port();
+    let mut responder = qtls();
+    responder
+        .env("QTLS_LOG", "info")
+        .env("NO_COLOR", "1")
+        .args(["ocsp-responder", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--ca")
+        .arg(dir.join("intermediate.pem"))
+        .arg("--signer")
+        .arg(dir.join("ocsp.pem"))
+        .arg("--key")
+        .arg(dir.join("ocsp.key"))
+        .arg("--index")
+        .arg(dir.join("revoked.txt"));
+    let responder = Server::start(&mut responder, port, "listening on", "qtls ocsp-responder");
+
+    let serials: Vec<[u8; 8]> = (0..40u8)
+        .map(|i| [0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, i])
+        .collect();
+    let mut builder = OcspRequestBuilder::new();
+    for serial in &serials {
+        builder = builder.cert_id(OcspCertId::new(OcspHash::Sha256, &ca, serial).unwrap());
+    }
+    let response = post(port, &builder.build().unwrap());
+    assert_eq!(response.status(), OcspResponseStatus::Successful);
+    assert_eq!(response.responses().len(), serials.len());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = responder.output();
+        if log.contains("OCSP peer=") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    let line = log
+        .lines()
+        .find(|line| line.contains("OCSP peer="))
+        .unwrap_or_else(|| panic!("no request line in {log}"));
+    let named = serials
+        .iter()
+        .filter(|serial| log.contains(&serial_hex(&serial[..])))
+        .count();
+    assert!(named <= 4, "{named} serials logged at info: {line}");
+    assert!(line.contains("serials=40"), "the count of serials: {line}");
+    drop(responder);
+}
+
 #[test]
 fn responder_answers_before_and_after_revocation() {
     let temp = tempfile::tempdir().unwrap();
