@@ -94,7 +94,24 @@ fn client_auth(
     client_key: Arc<dyn SigningKey>,
     client_verifier: qtls_verifier::VerifierBuilder,
 ) -> Outcome {
-    let provider = provider();
+    client_auth_over(
+        &rustls::version::TLS13,
+        provider(),
+        pki,
+        client_chain,
+        client_key,
+        client_verifier,
+    )
+}
+
+fn client_auth_over(
+    version: &'static rustls::SupportedProtocolVersion,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    pki: &TestPki,
+    client_chain: Vec<CertificateDer<'static>>,
+    client_key: Arc<dyn SigningKey>,
+    client_verifier: qtls_verifier::VerifierBuilder,
+) -> Outcome {
     let server_leaf = pki.server_leaf();
     let server_key = CertifiedKey::new(
         pki.chain(server_leaf.certificate()),
@@ -102,15 +119,20 @@ fn client_auth(
     );
     let clock = Arc::new(FixedClock(now()));
     let server_config = ServerConfig::builder_with_details(Arc::clone(&provider), clock.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
+        .with_protocol_versions(&[version])
         .unwrap()
         .with_client_cert_verifier(client_verifier.build_client_verifier().unwrap())
         .with_cert_resolver(Arc::new(Resolver(Arc::new(server_key))));
-    let client_config = ClientConfig::builder_with_details(provider, clock)
-        .with_protocol_versions(&[&rustls::version::TLS13])
+    let client_config = ClientConfig::builder_with_details(Arc::clone(&provider), clock)
+        .with_protocol_versions(&[version])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(verifier(pki).build_server_verifier().unwrap())
+        .with_custom_certificate_verifier(
+            qtls_verifier::VerifierBuilder::new(pki.roots(), &provider)
+                .revocation_policy(qtls_verifier::RevocationPolicy::Off)
+                .build_server_verifier()
+                .unwrap(),
+        )
         .with_client_cert_resolver(Arc::new(ClientCert(Arc::new(CertifiedKey::new(
             client_chain,
             client_key,
@@ -189,6 +211,41 @@ fn client_scheme_that_does_not_match_its_key_is_illegal_parameter() {
         );
         assert_illegal_parameter_from_server(case, &outcome);
     }
+}
+
+/// TLS 1.2 (the compatible preset): an ECDSA client key announcing an RSA-PSS scheme.
+#[test]
+fn tls12_client_scheme_that_does_not_match_its_key_is_illegal_parameter() {
+    let provider = Arc::new(qtls_provider::compatible());
+    let algorithm = KeyAlgorithm::Ecdsa(EcCurve::P256);
+    let pki = TestPki::new(algorithm);
+    let client = client_leaf(&pki, algorithm);
+    let chain = pki.chain(client.certificate());
+    let honest = client_auth_over(
+        &rustls::version::TLS12,
+        Arc::clone(&provider),
+        &pki,
+        chain.clone(),
+        liar(client.key(), SignatureScheme::ECDSA_NISTP256_SHA256),
+        qtls_verifier::VerifierBuilder::new(pki.roots(), &provider)
+            .revocation_policy(qtls_verifier::RevocationPolicy::Off),
+    );
+    assert!(
+        honest.client.is_ok() && honest.server.is_ok(),
+        "client {:?}, server {:?}",
+        honest.client,
+        honest.server
+    );
+    let outcome = client_auth_over(
+        &rustls::version::TLS12,
+        Arc::clone(&provider),
+        &pki,
+        chain,
+        liar(client.key(), SignatureScheme::RSA_PSS_SHA256),
+        qtls_verifier::VerifierBuilder::new(pki.roots(), &provider)
+            .revocation_policy(qtls_verifier::RevocationPolicy::Off),
+    );
+    assert_illegal_parameter_from_server("TLS 1.2, ECDSA key, RSA-PSS scheme", &outcome);
 }
 
 /// Under the post-quantum policy CertificateRequest offers only ML-DSA and composite schemes;
