@@ -611,3 +611,50 @@ fn a_badly_signed_crl_is_not_cached() {
     assert!(matches!(error, Error::Revoked { .. }), "{error}");
     assert_eq!(crl_server.count(), 2);
 }
+
+#[test]
+fn the_crl_cache_is_bounded() {
+    let crl_holder: Arc<std::sync::Mutex<Vec<u8>>> = Arc::default();
+    let served = Arc::clone(&crl_holder);
+    let crl_server = HttpResponder::start(Behaviour::Answer(Arc::new(move |_| {
+        served.lock().unwrap().clone()
+    })));
+    let pki = TestPki::new(COMPOSITE);
+    let crl = CrlBuilder::new(3)
+        .update_times(issued() + hours(12), issued() + time::Duration::days(7))
+        .build(&pki.intermediate)
+        .unwrap();
+    *crl_holder.lock().unwrap() = crl.der().to_vec();
+    // 65 leaves, each naming its own distribution point URL (the same CRL behind each).
+    let leaves: Vec<CertifiedKeyPair> = (0..65)
+        .map(|n| {
+            pki.leaf(
+                pki.leaf_builder(Usage::ServerLeaf, "localhost")
+                    .crl_url(format!("{}crl-{n}", crl_server.url)),
+            )
+        })
+        .collect();
+    let verifier = verifier(&pki)
+        .revocation_policy(RevocationPolicy::HardFail)
+        .online_ocsp(false)
+        .revocation_depth(qtls_verifier::RevocationDepth::EndEntity)
+        .build()
+        .unwrap();
+    let verify_all = || {
+        for leaf in &leaves {
+            let chain = pki.chain(leaf.certificate());
+            let verified = verifier
+                .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
+                .unwrap();
+            assert_eq!(
+                verified.end_entity().revocation,
+                RevocationStatus::Good(StatusSource::Crl)
+            );
+        }
+    };
+    verify_all();
+    assert_eq!(crl_server.count(), 65);
+    // 64 CRLs fit: going round again fetches at least one of the 65 URLs again.
+    verify_all();
+    assert!(crl_server.count() > 65, "{}", crl_server.count());
+}
