@@ -81,6 +81,8 @@ pub struct QtlsAcceptor {
     config: Arc<rustls::ServerConfig>,
     certificates: Arc<CertificateSet>,
     client_verifier: Option<Arc<QtlsClientVerifier>>,
+    /// Applied to resumed sessions (full handshakes: by the config's verifier).
+    acl: Option<crate::acl::Acl>,
     require_post_quantum: bool,
     code_points: CodePoints,
     handshake_timeout: Duration,
@@ -103,6 +105,7 @@ impl QtlsAcceptor {
             config,
             certificates,
             client_verifier,
+            acl: None,
             require_post_quantum,
             code_points,
             handshake_timeout: Duration::from_secs(10),
@@ -132,6 +135,16 @@ impl QtlsAcceptor {
     /// key is then answered with an `internal_error` alert. Default off.
     pub fn with_blocking_handshakes(mut self, blocking: bool) -> Self {
         self.blocking_handshakes = blocking;
+        self
+    }
+
+    /// Refuses resumed sessions whose client `acl` does not permit, as the config's
+    /// [`crate::AuthorizingVerifier`] refuses full handshakes (rustls does not call it on
+    /// resumption; see [`crate::Acl`] for how such a session is closed). Resumed sessions
+    /// whose client certificate expired or is known to be revoked are refused with or
+    /// without it.
+    pub fn with_acl(mut self, acl: crate::acl::Acl) -> Self {
+        self.acl = Some(acl);
         self
     }
 
@@ -249,19 +262,31 @@ impl QtlsAcceptor {
                 (ServerTlsStream::Standard(stream), status)
             }
         };
+        // A resumed session's stored client chain is checked again (expiry, cached
+        // revocation, the ACL); rustls cannot send an alert after the handshake, so a
+        // refused one is closed before the application reads anything.
+        let client = match &self.client_verifier {
+            Some(verifier) => {
+                crate::acl::client_of(stream.get_ref().1, verifier, self.acl.as_ref())
+            }
+            None => Ok(None),
+        };
+        let client = match client {
+            Ok(client) => client,
+            Err(refused) => {
+                tracing::warn!("{refused}");
+                let mut stream = stream;
+                let _ = stream.shutdown().await;
+                return Err(AcceptError::Tls(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    refused,
+                )));
+            }
+        };
         let connection = stream.get_ref().1;
         let context = ConnectionContext {
             info: ConnectionInfo::of(connection, selected.scheme(), &self.code_points),
-            client: self.client_verifier.as_ref().and_then(|verifier| {
-                ClientIdentity::from_connection(connection, verifier).or_else(|| {
-                    // A resumed session: rustls restored the client chain the original
-                    // handshake verified (possibly on another node of the fleet).
-                    (connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed))
-                        .then(|| connection.peer_certificates())
-                        .flatten()
-                        .and_then(ClientIdentity::from_resumed_chain)
-                })
-            }),
+            client,
             early_data,
         };
         Ok((stream, context))

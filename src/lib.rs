@@ -47,7 +47,7 @@ mod stapling;
 mod tls;
 
 pub use acceptor::{AcceptError, ConnectionContext, QtlsAcceptor};
-pub use acl::{Acl, AclRule, AuthorizingVerifier, DenyWith};
+pub use acl::{authorize_resumed, Acl, AclRule, AuthorizingVerifier, DenyWith, ResumptionRefused};
 pub use certs::{CertificateSet, ServedCertificate};
 pub use connection::{group_name, subject_of, ByteCounters, ConnectionInfo, CountingStream};
 pub use early_data::{EarlyDataSettings, EarlyDataStatus, ServerTlsStream};

@@ -423,6 +423,11 @@ impl Server {
         .with_blocking_handshakes(hsm.is_some())
         .with_early_data_window(settings.sessions.early_data.freshness_window)
         .with_metrics(Arc::clone(&metrics));
+        // Resumed sessions skip the verifier: the acceptor applies the ACL to them.
+        let acceptor = match &settings.client_auth {
+            Some(auth) if auth.deny_with == DenyWith::Alert => acceptor.with_acl(auth.acl.clone()),
+            _ => acceptor,
+        };
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             listener: TcpListener::bind(addr).await?,

@@ -17,6 +17,8 @@ use crate::error::{Error, StatusSource};
 use crate::fetch::Fetcher;
 use crate::ocsp::{self, OcspAnswer, OcspContext, OcspStatus};
 
+mod cached;
+
 /// What revocation checking does when no source can say whether a certificate is revoked.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
