@@ -108,7 +108,7 @@ impl ServedCertificate {
     /// that ran out takes it out of service even before the stapler notices).
     pub fn is_enabled(&self) -> bool {
         self.enabled.load(Ordering::SeqCst)
-            && !(self.requires_staple.load(Ordering::SeqCst) && !self.has_current_staple())
+            && (!self.requires_staple.load(Ordering::SeqCst) || self.has_current_staple())
     }
 
     fn has_current_staple(&self) -> bool {
