@@ -24,7 +24,7 @@
 //! first identities winning; the others are misses that cost nothing.
 //!
 //! Every store counts what happened ([`SessionStore::stats`]): sessions stored, hits, misses
-//! and why (absent, corrupt, store error), and store errors. A failing store never fails a
+//! and why (absent, corrupt or of an earlier format, store error), and store errors. A failing store never fails a
 //! connection: rustls falls back to a full handshake, and the store logs a (rate-limited)
 //! warning.
 //!
@@ -39,7 +39,7 @@
 //! // One node: sessions in memory (at most 4096, each for 24 h).
 //! config.session_storage = Arc::new(MemorySessionStore::new(4096));
 //!
-//! // A fleet: sessions in one Redis, authenticated with the fleet's shared secret...
+//! // A fleet: sessions in one Redis, encrypted under a key from the fleet's shared secret...
 //! let secret = FleetSecret::from_file("/etc/qtls/fleet.key".as_ref())?;
 //! let store = RedisSessionStore::builder("redis://10.0.0.5:6379".parse()?, secret.clone())
 //!     .key_prefix("qtls:web:")
@@ -101,8 +101,12 @@ pub struct SessionStoreStats {
     /// Lookups that found nothing: never stored, expired, evicted or already taken.
     pub misses_absent: u64,
     /// Lookups that found an entry that failed its version or authentication check (a
-    /// corrupt value, or one written by another fleet); the entry is not used.
+    /// corrupt value, one written by another fleet, or one of an earlier format); the entry
+    /// is not used.
     pub misses_corrupt: u64,
+    /// Of [`Self::misses_corrupt`], the entries in the unencrypted format that versions
+    /// before the Redis store encrypted its values wrote (they expire by themselves).
+    pub misses_old_format: u64,
     /// Lookups that failed because the store failed or did not answer in time.
     pub misses_store_error: u64,
     /// Failed store operations of any kind (puts and lookups), timeouts included.
@@ -126,6 +130,7 @@ pub(crate) struct Counters {
     hits: AtomicU64,
     misses_absent: AtomicU64,
     misses_corrupt: AtomicU64,
+    misses_old_format: AtomicU64,
     misses_store_error: AtomicU64,
     store_errors: AtomicU64,
     evicted: AtomicU64,
@@ -140,6 +145,8 @@ pub(crate) enum Outcome {
     Hit,
     Absent,
     Corrupt,
+    /// A value of an earlier format: counted as corrupt too.
+    OldFormat,
     LookupFailed,
     Evicted,
 }
@@ -159,6 +166,10 @@ impl Counters {
             Outcome::Hit => add(&self.hits),
             Outcome::Absent => add(&self.misses_absent),
             Outcome::Corrupt => add(&self.misses_corrupt),
+            Outcome::OldFormat => {
+                add(&self.misses_corrupt);
+                add(&self.misses_old_format);
+            }
             Outcome::LookupFailed => {
                 add(&self.misses_store_error);
                 add(&self.store_errors);
@@ -175,6 +186,7 @@ impl Counters {
             hits: get(&self.hits),
             misses_absent: get(&self.misses_absent),
             misses_corrupt: get(&self.misses_corrupt),
+            misses_old_format: get(&self.misses_old_format),
             misses_store_error: get(&self.misses_store_error),
             store_errors: get(&self.store_errors),
             evicted: get(&self.evicted),

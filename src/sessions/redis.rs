@@ -6,7 +6,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::hmac;
+use aws_lc_rs::aead::{Aad, Nonce, RandomizedNonceKey, AES_256_GCM_SIV, NONCE_LEN};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
@@ -21,15 +21,24 @@ use super::{
 use crate::Error;
 
 /// The first byte of every stored value: the format.
-const VALUE_VERSION: u8 = 1;
-const TAG_LEN: usize = 32;
-const MAC_LABEL: &[u8] = b"qtls session store mac v1";
+const VALUE_VERSION: u8 = 2;
+/// The format of earlier versions (HMAC-authenticated, unencrypted): never written, never
+/// read, counted.
+const UNENCRYPTED_VERSION: u8 = 1;
+const TAG_LEN: usize = 16;
+/// The HKDF label of the value-encryption key; the ticket keys and the earlier HMAC key
+/// were derived under other labels.
+const VALUE_KEY_LABEL: &[u8] = b"qtls session store aead v2";
 /// At most one warning of each kind per this interval.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Where the sessions live: one Redis, or a Redis Cluster.
+///
+/// `Display` and `Debug` show the addresses with their passwords replaced by `***`
+/// (`redis://user:***@host:port/db`, `redis+unix:///path?pass=***`), so a target can be
+/// logged.
 #[non_exhaustive]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum RedisTarget {
     /// One Redis server (`redis://HOST:PORT[/DB]`, with `redis://:PASSWORD@HOST:PORT` for
     /// authentication, or `unix:///path/to/redis.sock`).
@@ -64,11 +73,12 @@ impl FromStr for RedisTarget {
 impl fmt::Display for RedisTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Single(url) => f.write_str(url),
+            Self::Single(url) => f.write_str(&redacted(url)),
             Self::Cluster(nodes) => {
                 f.write_str("redis+cluster://")?;
                 for (i, node) in nodes.iter().enumerate() {
-                    let node = node.strip_prefix("redis://").unwrap_or(node);
+                    let node = redacted(node);
+                    let node = node.strip_prefix("redis://").unwrap_or(&node);
                     write!(f, "{}{node}", if i == 0 { "" } else { "," })?;
                 }
                 Ok(())
@@ -77,9 +87,75 @@ impl fmt::Display for RedisTarget {
     }
 }
 
+impl fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Single(url) => f.debug_tuple("Single").field(&redacted(url)).finish(),
+            Self::Cluster(nodes) => f
+                .debug_tuple("Cluster")
+                .field(&nodes.iter().map(|n| redacted(n)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+/// `url` with the password of its user information, and a `pass` or `password` query
+/// parameter (the forms the `redis` crate reads), replaced by `***`. Hand-written rather
+/// than with a URL parser so that an address that does not parse is redacted too.
+fn redacted(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    if let Some(i) = url.find("://") {
+        out.push_str(&url[..i + 3]);
+        rest = &url[i + 3..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..=colon]);
+                        out.push_str("***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &rest[authority_end..];
+    }
+    match rest.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            for (i, pair) in query.split('&').enumerate() {
+                if i > 0 {
+                    out.push('&');
+                }
+                match pair.split_once('=') {
+                    Some((name, _))
+                        if name.eq_ignore_ascii_case("pass")
+                            || name.eq_ignore_ascii_case("password") =>
+                    {
+                        out.push_str(name);
+                        out.push_str("=***");
+                    }
+                    _ => out.push_str(pair),
+                }
+            }
+        }
+        None => out.push_str(rest),
+    }
+    out
+}
+
 impl RedisTarget {
     fn validate(&self) -> Result<(), Error> {
-        let bad = |url: &str, e: RedisError| Error::Config(format!("Redis address {url}: {e}"));
+        let bad = |url: &str, e: RedisError| {
+            Error::Config(format!("Redis address {}: {e}", redacted(url)))
+        };
         match self {
             Self::Single(url) => redis::Client::open(url.as_str())
                 .map(drop)
@@ -194,8 +270,11 @@ impl RedisStoreBuilder {
             }),
             RedisTarget::Cluster(_) => None,
         };
-        let mut mac_key = zeroize::Zeroizing::new([0u8; 32]);
-        self.secret.derive(&[MAC_LABEL], mac_key.as_mut_slice());
+        let mut value_key = zeroize::Zeroizing::new([0u8; 32]);
+        self.secret
+            .derive(&[VALUE_KEY_LABEL], value_key.as_mut_slice());
+        let value_key = RandomizedNonceKey::new(&AES_256_GCM_SIV, value_key.as_slice())
+            .map_err(|_| Error::Config("AES-256-GCM-SIV is not available".into()))?;
         Ok(Arc::new(RedisSessionStore {
             shared: Arc::new(Shared {
                 target: self.target,
@@ -207,7 +286,7 @@ impl RedisStoreBuilder {
             lifetime: self.lifetime,
             op_timeout: self.op_timeout,
             wait_for_puts: self.wait_for_puts,
-            mac_key: hmac::Key::new(hmac::HMAC_SHA256, mac_key.as_slice()),
+            value_key,
             queue,
             direct,
         }))
@@ -221,10 +300,26 @@ impl RedisStoreBuilder {
 ///   per session, so in a cluster every operation is on one slot.
 /// - `take` is `GETDEL`: atomic in Redis, so of all the nodes that race to resume one session
 ///   exactly one gets it (TLS 1.3 resumes a session at most once; 0-RTT relies on it).
-/// - Values are `version (1) ‖ HMAC-SHA256 (32) ‖ session`, the HMAC keyed by a key derived
-///   from the fleet's [`FleetSecret`] over the version, the Redis key and the session. An
-///   entry that fails the check (corrupt, moved to another key, or written by a fleet with
-///   another secret) is a miss with a warning, never trusted.
+/// - Values are encrypted: `version (1, = 2) ‖ nonce (12) ‖ AES-256-GCM-SIV(session) ‖ tag
+///   (16)`, under a key derived from the fleet's [`FleetSecret`] (HKDF-SHA256, label
+///   `qtls session store aead v2`), with the version and the Redis key (length-prefixed) as
+///   additional data and a random nonce per value. A session holds the resumption secret and
+///   the client's certificate chain: whoever reads Redis, or a plain `redis://` link, learns
+///   neither, and cannot make a value resume under another key. What such a reader still
+///   sees: which session identifiers exist, when they were stored (the TTL), and each
+///   value's length (about 200 bytes plus the client's chain). An entry that fails to open
+///   (corrupt, moved to another key, or written by a fleet with another secret) is a miss
+///   with a warning, never trusted. Values of the unencrypted format of earlier versions
+///   (version 1) are misses too, counted in [`SessionStoreStats::misses_old_format`]: after
+///   an upgrade, sessions stored before it take a full handshake once, and during a rolling
+///   upgrade sessions do not cross between upgraded nodes and the others.
+///
+///   AES-256-GCM-SIV ([RFC 8452](https://www.rfc-editor.org/rfc/rfc8452)) rather than
+///   AES-256-GCM because one key serves every value the fleet ever stores, with random
+///   nonces: GCM must stop at 2³² values per key ([NIST SP 800-38D
+///   §8.3](https://csrc.nist.gov/pubs/sp/800/38/d/final)), which a busy fleet
+///   reaches in weeks, and a repeated GCM nonce would leak its authentication key; a
+///   repeated GCM-SIV nonce only shows that two values are identical.
 /// - Redis down, slow (over the operation timeout) or overloaded: a miss or `put` = `false`,
 ///   a rate-limited warning, and a full handshake; it reconnects by itself. How the synchronous
 ///   rustls calls reach the async client is below.
@@ -280,7 +375,7 @@ pub struct RedisSessionStore {
     lifetime: Duration,
     op_timeout: Duration,
     wait_for_puts: bool,
-    mac_key: hmac::Key,
+    value_key: RandomizedNonceKey,
     queue: mpsc::Sender<Request>,
     /// Blocking connections for the operations a handshake waits for (one Redis only).
     direct: Option<Direct>,
@@ -437,8 +532,8 @@ impl RedisSessionStore {
     /// The default operation timeout.
     pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(100);
 
-    /// A builder for a store at `target` whose values are authenticated with a key derived
-    /// from `secret` (every node of the fleet needs the same secret).
+    /// A builder for a store at `target` whose values are encrypted with a key derived from
+    /// `secret` (every node of the fleet needs the same secret).
     pub fn builder(target: RedisTarget, secret: FleetSecret) -> RedisStoreBuilder {
         RedisStoreBuilder {
             target,
@@ -484,43 +579,51 @@ impl RedisSessionStore {
         })
     }
 
-    fn seal(&self, redis_key: &str, session: &[u8]) -> Vec<u8> {
-        let tag = self.tag(redis_key, session);
-        let mut value = Vec::with_capacity(1 + TAG_LEN + session.len());
+    /// `session` encrypted for `redis_key`; `None` if encryption fails (the session is then
+    /// not stored).
+    fn seal(&self, redis_key: &str, session: &[u8]) -> Option<Vec<u8>> {
+        let mut sealed = Vec::with_capacity(session.len() + TAG_LEN);
+        sealed.extend_from_slice(session);
+        let nonce = self
+            .value_key
+            .seal_in_place_append_tag(Aad::from(additional_data(redis_key)), &mut sealed)
+            .ok()?;
+        let mut value = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
         value.push(VALUE_VERSION);
-        value.extend_from_slice(tag.as_ref());
-        value.extend_from_slice(session);
-        value
+        value.extend_from_slice(nonce.as_ref());
+        value.extend_from_slice(&sealed);
+        Some(value)
     }
 
-    fn tag(&self, redis_key: &str, session: &[u8]) -> hmac::Tag {
-        let mut ctx = hmac::Context::with_key(&self.mac_key);
-        ctx.update(&[VALUE_VERSION]);
-        // Length-prefixed, so that no (key, session) pair can pass for another.
-        ctx.update(&(redis_key.len() as u64).to_be_bytes());
-        ctx.update(redis_key.as_bytes());
-        ctx.update(session);
-        ctx.sign()
-    }
-
-    /// The session in `value`, if it is ours and intact.
-    fn open(&self, redis_key: &str, value: &[u8]) -> Result<Vec<u8>, &'static str> {
-        let (&version, rest) = value.split_first().ok_or("empty value")?;
-        if version != VALUE_VERSION {
-            return Err("unknown value version");
+    /// The session in `value`, if it is ours, for this key, and intact.
+    fn open(&self, redis_key: &str, value: &[u8]) -> Result<Vec<u8>, Unusable> {
+        let (&version, rest) = value
+            .split_first()
+            .ok_or(Unusable::Corrupt("empty value"))?;
+        match version {
+            VALUE_VERSION => {}
+            UNENCRYPTED_VERSION => return Err(Unusable::UnencryptedFormat),
+            _ => return Err(Unusable::Corrupt("unknown value version")),
         }
-        if rest.len() < TAG_LEN {
-            return Err("value too short");
+        if rest.len() < NONCE_LEN + TAG_LEN {
+            return Err(Unusable::Corrupt("value too short"));
         }
-        let (tag, session) = rest.split_at(TAG_LEN);
-        let mut msg = Vec::with_capacity(1 + 8 + redis_key.len() + session.len());
-        msg.push(VALUE_VERSION);
-        msg.extend_from_slice(&(redis_key.len() as u64).to_be_bytes());
-        msg.extend_from_slice(redis_key.as_bytes());
-        msg.extend_from_slice(session);
-        hmac::verify(&self.mac_key, &msg, tag)
-            .map_err(|_| "authentication failed (corrupt, or written with another secret)")?;
-        Ok(session.to_vec())
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| Unusable::Corrupt("value too short"))?;
+        let mut plain = sealed.to_vec();
+        let len = self
+            .value_key
+            .open_in_place(nonce, Aad::from(additional_data(redis_key)), &mut plain)
+            .map_err(|_| {
+                Unusable::Corrupt(
+                    "it does not decrypt (corrupt, moved from another key, or written with \
+                     another secret)",
+                )
+            })?
+            .len();
+        plain.truncate(len);
+        Ok(plain)
     }
 
     /// Hands `op` to the background thread, which must finish it within the operation
@@ -571,7 +674,10 @@ impl RedisSessionStore {
                     Some(session)
                 }
                 Err(why) => {
-                    self.shared.counters.count(Outcome::Corrupt);
+                    self.shared.counters.count(match why {
+                        Unusable::UnencryptedFormat => Outcome::OldFormat,
+                        Unusable::Corrupt(_) => Outcome::Corrupt,
+                    });
                     if let Some(suppressed) = self.shared.corrupt_warnings.admit() {
                         tracing::warn!(
                             key = %key,
@@ -604,7 +710,10 @@ impl RedisSessionStore {
 impl StoresServerSessions for RedisSessionStore {
     fn put(&self, id: Vec<u8>, session: Vec<u8>) -> bool {
         let key = self.redis_key(&id);
-        let value = self.seal(&key, &session);
+        let Some(value) = self.seal(&key, &session) else {
+            self.shared.counters.count(Outcome::NotStored);
+            return false;
+        };
         let ttl_ms = u64::try_from(self.lifetime.as_millis()).unwrap_or(u64::MAX);
         let op = Op::Put { key, value, ttl_ms };
         if self.wait_for_puts {
@@ -645,6 +754,36 @@ impl fmt::Debug for RedisSessionStore {
             .field("op_timeout", &self.op_timeout)
             .field("wait_for_puts", &self.wait_for_puts)
             .finish_non_exhaustive()
+    }
+}
+
+/// The additional data a value is encrypted with: the format and the Redis key
+/// (length-prefixed), so that no value opens under another key or as another format.
+fn additional_data(redis_key: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(1 + 8 + redis_key.len());
+    aad.push(VALUE_VERSION);
+    aad.extend_from_slice(&(redis_key.len() as u64).to_be_bytes());
+    aad.extend_from_slice(redis_key.as_bytes());
+    aad
+}
+
+/// Why a value read from Redis is not used.
+#[derive(Clone, Copy, Debug)]
+enum Unusable {
+    /// Version 1: unencrypted, written by an earlier version.
+    UnencryptedFormat,
+    Corrupt(&'static str),
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnencryptedFormat => f.write_str(
+                "it is in the unencrypted format of earlier versions (a full handshake; it \
+                 expires by itself)",
+            ),
+            Self::Corrupt(why) => f.write_str(why),
+        }
     }
 }
 
@@ -879,6 +1018,14 @@ mod tests {
             "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"
         );
         assert!("memory".parse::<RedisTarget>().is_err());
+        let secret: RedisTarget = "redis://u:pw@127.0.0.1:6379/2?pass=pw2".parse().unwrap();
+        assert_eq!(
+            secret.to_string(),
+            "redis://u:***@127.0.0.1:6379/2?pass=***"
+        );
+        assert!(!format!("{secret:?}").contains("pw"));
+        assert_eq!(redacted("redis://user@host:1"), "redis://user@host:1");
+        assert_eq!(redacted("redis://:a@b@host:1/0"), "redis://:***@host:1/0");
         assert!("redis+cluster://".parse::<RedisTarget>().is_err());
     }
 
@@ -896,16 +1043,30 @@ mod tests {
         )
         .build()
         .unwrap();
-        let value = a.seal("k1", b"session");
+        let value = a.seal("k1", b"session").unwrap();
         assert_eq!(a.open("k1", &value).unwrap(), b"session");
+        assert!(!value.windows(7).any(|w| w == b"session"));
+        assert_ne!(
+            a.seal("k1", b"session").unwrap(),
+            value,
+            "a fresh nonce each time"
+        );
         assert!(a.open("k2", &value).is_err());
         assert!(b.open("k1", &value).is_err());
         let mut flipped = value.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert!(a.open("k1", &flipped).is_err());
         let mut versioned = value;
-        versioned[0] = 2;
-        assert!(a.open("k1", &versioned).is_err());
+        versioned[0] = 3;
+        assert!(matches!(
+            a.open("k1", &versioned),
+            Err(Unusable::Corrupt(_))
+        ));
+        versioned[0] = UNENCRYPTED_VERSION;
+        assert!(matches!(
+            a.open("k1", &versioned),
+            Err(Unusable::UnencryptedFormat)
+        ));
         assert!(a.open("k1", &[]).is_err());
         assert!(a.open("k1", &[VALUE_VERSION; 10]).is_err());
     }

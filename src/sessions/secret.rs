@@ -1,5 +1,5 @@
 //! The secret a fleet's nodes share: it derives the ticket keys and the session store's
-//! authentication key.
+//! value-encryption key.
 
 use core::fmt;
 use std::path::Path;
@@ -13,7 +13,7 @@ use crate::Error;
 
 /// A secret shared by every node of a fleet (at least 32 bytes), from which each node derives
 /// the same keys: [`RotatingTicketer`](super::RotatingTicketer) ticket keys and the
-/// [`RedisSessionStore`](super::RedisSessionStore) authentication key. Each use derives its
+/// [`RedisSessionStore`](super::RedisSessionStore) value-encryption key. Each use derives its
 /// own key with HKDF-SHA256 and a distinct label, so one secret serves both.
 ///
 /// Cloning is cheap (the bytes are shared); they are wiped when the last clone goes, and
