@@ -44,7 +44,8 @@ pub enum DenyWith {
 /// lifetime of the peer's certificate, the likelihood of intervening revocation". So right
 /// after a resumed handshake the acceptor ([`crate::QtlsAcceptor`]) checks the stored chain
 /// again ([`authorize_resumed`]):
-/// - a certificate of the chain past its notAfter refuses the session;
+/// - a certificate of the chain past its notAfter refuses the session, and so does a
+///   session made without a client certificate where one is now required;
 /// - the revocation status is re-read from the verifier's caches only (OCSP answers, fetched
 ///   and configured CRLs: [`qtls_verifier::ChainVerifier::cached_revocation_status`]), never
 ///   fetched, so resumption costs no network round trip; a cached revocation refuses it, a
@@ -159,6 +160,8 @@ impl ClientCertVerifier for AuthorizingVerifier {
 pub enum ResumptionRefused {
     /// The client chain stored with the session does not parse.
     Unreadable,
+    /// The session was made without a client certificate, and the server now requires one.
+    NoCertificate,
     /// A certificate of the client's chain expired after the session was made.
     Expired {
         /// The expired certificate's subject DN.
@@ -183,6 +186,9 @@ impl core::fmt::Display for ResumptionRefused {
         f.write_str("resumed session refused: ")?;
         match self {
             Self::Unreadable => f.write_str("the stored client chain does not parse"),
+            Self::NoCertificate => f.write_str(
+                "the session was made without a client certificate, which is now required",
+            ),
             Self::Expired { subject, not_after } => write!(
                 f,
                 "client certificate {subject} expired (notAfter {})",
@@ -266,7 +272,9 @@ pub(crate) fn client_of(
             let now = UnixTime::now();
             authorize_resumed(chain, verifier, acl, now).map(Some)
         }
-        // A session made without a client certificate (optional client auth).
+        // Made without a client certificate (optional client auth then): rustls resumes it
+        // even where one is now required.
+        _ if verifier.client_auth_mandatory() => Err(ResumptionRefused::NoCertificate),
         _ => Ok(None),
     }
 }

@@ -4,7 +4,8 @@
 //! handshake. An ACL that no longer permits the client (a server restarted with the same
 //! ticket key), a client certificate that expired since the full handshake, and one the
 //! server has since learnt is revoked (from its OCSP cache, without asking the responder)
-//! each get the resumed connection closed without an answer; in http403 mode an ACL deny
+//! each get the resumed connection closed without an answer, as does a session made without
+//! a client certificate resumed where one is now required; in http403 mode an ACL deny
 //! gets 403.
 
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -73,11 +74,17 @@ struct Client {
 
 impl Client {
     fn new(pki: &TestPki, chain: &Path, key: &Path) -> Self {
+        Self::with_identity(pki, Some((chain, key)))
+    }
+
+    fn with_identity(pki: &TestPki, identity: Option<(&Path, &Path)>) -> Self {
         let settings = qtls::TlsSettings::default();
         let provider = settings.provider().unwrap();
-        let identity = qtls::Identity::from_pem_files(chain, key, &provider, &settings).unwrap();
+        let identity = identity.map(|(chain, key)| {
+            qtls::Identity::from_pem_files(chain, key, &provider, &settings).unwrap()
+        });
         let roots = qtls::read_certificates(&pki.root()).unwrap();
-        let (config, _) = qtls::client_config(&settings, roots, Some(&identity)).unwrap();
+        let (config, _) = qtls::client_config(&settings, roots, identity.as_ref()).unwrap();
         Self {
             config: Arc::new(config),
             runtime: tokio::runtime::Builder::new_current_thread()
@@ -166,13 +173,21 @@ fn resumption_is_refused_when_the_acl_no_longer_permits_the_client() {
     );
     expect_line(
         &denying,
-        &["resumed session refused", "CN=qtls-client,O=Q-TLS", "denied by the ACL"],
+        &[
+            "resumed session refused",
+            "CN=qtls-client,O=Q-TLS",
+            "denied by the ACL",
+        ],
     );
 
     // In http403 mode the application answers a denied client, resumed or not.
     let third = client.get(denying_403.port);
     assert!(third.resumed, "not resumed, proves nothing: {third:?}");
-    assert!(third.served_with("403"), "{third:?}\n{}", log_of(&denying_403));
+    assert!(
+        third.served_with("403"),
+        "{third:?}\n{}",
+        log_of(&denying_403)
+    );
 }
 
 #[test]
@@ -224,7 +239,11 @@ fn resumption_is_refused_once_the_client_certificate_expired() {
     );
     expect_line(
         &server,
-        &["resumed session refused", "CN=short-lived,O=Q-TLS", "expired"],
+        &[
+            "resumed session refused",
+            "CN=short-lived,O=Q-TLS",
+            "expired",
+        ],
     );
 }
 
@@ -275,7 +294,11 @@ fn resumption_is_refused_once_the_server_learnt_the_client_certificate_is_revoke
     );
     expect_line(
         &server,
-        &["resumed session refused", "CN=qtls-client,O=Q-TLS", "revoked"],
+        &[
+            "resumed session refused",
+            "CN=qtls-client,O=Q-TLS",
+            "revoked",
+        ],
     );
     // The resumption asked no one.
     assert_eq!(
@@ -283,5 +306,41 @@ fn resumption_is_refused_once_the_server_learnt_the_client_certificate_is_revoke
         asked,
         "{}",
         log_of(&responder)
+    );
+}
+
+#[test]
+fn resumption_without_a_certificate_is_refused_where_one_is_now_required() {
+    let pki = composite_pki(None);
+    let key = ticket_key(&pki);
+    let mut optional: Vec<OsString> = pki.server_cert_args();
+    optional.extend([
+        OsString::from("--client-ca"),
+        pki.root().into(),
+        "--ticket-key-file".into(),
+        key.clone(),
+    ]);
+    let optional = start_server(optional);
+    let tickets = [OsString::from("--ticket-key-file"), key];
+    let required = mtls_server(&pki, &pki.client_subject(), &tickets);
+    let client = Client::with_identity(&pki, None);
+
+    let first = client.get(optional.port);
+    assert!(
+        first.served_with("200") && !first.resumed,
+        "{first:?}\n{}",
+        log_of(&optional)
+    );
+    let second = client.get(required.port);
+    assert!(second.resumed, "not resumed, proves nothing: {second:?}");
+    assert!(
+        second.handshake.is_ok() && second.response.is_empty(),
+        "a session without a client certificate was resumed where one is required: \
+         {second:?}\n{}",
+        log_of(&required)
+    );
+    expect_line(
+        &required,
+        &["resumed session refused", "without a client certificate"],
     );
 }
