@@ -149,6 +149,13 @@ impl CertificateSet {
         &self.certificates
     }
 
+    /// Whether any certificate is in service (and post-quantum, if required).
+    pub fn any_in_service(&self) -> bool {
+        self.certificates
+            .iter()
+            .any(|cert| cert.is_enabled() && (cert.post_quantum || !self.require_post_quantum))
+    }
+
     /// The certificate for a client offering `schemes` with SNI `server_name`: among those
     /// in service (and post-quantum, if required), those whose names match the SNI (all, if
     /// none match); post-quantum before classical; the first whose scheme the client offers.

@@ -6,6 +6,7 @@
 //! [listen]
 //! address = "127.0.0.1:8443"
 //! max_connections = 1024
+//! max_blocking_handshakes = 64     # handshakes processed off the workers at once
 //! handshake_timeout = "10s"
 //!
 //! [policy]
@@ -151,6 +152,10 @@ pub struct ListenSection {
     /// Connections served at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Handshakes processed off the runtime's workers at once (keys in a token, client
+    /// certificate verification).
+    #[serde(default = "default_max_blocking_handshakes")]
+    pub max_blocking_handshakes: usize,
     /// From accept to a finished handshake.
     #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
     pub handshake_timeout: Duration,
@@ -164,6 +169,7 @@ impl Default for ListenSection {
         Self {
             address: default_address(),
             max_connections: default_max_connections(),
+            max_blocking_handshakes: default_max_blocking_handshakes(),
             handshake_timeout: default_handshake_timeout(),
             idle_timeout: default_idle_timeout(),
         }
@@ -175,6 +181,9 @@ fn default_address() -> SocketAddr {
 }
 fn default_max_connections() -> usize {
     1024
+}
+fn default_max_blocking_handshakes() -> usize {
+    crate::QtlsAcceptor::DEFAULT_MAX_OFFLOADED_HANDSHAKES
 }
 fn default_handshake_timeout() -> Duration {
     Duration::from_secs(10)
@@ -416,6 +425,9 @@ impl ConfigFile {
         if self.listen.max_connections == 0 {
             return Err("listen.max_connections must be at least 1".into());
         }
+        if self.listen.max_blocking_handshakes == 0 {
+            return Err("listen.max_blocking_handshakes must be at least 1".into());
+        }
         if let Some(stapling) = &self.ocsp_stapling {
             if stapling.background_refresh.interval.is_zero() {
                 return Err("ocsp_stapling.background_refresh.interval must not be 0".into());
@@ -505,6 +517,7 @@ impl ConfigFile {
             require_pq_signatures: self.policy.require_pq_signatures,
             limits: Limits {
                 max_connections: self.listen.max_connections,
+                max_blocking_handshakes: self.listen.max_blocking_handshakes,
                 handshake_timeout: self.listen.handshake_timeout,
                 idle_timeout: self.listen.idle_timeout,
                 key_update: self.key_update_policy(),

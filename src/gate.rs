@@ -17,20 +17,32 @@ pub enum Refusal {
     /// The policy requires a post-quantum key exchange and the client offers none:
     /// insufficient_security.
     NoPostQuantumGroup {
-        /// The groups the client offered, in OpenSSL's spelling where known.
+        /// The first [`Refusal::MAX_LISTED`] groups the client offered, in OpenSSL's
+        /// spelling where known (a ClientHello may list 32,767: what one peer can make us
+        /// log is bounded).
         offered: Vec<String>,
+        /// How many more groups the client offered.
+        more: usize,
     },
+    /// No certificate in service signs with a scheme the client offers in
+    /// signature_algorithms: handshake_failure
+    /// ([RFC 8446 §4.4.2.2](https://www.rfc-editor.org/rfc/rfc8446#section-4.4.2.2)).
+    NoSuitableCertificate,
     /// The server cannot serve right now (hard-fail stapling without a staple, ...):
     /// internal_error.
     Unavailable(String),
 }
 
 impl Refusal {
+    /// How many offered items a refusal names (the rest are counted).
+    pub const MAX_LISTED: usize = 8;
+
     /// The alert this refusal sends.
     pub fn alert(&self) -> AlertDescription {
         match self {
             Self::ProtocolVersion => AlertDescription::ProtocolVersion,
             Self::NoPostQuantumGroup { .. } => AlertDescription::InsufficientSecurity,
+            Self::NoSuitableCertificate => AlertDescription::HandshakeFailure,
             Self::Unavailable(_) => AlertDescription::InternalError,
         }
     }
@@ -44,25 +56,43 @@ impl Refusal {
 impl core::fmt::Display for Refusal {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::ProtocolVersion => write!(f, "client offers no TLS 1.3"),
-            Self::NoPostQuantumGroup { offered } => write!(
+            Self::ProtocolVersion => write!(f, "client offers no protocol version we serve"),
+            Self::NoPostQuantumGroup { offered, more } => {
+                write!(
+                    f,
+                    "client offers no post-quantum key exchange (offered: {}",
+                    offered.join(", ")
+                )?;
+                if *more > 0 {
+                    write!(f, " and {more} more")?;
+                }
+                write!(f, ")")
+            }
+            Self::NoSuitableCertificate => write!(
                 f,
-                "client offers no post-quantum key exchange (offered: {})",
-                offered.join(", ")
+                "no certificate in service signs with a scheme the client offers"
             ),
             Self::Unavailable(why) => write!(f, "unavailable: {why}"),
         }
     }
 }
 
-/// The decision for one ClientHello.
+/// The decision for one ClientHello. `allow_tls12`: a client offering TLS 1.2 but not 1.3
+/// passes (the `compatible` preset without a post-quantum requirement); otherwise it gets
+/// protocol_version.
 pub(crate) fn check(
     hello: &ClientHelloMessage,
     groups: Option<&[NamedGroup]>,
     require_post_quantum: bool,
+    allow_tls12: bool,
     code_points: &qtls_provider::CodePoints,
 ) -> Result<(), Refusal> {
-    if !hello.versions().contains(&0x0304) {
+    let versions = hello.versions();
+    if !versions.contains(&TLS13) {
+        // Without TLS 1.3 there is no post-quantum key exchange to require.
+        if allow_tls12 && !require_post_quantum && versions.contains(&TLS12) {
+            return Ok(());
+        }
         return Err(Refusal::ProtocolVersion);
     }
     if require_post_quantum {
@@ -74,8 +104,10 @@ pub(crate) fn check(
             return Err(Refusal::NoPostQuantumGroup {
                 offered: groups
                     .iter()
+                    .take(Refusal::MAX_LISTED)
                     .map(|group| crate::group_name(*group, code_points))
                     .collect(),
+                more: groups.len().saturating_sub(Refusal::MAX_LISTED),
             });
         }
     }
@@ -220,6 +252,8 @@ fn psk_offer(message: &[u8]) -> Option<PskOffer> {
     })
 }
 
+const TLS13: u16 = 0x0304;
+const TLS12: u16 = 0x0303;
 const EXT_SUPPORTED_VERSIONS: u16 = 43;
 const EXT_EARLY_DATA: u16 = 42;
 const EXT_PRE_SHARED_KEY: u16 = 41;
@@ -383,6 +417,7 @@ mod tests {
                 &ClientHelloMessage::from_records(&tls12),
                 Some(&hybrid),
                 true,
+                false,
                 &code_points
             ),
             Err(Refusal::ProtocolVersion)
@@ -391,6 +426,7 @@ mod tests {
             &ClientHelloMessage::from_records(&tls13),
             Some(&classical),
             true,
+            false,
             &code_points,
         )
         .unwrap_err();
@@ -401,6 +437,7 @@ mod tests {
             &ClientHelloMessage::from_records(&tls13),
             Some(&classical),
             false,
+            false,
             &code_points
         )
         .is_ok());
@@ -408,6 +445,8 @@ mod tests {
             &ClientHelloMessage::from_records(&tls13),
             Some(&hybrid),
             true,
+            false,
+            false,
             &code_points
         )
         .is_ok());
@@ -415,8 +454,53 @@ mod tests {
             &ClientHelloMessage::from_records(&tls13),
             Some(&[NamedGroup::from(0x11ed)]),
             true,
+            false,
+            false,
             &code_points
         )
         .is_ok());
+    }
+
+    #[test]
+    fn tls12_passes_only_where_allowed_and_without_a_post_quantum_requirement() {
+        let code_points = qtls_provider::CodePoints::DEFAULT;
+        let tls12 = ClientHelloMessage::from_records(&client_hello(None));
+        let classical = [NamedGroup::X25519];
+        assert_eq!(
+            check(&tls12, Some(&classical), false, true, &code_points),
+            Ok(())
+        );
+        assert_eq!(
+            check(&tls12, Some(&classical), true, true, &code_points),
+            Err(Refusal::ProtocolVersion)
+        );
+        assert_eq!(
+            check(&tls12, Some(&classical), false, false, &code_points),
+            Err(Refusal::ProtocolVersion)
+        );
+        // TLS 1.1 and older are never served.
+        let tls11 = ClientHelloMessage::from_records(&client_hello(Some(&[0x0302])));
+        assert_eq!(
+            check(&tls11, Some(&classical), false, true, &code_points),
+            Err(Refusal::ProtocolVersion)
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_a_bounded_number_of_groups() {
+        let code_points = qtls_provider::CodePoints::DEFAULT;
+        let tls13 = ClientHelloMessage::from_records(&client_hello(Some(&[0x0304])));
+        let many: Vec<NamedGroup> = (0..32_000u16)
+            .map(|g| NamedGroup::from(0x7000 + g))
+            .collect();
+        let refusal = check(&tls13, Some(&many), true, false, &code_points).unwrap_err();
+        let Refusal::NoPostQuantumGroup { offered, more } = &refusal else {
+            panic!("unexpected refusal {refusal:?}");
+        };
+        assert_eq!(offered.len(), Refusal::MAX_LISTED);
+        assert_eq!(*more, 32_000 - Refusal::MAX_LISTED);
+        let text = refusal.to_string();
+        assert!(text.len() < 400, "{text}");
+        assert!(text.ends_with("and 31992 more)"), "{text}");
     }
 }

@@ -5,12 +5,15 @@
 //!
 //! rustls calls the signing key (CertificateVerify) and the ticketer synchronously from
 //! inside the handshake, and a token may take milliseconds, or hang until the operation
-//! timeout. So when a server's key or ticketer is in a token, the acceptor runs the rest of
-//! the handshake after the ClientHello inside [`tokio::task::block_in_place`]: the worker
-//! thread first hands its other tasks to a fresh worker, so the runtime's workers never wait
-//! for a token. The PKCS#11 calls themselves run on `qtls-hsm`'s own threads (one per pooled
-//! session), which bound every call by the operation timeout. On a current-thread runtime
-//! (where `block_in_place` is not available) the handshake runs inline.
+//! timeout. So when a server's key or ticketer is in a token, the acceptor processes the
+//! handshake's records (the ClientHello, and each flight after it) inside
+//! [`tokio::task::block_in_place`]: the worker thread first hands its other tasks to a fresh
+//! worker, so the runtime's workers never wait for a token. Waiting for the client's next
+//! flight holds no thread, and at most `QtlsAcceptor::with_max_offloaded_handshakes`
+//! handshakes are processed this way at once. The PKCS#11 calls themselves run on
+//! `qtls-hsm`'s own threads (one per pooled session), which bound every call by the
+//! operation timeout. On a current-thread runtime (where `block_in_place` is not available)
+//! the handshake runs inline.
 //!
 //! When the token fails while signing, rustls itself sends no alert; the acceptor answers
 //! the ClientHello with a plaintext `internal_error` alert instead (nothing else has reached
@@ -25,16 +28,13 @@ use qtls_hsm::{Hsm, HsmSigningKey, HsmTicketer, KeyRef, Pin, TokenConfig, PIN_EN
 use qtls_provider::CodePoints;
 use rustls::sign::{CertifiedKey, Signer, SigningKey};
 use rustls::{SignatureAlgorithm, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::StartHandshake;
 
 use crate::error::Error;
 use crate::tls::{read_certificates, Identity};
 
 /// A fatal `internal_error` alert as a plaintext record (RFC 8446 §6): what a ClientHello gets
 /// when our own key fails to sign.
-const INTERNAL_ERROR_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50];
+pub(crate) const INTERNAL_ERROR_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50];
 
 /// One token: its module, label and PIN file (the PIN is read from the file when given, else
 /// from the `QTLS_HSM_PIN` environment variable; never from a command line).
@@ -170,8 +170,8 @@ fn take_signing_failure() -> bool {
     SIGNING_FAILED.with(|failed| failed.replace(false))
 }
 
-/// A signing key that notes its failures for [`finish_handshake`] (rustls sends no alert for
-/// a signer error: the handshake just stops).
+/// A signing key that notes its failures for [`noting_signing_failure`] (rustls sends no
+/// alert for a signer error: the handshake just stops).
 #[derive(Debug)]
 struct ReportingKey(Arc<dyn SigningKey>);
 
@@ -206,59 +206,13 @@ impl Signer for ReportingSigner {
     }
 }
 
-/// Completes a handshake whose ClientHello has been read, off the runtime's worker threads
-/// (see the module docs), within `timeout`. A failure of our own signing key is answered with
-/// a plaintext `internal_error` alert.
-pub(crate) async fn finish_handshake<IO>(
-    start: StartHandshake<IO>,
-    config: Arc<rustls::ServerConfig>,
-    timeout: Duration,
-) -> std::io::Result<TlsStream<IO>>
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
-    use tokio::runtime::Handle;
-
-    let offload = crate::blocking::can_block_in_place();
-    let mut started = false;
-    // rustls processes the ClientHello and signs CertificateVerify (and decrypts a ticket)
-    // right here, synchronously: the token calls happen inside this closure.
-    let signing = || {
-        take_signing_failure();
-        let accept = start.into_stream_with(config, |_| started = true);
-        (accept, take_signing_failure())
-    };
-    let (mut accept, signing_failed) = if offload {
-        tokio::task::block_in_place(signing)
-    } else {
-        signing()
-    };
-    if !started && signing_failed {
-        // rustls would now send its queued ServerHello and stop; the client would see the
-        // connection drop. A plaintext alert in its place reaches the client as
-        // internal_error, and nothing of the failed handshake leaves the server.
-        if let Some(io) = accept.get_mut() {
-            let _ = io.write_all(&INTERNAL_ERROR_ALERT).await;
-            let _ = io.shutdown().await;
-        }
-        return Err(std::io::Error::other(rustls::Error::General(
-            "our signing key failed (internal_error sent)".into(),
-        )));
-    }
-    // The rest of the handshake may encrypt a session ticket in the token (after the
-    // client's Finished): also off the workers, and bounded, since a blocked thread cannot
-    // be interrupted by the caller's timeout.
-    let finish = async move {
-        tokio::time::timeout(timeout, accept)
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timed out"))?
-    };
-    if offload {
-        let handle = Handle::current();
-        tokio::task::block_in_place(move || handle.block_on(finish))
-    } else {
-        finish.await
-    }
+/// Runs `f` (rustls processing a ClientHello, which signs CertificateVerify) and says
+/// whether a [`ReportingKey`] failed to sign meanwhile on this thread: rustls sends no alert
+/// for a signer error, so the acceptor answers with [`INTERNAL_ERROR_ALERT`] itself.
+pub(crate) fn noting_signing_failure<R>(f: impl FnOnce() -> R) -> (R, bool) {
+    take_signing_failure();
+    let result = f();
+    (result, take_signing_failure())
 }
 
 impl From<qtls_hsm::Error> for Error {

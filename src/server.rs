@@ -45,6 +45,11 @@ pub struct ClientAuth {
 pub struct Limits {
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Handshakes whose records are processed off the runtime's workers at once (a key or
+    /// ticket key in a token, client-certificate verification, which may fetch OCSP or
+    /// CRLs); further ones wait for a slot within the handshake timeout
+    /// ([`QtlsAcceptor::with_max_offloaded_handshakes`]).
+    pub max_blocking_handshakes: usize,
     /// From accept to a finished handshake.
     pub handshake_timeout: Duration,
     /// Waiting for a request, or for the peer's close_notify after the response.
@@ -59,6 +64,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 1024,
+            max_blocking_handshakes: QtlsAcceptor::DEFAULT_MAX_OFFLOADED_HANDSHAKES,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
@@ -404,6 +410,19 @@ impl Server {
         let require_post_quantum = settings
             .require_post_quantum
             .unwrap_or(settings.tls.preset.requires_post_quantum_kx());
+        // TLS 1.2 carries no post-quantum key exchange: served only where the preset has it
+        // and the policy does not require one (the gate refuses it otherwise).
+        let allow_tls12 = !require_post_quantum
+            && settings
+                .tls
+                .preset
+                .protocol_versions()
+                .iter()
+                .any(|version| version.version == rustls::ProtocolVersion::TLSv1_2)
+            && provider
+                .cipher_suites
+                .iter()
+                .any(|suite| suite.version().version == rustls::ProtocolVersion::TLSv1_2);
         // With a ticketer rustls resumes TLS 1.3 sessions from tickets only.
         let metrics = Arc::new(
             crate::metrics::Metrics::new(
@@ -421,6 +440,8 @@ impl Server {
         )
         .with_handshake_timeout(settings.limits.handshake_timeout)
         .with_blocking_handshakes(hsm.is_some())
+        .with_tls12(allow_tls12)
+        .with_max_offloaded_handshakes(settings.limits.max_blocking_handshakes)
         .with_early_data_window(settings.sessions.early_data.freshness_window)
         .with_metrics(Arc::clone(&metrics));
         // Resumed sessions skip the verifier: the acceptor applies the ACL to them.
@@ -553,6 +574,9 @@ impl Server {
                         self.metrics.refused(crate::alert_name(refusal.alert()))
                     }
                     crate::AcceptError::Closed => {}
+                    crate::AcceptError::ClientHelloTooLarge(_) => {
+                        self.metrics.refused("decode_error".into())
+                    }
                     crate::AcceptError::Timeout | crate::AcceptError::Tls(_) => {
                         self.metrics.handshake_failed()
                     }

@@ -423,9 +423,12 @@ pub fn qtls_certs(profile: &str) -> Certs {
     }
 }
 
-/// The `qtls` binary under test.
+/// The `qtls` binary under test: cargo's, or `QTLS_TEST_BIN` (to run a test against
+/// another build, e.g. to show that it fails without a fix).
 pub fn qtls_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_qtls"))
+    std::env::var_os("QTLS_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_qtls")))
 }
 
 /// Starts `qtls server --listen 127.0.0.1:PORT --cert CHAIN --key KEY --preset PRESET` and

@@ -73,6 +73,11 @@ pub(crate) struct ServerArgs {
     /// Connections served at once.
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Handshakes processed off the runtime's workers at once (keys in a token, client
+    /// certificate verification); others wait for a slot within the handshake timeout
+    /// (default 64).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_blocking_handshakes: Option<u64>,
     /// Time allowed from accept to a finished handshake (e.g. 10s).
     #[arg(long)]
     handshake_timeout: Option<humantime::Duration>,
@@ -248,6 +253,9 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
     }
     if let Some(max) = args.max_connections {
         settings.limits.max_connections = max;
+    }
+    if let Some(max) = args.max_blocking_handshakes {
+        settings.limits.max_blocking_handshakes = usize::try_from(max).unwrap_or(usize::MAX);
     }
     if let Some(timeout) = args.handshake_timeout {
         settings.limits.handshake_timeout = Duration::from(timeout);
