@@ -54,6 +54,7 @@ mod builder;
 mod certificate;
 mod crl;
 mod error;
+mod files;
 mod ocsp;
 mod pki;
 mod profile;

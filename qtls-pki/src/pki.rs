@@ -1,7 +1,6 @@
 //! A whole test hierarchy: root CA, intermediate CA, server, client and OCSP responder.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use qtls_provider::{Backend, KeyPair};
@@ -12,6 +11,7 @@ use crate::builder::{CertificateBuilder, Usage};
 use crate::certificate::{Certificate, CertifiedKeyPair};
 use crate::crl::{CrlBuilder, RevocationList};
 use crate::error::Error;
+use crate::files::write_atomic as write_file;
 use crate::profile::Profile;
 use crate::revocation::{IndexEntry, RevocationIndex, RevocationReason};
 
@@ -271,7 +271,8 @@ impl Pki {
     }
 
     /// Writes the certificates and keys as PEM into `dir` (created if missing), replacing
-    /// files of the same names: the certificates in [`Pki::FILE_NAMES`] order, `*-chain.pem`
+    /// files of the same names atomically (each written beside its final name, then renamed
+    /// over it, so an old key is never truncated in place): the certificates in [`Pki::FILE_NAMES`] order, `*-chain.pem`
     /// holding the leaf then the intermediate, PKCS#8 keys readable by the owner only, and the
     /// intermediate CA's revocation index `revoked.txt` ([`RevocationIndex`]) listing the
     /// server, client and OCSP-responder certificates as valid. Returns the paths written, in
@@ -411,33 +412,6 @@ impl Pki {
             self.intermediate.certificate().to_certificate_der(),
         ]
     }
-}
-
-/// Writes `contents` to `path`; a `secret` file gets mode 0600 on Unix, also when it
-/// already existed with a wider mode.
-fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Error> {
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut file = options.open(path).map_err(io)?;
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
-    }
-    file.write_all(contents).map_err(io)?;
-    file.sync_all().map_err(io)
 }
 
 #[cfg(test)]

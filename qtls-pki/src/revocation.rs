@@ -4,7 +4,6 @@
 use core::fmt;
 use core::str::FromStr;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use time::OffsetDateTime;
@@ -339,20 +338,7 @@ impl RevocationIndex {
     /// Writes the index to `path`, replacing it atomically (a temporary file beside it,
     /// then a rename), so a responder re-reading it never sees half a file.
     pub fn write(&self, path: &Path) -> Result<(), Error> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| Error::Io { path, source }
-        };
-        let file_name = path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| Self::FILE_NAME.into());
-        let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-        let mut file = fs::File::create(&temporary).map_err(io(&temporary))?;
-        file.write_all(self.to_string().as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io(&temporary))?;
-        fs::rename(&temporary, path).map_err(io(path))
+        crate::files::write_atomic(path, self.to_string().as_bytes(), false)
     }
 
     /// The entries, in file order.
