@@ -66,3 +66,105 @@ fn key_files_are_replaced_not_truncated() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Runs one `qtls` per argument list at once and waits for all of them.
+fn run_parallel(runs: Vec<Vec<String>>) -> Vec<std::process::Output> {
+    let children: Vec<_> = runs
+        .iter()
+        .map(|args| {
+            qtls()
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| child.wait_with_output().unwrap())
+        .collect()
+}
+
+/// 20 `qtls pki revoke` at once, each of another serial, all end up revoked in revoked.txt;
+/// 20 `qtls pki crl` at once get 20 different CRL numbers.
+#[test]
+fn concurrent_revocations_and_crls_are_all_kept() {
+    use qtls_pki::{IndexStatus, RevocationIndex, RevocationList};
+    let dir = temp_dir("qtls-pki-files-lock-");
+    let dir = dir.path();
+    pki_init(dir, &[]).expect_success("qtls pki init");
+    let index_path = dir.join(RevocationIndex::FILE_NAME);
+    let mut text = std::fs::read_to_string(&index_path).unwrap();
+    let serials: Vec<String> = (0..20).map(|i| format!("{:02X}", 0x40 + i)).collect();
+    for serial in &serials {
+        text.push_str(&format!(
+            "V\t360101000000Z\t\t{serial}\tunknown\t/O=Q-TLS/CN=extra-{serial}\n"
+        ));
+    }
+    std::fs::write(&index_path, text).unwrap();
+    let dir_arg = dir.to_str().unwrap().to_owned();
+
+    let revocations = run_parallel(
+        serials
+            .iter()
+            .map(|serial| {
+                ["pki", "revoke", "--dir", &dir_arg, "--serial", serial]
+                    .map(str::to_owned)
+                    .to_vec()
+            })
+            .collect(),
+    );
+    for output in &revocations {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let index = RevocationIndex::read(&index_path).unwrap();
+    let lost: Vec<&String> = serials
+        .iter()
+        .filter(|serial| {
+            let serial = qtls_pki::parse_serial(serial).unwrap();
+            !matches!(
+                index.get(&serial).unwrap().status,
+                IndexStatus::Revoked { .. }
+            )
+        })
+        .collect();
+    assert!(lost.is_empty(), "revocations lost: {lost:?}\n{index}");
+
+    let crls = run_parallel(
+        (0..20)
+            .map(|i| {
+                let out = dir.join(format!("crl-{i}.pem"));
+                [
+                    "pki",
+                    "crl",
+                    "--dir",
+                    &dir_arg,
+                    "--out",
+                    out.to_str().unwrap(),
+                ]
+                .map(str::to_owned)
+                .to_vec()
+            })
+            .collect(),
+    );
+    let mut numbers = Vec::new();
+    for (i, output) in crls.iter().enumerate() {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let crl = RevocationList::read_file(&dir.join(format!("crl-{i}.pem"))).unwrap();
+        assert_eq!(crl.revoked().len(), 20);
+        numbers.push(crl.crl_number().unwrap().to_vec());
+    }
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 20, "CRL numbers reused: {numbers:?}");
+}

@@ -1,8 +1,8 @@
-//! Files of a PKI directory: atomic replacement.
+//! Files of a PKI directory: atomic replacement and the directory lock.
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
@@ -64,6 +64,50 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], secret: bool) -> Result
     Ok(())
 }
 
+/// An exclusive lock on a PKI directory, held until dropped: the `flock(2)`-style lock of
+/// its [`PkiDirLock::FILE_NAME`], so `qtls pki` commands that change the directory's
+/// revocation index or CRL number run one after the other, also across processes.
+#[derive(Debug)]
+pub struct PkiDirLock {
+    dir: PathBuf,
+    // Closing the descriptor releases the lock.
+    _file: fs::File,
+}
+
+impl PkiDirLock {
+    /// The lock file in a PKI directory (empty; it is never removed, so every process locks
+    /// the same file).
+    pub const FILE_NAME: &'static str = "pki.lock";
+
+    /// Waits for the exclusive lock of `dir`, which must exist.
+    pub fn acquire(dir: impl AsRef<Path>) -> Result<Self, Error> {
+        let dir = dir.as_ref();
+        let path = dir.join(Self::FILE_NAME);
+        let io = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        // fs4's, not std's File::lock: that needs Rust 1.89 and the workspace supports 1.88.
+        fs4::FileExt::lock(&file).map_err(io)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            _file: file,
+        })
+    }
+
+    /// The locked directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -88,6 +132,9 @@ mod tests {
             let mode = fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        let lock = PkiDirLock::acquire(&dir).unwrap();
+        assert_eq!(lock.dir(), dir);
+        drop(lock);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

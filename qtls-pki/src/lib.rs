@@ -65,6 +65,7 @@ pub use builder::{CertificateBuilder, Usage, ID_PE_TLS_FEATURE, ID_PKIX_OCSP_NOC
 pub use certificate::{Certificate, CertifiedKeyPair};
 pub use crl::{CrlBuilder, RevocationList};
 pub use error::Error;
+pub use files::PkiDirLock;
 pub use ocsp::{
     OcspCertId, OcspCertStatus, OcspHash, OcspRequestBuilder, OcspResponder, OcspResponse,
     OcspResponseBuilder, OcspSingleResponse,

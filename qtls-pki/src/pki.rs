@@ -11,7 +11,7 @@ use crate::builder::{CertificateBuilder, Usage};
 use crate::certificate::{Certificate, CertifiedKeyPair};
 use crate::crl::{CrlBuilder, RevocationList};
 use crate::error::Error;
-use crate::files::write_atomic as write_file;
+use crate::files::{write_atomic as write_file, PkiDirLock};
 use crate::profile::Profile;
 use crate::revocation::{IndexEntry, RevocationIndex, RevocationReason};
 
@@ -286,6 +286,7 @@ impl Pki {
             path: dir.to_owned(),
             source,
         })?;
+        let _lock = PkiDirLock::acquire(dir)?;
         let index_path = dir.join(RevocationIndex::FILE_NAME);
         // Read before intermediate.pem is overwritten: an index belongs to one CA.
         let same_ca = Certificate::read_pem_file(&dir.join("intermediate.pem"))
@@ -344,23 +345,44 @@ impl Pki {
 
     /// Revokes the certificate with serial number `serial` in `dir`'s revocation index
     /// (`revoked.txt`), at `time` for `reason`, and returns its entry. Fails as
-    /// [`RevocationIndex::revoke`] does.
+    /// [`RevocationIndex::revoke`] does. Holds the directory's [`PkiDirLock`] while it reads
+    /// and rewrites the index, so concurrent revocations are all kept.
     pub fn revoke_in_dir(
         dir: impl AsRef<Path>,
         serial: &[u8],
         reason: Option<RevocationReason>,
         time: OffsetDateTime,
     ) -> Result<IndexEntry, Error> {
-        let path = dir.as_ref().join(RevocationIndex::FILE_NAME);
+        let lock = PkiDirLock::acquire(dir)?;
+        let path = lock.dir().join(RevocationIndex::FILE_NAME);
         let mut index = RevocationIndex::read(&path)?;
         let entry = index.revoke(serial, reason, time)?.clone();
         index.write(&path)?;
         Ok(entry)
     }
 
+    /// Records `certificate`, issued by the directory's intermediate CA, as valid in `dir`'s
+    /// revocation index, so it can be revoked and OCSP knows it (RFC 6960 §2.2); returns
+    /// whether it was added (false: its serial is listed already). Holds the directory's
+    /// [`PkiDirLock`].
+    pub fn record_issued_in_dir(
+        dir: impl AsRef<Path>,
+        certificate: &Certificate,
+    ) -> Result<bool, Error> {
+        let lock = PkiDirLock::acquire(dir)?;
+        let path = lock.dir().join(RevocationIndex::FILE_NAME);
+        let mut index = RevocationIndex::read(&path)?;
+        let added = index.add_issued(certificate);
+        if added {
+            index.write(&path)?;
+        }
+        Ok(added)
+    }
+
     /// Issues the intermediate CA's CRL for a directory [`Pki::write_to_dir`] wrote: every
     /// revoked certificate of `revoked.txt`, signed with `intermediate.key`, numbered from
-    /// [`Pki::CRL_NUMBER_FILE`] (which is then advanced). The caller stores the CRL.
+    /// [`Pki::CRL_NUMBER_FILE`] (which is then advanced). The caller stores the CRL; see
+    /// [`Pki::write_crl_in_dir`] to store it under the directory lock.
     pub fn issue_crl_in_dir(
         dir: impl AsRef<Path>,
         backend: Backend,
@@ -373,6 +395,41 @@ impl Pki {
             &dir.join("intermediate.key"),
             backend,
         )?;
+        let lock = PkiDirLock::acquire(dir)?;
+        Self::numbered_crl(&lock, &issuer, this_update, next_update)
+    }
+
+    /// Signs the CRL of `dir`'s revocation index with `issuer` (the intermediate CA, its key
+    /// loaded by the caller, e.g. decrypted), numbered from [`Pki::CRL_NUMBER_FILE`], writes
+    /// it to `out` (DER or PEM) and advances the number, all under the directory's
+    /// [`PkiDirLock`]: concurrent runs get distinct CRL numbers (RFC 5280 §5.2.3) and `out`
+    /// ends up holding the highest.
+    pub fn write_crl_in_dir(
+        dir: impl AsRef<Path>,
+        issuer: &CertifiedKeyPair,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+        out: &Path,
+        der: bool,
+    ) -> Result<RevocationList, Error> {
+        let lock = PkiDirLock::acquire(dir)?;
+        let crl = Self::numbered_crl(&lock, issuer, this_update, next_update)?;
+        let bytes = if der {
+            crl.der().to_vec()
+        } else {
+            crl.to_pem()?.into_bytes()
+        };
+        write_file(out, &bytes, false)?;
+        Ok(crl)
+    }
+
+    fn numbered_crl(
+        lock: &PkiDirLock,
+        issuer: &CertifiedKeyPair,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<RevocationList, Error> {
+        let dir = lock.dir();
         let index = RevocationIndex::read(&dir.join(RevocationIndex::FILE_NAME))?;
         let number_path = dir.join(Self::CRL_NUMBER_FILE);
         let number = match fs::read_to_string(&number_path) {
@@ -392,7 +449,7 @@ impl Pki {
         let crl = CrlBuilder::new(number)
             .update_times(this_update, next_update)
             .revoked_from_index(&index)
-            .build(&issuer)?;
+            .build(issuer)?;
         let next = number.checked_add(1).ok_or_else(|| Error::InvalidIndex {
             source_name: number_path.display().to_string(),
             line: 1,

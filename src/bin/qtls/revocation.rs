@@ -113,18 +113,17 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), Error> {
 pub(crate) fn crl(args: CrlArgs) -> Result<(), Error> {
     let now = OffsetDateTime::now_utc();
     let next_update = now + time::Duration::days(i64::from(args.days));
-    let crl =
-        Pki::issue_crl_in_dir(&args.dir, args.backend, now, next_update).map_err(pki_error)?;
+    let issuer = CertifiedKeyPair::read_pem_files(
+        &args.dir.join("intermediate.pem"),
+        &args.dir.join("intermediate.key"),
+        args.backend,
+    )
+    .map_err(pki_error)?;
     let out = args.out.unwrap_or_else(|| args.dir.join(Pki::CRL_FILE));
-    let bytes = if args.der {
-        crl.der().to_vec()
-    } else {
-        crl.to_pem().map_err(pki_error)?.into_bytes()
-    };
-    std::fs::write(&out, bytes).map_err(|source| Error::File {
-        path: out.clone(),
-        source,
-    })?;
+    // Numbered, signed and written under the directory lock: concurrent runs neither reuse a
+    // number nor leave an older CRL in `out`.
+    let crl = Pki::write_crl_in_dir(&args.dir, &issuer, now, next_update, &out, args.der)
+        .map_err(pki_error)?;
     println!(
         "CRL number {} of {}: {} revoked, next update {next_update}",
         serial_hex(crl.crl_number().unwrap_or_default()),
