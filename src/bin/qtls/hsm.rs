@@ -11,7 +11,9 @@ use clap::{Args, Subcommand};
 use qtls::hsm::{HsmSettings, HsmToken};
 use qtls::{Error, ServerSettings};
 use qtls_hsm::{KeyRef, Pin, Pkcs11Uri, TokenAdmin, TokenConfig, PIN_ENV_VAR};
-use qtls_pki::{Backend, CertificateBuilder, CertifiedKeyPair, SubjectPublicKey, Usage};
+use qtls_pki::{
+    Backend, CertificateBuilder, CertifiedKeyPair, Pki, RevocationIndex, SubjectPublicKey, Usage,
+};
 use qtls_provider::KeyAlgorithm;
 
 /// `qtls hsm` subcommands.
@@ -195,7 +197,7 @@ pub(crate) struct PkiIssueArgs {
     /// Issue a client certificate (clientAuth) instead of a server certificate.
     #[arg(long)]
     client: bool,
-    /// Validity in days.
+    /// Validity in days; capped at the intermediate CA's notAfter.
     #[arg(long, default_value_t = 90)]
     days: i64,
     /// Where to write the chain (leaf, intermediate); default DIR/NAME-hsm-chain.pem.
@@ -242,15 +244,38 @@ pub(crate) fn pki_issue(args: PkiIssueArgs) -> Result<(), Error> {
     } else {
         Usage::ServerLeaf
     };
+    // RFC 5280 §6.1.3 does not let a certificate outlive its issuer in practice: no
+    // validator accepts it once the intermediate has expired, so cap it there.
+    let issuer_end = intermediate.certificate().not_after();
+    if issuer_end <= now {
+        return Err(Error::Config(format!(
+            "the intermediate CA {} expired at {issuer_end}",
+            intermediate.certificate().subject()
+        )));
+    }
+    if args.days <= 0 {
+        return Err(Error::Config(format!(
+            "--days must be positive, not {}",
+            args.days
+        )));
+    }
+    let requested_end = now
+        .checked_add(time::Duration::days(args.days))
+        .unwrap_or(issuer_end);
+    let capped = requested_end > issuer_end;
+    let not_after = requested_end.min(issuer_end);
     let mut builder = CertificateBuilder::new(usage, &args.name)
         .organization("Q-TLS")
-        .validity(now, now + time::Duration::days(args.days));
+        .validity(now, not_after);
     if !args.client {
         builder = builder.hosts(&hosts);
     }
     let leaf = builder
         .signed_by_for_public_key(&subject, &intermediate)
         .map_err(pki_error)?;
+    // Recorded before the chain is handed out: a certificate that is not in the index
+    // could never be revoked, listed in a CRL or answered by OCSP (RFC 6960 §2.2).
+    Pki::record_issued_in_dir(&args.dir, &leaf).map_err(pki_error)?;
     let out = args
         .out
         .clone()
@@ -272,6 +297,18 @@ pub(crate) fn pki_issue(args: PkiIssueArgs) -> Result<(), Error> {
         args.hsm_token,
         out.display(),
         leaf.not_after()
+    );
+    if capped {
+        println!(
+            "  validity capped at the issuer's notAfter {issuer_end} (--days {} would end \
+             {requested_end})",
+            args.days
+        );
+    }
+    println!(
+        "  recorded serial {} in {}",
+        qtls_pki::serial_hex(leaf.serial()),
+        args.dir.join(RevocationIndex::FILE_NAME).display()
     );
     Ok(())
 }
