@@ -584,7 +584,7 @@ where
                 // handshake message over its 64 KiB limit): send the one its error names.
                 record.extend(plaintext_alert(match &error {
                     rustls::Error::InvalidMessage(invalid) => {
-                        rustls::AlertDescription::from(invalid.clone())
+                        rustls::AlertDescription::from(*invalid)
                     }
                     rustls::Error::PeerIncompatible(_) => {
                         rustls::AlertDescription::HandshakeFailure

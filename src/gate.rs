@@ -446,7 +446,6 @@ mod tests {
             Some(&hybrid),
             true,
             false,
-            false,
             &code_points
         )
         .is_ok());
@@ -454,7 +453,6 @@ mod tests {
             &ClientHelloMessage::from_records(&tls13),
             Some(&[NamedGroup::from(0x11ed)]),
             true,
-            false,
             false,
             &code_points
         )
