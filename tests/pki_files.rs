@@ -43,7 +43,7 @@ fn key_files_are_replaced_not_truncated() {
     let link = dir.join("root.key.backup");
     std::fs::hard_link(dir.join("root.key"), &link).unwrap();
 
-    pki_init(dir, &[]).expect_success("qtls pki init again");
+    pki_init(dir, &["--force"]).expect_success("qtls pki init --force");
     assert_eq!(
         String::from_utf8(std::fs::read(&link).unwrap()).unwrap(),
         String::from_utf8(old.clone()).unwrap(),
@@ -167,4 +167,55 @@ fn concurrent_revocations_and_crls_are_all_kept() {
     numbers.sort();
     numbers.dedup();
     assert_eq!(numbers.len(), 20, "CRL numbers reused: {numbers:?}");
+}
+
+/// `qtls pki init` over an existing PKI refuses and changes nothing (CA keys, revocations);
+/// with `--force` it replaces it.
+#[test]
+fn init_refuses_an_existing_pki_without_force() {
+    let dir = temp_dir("qtls-pki-files-force-");
+    let dir = dir.path();
+    pki_init(dir, &[]).expect_success("qtls pki init");
+    run(
+        qtls()
+            .args(["pki", "revoke", "--dir"])
+            .arg(dir)
+            .arg("--cert")
+            .arg(dir.join("client.pem")),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls pki revoke");
+    let files = [
+        "root.key",
+        "intermediate.key",
+        "intermediate.pem",
+        "revoked.txt",
+    ];
+    let before: Vec<String> = files
+        .iter()
+        .map(|name| std::fs::read_to_string(dir.join(name)).unwrap())
+        .collect();
+
+    let again = pki_init(dir, &[]);
+    assert!(
+        !again.success(),
+        "a second init succeeded:\n{}",
+        again.stdout
+    );
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+    for (name, old) in files.iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read_to_string(dir.join(name)).unwrap(),
+            old,
+            "{name} changed"
+        );
+    }
+
+    pki_init(dir, &["--force"]).expect_success("qtls pki init --force");
+    assert_ne!(
+        std::fs::read_to_string(dir.join("root.key")).unwrap(),
+        before[0]
+    );
+    let index = std::fs::read_to_string(dir.join("revoked.txt")).unwrap();
+    assert!(!index.lines().any(|line| line.starts_with('R')), "{index}");
 }

@@ -168,6 +168,12 @@ pub enum Error {
         /// The subject of the issuer the response is for.
         issuer: String,
     },
+    /// A directory already holds a PKI, which writing a new one would replace: its CA keys
+    /// and its revocation index.
+    PkiExists {
+        /// The file found, e.g. `dir/root.key`.
+        path: PathBuf,
+    },
     /// Reading or writing a file failed.
     Io {
         /// The file or directory.
@@ -269,6 +275,12 @@ impl fmt::Display for Error {
             Self::CertIdMismatch { serial, issuer } => write!(
                 f,
                 "the CertID for serial number {serial} names another issuer than {issuer:?}"
+            ),
+            Self::PkiExists { path } => write!(
+                f,
+                "{} exists: the directory already holds a PKI, and writing a new one would \
+                 replace its CA keys and revocation index",
+                path.display()
             ),
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }

@@ -70,7 +70,7 @@ pub use ocsp::{
     OcspCertId, OcspCertStatus, OcspHash, OcspRequestBuilder, OcspResponder, OcspResponse,
     OcspResponseBuilder, OcspSingleResponse,
 };
-pub use pki::{Pki, PkiOptions};
+pub use pki::{Pki, PkiOptions, PkiWriteOptions};
 pub use profile::Profile;
 pub use public_key::SubjectPublicKey;
 pub use qtls_provider::{Backend, KeyAlgorithm, KeyPair};

@@ -84,6 +84,24 @@ impl PkiOptions {
     }
 }
 
+/// How [`Pki::write_to_dir_with`] writes a hierarchy.
+///
+/// Construct with [`PkiWriteOptions::new`], then set the public fields.
+#[non_exhaustive]
+#[derive(Clone, Debug, Default)]
+pub struct PkiWriteOptions {
+    /// Replace a PKI the directory already holds (its CA keys and revocation index).
+    /// Default: false, so an existing PKI is refused with [`Error::PkiExists`].
+    pub force: bool,
+}
+
+impl PkiWriteOptions {
+    /// The defaults: refuse an existing PKI.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 /// A complete certificate hierarchy with its private keys:
 ///
 /// ```text
@@ -281,6 +299,18 @@ impl Pki {
     /// When `dir` already holds this hierarchy (the same `intermediate.pem`), the index keeps
     /// its entries, revocations included; otherwise it starts afresh.
     pub fn write_to_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, Error> {
+        self.write_to_dir_with(dir, &PkiWriteOptions { force: true })
+    }
+
+    /// Writes as [`Pki::write_to_dir`] does, but refuses (with [`Error::PkiExists`]) a
+    /// directory that already holds another PKI unless `options.force` is set: replacing it
+    /// would silently discard its CA keys and revocations. Rewriting the same hierarchy is
+    /// allowed.
+    pub fn write_to_dir_with(
+        &self,
+        dir: impl AsRef<Path>,
+        options: &PkiWriteOptions,
+    ) -> Result<Vec<PathBuf>, Error> {
         let dir = dir.as_ref();
         fs::create_dir_all(dir).map_err(|source| Error::Io {
             path: dir.to_owned(),
@@ -293,6 +323,21 @@ impl Pki {
             .ok()
             .and_then(|certs| certs.into_iter().next())
             .is_some_and(|cert| cert == *self.intermediate.certificate());
+        if !same_ca && !options.force {
+            let existing = [
+                "root.key",
+                "root.pem",
+                "intermediate.key",
+                "intermediate.pem",
+                RevocationIndex::FILE_NAME,
+            ]
+            .into_iter()
+            .map(|name| dir.join(name))
+            .find(|path| path.exists());
+            if let Some(path) = existing {
+                return Err(Error::PkiExists { path });
+            }
+        }
         let mut index = if same_ca && index_path.exists() {
             RevocationIndex::read(&index_path)?
         } else {

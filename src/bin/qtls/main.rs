@@ -11,7 +11,7 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 use qtls::Error;
-use qtls_pki::{Pki, PkiOptions, Profile};
+use qtls_pki::{Pki, PkiOptions, PkiWriteOptions, Profile};
 
 #[derive(Parser)]
 #[command(
@@ -59,6 +59,10 @@ enum PkiCommand {
         /// Server names and addresses, comma-separated.
         #[arg(long, default_value = "localhost,127.0.0.1", value_delimiter = ',')]
         hosts: Vec<String>,
+        /// Replace a PKI the directory already holds: its CA keys and its revocation index
+        /// (revoked.txt) are lost.
+        #[arg(long)]
+        force: bool,
     },
     /// Revoke a certificate in a PKI directory's revocation index (revoked.txt).
     Revoke(revocation::RevokeArgs),
@@ -111,8 +115,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     dir,
                     profile,
                     hosts,
+                    force,
                 },
-        } => pki_init(dir, profile, hosts),
+        } => pki_init(dir, profile, hosts, force),
         Command::Pki {
             command: PkiCommand::Revoke(args),
         } => revocation::revoke(args),
@@ -130,14 +135,19 @@ async fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn pki_init(dir: PathBuf, profile: Profile, hosts: Vec<String>) -> Result<(), Error> {
+fn pki_init(dir: PathBuf, profile: Profile, hosts: Vec<String>, force: bool) -> Result<(), Error> {
     let mut options = PkiOptions::new(time::OffsetDateTime::now_utc());
     options.profile = profile;
     options.hosts = hosts;
     let pki = Pki::generate(&options).map_err(|e| Error::Config(e.to_string()))?;
-    let written = pki
-        .write_to_dir(&dir)
-        .map_err(|e| Error::Config(e.to_string()))?;
+    let mut write = PkiWriteOptions::new();
+    write.force = force;
+    let written = pki.write_to_dir_with(&dir, &write).map_err(|e| match e {
+        qtls_pki::Error::PkiExists { .. } => {
+            Error::Config(format!("{e}; give --force to replace it"))
+        }
+        e => Error::Config(e.to_string()),
+    })?;
     println!("{profile} PKI in {}:", dir.display());
     for (role, pair) in [
         ("root", pki.root()),
