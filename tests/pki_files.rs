@@ -219,3 +219,43 @@ fn init_refuses_an_existing_pki_without_force() {
     let index = std::fs::read_to_string(dir.join("revoked.txt")).unwrap();
     assert!(!index.lines().any(|line| line.starts_with('R')), "{index}");
 }
+
+/// `qtls pki init --root-key-out DIR2` writes the root key to DIR2 only (an offline root);
+/// `qtls pki crl` needs only the intermediate key.
+#[test]
+fn root_key_can_be_kept_offline() {
+    let dir = temp_dir("qtls-pki-files-offline-");
+    let dir = dir.path();
+    let offline = temp_dir("qtls-pki-files-offline-root-");
+    let offline = offline.path().join("vault");
+    let init = pki_init(dir, &["--root-key-out", offline.to_str().unwrap()])
+        .expect_success("qtls pki init --root-key-out");
+    assert!(!dir.join("root.key").exists(), "root.key beside the others");
+    let root_key = offline.join("root.key");
+    assert!(
+        init.stdout.contains(root_key.to_str().unwrap()),
+        "{}",
+        init.stdout
+    );
+    qtls_pki::CertifiedKeyPair::read_pem_files(
+        &dir.join("root.pem"),
+        &root_key,
+        qtls_pki::Backend::AwsLc,
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&root_key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    run(
+        qtls().args(["pki", "crl", "--dir"]).arg(dir),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls pki crl without the root key");
+
+    // A PKI whose root key is offline is still refused without --force.
+    let again = pki_init(dir, &["--root-key-out", offline.to_str().unwrap()]);
+    assert!(!again.success(), "{}", again.stdout);
+}

@@ -33,10 +33,15 @@ fn qtls_hsm() -> Command {
 }
 
 fn pki_init(dir: &Path) -> Output {
+    pki_init_with(dir, &[])
+}
+
+fn pki_init_with(dir: &Path, extra: &[&str]) -> Output {
     run(
         qtls()
             .args(["pki", "init", "--profile", "ecdsa-p384", "--dir"])
-            .arg(dir),
+            .arg(dir)
+            .args(extra),
         COMMAND_TIMEOUT,
     )
 }
@@ -230,4 +235,28 @@ fn issued_validity_is_capped_at_the_issuer() {
         issuer.not_after()
     );
     assert!(out.stdout.contains("capped"), "{}", out.stdout);
+}
+
+/// With the root key kept offline (`qtls pki init --root-key-out`), `qtls pki issue` works
+/// from the intermediate key alone.
+#[test]
+fn issue_works_with_the_root_key_offline() {
+    let _token = TOKEN.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((module, label)) = token_key() else {
+        return;
+    };
+    let dir = temp_dir("qtls-pki-issue-offline-");
+    let dir = dir.path();
+    let offline = temp_dir("qtls-pki-issue-offline-root-");
+    pki_init_with(dir, &["--root-key-out", offline.path().to_str().unwrap()])
+        .expect_success("qtls pki init --root-key-out");
+    assert!(!dir.join("root.key").exists());
+    let chain = dir.join("offline-chain.pem");
+    issue_for_token_key(dir, &module, &label, &["--out", chain.to_str().unwrap()])
+        .expect_success("qtls pki issue without the root key");
+    let leaf = first_cert(&chain);
+    assert_eq!(
+        leaf.issuer(),
+        first_cert(&dir.join("intermediate.pem")).subject()
+    );
 }

@@ -93,6 +93,10 @@ pub struct PkiWriteOptions {
     /// Replace a PKI the directory already holds (its CA keys and revocation index).
     /// Default: false, so an existing PKI is refused with [`Error::PkiExists`].
     pub force: bool,
+    /// Where to write `root.key` instead of the PKI directory (created 0700 if missing):
+    /// removable or offline storage, so the root key does not sit beside the server key.
+    /// Issuing and CRLs need only the intermediate key. Default: the PKI directory.
+    pub root_key_dir: Option<PathBuf>,
 }
 
 impl PkiWriteOptions {
@@ -299,7 +303,11 @@ impl Pki {
     /// When `dir` already holds this hierarchy (the same `intermediate.pem`), the index keeps
     /// its entries, revocations included; otherwise it starts afresh.
     pub fn write_to_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, Error> {
-        self.write_to_dir_with(dir, &PkiWriteOptions { force: true })
+        let options = PkiWriteOptions {
+            force: true,
+            ..PkiWriteOptions::default()
+        };
+        self.write_to_dir_with(dir, &options)
     }
 
     /// Writes as [`Pki::write_to_dir`] does, but refuses (with [`Error::PkiExists`]) a
@@ -317,6 +325,13 @@ impl Pki {
             source,
         })?;
         let _lock = PkiDirLock::acquire(dir)?;
+        let root_key_path = match &options.root_key_dir {
+            Some(root_dir) => {
+                create_private_dir(root_dir)?;
+                root_dir.join("root.key")
+            }
+            None => dir.join("root.key"),
+        };
         let index_path = dir.join(RevocationIndex::FILE_NAME);
         // Read before intermediate.pem is overwritten: an index belongs to one CA.
         let same_ca = Certificate::read_pem_file(&dir.join("intermediate.pem"))
@@ -333,6 +348,7 @@ impl Pki {
             ]
             .into_iter()
             .map(|name| dir.join(name))
+            .chain([root_key_path.clone()])
             .find(|path| path.exists());
             if let Some(path) = existing {
                 return Err(Error::PkiExists { path });
@@ -358,14 +374,15 @@ impl Pki {
         };
 
         let mut written = Vec::new();
-        let mut write = |name: &str, contents: &str, secret: bool| -> Result<(), Error> {
-            let path = dir.join(name);
+        let mut write_path = |path: PathBuf, contents: &str, secret: bool| {
             write_file(&path, contents.as_bytes(), secret)?;
             written.push(path);
-            Ok(())
+            Ok::<(), Error>(())
         };
-        write("root.pem", &pem(self.root.certificate())?, false)?;
-        write("root.key", &key(&self.root)?, true)?;
+        write_path(dir.join("root.pem"), &pem(self.root.certificate())?, false)?;
+        write_path(root_key_path.clone(), &key(&self.root)?, true)?;
+        let mut write =
+            |name: &str, contents: &str, secret: bool| write_path(dir.join(name), contents, secret);
         write(
             "intermediate.pem",
             &pem(self.intermediate.certificate())?,
@@ -380,6 +397,14 @@ impl Pki {
         write("client.key", &key(&self.client)?, true)?;
         write("ocsp.pem", &pem(self.ocsp_responder.certificate())?, false)?;
         write("ocsp.key", &key(&self.ocsp_responder)?, true)?;
+        let stale_root_key = dir.join("root.key");
+        if stale_root_key != root_key_path && stale_root_key.exists() {
+            // The replaced hierarchy's root key; the new one is offline.
+            fs::remove_file(&stale_root_key).map_err(|source| Error::Io {
+                path: stale_root_key,
+                source,
+            })?;
+        }
         for issued in [&self.server, &self.client, &self.ocsp_responder] {
             index.add_issued(issued.certificate());
         }
@@ -514,6 +539,24 @@ impl Pki {
             self.intermediate.certificate().to_certificate_der(),
         ]
     }
+}
+
+/// Creates `dir` if missing; a directory this creates is accessible to its owner only.
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]

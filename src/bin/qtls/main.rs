@@ -63,6 +63,10 @@ enum PkiCommand {
         /// (revoked.txt) are lost.
         #[arg(long)]
         force: bool,
+        /// Write the root CA's key (root.key) into this directory instead (e.g. removable
+        /// storage kept offline); issuing and CRLs need only the intermediate key.
+        #[arg(long, value_name = "DIR")]
+        root_key_out: Option<PathBuf>,
     },
     /// Revoke a certificate in a PKI directory's revocation index (revoked.txt).
     Revoke(revocation::RevokeArgs),
@@ -116,8 +120,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     profile,
                     hosts,
                     force,
+                    root_key_out,
                 },
-        } => pki_init(dir, profile, hosts, force),
+        } => pki_init(dir, profile, hosts, force, root_key_out),
         Command::Pki {
             command: PkiCommand::Revoke(args),
         } => revocation::revoke(args),
@@ -135,13 +140,20 @@ async fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn pki_init(dir: PathBuf, profile: Profile, hosts: Vec<String>, force: bool) -> Result<(), Error> {
+fn pki_init(
+    dir: PathBuf,
+    profile: Profile,
+    hosts: Vec<String>,
+    force: bool,
+    root_key_out: Option<PathBuf>,
+) -> Result<(), Error> {
     let mut options = PkiOptions::new(time::OffsetDateTime::now_utc());
     options.profile = profile;
     options.hosts = hosts;
     let pki = Pki::generate(&options).map_err(|e| Error::Config(e.to_string()))?;
     let mut write = PkiWriteOptions::new();
     write.force = force;
+    write.root_key_dir = root_key_out.clone();
     let written = pki.write_to_dir_with(&dir, &write).map_err(|e| match e {
         qtls_pki::Error::PkiExists { .. } => {
             Error::Config(format!("{e}; give --force to replace it"))
@@ -166,6 +178,14 @@ fn pki_init(dir: PathBuf, profile: Profile, hosts: Vec<String>, force: bool) -> 
     }
     for path in written {
         println!("  wrote {}", path.display());
+    }
+    if let Some(root_dir) = root_key_out {
+        println!(
+            "  the root key is in {} only: keep it offline; qtls pki issue and qtls pki crl \
+             need only {}",
+            root_dir.display(),
+            dir.join("intermediate.key").display()
+        );
     }
     Ok(())
 }
