@@ -37,6 +37,10 @@ pub const OCSP_RESPONSE_TYPE: &str = "application/ocsp-response";
 /// responder buffer.
 const MAX_REQUEST_BODY: usize = 64 * 1024;
 
+/// How many suffixes of a GET path are base64-decoded at most (each with both alphabets):
+/// the longest few that could be a request, so a path costs a small multiple of its length.
+const MAX_GET_CANDIDATES: usize = 4;
+
 /// The largest request head: a GET carries the request in its path, which hyper caps at
 /// 64 KiB.
 const MAX_REQUEST_HEAD: usize = 80 * 1024;
@@ -356,27 +360,55 @@ fn is_ocsp_request_type(value: &HeaderValue) -> bool {
 /// base64, so the request is the longest path suffix (after a `/`) that decodes to one.
 /// Anything else yields bytes the responder answers with malformedRequest.
 fn request_from_path(path: &str) -> Vec<u8> {
+    decode_get_path(path).0
+}
+
+/// [`request_from_path`], and how many base64 decodes it tried: at most
+/// 2 × [`MAX_GET_CANDIDATES`], each linear in the path, so a path costs O(its length).
+fn decode_get_path(path: &str) -> (Vec<u8>, usize) {
     let decoded = percent_decode(path.trim_start_matches('/'));
-    let starts = std::iter::once(0).chain(
-        decoded
-            .char_indices()
-            .filter(|(_, c)| *c == '/')
-            .map(|(i, _)| i + 1),
-    );
-    for start in starts {
+    let bytes = decoded.as_bytes();
+    // The request is base64 throughout (`/` being a base64 character too), so it starts
+    // after the last byte that is not.
+    let floor = bytes
+        .iter()
+        .rposition(|&b| !is_base64_byte(b))
+        .map_or(0, |at| at + 1);
+    // A DER OCSPRequest is a SEQUENCE (0x30), whose base64 starts with `M`; padded base64
+    // comes in groups of 4. Candidates are tried longest first.
+    let candidates = std::iter::once(0)
+        .chain(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'/')
+                .map(|(at, _)| at + 1),
+        )
+        .filter(|&start| {
+            start >= floor && bytes.get(start) == Some(&b'M') && (bytes.len() - start) % 4 == 0
+        })
+        .take(MAX_GET_CANDIDATES);
+    let mut attempts = 0;
+    for start in candidates {
         let candidate = &decoded[start..];
         for engine in [
             &base64::engine::general_purpose::STANDARD,
             &base64::engine::general_purpose::URL_SAFE,
         ] {
+            attempts += 1;
             if let Ok(der) = engine.decode(candidate) {
                 if OcspRequest::from_der(&der).is_ok() {
-                    return der;
+                    return (der, attempts);
                 }
             }
         }
     }
-    Vec::new()
+    (Vec::new(), attempts)
+}
+
+/// Whether `b` belongs to the standard or the URL-safe base64 alphabet, or is padding.
+fn is_base64_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=')
 }
 
 fn percent_decode(text: &str) -> String {
@@ -458,6 +490,27 @@ mod tests {
         assert!(request_from_path("/").is_empty());
         assert!(request_from_path("/not-base64!").is_empty());
         assert_eq!(percent_decode("a%2fb%zz%4"), "a/b%zz%4");
+    }
+
+    #[test]
+    fn get_paths_cost_a_bounded_number_of_decodes() {
+        // 65,000 slashes (hyper's longest URI; leading ones are trimmed, not tried), slashes
+        // after a first segment, and slashes before aligned candidates that all look like
+        // the start of a DER SEQUENCE.
+        for path in [
+            "/".repeat(65_000),
+            format!("/x{}", "/".repeat(65_000)),
+            format!("/ocsp/{}", "MAA/".repeat(16_000)),
+            format!("/{}", "M///".repeat(16_000)),
+        ] {
+            let (der, attempts) = decode_get_path(&path);
+            assert!(der.is_empty());
+            assert!(
+                attempts <= 2 * MAX_GET_CANDIDATES,
+                "{attempts} base64 decodes for a path of {} bytes",
+                path.len()
+            );
+        }
     }
 
     #[test]

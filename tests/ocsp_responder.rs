@@ -100,6 +100,52 @@ fn openssl_query(openssl: &Path, dir: &Path, port: u16) -> String {
     text
 }
 
+/// `openssl ocsp` sends requests by POST only: it writes its request for `server.pem`, which
+/// goes by GET as RFC 6960 §A.1 has it (base64, its `/` and `+` left as they are, under a
+/// path prefix), and `openssl ocsp -respin` verifies the answer.
+fn openssl_get_query(openssl: &Path, dir: &Path, port: u16) -> String {
+    let ocsp = |args: &[&str], what: &str| {
+        let output = run(
+            support::openssl_command(openssl)
+                .current_dir(dir)
+                .arg("ocsp")
+                .args([
+                    "-issuer",
+                    "intermediate.pem",
+                    "-cert",
+                    "server.pem",
+                    "-no_nonce",
+                ])
+                .args(args),
+            COMMAND_TIMEOUT,
+        )
+        .expect_success(what);
+        output.stdout + &output.stderr
+    };
+    ocsp(&["-reqout", "get-request.der"], "openssl ocsp -reqout");
+    let request = std::fs::read(dir.join("get-request.der")).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&request);
+    let (status, content_type, body) = http(port, &format!("GET /ocsp/{b64} HTTP/1.1"), b"");
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/ocsp-response")
+    );
+    std::fs::write(dir.join("get-response.der"), body).unwrap();
+    let text = ocsp(
+        &[
+            "-respin",
+            "get-response.der",
+            "-CAfile",
+            "root.pem",
+            "-verify_other",
+            "intermediate.pem",
+        ],
+        "openssl ocsp -respin",
+    );
+    assert!(text.contains("Response verify OK"), "{text}");
+    text
+}
+
 /// A request for many certificates makes one log line at info that names a few serials
 /// and counts the rest; each serial is at debug only.
 #[test]
@@ -270,6 +316,8 @@ fn responder_answers_before_and_after_revocation() {
         let text = openssl_query(openssl, dir, port);
         assert!(text.contains("server.pem: good"), "{text}");
         assert!(text.contains("client.pem: good"), "{text}");
+        let text = openssl_get_query(openssl, dir, port);
+        assert!(text.contains("server.pem: good"), "{text}");
     }
 
     // Revoke the server certificate; the responder notices the changed index.
