@@ -409,9 +409,13 @@ fn serving_path_drops_a_staple_past_next_update_without_the_refresh_task() {
     let _responder = start_responder(&pki, port, SHORT_VALIDITY);
     let settings = qtls::TlsSettings::default();
     let provider = settings.provider().unwrap();
-    let identity =
-        qtls::Identity::from_pem_files(&pki.server_chain(), &pki.server_key(), &provider, &settings)
-            .unwrap();
+    let identity = qtls::Identity::from_pem_files(
+        &pki.server_chain(),
+        &pki.server_key(),
+        &provider,
+        &settings,
+    )
+    .unwrap();
     let chain = qtls::read_certificates(&pki.server_chain()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -454,7 +458,10 @@ fn serving_path_drops_a_staple_past_next_update_without_the_refresh_task() {
         };
         next_update = next_update.max(valid_until);
         let set = qtls::CertificateSet::new(vec![Arc::clone(certificate)], false);
-        assert!(set.select(Some("localhost"), &schemes).is_some(), "{policy:?}");
+        assert!(
+            set.select(Some("localhost"), &schemes).is_some(),
+            "{policy:?}"
+        );
     }
 
     // Past nextUpdate (whole seconds since the Unix epoch), with nothing refreshing.
