@@ -18,6 +18,9 @@ use crate::tls::SchemeRecord;
 /// The most response bytes the client keeps.
 const MAX_RESPONSE: usize = 1024 * 1024;
 
+/// The largest response head the client parses (a longer one is kept unparsed).
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
 /// What one client connection negotiated, cost and received.
 #[derive(Clone, Debug, Serialize)]
 pub struct ClientReport {
@@ -246,26 +249,37 @@ async fn request_with_policy(
 struct ResponseReader {
     buffered: Vec<u8>,
     kept: Vec<u8>,
+    head_end: crate::server::HeadEnd,
 }
 
 impl ResponseReader {
-    /// One response, head and body (by Content-Length).
+    /// One response, head and body (by Content-Length). Each byte of the head is looked at a
+    /// bounded number of times however it is cut into reads; a head that does not parse, or
+    /// whose Content-Length is not one number, is an error.
     async fn head_and_body<S: AsyncRead + Unpin>(&mut self, tls: &mut S) -> Result<Vec<u8>, Error> {
         let head_end = loop {
-            if let Some(at) = self.buffered.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
+            if let Some(end) = self.head_end.find(&self.buffered) {
+                break end;
             }
-            if self.buffered.len() > MAX_RESPONSE || !self.fill(tls).await? {
+            if self.buffered.len() > MAX_RESPONSE_HEAD || !self.fill(tls).await? {
+                self.head_end.restart();
                 return Ok(std::mem::take(&mut self.buffered));
             }
         };
-        let head = String::from_utf8_lossy(&self.buffered[..head_end]).into_owned();
-        let body_len = head
-            .lines()
-            .filter_map(|line| line.split_once(':'))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, value)| value.trim().parse::<usize>().ok())
-            .unwrap_or(0)
+        self.head_end.restart();
+        self.head_end.scanned += head_end as u64;
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut response = httparse::Response::new(&mut headers);
+        match response.parse(&self.buffered[..head_end]) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => {
+                return Err(Error::Http("incomplete response head".into()))
+            }
+            Err(e) => return Err(Error::Http(format!("malformed response head: {e}"))),
+        }
+        let body_len = crate::server::content_length(response.headers)
+            .map_err(Error::Http)?
+            .map_or(0, |length| usize::try_from(length).unwrap_or(usize::MAX))
             .min(MAX_RESPONSE);
         while self.buffered.len() < head_end + body_len {
             if !self.fill(tls).await? {
@@ -536,4 +550,78 @@ pub async fn fetch_and_reconnect(
     )
     .await?;
     Ok((report_first, report_second))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A stream that hands out one byte per read, as a server sending 1-byte records does.
+    struct OneByteAtATime(std::io::Cursor<Vec<u8>>);
+
+    impl AsyncRead for OneByteAtATime {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let mut byte = [0u8; 1];
+            let n = std::io::Read::read(&mut self.0, &mut byte)?;
+            buf.put_slice(&byte[..n]);
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    fn stream(text: &str) -> OneByteAtATime {
+        OneByteAtATime(std::io::Cursor::new(text.as_bytes().to_vec()))
+    }
+
+    #[tokio::test]
+    async fn a_head_read_one_byte_at_a_time_is_scanned_a_bounded_number_of_times() {
+        let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+        for len in [0, 1, 2, 3, 10, 100, 1000] {
+            head.push_str(&format!("X-Padding: {}\r\n", "a".repeat(len)));
+        }
+        head.push_str(&format!("X-Padding: {}\r\n\r\n", "a".repeat(30_000)));
+        let mut reader = ResponseReader::default();
+        let response = reader
+            .head_and_body(&mut stream(&format!("{head}okEXTRA")))
+            .await
+            .unwrap();
+        assert_eq!(response, format!("{head}ok").into_bytes());
+        assert!(
+            reader.head_end.scanned <= 4 * head.len() as u64,
+            "{} bytes examined for a head of {}",
+            reader.head_end.scanned,
+            head.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn content_lengths_must_be_one_unsigned_number() {
+        for header in [
+            "Content-Length: +2",
+            "Content-Length: 2\r\nContent-Length: 3",
+            "Content-Length: 2, 3",
+            "Content-Length: -1",
+        ] {
+            let mut reader = ResponseReader::default();
+            let result = reader
+                .head_and_body(&mut stream(&format!(
+                    "HTTP/1.1 425 Too Early\r\n{header}\r\n\r\nok"
+                )))
+                .await;
+            assert!(result.is_err(), "{header:?}: {result:?}");
+        }
+        let mut reader = ResponseReader::default();
+        let response = reader
+            .head_and_body(&mut stream(
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nokEXTRA",
+            ))
+            .await
+            .unwrap();
+        assert!(response.ends_with(b"\r\n\r\nok"));
+    }
 }

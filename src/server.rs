@@ -724,6 +724,9 @@ where
         .await
         .map_err(|_| Error::Timeout("writing 425 Too Early"))??;
     };
+    if let Some(why) = &request.malformed {
+        tracing::info!("400 Bad Request: {why}");
+    }
     if request.chunked {
         // Bodies are read by Content-Length only; a chunked one cannot be skipped safely.
         let response =
@@ -830,6 +833,9 @@ struct Request {
     starts_at: u64,
     /// Whether it has a `Transfer-Encoding` (whose body is not read).
     chunked: bool,
+    /// Why it gets 400 and a close: a head that does not parse or is too large, or a length
+    /// that is not one number. Its method is empty and its body is not read.
+    malformed: Option<String>,
 }
 
 impl Request {
@@ -837,19 +843,38 @@ impl Request {
     fn is_safe(&self) -> bool {
         matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
     }
+
+    fn malformed(starts_at: u64, why: String) -> Self {
+        Self {
+            method: String::new(),
+            body_bytes: 0,
+            starts_at,
+            chunked: false,
+            malformed: Some(why),
+        }
+    }
 }
 
 /// Reads HTTP/1.x requests off a stream, keeping bytes read past one for the next.
+///
+/// Each byte of a head is looked at a bounded number of times however it is cut into reads
+/// (see [`HeadEnd`]), then parsed once by `httparse`; heads are at most [`MAX_REQUEST_HEAD`]
+/// bytes and [`RequestReader::MAX_HEADERS`] fields, bodies (read and discarded) at most
+/// [`RequestReader::MAX_BODY`] bytes.
 #[derive(Default)]
 struct RequestReader {
     buffered: Vec<u8>,
     /// Bytes read from the stream so far (`buffered` being the last of them).
     read: u64,
+    head_end: HeadEnd,
 }
 
 impl RequestReader {
     /// The largest request body the server reads (and discards).
     const MAX_BODY: u64 = 1024 * 1024;
+
+    /// The most header fields a request may have.
+    const MAX_HEADERS: usize = 64;
 
     /// The next request; `None` when the peer sent close_notify before one.
     async fn next<S: AsyncRead + Unpin>(
@@ -859,48 +884,37 @@ impl RequestReader {
         let mut buf = [0u8; 4096];
         let starts_at = self.read - self.buffered.len() as u64;
         let head_end = loop {
-            if let Some(at) = self.buffered.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-            if let Some(at) = self.buffered.windows(2).position(|w| w == b"\n\n") {
-                break at + 2;
+            if let Some(end) = self.head_end.find(&self.buffered) {
+                break Some(end);
             }
             if self.buffered.len() > MAX_REQUEST_HEAD {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("request head over {MAX_REQUEST_HEAD} bytes"),
-                ));
+                break None;
             }
             let read = stream.read(&mut buf).await?;
             if read == 0 {
                 if self.buffered.is_empty() {
                     return Ok(None);
                 }
-                break self.buffered.len();
+                // close_notify in the middle of a head (RFC 9112 §8: incomplete).
+                break None;
             }
             self.read += read as u64;
             self.buffered.extend_from_slice(&buf[..read]);
         };
-        let head = String::from_utf8_lossy(&self.buffered[..head_end]).into_owned();
+        self.head_end.restart();
+        let Some(head_end) = head_end.filter(|&end| end <= MAX_REQUEST_HEAD) else {
+            return Ok(Some(Request::malformed(
+                starts_at,
+                format!("no complete request head in {MAX_REQUEST_HEAD} bytes"),
+            )));
+        };
+        let parsed = parse_request_head(&self.buffered[..head_end], &mut self.head_end);
         self.buffered.drain(..head_end);
-        let method = head
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let header = |wanted: &str| {
-            head.lines()
-                .filter_map(|line| line.split_once(':'))
-                .find(|(name, _)| name.trim().eq_ignore_ascii_case(wanted))
-                .map(|(_, value)| value.trim().to_string())
+        let (method, chunked, length) = match parsed {
+            Ok(parsed) => parsed,
+            Err(why) => return Ok(Some(Request::malformed(starts_at, why))),
         };
-        let chunked = header("transfer-encoding").is_some();
-        let body_bytes = match chunked {
-            true => 0,
-            false => header("content-length")
-                .and_then(|value| value.parse::<u64>().ok())
-                .unwrap_or(0),
-        };
+        let body_bytes = if chunked { 0 } else { length };
         if body_bytes > Self::MAX_BODY {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -930,8 +944,98 @@ impl RequestReader {
             body_bytes,
             starts_at,
             chunked,
+            malformed: None,
         }))
     }
+}
+
+/// Parses a complete request head: its method, whether it has a Transfer-Encoding, and its
+/// Content-Length (0 without one).
+fn parse_request_head(head: &[u8], work: &mut HeadEnd) -> Result<(String, bool, u64), String> {
+    work.scanned += head.len() as u64;
+    let mut headers = [httparse::EMPTY_HEADER; RequestReader::MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err("incomplete request head".into()),
+        Err(e) => return Err(format!("malformed request head: {e}")),
+    }
+    let chunked = request
+        .headers
+        .iter()
+        .any(|header| header.name.eq_ignore_ascii_case("transfer-encoding"));
+    let length = content_length(request.headers)?.unwrap_or(0);
+    Ok((
+        request.method.unwrap_or_default().to_string(),
+        chunked,
+        length,
+    ))
+}
+
+/// Finds the empty line that ends an HTTP/1.x head (RFC 9112 §2.1; a bare LF ends a line
+/// too, §2.2) in a buffer that grows between calls, looking at each byte once, a `\n` at most
+/// three times, however the head is cut into reads.
+#[derive(Debug, Default)]
+pub(crate) struct HeadEnd {
+    /// Bytes before this cannot begin the empty line.
+    decided: usize,
+    /// Bytes looked at (and parsed, by the callers), to test the bound.
+    pub(crate) scanned: u64,
+}
+
+impl HeadEnd {
+    /// Where the head in `buffered` ends (just past its empty line), once it is there.
+    pub(crate) fn find(&mut self, buffered: &[u8]) -> Option<usize> {
+        while let Some(&byte) = buffered.get(self.decided) {
+            self.scanned += 1;
+            if byte == b'\n' {
+                match &buffered[self.decided + 1..] {
+                    [b'\n', ..] => return Some(self.decided + 2),
+                    [b'\r', b'\n', ..] => return Some(self.decided + 3),
+                    // What follows has not arrived yet.
+                    [] | [b'\r'] => return None,
+                    _ => {}
+                }
+            }
+            self.decided += 1;
+        }
+        None
+    }
+
+    /// Starts over for the next head, at the start of the buffer.
+    pub(crate) fn restart(&mut self) {
+        self.decided = 0;
+    }
+}
+
+/// The body length a head's Content-Length fields give (RFC 9110 §8.6): `None` without one.
+/// A value that is not all digits (`+5`, `-1`, `0x5`), that overflows, or fields (or list
+/// members) that disagree are an error (RFC 9112 §6.3: 400 and close); identical repeats are
+/// one length.
+pub(crate) fn content_length(headers: &[httparse::Header<'_>]) -> Result<Option<u64>, String> {
+    let mut length = None;
+    let values = headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("content-length"))
+        .flat_map(|header| header.value.split(|&b| b == b','));
+    for value in values {
+        let value = value.trim_ascii();
+        let parsed = std::str::from_utf8(value)
+            .ok()
+            .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|digits| digits.parse::<u64>().ok())
+            .ok_or_else(|| {
+                format!(
+                    "Content-Length {:?} is not a length",
+                    String::from_utf8_lossy(value)
+                )
+            })?;
+        if length.is_some_and(|seen| seen != parsed) {
+            return Err("Content-Length fields disagree".into());
+        }
+        length = Some(parsed);
+    }
+    Ok(length)
 }
 
 /// Sends every byte read back on an accepted TLS stream until the peer's close_notify (or
@@ -1027,6 +1131,93 @@ mod tests {
         let (statuses, served) = serve(get, get.len()).await;
         assert_eq!(statuses, ["HTTP/1.1 200 OK"]);
         assert_eq!(served.early.answered, 1);
+    }
+
+    /// A stream that hands out one byte per read, as a peer sending 1-byte TLS records does.
+    struct OneByteAtATime(std::io::Cursor<Vec<u8>>);
+
+    impl AsyncRead for OneByteAtATime {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let mut byte = [0u8; 1];
+            let n = std::io::Read::read(&mut self.0, &mut byte)?;
+            buf.put_slice(&byte[..n]);
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_read_one_byte_at_a_time_is_scanned_a_bounded_number_of_times() {
+        // Lines of every length, the longest nearly filling the head.
+        let mut head = String::from("POST / HTTP/1.1\r\nContent-Length: 2\r\n");
+        for len in [0, 1, 2, 3, 10, 100, 1000] {
+            head.push_str(&format!("X-Padding: {}\r\n", "a".repeat(len)));
+        }
+        let rest = MAX_REQUEST_HEAD - head.len() - 20;
+        head.push_str(&format!("X-Padding: {}\r\n\r\n", "a".repeat(rest)));
+        let mut stream = OneByteAtATime(std::io::Cursor::new(format!("{head}ok").into_bytes()));
+        let mut reader = RequestReader::default();
+        let request = reader.next(&mut stream).await.unwrap().unwrap();
+        assert_eq!((request.method.as_str(), request.body_bytes), ("POST", 2));
+        assert!(
+            reader.head_end.scanned <= 4 * head.len() as u64,
+            "{} bytes examined for a head of {}",
+            reader.head_end.scanned,
+            head.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn content_lengths_must_be_one_unsigned_number() {
+        let bad = [
+            "Content-Length: +5",
+            "Content-Length: -5",
+            "Content-Length: 5x",
+            "Content-Length: 0x5",
+            "Content-Length: ",
+            "Content-Length: 5\r\nContent-Length: 3",
+            "Content-Length: 5, 3",
+            "Content-Length: 99999999999999999999999",
+        ];
+        for header in bad {
+            let input = format!("POST / HTTP/1.1\r\n{header}\r\n\r\nhello");
+            let (statuses, served) = serve(&input, 0).await;
+            assert_eq!(statuses, ["HTTP/1.1 400 Bad Request"], "{header:?}");
+            assert_eq!(served.status, Some(400), "{header:?}");
+        }
+        // RFC 9110 §8.6: a repeated length is one length.
+        for header in [
+            "Content-Length: 5",
+            "Content-Length: 5\r\nContent-Length: 5",
+            "Content-Length: 5, 5",
+        ] {
+            let input = format!("POST / HTTP/1.1\r\n{header}\r\n\r\nhello");
+            let (statuses, _) = serve(&input, 0).await;
+            assert_eq!(statuses, ["HTTP/1.1 200 OK"], "{header:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_and_oversized_heads_get_400() {
+        let long = format!(
+            "GET / HTTP/1.1\r\nX-Long: {}\r\n\r\n",
+            "a".repeat(MAX_REQUEST_HEAD)
+        );
+        let endless = format!("GET / HTTP/1.1\r\nX-Long: {}", "a".repeat(MAX_REQUEST_HEAD));
+        for input in [
+            "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            "GET / HTTP/1.1\r\n folded: x\r\n\r\n",
+            "NOT HTTP\r\n\r\n",
+            &long,
+            &endless,
+        ] {
+            let (statuses, served) = serve(input, 0).await;
+            assert_eq!(statuses, ["HTTP/1.1 400 Bad Request"], "{input:.60}");
+            assert_eq!(served.status, Some(400));
+        }
     }
 
     #[tokio::test]
