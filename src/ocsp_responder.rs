@@ -385,7 +385,9 @@ fn decode_get_path(path: &str) -> (Vec<u8>, usize) {
                 .map(|(at, _)| at + 1),
         )
         .filter(|&start| {
-            start >= floor && bytes.get(start) == Some(&b'M') && (bytes.len() - start) % 4 == 0
+            start >= floor
+                && bytes.get(start) == Some(&b'M')
+                && (bytes.len() - start).is_multiple_of(4)
         })
         .take(MAX_GET_CANDIDATES);
     let mut attempts = 0;
