@@ -160,10 +160,13 @@ fn qtls_server_refuses_a_key_that_can_leave_the_token_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
     pki(dir.path());
     let mut cases: Vec<(PathBuf, &str, &str, qtls_hsm::ImportProtection)> = Vec::new();
+    // The spare tokens, which no other test here writes to: SoftHSM2 now and then fails
+    // C_CreateObject with CKR_GENERAL_ERROR while another session creates objects in the
+    // same token (see qtls-hsm/tests/signing.rs).
     if let Some(kryoptic) = tokens::kryoptic() {
         cases.push((
             kryoptic,
-            tokens::PRIMARY,
+            tokens::SPARE,
             "CKA_EXTRACTABLE",
             qtls_hsm::ImportProtection {
                 sensitive: true,
@@ -174,7 +177,7 @@ fn qtls_server_refuses_a_key_that_can_leave_the_token_unless_allowed() {
     if let Some(softhsm) = tokens::softhsm() {
         cases.push((
             softhsm,
-            tokens::SOFTHSM,
+            tokens::SOFTHSM_SPARE,
             "CKA_SENSITIVE",
             qtls_hsm::ImportProtection {
                 sensitive: false,
