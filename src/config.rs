@@ -33,6 +33,7 @@
 //!
 //! [sessions]
 //! store = "redis://127.0.0.1:6379"  # memory | off | redis://H:P | redis+cluster://H1:P1,H2:P2
+//! memory_bytes = 33_554_432         # the memory store's bound (identifiers and sessions)
 //! tickets = "off"                   # off | software | fleet | hsm
 //! ticket_key_file = "/etc/qtls/fleet.key"
 //! queue_store_writes = false        # true: do not wait for Redis to confirm stored sessions
@@ -121,6 +122,9 @@ pub struct SessionsSection {
     /// Ticket key rotation (default 24h).
     #[serde(default, with = "humantime_serde_option")]
     pub ticket_rotation: Option<Duration>,
+    /// With `store = "memory"`: its bound in bytes of session identifiers and sessions
+    /// (default 32 MiB); the oldest sessions are evicted beyond it.
+    pub memory_bytes: Option<usize>,
     /// With a Redis store, only queue session writes instead of waiting for them (default
     /// false).
     #[serde(default)]
@@ -421,6 +425,12 @@ impl ConfigFile {
         if let Some(sessions) = &self.sessions {
             parse_store(&sessions.store).map_err(|e| format!("sessions.store: {e}"))?;
             parse_tickets(&sessions.tickets).map_err(|e| format!("sessions.tickets: {e}"))?;
+            if sessions.memory_bytes == Some(0) {
+                return Err(
+                    "sessions.memory_bytes must be at least 1 (store = \"off\" stores nothing)"
+                        .into(),
+                );
+            }
         }
         if self.listen.max_connections == 0 {
             return Err("listen.max_connections must be at least 1".into());
@@ -452,6 +462,7 @@ impl ConfigFile {
             tickets: parse_tickets(&sessions.tickets)?,
             fleet_secret: sessions.ticket_key_file.clone(),
             ticket_rotation: sessions.ticket_rotation,
+            memory_store_bytes: sessions.memory_bytes,
             queue_store_writes: sessions.queue_store_writes,
             early_data: crate::EarlyDataSettings {
                 enabled: sessions.early_data,
@@ -605,6 +616,7 @@ mod tests {
             crate::EarlyDataSettings::enabled()
         );
         assert_eq!(settings.sessions.tickets, crate::TicketSetting::Off);
+        assert_eq!(settings.sessions.memory_store_bytes, Some(32 << 20));
         assert!(matches!(
             settings.sessions.store,
             crate::SessionStoreSetting::Redis(_)
@@ -635,6 +647,7 @@ mod tests {
             ("[key_update]\ninterval = \"often\"", "interval"),
             ("[key_update]\nbytes = -1", "bytes"),
             ("[metrics]\naddress = \"nowhere\"", "address"),
+            ("[sessions]\nmemory_bytes = 0", "sessions.memory_bytes"),
         ] {
             let error = ConfigFile::parse(text).unwrap_err();
             assert!(error.contains(expected), "{text:?}: {error}");

@@ -115,7 +115,8 @@ pub enum Application {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SessionStoreSetting {
-    /// In this process ([`crate::sessions::MemorySessionStore`], 4096 sessions).
+    /// In this process ([`crate::sessions::MemorySessionStore`], bounded by
+    /// [`SessionSettings::memory_store_bytes`]).
     #[default]
     Memory,
     /// In Redis or Redis Cluster, shared by a fleet; needs [`SessionSettings::fleet_secret`].
@@ -152,6 +153,9 @@ pub struct SessionSettings {
     pub fleet_secret: Option<PathBuf>,
     /// Ticket key rotation (default 24 h).
     pub ticket_rotation: Option<Duration>,
+    /// The memory store's bound in bytes of session identifiers and sessions (default
+    /// `MemorySessionStore::DEFAULT_MAX_BYTES`, 32 MiB).
+    pub memory_store_bytes: Option<usize>,
     /// 0-RTT (default off); needs a stateful store and tickets off.
     pub early_data: crate::EarlyDataSettings,
     /// Whether a handshake waits for Redis to confirm each session it stores (default, exact:
@@ -184,8 +188,9 @@ impl SessionSettings {
     > {
         use crate::sessions::{MemorySessionStore, RedisSessionStore, RotatingTicketer};
         let store: Option<Arc<dyn crate::sessions::SessionStore>> = match &self.store {
-            SessionStoreSetting::Memory => Some(Arc::new(MemorySessionStore::new(
-                MemorySessionStore::DEFAULT_CAPACITY,
+            SessionStoreSetting::Memory => Some(Arc::new(MemorySessionStore::with_max_bytes(
+                self.memory_store_bytes
+                    .unwrap_or(MemorySessionStore::DEFAULT_MAX_BYTES),
             ))),
             SessionStoreSetting::Redis(target) => Some(
                 RedisSessionStore::builder(target.clone(), self.secret("a Redis session store")?)

@@ -417,6 +417,10 @@ idle_timeout = "5s"
 preset = "hybrid"
 require_post_quantum_kx = true
 
+[sessions]
+store = "memory"
+memory_bytes = 1_048_576
+
 [[certificate]]
 chain = {chain:?}
 key = {key:?}
@@ -484,6 +488,8 @@ background_refresh = {{ enabled = true, interval = "1h" }}
         "compatible".into(),
         "--policy".into(),
         "any".into(),
+        "--session-cache-bytes".into(),
+        "2097152".into(),
     ]);
     let mut classical = pki.client_cert_args();
     classical.extend([

@@ -324,3 +324,38 @@ fn ticket_rotation_in_handshakes() {
         assert_eq!(connect(&client_3, &node), HandshakeKind::Resumed);
     }
 }
+
+/// A ticket is refused once it is older than the lifetime the server announced for it
+/// (RFC 8446 §4.6.1), even while its key is still kept (the previous period's).
+#[test]
+fn tickets_older_than_their_lifetime_do_a_full_handshake() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let pki = pki();
+    let period = 60;
+    // The middle of a period: the ticket's key stays for the rest of this period and the
+    // whole next one, 90 s in all, but the announced lifetime is 60 s.
+    let now = Arc::new(AtomicU64::new(1_800_000_030));
+    let clock = Arc::clone(&now);
+    let ticketer = RotatingTicketer::fleet(FleetSecret::generate().unwrap())
+        .rotation_period(Duration::from_secs(period))
+        .clock(move || clock.load(Ordering::Relaxed))
+        .build()
+        .unwrap();
+    assert_eq!(ticketer.lifetime(), 60);
+    let node = server(
+        &pki,
+        Arc::new(MemorySessionStore::new(0)),
+        Some(ticketer.clone()),
+    );
+    let young = client(&pki);
+    let old = client(&pki);
+    assert_eq!(connect(&young, &node), HandshakeKind::Full);
+    assert_eq!(connect(&old, &node), HandshakeKind::Full);
+    // 59 s later (the next period): within the lifetime, it resumes.
+    now.fetch_add(59, Ordering::Relaxed);
+    assert_eq!(connect(&young, &node), HandshakeKind::Resumed);
+    // 75 s after issue, still in the period after the one that issued it: refused.
+    now.fetch_add(16, Ordering::Relaxed);
+    assert_eq!(connect(&old, &node), HandshakeKind::Full);
+    assert!(ticketer.stats().rejected() >= 1, "{:?}", ticketer.stats());
+}

@@ -108,6 +108,69 @@ fn memory_capacity_is_a_bound() {
     assert_eq!(store.stats().evicted, 0);
 }
 
+/// One client making many small sessions (10,000 full handshakes) cannot flush a session
+/// stored before: the default store is bounded by bytes, and these fit well within it.
+#[test]
+fn memory_flood_of_small_sessions_evicts_no_earlier_session() {
+    let store = MemorySessionStore::default();
+    assert!(store.put(b"victim".to_vec(), vec![7; 200]));
+    for n in 0..10_000 {
+        assert!(store.put(id(n), vec![1; 8]));
+    }
+    assert_eq!(store.get(b"victim").unwrap(), vec![7; 200]);
+    assert_eq!(store.stats().evicted, 0);
+}
+
+/// The bound is bytes (key and value): a flood evicts the oldest sessions, and only as many
+/// bytes of them as it stores beyond the bound; one oversized session is refused outright.
+#[test]
+fn memory_store_bound_is_bytes_and_entries_have_a_size_cap() {
+    let store = MemorySessionStore::with_max_bytes(10_000);
+    assert_eq!(store.max_bytes(), 10_000);
+    // Five sessions of 1,000 bytes each (a 32-byte key and a 968-byte value)...
+    for n in 0..5 {
+        assert!(store.put(id(n), vec![0; 968]));
+    }
+    // ... and a flood of five more fills the bound without evicting any.
+    for n in 100..105 {
+        assert!(store.put(id(n), vec![1; 968]));
+    }
+    assert_eq!(
+        (store.len(), store.bytes(), store.stats().evicted),
+        (10, 10_000, 0)
+    );
+    // 3,000 bytes more evict exactly the three oldest sessions.
+    for n in 200..203 {
+        assert!(store.put(id(n), vec![2; 968]));
+    }
+    assert_eq!(store.stats().evicted, 3);
+    assert!(store.bytes() <= 10_000);
+    for n in 0..3 {
+        assert_eq!(store.get(&id(n)), None);
+    }
+    for n in (3..5).chain(100..105).chain(200..203) {
+        assert!(store.get(&id(n)).is_some(), "session {n}");
+    }
+    // Many small sessions take the room of few big ones: 1,000 of 10 bytes fit in the same
+    // bound that held ten of 1,000.
+    let small = MemorySessionStore::with_max_bytes(10_000);
+    for n in 0..1_000u32 {
+        assert!(small.put(n.to_be_bytes().to_vec(), vec![0; 6]));
+    }
+    assert_eq!((small.len(), small.stats().evicted), (1_000, 0));
+    // A session over the per-entry cap is not stored and evicts nothing.
+    let big = MemorySessionStore::with_max_bytes(1 << 20);
+    assert!(big.put(id(1), vec![0; 100]));
+    let cap = qtls::sessions::MAX_SESSION_BYTES;
+    assert!(!big.put(id(2), vec![0; cap - 31]));
+    assert!(big.put(id(3), vec![0; cap - 32]));
+    assert!(big.get(&id(1)).is_some());
+    assert_eq!(big.get(&id(2)), None);
+    assert_eq!(big.stats().not_stored, 1);
+    // A bound smaller than one session stores nothing.
+    assert!(!MemorySessionStore::with_max_bytes(0).can_cache());
+}
+
 // ---------------------------------------------------------------- Redis store
 
 #[test]
@@ -136,6 +199,30 @@ fn redis_session_put_on_one_node_is_taken_once_on_another() {
         .query(&mut conn)
         .unwrap();
     assert!(exists);
+}
+
+/// A Redis value is capped like a memory entry: a session over
+/// [`qtls::sessions::MAX_SESSION_BYTES`] is not stored, so no client can make one entry
+/// cost Redis more than that (and the TTL bounds how long).
+#[test]
+fn redis_sessions_over_the_size_cap_are_not_stored() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = redis_store(&redis.url(), secret(1));
+    let cap = qtls::sessions::MAX_SESSION_BYTES;
+    assert!(store.put(id(1), vec![3; cap - 32]));
+    assert!(!store.put(id(2), vec![3; cap - 31]));
+    assert!(!store.put(id(3), vec![3; 4 << 20]));
+    assert_eq!(store.get(&id(1)).unwrap().len(), cap - 32);
+    assert_eq!(store.get(&id(2)), None);
+    let mut conn = redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("qtls:session:*")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(store.stats().not_stored, 2);
 }
 
 #[test]
@@ -538,12 +625,14 @@ fn tickets_round_trip_and_cross_nodes_sharing_a_secret_file() {
     assert_eq!(b.decrypt(&ticket).unwrap(), plain);
     // Fresh nonces: the same plaintext never makes the same ticket.
     assert_ne!(a.encrypt(&plain).unwrap(), ticket);
-    // The header: version 1, then the period number as the key id.
-    assert_eq!(ticket[0], 1);
+    // The header: version 2, the period number as the key id, then the issue time.
+    assert_eq!(ticket[0], 2);
     assert_eq!(
         u64::from_be_bytes(ticket[1..9].try_into().unwrap()),
         a.current_period()
     );
+    let issued = u64::from_be_bytes(ticket[9..17].try_into().unwrap());
+    assert_eq!(issued / (24 * 3600), a.current_period());
 }
 
 #[test]

@@ -7,32 +7,42 @@ use std::time::{Duration, Instant};
 
 use rustls::server::StoresServerSessions;
 
-use super::{Counters, Outcome, SessionStore, SessionStoreStats, DEFAULT_SESSION_LIFETIME};
+use super::{
+    Counters, Outcome, SessionStore, SessionStoreStats, DEFAULT_SESSION_LIFETIME, MAX_SESSION_BYTES,
+};
 
 /// A [`StoresServerSessions`] in the process's memory: the default for a single node.
 ///
-/// It holds at most `capacity` sessions (when full, storing one evicts the oldest) and each
-/// for at most its lifetime (24 h by default; expired ones are never returned). `take` removes
+/// It holds sessions up to a bound in **bytes** (the identifiers and encodings together;
+/// [`Self::DEFAULT_MAX_BYTES`] by default): storing one past the bound evicts the oldest. Each
+/// is kept for at most its lifetime (24 h by default; expired ones are never returned and make
+/// room first). A session over [`MAX_SESSION_BYTES`] (64 KiB) is not stored. `take` removes
 /// under the same lock as it reads, so a session resumes at most once, however many
 /// connections race for it.
 ///
-/// A session costs its encoding (about 200 bytes, plus the client's certificate chain after
-/// mTLS: several kilobytes with ML-DSA certificates) and its key, so choose the capacity with
-/// the memory it may use in mind.
+/// What one client can do to others' sessions: the store sees identifiers and sessions, not
+/// clients, so there is no per-client share. To evict a session stored before its own, a
+/// client must store the whole bound's worth of sessions after it: a session is about 200
+/// bytes plus the client's certificate chain after mTLS (rustls stores two per TLS 1.3 full
+/// handshake), so with the default 32 MiB that is on the order of 60,000 full handshakes of
+/// its own, within the session lifetime. Memory use is the bound plus about 100 bytes per
+/// session (map slot, eviction-order item with a copy of the identifier).
 ///
 /// ```
 /// use std::time::Duration;
 /// use rustls::server::StoresServerSessions;
 /// use qtls::sessions::{MemorySessionStore, SessionStore};
 ///
-/// let store = MemorySessionStore::new(1024).with_lifetime(Duration::from_secs(3600));
+/// let store = MemorySessionStore::with_max_bytes(1 << 20).with_lifetime(Duration::from_secs(3600));
 /// assert!(store.put(b"id".to_vec(), b"secrets".to_vec()));
+/// assert_eq!(store.bytes(), 9);
 /// assert_eq!(store.take(b"id").as_deref(), Some(&b"secrets"[..]));
 /// assert_eq!(store.take(b"id"), None); // single use
 /// assert_eq!(store.stats().hits, 1);
 /// ```
 pub struct MemorySessionStore {
-    capacity: usize,
+    max_entries: usize,
+    max_bytes: usize,
     lifetime: Duration,
     inner: Mutex<Inner>,
     counters: Counters,
@@ -47,6 +57,8 @@ struct Inner {
     /// lifetime, this is also expiry order: the front expires first.
     order: VecDeque<(u64, Vec<u8>)>,
     next_seq: u64,
+    /// The identifiers and values of `entries`, in bytes.
+    bytes: usize,
 }
 
 struct Entry {
@@ -56,17 +68,33 @@ struct Entry {
 }
 
 impl MemorySessionStore {
-    /// The default capacity, in sessions.
+    /// The default bound, in bytes of identifiers and sessions: 32 MiB.
+    pub const DEFAULT_MAX_BYTES: usize = 32 << 20;
+
+    /// The number of sessions earlier versions held by default (they counted sessions, not
+    /// bytes); kept for [`Self::new`] callers.
     pub const DEFAULT_CAPACITY: usize = 4096;
 
-    /// A store of at most `capacity` sessions, each resumable for 24 h. A capacity of 0
-    /// stores nothing (`can_cache` is then false).
-    pub fn new(capacity: usize) -> Self {
+    /// A store of at most `max_bytes` bytes of identifiers and sessions, each resumable for
+    /// 24 h. A bound of 0 stores nothing (`can_cache` is then false).
+    pub fn with_max_bytes(max_bytes: usize) -> Self {
         Self {
-            capacity,
+            max_entries: usize::MAX,
+            max_bytes,
             lifetime: DEFAULT_SESSION_LIFETIME,
             inner: Mutex::new(Inner::default()),
             counters: Counters::default(),
+        }
+    }
+
+    /// A store of at most `capacity` sessions and [`Self::DEFAULT_MAX_BYTES`] bytes, each
+    /// resumable for 24 h. A capacity of 0 stores nothing (`can_cache` is then false).
+    /// Prefer [`Self::with_max_bytes`]: a bound in sessions lets many small sessions evict a
+    /// few large ones.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            max_entries: capacity,
+            ..Self::with_max_bytes(Self::DEFAULT_MAX_BYTES)
         }
     }
 
@@ -76,9 +104,14 @@ impl MemorySessionStore {
         self
     }
 
-    /// The most sessions it holds.
+    /// The most sessions it holds (`usize::MAX` when only bytes bound it).
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.max_entries
+    }
+
+    /// The most bytes of identifiers and sessions it holds.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     /// How long a stored session stays resumable.
@@ -89,6 +122,11 @@ impl MemorySessionStore {
     /// How many sessions it holds now (expired ones that were not yet dropped included).
     pub fn len(&self) -> usize {
         self.lock().entries.len()
+    }
+
+    /// The bytes of identifiers and sessions it holds now.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// Whether it holds no session.
@@ -108,14 +146,14 @@ impl MemorySessionStore {
         let found = match inner.entries.get(key) {
             None => None,
             Some(entry) if entry.expires <= now => {
-                inner.entries.remove(key);
+                inner.remove(key);
                 None
             }
             Some(entry) if !remove => Some(entry.value.clone()),
-            Some(_) => inner.entries.remove(key).map(|e| e.value),
+            Some(_) => inner.remove(key),
         };
         if remove {
-            inner.compact(self.capacity);
+            inner.compact();
         }
         drop(inner);
         self.counters.count(match found {
@@ -127,9 +165,15 @@ impl MemorySessionStore {
 }
 
 impl Inner {
+    fn remove(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        let entry = self.entries.remove(key)?;
+        self.bytes -= key.len() + entry.value.len();
+        Some(entry.value)
+    }
+
     /// Drops expired sessions from the front, then the oldest live ones while there are more
-    /// than `keep`; returns how many live sessions it evicted.
-    fn trim(&mut self, now: Instant, keep: usize) -> u64 {
+    /// than `max_entries` or `max_bytes`; returns how many live sessions it evicted.
+    fn trim(&mut self, now: Instant, max_entries: usize, max_bytes: usize) -> u64 {
         let mut evicted = 0;
         while let Some((seq, key)) = self.order.front() {
             let live = match self.entries.get(key) {
@@ -140,23 +184,24 @@ impl Inner {
                     continue;
                 }
             };
-            if live && self.entries.len() <= keep {
+            if live && self.entries.len() <= max_entries && self.bytes <= max_bytes {
                 break;
             }
             if live {
                 evicted += 1;
             }
             if let Some((_, key)) = self.order.pop_front() {
-                self.entries.remove(&key);
+                self.remove(&key);
             }
         }
         evicted
     }
 
     /// Keeps `order` from growing without bound when sessions are taken (not evicted): each
-    /// take leaves a stale item behind.
-    fn compact(&mut self, capacity: usize) {
-        if self.order.len() > 2 * capacity + 64 {
+    /// take leaves a stale item behind. Amortised O(1): after a pass, as many stale items
+    /// as live ones (and 64) must pile up before the next.
+    fn compact(&mut self) {
+        if self.order.len() > 2 * self.entries.len() + 64 {
             let entries = &self.entries;
             self.order
                 .retain(|(seq, key)| entries.get(key).is_some_and(|e| e.seq == *seq));
@@ -166,7 +211,8 @@ impl Inner {
 
 impl StoresServerSessions for MemorySessionStore {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        if self.capacity == 0 {
+        let size = key.len().saturating_add(value.len());
+        if !self.can_cache() || size > MAX_SESSION_BYTES || size > self.max_bytes {
             self.counters.count(Outcome::NotStored);
             return false;
         }
@@ -179,10 +225,12 @@ impl StoresServerSessions for MemorySessionStore {
             expires: now + self.lifetime,
             seq,
         };
+        inner.remove(&key);
+        inner.bytes += size;
         inner.order.push_back((seq, key.clone()));
         inner.entries.insert(key, entry);
-        let evicted = inner.trim(now, self.capacity);
-        inner.compact(self.capacity);
+        let evicted = inner.trim(now, self.max_entries, self.max_bytes);
+        inner.compact();
         drop(inner);
         for _ in 0..evicted {
             self.counters.count(Outcome::Evicted);
@@ -200,7 +248,7 @@ impl StoresServerSessions for MemorySessionStore {
     }
 
     fn can_cache(&self) -> bool {
-        self.capacity > 0
+        self.max_entries > 0 && self.max_bytes > 0
     }
 }
 
@@ -212,16 +260,19 @@ impl SessionStore for MemorySessionStore {
 
 impl Default for MemorySessionStore {
     fn default() -> Self {
-        Self::new(Self::DEFAULT_CAPACITY)
+        Self::with_max_bytes(Self::DEFAULT_MAX_BYTES)
     }
 }
 
 impl fmt::Debug for MemorySessionStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.lock();
         f.debug_struct("MemorySessionStore")
-            .field("capacity", &self.capacity)
+            .field("max_entries", &self.max_entries)
+            .field("max_bytes", &self.max_bytes)
             .field("lifetime", &self.lifetime)
-            .field("len", &self.len())
+            .field("len", &inner.entries.len())
+            .field("bytes", &inner.bytes)
             .finish()
     }
 }
@@ -254,7 +305,7 @@ mod tests {
             assert!(store.put(key.clone(), vec![1]));
             assert!(store.take(&key).is_some());
         }
-        assert!(store.lock().order.len() <= 2 * 4 + 65);
+        assert!(store.lock().order.len() <= 65);
         assert!(store.is_empty());
     }
 

@@ -36,8 +36,8 @@
 //! };
 //!
 //! # fn demo(mut config: rustls::ServerConfig) -> Result<(), qtls::Error> {
-//! // One node: sessions in memory (at most 4096, each for 24 h).
-//! config.session_storage = Arc::new(MemorySessionStore::new(4096));
+//! // One node: sessions in memory (at most 32 MiB of them, each for 24 h).
+//! config.session_storage = Arc::new(MemorySessionStore::with_max_bytes(32 << 20));
 //!
 //! // A fleet: sessions in one Redis, encrypted under a key from the fleet's shared secret...
 //! let secret = FleetSecret::from_file("/etc/qtls/fleet.key".as_ref())?;
@@ -75,6 +75,11 @@ pub use self::redis::{RedisSessionStore, RedisStoreBuilder, RedisTarget};
 pub use self::secret::FleetSecret;
 pub use self::tickets::{RotatingTicketer, TicketStats, TicketerBuilder};
 
+/// The largest session a store keeps, in bytes of identifier and encoding together; larger
+/// ones are not stored (a full handshake next time). A session is about 200 bytes plus the
+/// client's certificate chain after mTLS (some 20 KB for an ML-DSA-87 chain of three).
+pub const MAX_SESSION_BYTES: usize = 64 * 1024;
+
 /// How long a session stays resumable by default (rustls announces 24 h for stateful
 /// sessions).
 pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -94,7 +99,8 @@ pub trait SessionStore: StoresServerSessions {
 pub struct SessionStoreStats {
     /// Sessions stored (`put` returned `true`).
     pub stored: u64,
-    /// Sessions that could not be stored (the store failed or timed out, or holds nothing).
+    /// Sessions that could not be stored (the store failed or timed out, holds nothing, or
+    /// the session is over [`MAX_SESSION_BYTES`]).
     pub not_stored: u64,
     /// Lookups (`get` or `take`) that found a valid session.
     pub hits: u64,
@@ -111,7 +117,7 @@ pub struct SessionStoreStats {
     pub misses_store_error: u64,
     /// Failed store operations of any kind (puts and lookups), timeouts included.
     pub store_errors: u64,
-    /// Sessions evicted before they expired to stay within the capacity (memory store).
+    /// Sessions evicted before they expired to stay within the bound (memory store).
     pub evicted: u64,
 }
 

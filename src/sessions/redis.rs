@@ -320,6 +320,14 @@ impl RedisStoreBuilder {
 ///   §8.3](https://csrc.nist.gov/pubs/sp/800/38/d/final)), which a busy fleet
 ///   reaches in weeks, and a repeated GCM nonce would leak its authentication key; a
 ///   repeated GCM-SIV nonce only shows that two values are identical.
+/// - Bounds: a session whose identifier and encoding together exceed
+///   [`MAX_SESSION_BYTES`](super::MAX_SESSION_BYTES) is not stored (that client gets full
+///   handshakes), so one entry costs Redis at most that plus the prefix, the hex identifier
+///   and 29 bytes of framing, and every entry expires after the lifetime (the TTL). Redis
+///   itself knows no clients: one client can add at most the sessions of the handshakes it
+///   completes (rustls stores two per TLS 1.3 handshake by default) within a lifetime, each
+///   a full handshake it paid for. Give Redis a `maxmemory` with a `volatile-ttl` or
+///   `allkeys-lru` policy to bound the total.
 /// - Redis down, slow (over the operation timeout) or overloaded: a miss or `put` = `false`,
 ///   a rate-limited warning, and a full handshake; it reconnects by itself. How the synchronous
 ///   rustls calls reach the async client is below.
@@ -709,6 +717,10 @@ impl RedisSessionStore {
 
 impl StoresServerSessions for RedisSessionStore {
     fn put(&self, id: Vec<u8>, session: Vec<u8>) -> bool {
+        if id.len().saturating_add(session.len()) > super::MAX_SESSION_BYTES {
+            self.shared.counters.count(Outcome::NotStored);
+            return false;
+        }
         let key = self.redis_key(&id);
         let Some(value) = self.seal(&key, &session) else {
             self.shared.counters.count(Outcome::NotStored);

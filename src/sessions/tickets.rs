@@ -13,11 +13,13 @@
 //! ```
 //!
 //! from the [`FleetSecret`] that every node reads from the same file. A node encrypts with the
-//! current period's key and decrypts with the current or the previous one, so a ticket stays
-//! good for at least one full period after it was issued (what [`RotatingTicketer::lifetime`]
-//! announces) and at most two; a ticket from two periods back, or from a period that has not
-//! started yet (a node whose clock runs ahead), no longer decrypts and the client gets a full
-//! handshake.
+//! current period's key and decrypts with the current or the previous one, and every ticket
+//! carries the time it was issued: it is accepted for exactly one period after that (what
+//! [`RotatingTicketer::lifetime`] announces, as [RFC 8446
+//! §4.6.1](https://www.rfc-editor.org/rfc/rfc8446#section-4.6.1) requires), never for the
+//! up to two periods its key lives. An older ticket, one from two periods back, or one from a
+//! period that has not started yet (a node whose clock runs ahead) does not decrypt and the
+//! client gets a full handshake.
 //!
 //! Why this and not keys distributed through Redis wrapped under a key-encryption key:
 //! deriving needs no coordination and no running service — nodes agree by construction,
@@ -37,10 +39,13 @@
 //! # Ticket format
 //!
 //! ```text
-//! version (1, = 1) ‖ period (8, u64 BE; the key id) ‖ nonce (12) ‖ AES-256-GCM ciphertext ‖ tag (16)
+//! version (1, = 2) ‖ period (8, u64 BE; the key id) ‖ issued (8, u64 BE; Unix seconds)
+//!   ‖ nonce (12) ‖ AES-256-GCM ciphertext ‖ tag (16)
 //! ```
 //!
-//! The 21-byte header is the additional authenticated data. The nonces are random: with at
+//! The 29-byte header is the additional authenticated data, so the issue time cannot be
+//! changed without failing authentication. Version 1 tickets (without the issue time) are
+//! refused: after an upgrade, clients holding one make a full handshake once. The nonces are random: with at
 //! most 2³² tickets per key the chance of a repeat stays negligible, and at 24 h periods that
 //! is ~50,000 tickets a second per fleet. A ticket that is malformed, of an unknown version
 //! or period, or fails authentication decrypts to `None`, which rustls answers with a full
@@ -77,8 +82,8 @@ use super::FleetSecret;
 use crate::Error;
 
 /// The first byte of every ticket: the format.
-pub const TICKET_VERSION: u8 = 1;
-const HEADER_LEN: usize = 1 + 8 + NONCE_LEN;
+pub const TICKET_VERSION: u8 = 2;
+const HEADER_LEN: usize = 1 + 8 + 8 + NONCE_LEN;
 const TAG_LEN: usize = 16;
 const KEY_LABEL: &[u8] = b"qtls ticket key";
 /// RFC 8446 §4.6.1: servers must not announce ticket lifetimes over seven days.
@@ -89,8 +94,8 @@ const MAX_TICKET_LEN: usize = u16::MAX as usize;
 /// The time source: seconds since the Unix epoch.
 type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
-/// A rustls [`ProducesTickets`] that rotates its AES-256-GCM key every period and still
-/// accepts the previous period's tickets. The design, and the ticket format, are in the
+/// A rustls [`ProducesTickets`] that rotates its AES-256-GCM key every period and accepts a
+/// ticket for one period after it was issued (with the previous period's key if need be). The design, and the ticket format, are in the
 /// [module docs](self).
 pub struct RotatingTicketer {
     source: KeySource,
@@ -116,6 +121,8 @@ pub struct TicketStats {
     /// Tickets from a period whose key is gone (two or more periods back), not yet started,
     /// or (for a single node) from before the process started.
     pub unknown_key: u64,
+    /// Tickets issued longer ago than their lifetime (the rotation period).
+    pub expired: u64,
     /// Tickets whose authentication failed: tampered with, or made with another secret.
     pub forged: u64,
 }
@@ -123,7 +130,7 @@ pub struct TicketStats {
 impl TicketStats {
     /// Tickets that did not decrypt.
     pub fn rejected(&self) -> u64 {
-        self.malformed + self.unknown_key + self.forged
+        self.malformed + self.unknown_key + self.expired + self.forged
     }
 }
 
@@ -133,6 +140,7 @@ struct TicketCounters {
     decrypted: AtomicU64,
     malformed: AtomicU64,
     unknown_key: AtomicU64,
+    expired: AtomicU64,
     forged: AtomicU64,
 }
 
@@ -249,6 +257,7 @@ impl RotatingTicketer {
             decrypted: get(&c.decrypted),
             malformed: get(&c.malformed),
             unknown_key: get(&c.unknown_key),
+            expired: get(&c.expired),
             forged: get(&c.forged),
         }
     }
@@ -262,13 +271,26 @@ impl RotatingTicketer {
         if header[0] != TICKET_VERSION {
             return Err(TicketMiss::Malformed);
         }
-        let mut period = [0u8; 8];
-        period.copy_from_slice(&header[1..9]);
-        let period = u64::from_be_bytes(period);
+        let be_u64 = |bytes: &[u8]| {
+            let mut n = [0u8; 8];
+            n.copy_from_slice(bytes);
+            u64::from_be_bytes(n)
+        };
+        let period = be_u64(&header[1..9]);
+        let issued = be_u64(&header[9..17]);
+        if issued / self.rotation != period {
+            return Err(TicketMiss::Malformed);
+        }
         let nonce =
-            Nonce::try_assume_unique_for_key(&header[9..]).map_err(|_| TicketMiss::Malformed)?;
+            Nonce::try_assume_unique_for_key(&header[17..]).map_err(|_| TicketMiss::Malformed)?;
+        let now = (self.clock)();
+        // Checked before the key is looked at, on an unauthenticated header: a ticket whose
+        // issue time was moved forward fails authentication below.
+        if now.saturating_sub(issued) > self.rotation {
+            return Err(TicketMiss::Expired);
+        }
         let key = self
-            .key(period, self.current_period())
+            .key(period, now / self.rotation)
             .ok_or(TicketMiss::UnknownKey)?;
         let mut plain = sealed.to_vec();
         let len = key
@@ -321,19 +343,22 @@ impl ProducesTickets for RotatingTicketer {
         true
     }
 
-    /// The rotation period (at most 7 days): a ticket is accepted for at least that long.
+    /// The rotation period (at most 7 days): a ticket is accepted for that long after it was
+    /// issued, and no longer.
     fn lifetime(&self) -> u32 {
         u32::try_from(self.rotation).unwrap_or(u32::MAX)
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
-        let period = self.current_period();
+        let issued = (self.clock)();
+        let period = issued / self.rotation;
         let key = self.key(period, period)?;
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce).ok()?;
         let mut ticket = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN);
         ticket.push(TICKET_VERSION);
         ticket.extend_from_slice(&period.to_be_bytes());
+        ticket.extend_from_slice(&issued.to_be_bytes());
         ticket.extend_from_slice(&nonce);
         ticket.extend_from_slice(plain);
         let (header, body) = ticket.split_at_mut(HEADER_LEN);
@@ -362,6 +387,7 @@ impl ProducesTickets for RotatingTicketer {
                 TicketCounters::add(match miss {
                     TicketMiss::Malformed => &c.malformed,
                     TicketMiss::UnknownKey => &c.unknown_key,
+                    TicketMiss::Expired => &c.expired,
                     TicketMiss::Forged => &c.forged,
                 });
                 None
@@ -375,6 +401,7 @@ impl ProducesTickets for RotatingTicketer {
 enum TicketMiss {
     Malformed,
     UnknownKey,
+    Expired,
     Forged,
 }
 
@@ -427,13 +454,35 @@ mod tests {
             (
                 stats.issued,
                 stats.decrypted,
-                stats.unknown_key,
+                stats.expired,
                 stats.forged,
                 stats.malformed
             ),
             (2, 3, 1, 1, 1)
         );
         assert_eq!(stats.rejected(), 3);
+    }
+
+    #[test]
+    fn tickets_expire_one_lifetime_after_issue_and_the_issue_time_is_authenticated() {
+        let (now, clock) = fake_clock();
+        let t = RotatingTicketer::random()
+            .rotation_period(Duration::from_secs(10))
+            .clock(clock)
+            .build()
+            .unwrap();
+        now.fetch_add(5, Ordering::Relaxed); // the middle of a period
+        let ticket = t.encrypt(b"hello").unwrap();
+        now.fetch_add(10, Ordering::Relaxed);
+        assert_eq!(t.decrypt(&ticket).unwrap(), b"hello");
+        now.fetch_add(1, Ordering::Relaxed); // 11 s: the key is still there, the ticket is old
+        assert_eq!(t.decrypt(&ticket), None);
+        // Moving the issue time forward (within the same period) fails authentication.
+        let mut younger = ticket.clone();
+        younger[16] += 4;
+        assert_eq!(t.decrypt(&younger), None);
+        let stats = t.stats();
+        assert_eq!((stats.expired, stats.forged), (1, 1), "{stats:?}");
     }
 
     #[test]

@@ -85,6 +85,10 @@ pub(crate) struct ServerArgs {
     /// redis+cluster://H1:P1,H2:P2 (a fleet; needs --ticket-key-file for the entries' MAC).
     #[arg(long)]
     session_store: Option<String>,
+    /// The memory session store's bound in bytes of session identifiers and sessions
+    /// (default 33554432, 32 MiB); beyond it the oldest sessions are evicted.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    session_cache_bytes: Option<u64>,
     /// Tickets: off (default; stateful resumption only), software, fleet (keys derived from
     /// --ticket-key-file) or hsm (the ticket key in the token).
     #[arg(long)]
@@ -263,6 +267,9 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
     if let Some(store) = &args.session_store {
         settings.sessions.store = qtls::config::parse_store(store)
             .map_err(|e| Error::Config(format!("--session-store {e}")))?;
+    }
+    if let Some(bytes) = args.session_cache_bytes {
+        settings.sessions.memory_store_bytes = Some(usize::try_from(bytes).unwrap_or(usize::MAX));
     }
     if let Some(file) = &args.ticket_key_file {
         settings.sessions.fleet_secret = Some(file.clone());
