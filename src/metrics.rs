@@ -284,9 +284,10 @@ impl Metrics {
             );
             counter(
                 "qtls_ticket_resumption_misses_total",
-                "Tickets that did not decrypt, by reason: unknown_key (two or more rotation periods old, or from before this node started), forged (tampered with or another fleet's), malformed.",
+                "Tickets that did not decrypt, by reason: unknown_key (two or more rotation periods old, or from before this node started), expired (older than the lifetime announced with it), forged (tampered with or another fleet's), malformed.",
                 &[
                     ("{reason=\"unknown_key\"}", tickets.unknown_key),
+                    ("{reason=\"expired\"}", tickets.expired),
                     ("{reason=\"forged\"}", tickets.forged),
                     ("{reason=\"malformed\"}", tickets.malformed),
                 ],
@@ -308,6 +309,11 @@ impl Metrics {
                 ],
             );
             counter(
+                "qtls_session_store_old_format_misses_total",
+                "Of the corrupt misses, entries in the unencrypted format of versions before the Redis store encrypted its values (they expire by themselves).",
+                &[("", store.misses_old_format)],
+            );
+            counter(
                 "qtls_sessions_stored_total",
                 "Sessions stored, and not stored.",
                 &[
@@ -322,7 +328,7 @@ impl Metrics {
             );
             counter(
                 "qtls_sessions_evicted_total",
-                "Sessions evicted before they expired (memory store).",
+                "Sessions evicted before they expired to stay within the byte bound (memory store).",
                 &[("", store.evicted)],
             );
         }
@@ -408,5 +414,47 @@ mod tests {
             text.contains("qtls_refused_client_hellos_total{alert=\"insufficient_security\"} 1\n")
         );
         assert!(text.contains("# TYPE qtls_key_updates_total counter\n"));
+    }
+
+    /// A store whose counters are fixed: what the rendering is tested against.
+    #[derive(Debug)]
+    struct Fixed(SessionStoreStats);
+
+    impl rustls::server::StoresServerSessions for Fixed {
+        fn put(&self, _: Vec<u8>, _: Vec<u8>) -> bool {
+            false
+        }
+        fn get(&self, _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+        fn take(&self, _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+        fn can_cache(&self) -> bool {
+            false
+        }
+    }
+
+    impl SessionStore for Fixed {
+        fn stats(&self) -> SessionStoreStats {
+            self.0
+        }
+    }
+
+    #[test]
+    fn store_misses_of_an_old_format_are_exported() {
+        let mut stats = SessionStoreStats::default();
+        stats.misses_corrupt = 5;
+        stats.misses_old_format = 3;
+        let metrics = Metrics::new(false, Some(Arc::new(Fixed(stats))));
+        let text = metrics.prometheus();
+        assert!(
+            text.contains("qtls_resumption_misses_total{reason=\"corrupt\"} 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("qtls_session_store_old_format_misses_total 3\n"),
+            "{text}"
+        );
     }
 }

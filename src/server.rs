@@ -148,8 +148,8 @@ pub struct SessionSettings {
     pub store: SessionStoreSetting,
     /// The tickets.
     pub tickets: TicketSetting,
-    /// The fleet's shared secret (a file of at least 32 bytes, raw or hex): authenticates
-    /// Redis entries and derives fleet ticket keys.
+    /// The fleet's shared secret (a file of at least 32 bytes, raw or hex): encrypts and
+    /// authenticates Redis entries and derives fleet ticket keys.
     pub fleet_secret: Option<PathBuf>,
     /// Ticket key rotation (default 24 h).
     pub ticket_rotation: Option<Duration>,
