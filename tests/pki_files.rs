@@ -259,3 +259,123 @@ fn root_key_can_be_kept_offline() {
     let again = pki_init(dir, &["--root-key-out", offline.to_str().unwrap()]);
     assert!(!again.success(), "{}", again.stdout);
 }
+
+/// `qtls pki init --passphrase-file` stores the CA keys as encrypted PKCS#8 (PBES2) that
+/// OpenSSL 4 reads; the commands that sign with them need the passphrase (file or
+/// QTLS_CA_PASSPHRASE) and say so without it; a key OpenSSL encrypted is read too.
+#[test]
+fn ca_keys_can_be_encrypted() {
+    let dir = temp_dir("qtls-pki-files-encrypted-");
+    let dir = dir.path();
+    let secrets = temp_dir("qtls-pki-files-passphrase-");
+    let pass = secrets.path().join("ca-pass");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let pass_arg = pass.to_str().unwrap();
+    let init = run(
+        qtls()
+            .args(["pki", "init", "--profile", "mldsa65", "--dir"])
+            .arg(dir)
+            .args(["--passphrase-file", pass_arg]),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls pki init --passphrase-file");
+    assert!(init.stdout.contains("encrypted"), "{}", init.stdout);
+    for key in ["root.key", "intermediate.key"] {
+        let pem = std::fs::read_to_string(dir.join(key)).unwrap();
+        assert!(
+            pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+            "{key}: {pem}"
+        );
+    }
+    for key in ["server.key", "client.key", "ocsp.key"] {
+        let pem = std::fs::read_to_string(dir.join(key)).unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{key}");
+    }
+
+    let crl = |extra: &[&str], passphrase: Option<&str>| {
+        let mut cmd = qtls();
+        cmd.args(["pki", "crl", "--dir"]).arg(dir).args(extra);
+        if let Some(passphrase) = passphrase {
+            cmd.env("QTLS_CA_PASSPHRASE", passphrase);
+        }
+        run(&mut cmd, COMMAND_TIMEOUT)
+    };
+    let without = crl(&[], None);
+    assert!(!without.success(), "{}", without.stdout);
+    assert!(
+        without.stderr.contains("encrypted") && without.stderr.contains("QTLS_CA_PASSPHRASE"),
+        "{}",
+        without.stderr
+    );
+    let wrong = crl(&[], Some("Tr0ub4dor&3"));
+    assert!(!wrong.success(), "{}", wrong.stdout);
+    assert!(wrong.stderr.contains("passphrase"), "{}", wrong.stderr);
+    crl(&["--passphrase-file", pass_arg], None).expect_success("qtls pki crl --passphrase-file");
+    crl(&[], Some("correct horse battery staple"))
+        .expect_success("qtls pki crl, passphrase from the environment");
+
+    // The OCSP responder signing with the (encrypted) CA key itself.
+    let port = support::free_port();
+    let _responder = support::Server::start(
+        qtls()
+            .args(["ocsp-responder", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--ca")
+            .arg(dir.join("intermediate.pem"))
+            .arg("--signer")
+            .arg(dir.join("intermediate.pem"))
+            .arg("--key")
+            .arg(dir.join("intermediate.key"))
+            .arg("--index")
+            .arg(dir.join("revoked.txt"))
+            .args(["--passphrase-file", pass_arg]),
+        port,
+        "listening on http",
+        "qtls ocsp-responder with an encrypted CA key",
+    );
+
+    let Some(openssl) = support::require("OpenSSL 4 (QTLS_OPENSSL)", support::openssl()) else {
+        return;
+    };
+    let passin = format!("file:{pass_arg}");
+    let parsed = run(
+        support::openssl_command(&openssl)
+            .args(["asn1parse", "-in"])
+            .arg(dir.join("intermediate.key")),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("openssl asn1parse");
+    for expected in ["PBES2", "PBKDF2", "hmacWithSHA256", "aes-256-cbc"] {
+        assert!(
+            parsed.stdout.contains(expected),
+            "{expected}: {}",
+            parsed.stdout
+        );
+    }
+    run(
+        support::openssl_command(&openssl)
+            .args(["pkey", "-noout", "-passin", &passin, "-in"])
+            .arg(dir.join("intermediate.key")),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("openssl pkey -passin (our encrypted key)");
+    // OpenSSL's own encryption (as `openssl genpkey -aes256` writes it) read back by us.
+    // OpenSSL reads -passout from the second line when -passin names the same file.
+    let pass_out = secrets.path().join("ca-pass-out");
+    std::fs::copy(&pass, &pass_out).unwrap();
+    let passout = format!("file:{}", pass_out.display());
+    let theirs = dir.join("intermediate-openssl.key");
+    run(
+        support::openssl_command(&openssl)
+            .args([
+                "pkey", "-aes256", "-passin", &passin, "-passout", &passout, "-in",
+            ])
+            .arg(dir.join("intermediate.key"))
+            .arg("-out")
+            .arg(&theirs),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("openssl pkey -aes256");
+    std::fs::rename(&theirs, dir.join("intermediate.key")).unwrap();
+    crl(&["--passphrase-file", pass_arg], None)
+        .expect_success("qtls pki crl with a key OpenSSL encrypted");
+}

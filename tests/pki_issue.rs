@@ -238,7 +238,7 @@ fn issued_validity_is_capped_at_the_issuer() {
 }
 
 /// With the root key kept offline (`qtls pki init --root-key-out`), `qtls pki issue` works
-/// from the intermediate key alone.
+/// from the intermediate key alone; an encrypted one with its passphrase.
 #[test]
 fn issue_works_with_the_root_key_offline() {
     let _token = TOKEN.lock().unwrap_or_else(|e| e.into_inner());
@@ -248,12 +248,38 @@ fn issue_works_with_the_root_key_offline() {
     let dir = temp_dir("qtls-pki-issue-offline-");
     let dir = dir.path();
     let offline = temp_dir("qtls-pki-issue-offline-root-");
-    pki_init_with(dir, &["--root-key-out", offline.path().to_str().unwrap()])
-        .expect_success("qtls pki init --root-key-out");
+    let pass = offline.path().join("pass");
+    std::fs::write(&pass, "hsm issue passphrase\n").unwrap();
+    pki_init_with(
+        dir,
+        &[
+            "--root-key-out",
+            offline.path().to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ],
+    )
+    .expect_success("qtls pki init --root-key-out --passphrase-file");
     assert!(!dir.join("root.key").exists());
     let chain = dir.join("offline-chain.pem");
-    issue_for_token_key(dir, &module, &label, &["--out", chain.to_str().unwrap()])
-        .expect_success("qtls pki issue without the root key");
+    let refused = issue_for_token_key(dir, &module, &label, &["--out", chain.to_str().unwrap()]);
+    assert!(
+        !refused.success() && refused.stderr.contains("encrypted"),
+        "{}",
+        refused.stderr
+    );
+    issue_for_token_key(
+        dir,
+        &module,
+        &label,
+        &[
+            "--out",
+            chain.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ],
+    )
+    .expect_success("qtls pki issue without the root key");
     let leaf = first_cert(&chain);
     assert_eq!(
         leaf.issuer(),

@@ -243,8 +243,22 @@ impl CertifiedKeyPair {
         Ok(Self { certificate, key })
     }
 
-    /// Reads a PEM certificate file (its first certificate) and a PEM private key file.
+    /// Reads a PEM certificate file (its first certificate) and a PEM private key file; an
+    /// encrypted key fails with [`Error::EncryptedKey`] (see
+    /// [`CertifiedKeyPair::read_pem_files_with_passphrase`]).
     pub fn read_pem_files(cert: &Path, key: &Path, backend: Backend) -> Result<Self, Error> {
+        Self::read_pem_files_with_passphrase(cert, key, backend, None)
+    }
+
+    /// Reads a PEM certificate file (its first certificate) and a PEM private key file,
+    /// which may be an `ENCRYPTED PRIVATE KEY` that `passphrase` decrypts
+    /// ([`read_private_key`](crate::read_private_key)).
+    pub fn read_pem_files_with_passphrase(
+        cert: &Path,
+        key: &Path,
+        backend: Backend,
+        passphrase: Option<&crate::Passphrase>,
+    ) -> Result<Self, Error> {
         let certificate = Certificate::read_pem_file(cert)?
             .into_iter()
             .next()
@@ -252,14 +266,7 @@ impl CertifiedKeyPair {
                 source_name: cert.display().to_string(),
                 reason: "no CERTIFICATE block".into(),
             })?;
-        let pem = std::fs::read(key).map_err(|source| Error::Io {
-            path: key.to_owned(),
-            source,
-        })?;
-        let key_pair = KeyPair::from_pem(&pem, backend).map_err(|source| Error::Key {
-            context: format!("loading the private key {}", key.display()),
-            source,
-        })?;
+        let key_pair = crate::keyfile::read_private_key(key, backend, passphrase)?;
         Self::new(certificate, key_pair)
     }
 

@@ -168,6 +168,24 @@ pub enum Error {
         /// The subject of the issuer the response is for.
         issuer: String,
     },
+    /// A private key file is encrypted (`ENCRYPTED PRIVATE KEY`, PKCS#8 with PBES2) and no
+    /// passphrase was given.
+    EncryptedKey {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// An encrypted private key could not be decrypted: a wrong passphrase, or an
+    /// encryption scheme this crate does not read.
+    KeyDecryption {
+        /// The key file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// A private key could not be encrypted.
+    KeyEncryption(String),
+    /// A passphrase that cannot be used (empty).
+    InvalidPassphrase(String),
     /// A directory already holds a PKI, which writing a new one would replace: its CA keys
     /// and its revocation index.
     PkiExists {
@@ -276,6 +294,19 @@ impl fmt::Display for Error {
                 f,
                 "the CertID for serial number {serial} names another issuer than {issuer:?}"
             ),
+            Self::EncryptedKey { path } => write!(
+                f,
+                "{} is an encrypted private key (ENCRYPTED PRIVATE KEY): give its passphrase \
+                 with --passphrase-file or the QTLS_CA_PASSPHRASE environment variable",
+                path.display()
+            ),
+            Self::KeyDecryption { path, reason } => write!(
+                f,
+                "cannot decrypt the private key {} with the passphrase given: {reason}",
+                path.display()
+            ),
+            Self::KeyEncryption(reason) => write!(f, "cannot encrypt a private key: {reason}"),
+            Self::InvalidPassphrase(reason) => write!(f, "invalid passphrase: {reason}"),
             Self::PkiExists { path } => write!(
                 f,
                 "{} exists: the directory already holds a PKI, and writing a new one would \

@@ -21,6 +21,10 @@
 //!   [`Pki::revoke_in_dir`] revokes one.
 //! - [`CrlBuilder`] signs a CRL ([`RevocationList`]); [`Pki::issue_crl_in_dir`] makes the
 //!   intermediate CA's from its index.
+//! - A PKI directory's files are replaced atomically and changed under an exclusive lock
+//!   ([`PkiDirLock`]); CA keys may be stored encrypted ([`Passphrase`],
+//!   [`encrypt_private_key_pem`], [`read_private_key`]) and the root key elsewhere
+//!   ([`PkiWriteOptions`]).
 //! - [`OcspResponseBuilder`] signs OCSP responses (by the CA or a delegated responder) and
 //!   [`OcspResponder`] answers DER OCSP requests from a revocation index.
 //!
@@ -55,6 +59,7 @@ mod certificate;
 mod crl;
 mod error;
 mod files;
+mod keyfile;
 mod ocsp;
 mod pki;
 mod profile;
@@ -66,6 +71,7 @@ pub use certificate::{Certificate, CertifiedKeyPair};
 pub use crl::{CrlBuilder, RevocationList};
 pub use error::Error;
 pub use files::PkiDirLock;
+pub use keyfile::{encrypt_private_key_pem, read_private_key, Passphrase, PBKDF2_ITERATIONS};
 pub use ocsp::{
     OcspCertId, OcspCertStatus, OcspHash, OcspRequestBuilder, OcspResponder, OcspResponse,
     OcspResponseBuilder, OcspSingleResponse,

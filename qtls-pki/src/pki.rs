@@ -12,6 +12,7 @@ use crate::certificate::{Certificate, CertifiedKeyPair};
 use crate::crl::{CrlBuilder, RevocationList};
 use crate::error::Error;
 use crate::files::{write_atomic as write_file, PkiDirLock};
+use crate::keyfile::{encrypt_private_key_pem, Passphrase};
 use crate::profile::Profile;
 use crate::revocation::{IndexEntry, RevocationIndex, RevocationReason};
 
@@ -97,6 +98,10 @@ pub struct PkiWriteOptions {
     /// removable or offline storage, so the root key does not sit beside the server key.
     /// Issuing and CRLs need only the intermediate key. Default: the PKI directory.
     pub root_key_dir: Option<PathBuf>,
+    /// Encrypt the CA keys (`root.key`, `intermediate.key`) with this passphrase
+    /// ([`encrypt_private_key_pem`](crate::encrypt_private_key_pem)); the end-entity and
+    /// OCSP-responder keys stay unencrypted for unattended servers. Default: none.
+    pub passphrase: Option<Passphrase>,
 }
 
 impl PkiWriteOptions {
@@ -372,6 +377,10 @@ impl Pki {
                 source,
             })
         };
+        let ca_key = |pair: &CertifiedKeyPair| match &options.passphrase {
+            Some(passphrase) => encrypt_private_key_pem(pair.key(), passphrase),
+            None => key(pair),
+        };
 
         let mut written = Vec::new();
         let mut write_path = |path: PathBuf, contents: &str, secret: bool| {
@@ -380,7 +389,7 @@ impl Pki {
             Ok::<(), Error>(())
         };
         write_path(dir.join("root.pem"), &pem(self.root.certificate())?, false)?;
-        write_path(root_key_path.clone(), &key(&self.root)?, true)?;
+        write_path(root_key_path.clone(), &ca_key(&self.root)?, true)?;
         let mut write =
             |name: &str, contents: &str, secret: bool| write_path(dir.join(name), contents, secret);
         write(
@@ -388,7 +397,7 @@ impl Pki {
             &pem(self.intermediate.certificate())?,
             false,
         )?;
-        write("intermediate.key", &key(&self.intermediate)?, true)?;
+        write("intermediate.key", &ca_key(&self.intermediate)?, true)?;
         write("server.pem", &pem(self.server.certificate())?, false)?;
         write("server-chain.pem", &chain(&self.server)?, false)?;
         write("server.key", &key(&self.server)?, true)?;

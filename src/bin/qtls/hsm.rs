@@ -12,7 +12,8 @@ use qtls::hsm::{HsmSettings, HsmToken};
 use qtls::{Error, ServerSettings};
 use qtls_hsm::{KeyRef, Pin, Pkcs11Uri, TokenAdmin, TokenConfig, PIN_ENV_VAR};
 use qtls_pki::{
-    Backend, CertificateBuilder, CertifiedKeyPair, Pki, RevocationIndex, SubjectPublicKey, Usage,
+    Backend, CertificateBuilder, CertifiedKeyPair, Passphrase, Pki, RevocationIndex,
+    SubjectPublicKey, Usage,
 };
 use qtls_provider::KeyAlgorithm;
 
@@ -215,14 +216,21 @@ pub(crate) struct PkiIssueArgs {
     /// A file holding the user PIN (default: the QTLS_HSM_PIN environment variable).
     #[arg(long)]
     pin_file: Option<PathBuf>,
+    /// The passphrase of an encrypted intermediate.key, on this file's first line.
+    /// Default: the QTLS_CA_PASSPHRASE environment variable.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
 }
 
 pub(crate) fn pki_issue(args: PkiIssueArgs) -> Result<(), Error> {
     let pki_error = |e: qtls_pki::Error| Error::Config(e.to_string());
-    let intermediate = CertifiedKeyPair::read_pem_files(
+    let passphrase =
+        Passphrase::from_file_or_env(args.passphrase_file.as_deref()).map_err(pki_error)?;
+    let intermediate = CertifiedKeyPair::read_pem_files_with_passphrase(
         &args.dir.join("intermediate.pem"),
         &args.dir.join("intermediate.key"),
         Backend::AwsLc,
+        passphrase.as_ref(),
     )
     .map_err(pki_error)?;
     let config = TokenConfig::builder(&args.hsm_module)

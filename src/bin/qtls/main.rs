@@ -11,7 +11,7 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 use qtls::Error;
-use qtls_pki::{Pki, PkiOptions, PkiWriteOptions, Profile};
+use qtls_pki::{Passphrase, Pki, PkiOptions, PkiWriteOptions, Profile};
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +67,11 @@ enum PkiCommand {
         /// storage kept offline); issuing and CRLs need only the intermediate key.
         #[arg(long, value_name = "DIR")]
         root_key_out: Option<PathBuf>,
+        /// Encrypt the CA keys (root.key, intermediate.key) with the passphrase on this file's
+        /// first line (encrypted PKCS#8: PBES2, PBKDF2-HMAC-SHA-256, AES-256-CBC). Default:
+        /// the QTLS_CA_PASSPHRASE environment variable if set, else unencrypted.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Revoke a certificate in a PKI directory's revocation index (revoked.txt).
     Revoke(revocation::RevokeArgs),
@@ -121,8 +126,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     hosts,
                     force,
                     root_key_out,
+                    passphrase_file,
                 },
-        } => pki_init(dir, profile, hosts, force, root_key_out),
+        } => pki_init(dir, profile, hosts, force, root_key_out, passphrase_file),
         Command::Pki {
             command: PkiCommand::Revoke(args),
         } => revocation::revoke(args),
@@ -146,6 +152,7 @@ fn pki_init(
     hosts: Vec<String>,
     force: bool,
     root_key_out: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
 ) -> Result<(), Error> {
     let mut options = PkiOptions::new(time::OffsetDateTime::now_utc());
     options.profile = profile;
@@ -154,6 +161,9 @@ fn pki_init(
     let mut write = PkiWriteOptions::new();
     write.force = force;
     write.root_key_dir = root_key_out.clone();
+    write.passphrase = Passphrase::from_file_or_env(passphrase_file.as_deref())
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let encrypted = write.passphrase.is_some();
     let written = pki.write_to_dir_with(&dir, &write).map_err(|e| match e {
         qtls_pki::Error::PkiExists { .. } => {
             Error::Config(format!("{e}; give --force to replace it"))
@@ -178,6 +188,13 @@ fn pki_init(
     }
     for path in written {
         println!("  wrote {}", path.display());
+    }
+    if encrypted {
+        println!(
+            "  root.key and intermediate.key are encrypted (PBES2, PBKDF2-HMAC-SHA-256, \
+             AES-256-CBC): commands that sign with them take --passphrase-file or \
+             QTLS_CA_PASSPHRASE"
+        );
     }
     if let Some(root_dir) = root_key_out {
         println!(

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use qtls::{Error, OcspServer};
 use qtls_pki::{
-    parse_serial, serial_hex, Certificate, CertifiedKeyPair, IndexStatus, OcspResponder, Pki,
-    RevocationIndex, RevocationReason,
+    parse_serial, serial_hex, Certificate, CertifiedKeyPair, IndexStatus, OcspResponder,
+    Passphrase, Pki, RevocationIndex, RevocationReason,
 };
 use qtls_provider::Backend;
 use time::OffsetDateTime;
@@ -48,6 +48,10 @@ pub(crate) struct CrlArgs {
     /// Backend for ML-DSA signing: aws-lc-rs or oqs.
     #[arg(long, default_value = "aws-lc-rs")]
     backend: Backend,
+    /// The passphrase of an encrypted intermediate.key, on this file's first line.
+    /// Default: the QTLS_CA_PASSPHRASE environment variable.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -81,6 +85,10 @@ pub(crate) struct OcspResponderArgs {
     /// How long a client may take to send a request's head, and then its body (e.g. 10s).
     #[arg(long, default_value = "10s")]
     request_timeout: humantime::Duration,
+    /// The passphrase of an encrypted --key (e.g. the CA's own key), on this file's first
+    /// line. Default: the QTLS_CA_PASSPHRASE environment variable.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
 }
 
 fn pki_error(e: qtls_pki::Error) -> Error {
@@ -113,10 +121,13 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), Error> {
 pub(crate) fn crl(args: CrlArgs) -> Result<(), Error> {
     let now = OffsetDateTime::now_utc();
     let next_update = now + time::Duration::days(i64::from(args.days));
-    let issuer = CertifiedKeyPair::read_pem_files(
+    let passphrase =
+        Passphrase::from_file_or_env(args.passphrase_file.as_deref()).map_err(pki_error)?;
+    let issuer = CertifiedKeyPair::read_pem_files_with_passphrase(
         &args.dir.join("intermediate.pem"),
         &args.dir.join("intermediate.key"),
         args.backend,
+        passphrase.as_ref(),
     )
     .map_err(pki_error)?;
     let out = args.out.unwrap_or_else(|| args.dir.join(Pki::CRL_FILE));
@@ -136,8 +147,15 @@ pub(crate) fn crl(args: CrlArgs) -> Result<(), Error> {
 
 pub(crate) async fn ocsp_responder(args: OcspResponderArgs) -> Result<(), Error> {
     let ca = first_certificate(&args.ca)?;
-    let signer = CertifiedKeyPair::read_pem_files(&args.signer, &args.key, args.backend)
-        .map_err(pki_error)?;
+    let passphrase =
+        Passphrase::from_file_or_env(args.passphrase_file.as_deref()).map_err(pki_error)?;
+    let signer = CertifiedKeyPair::read_pem_files_with_passphrase(
+        &args.signer,
+        &args.key,
+        args.backend,
+        passphrase.as_ref(),
+    )
+    .map_err(pki_error)?;
     let index = RevocationIndex::read(&args.index).map_err(pki_error)?;
     let validity = time::Duration::seconds(i64::from(args.validity));
     let subject = ca.subject();

@@ -1,0 +1,208 @@
+//! Private key files encrypted with a passphrase: PKCS#8 EncryptedPrivateKeyInfo
+//! ([RFC 5958 §3](https://www.rfc-editor.org/rfc/rfc5958#section-3)) with PBES2
+//! ([RFC 8018 §6.2](https://www.rfc-editor.org/rfc/rfc8018#section-6.2)), as
+//! `openssl genpkey -aes256` writes them.
+
+use core::fmt;
+use std::path::Path;
+
+use pkcs8::der::Decode;
+use qtls_provider::{Backend, KeyPair};
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+
+/// The PEM label of an encrypted PKCS#8 key.
+const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
+
+/// PBKDF2-HMAC-SHA-256 iterations for keys this crate encrypts: OWASP's 2023 figure for
+/// that PRF (OpenSSL's own default is 2048).
+pub const PBKDF2_ITERATIONS: u32 = 600_000;
+
+/// The passphrase of encrypted private keys. Never printed (its `Debug` is redacted) and
+/// wiped from memory when dropped.
+#[derive(Clone)]
+pub struct Passphrase(Zeroizing<Vec<u8>>);
+
+impl Passphrase {
+    /// The environment variable the `qtls` CLI reads a CA key's passphrase from.
+    pub const ENV_VAR: &'static str = "QTLS_CA_PASSPHRASE";
+
+    /// A passphrase; an empty one is refused.
+    pub fn new(passphrase: impl Into<Vec<u8>>) -> Result<Self, Error> {
+        let passphrase = Zeroizing::new(passphrase.into());
+        if passphrase.is_empty() {
+            return Err(Error::InvalidPassphrase("the passphrase is empty".into()));
+        }
+        Ok(Self(passphrase))
+    }
+
+    /// The first line of `path` (without its line end), as OpenSSL's `-passin file:` reads
+    /// it, so one file serves both.
+    pub fn read_file(path: &Path) -> Result<Self, Error> {
+        let contents = Zeroizing::new(std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?);
+        let line = contents.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        Self::new(line.to_vec()).map_err(|_| {
+            Error::InvalidPassphrase(format!("{}: its first line is empty", path.display()))
+        })
+    }
+
+    /// The passphrase in [`Passphrase::ENV_VAR`], or `None` when it is unset or empty.
+    pub fn from_env() -> Option<Self> {
+        std::env::var(Self::ENV_VAR)
+            .ok()
+            .and_then(|value| Self::new(value).ok())
+    }
+
+    /// [`Passphrase::read_file`] of `file` when given, else [`Passphrase::from_env`].
+    pub fn from_file_or_env(file: Option<&Path>) -> Result<Option<Self>, Error> {
+        match file {
+            Some(path) => Self::read_file(path).map(Some),
+            None => Ok(Self::from_env()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passphrase(<redacted>)")
+    }
+}
+
+/// `key` as an `ENCRYPTED PRIVATE KEY` PEM document: PBES2 with PBKDF2-HMAC-SHA-256
+/// ([`PBKDF2_ITERATIONS`], 16-octet random salt) and AES-256-CBC, which OpenSSL reads with
+/// `openssl pkey -passin`.
+pub fn encrypt_private_key_pem(
+    key: &KeyPair,
+    passphrase: &Passphrase,
+) -> Result<Zeroizing<String>, Error> {
+    use aws_lc_rs::rand::SecureRandom;
+    let pkcs8 = key.to_pkcs8_der().map_err(|source| Error::Key {
+        context: "exporting a private key to encrypt it".into(),
+        source,
+    })?;
+    let (mut salt, mut iv) = ([0u8; 16], [0u8; 16]);
+    let random = aws_lc_rs::rand::SystemRandom::new();
+    random.fill(&mut salt).map_err(|_| Error::Random)?;
+    random.fill(&mut iv).map_err(|_| Error::Random)?;
+    let encoding = |e: &dyn fmt::Display| Error::KeyEncryption(e.to_string());
+    let params =
+        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(PBKDF2_ITERATIONS, &salt, &iv)
+            .map_err(|e| encoding(&e))?;
+    let info = pkcs8::PrivateKeyInfo::from_der(&pkcs8).map_err(|e| encoding(&e))?;
+    let encrypted = info
+        .encrypt_with_params(params, passphrase.as_bytes())
+        .map_err(|e| encoding(&e))?;
+    pkcs8::der::pem::encode_string(
+        ENCRYPTED_LABEL,
+        pkcs8::der::pem::LineEnding::LF,
+        encrypted.as_bytes(),
+    )
+    .map(Zeroizing::new)
+    .map_err(|e| encoding(&e))
+}
+
+/// Loads the private key in the PEM file `path`: `PRIVATE KEY` / `EC PRIVATE KEY` as
+/// [`KeyPair::from_pem`] does, or `ENCRYPTED PRIVATE KEY` decrypted with `passphrase`
+/// ([`Error::EncryptedKey`] without one, [`Error::KeyDecryption`] when it does not fit).
+pub fn read_private_key(
+    path: &Path,
+    backend: Backend,
+    passphrase: Option<&Passphrase>,
+) -> Result<KeyPair, Error> {
+    let pem = Zeroizing::new(std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?);
+    let loading = |source| Error::Key {
+        context: format!("loading the private key {}", path.display()),
+        source,
+    };
+    let Some(block) = encrypted_block(&pem) else {
+        return KeyPair::from_pem(&pem, backend).map_err(loading);
+    };
+    let Some(passphrase) = passphrase else {
+        return Err(Error::EncryptedKey {
+            path: path.to_owned(),
+        });
+    };
+    let decryption = |reason: String| Error::KeyDecryption {
+        path: path.to_owned(),
+        reason,
+    };
+    let (label, der) =
+        pkcs8::der::pem::decode_vec(block).map_err(|e| decryption(format!("PEM: {e}")))?;
+    if label != ENCRYPTED_LABEL {
+        return Err(decryption(format!("PEM label {label:?}")));
+    }
+    let encrypted = pkcs8::EncryptedPrivateKeyInfo::from_der(&der)
+        .map_err(|e| decryption(format!("EncryptedPrivateKeyInfo: {e}")))?;
+    let decrypted = encrypted.decrypt(passphrase.as_bytes()).map_err(|e| {
+        decryption(format!(
+            "wrong passphrase, or a scheme we cannot read ({e})"
+        ))
+    })?;
+    KeyPair::from_pkcs8_der(decrypted.as_bytes(), backend).map_err(loading)
+}
+
+/// The `ENCRYPTED PRIVATE KEY` block of a PEM file, if it has one.
+fn encrypted_block(pem: &[u8]) -> Option<&[u8]> {
+    let begin = format!("-----BEGIN {ENCRYPTED_LABEL}-----");
+    let end = format!("-----END {ENCRYPTED_LABEL}-----");
+    let start = find(pem, begin.as_bytes())?;
+    let stop = start + find(&pem[start..], end.as_bytes())? + end.len();
+    Some(&pem[start..stop])
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use qtls_provider::KeyAlgorithm;
+
+    #[test]
+    fn round_trip_and_clear_errors() {
+        let dir = std::env::temp_dir().join(format!("qtls-pki-keyfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = KeyPair::generate(
+            KeyAlgorithm::Ecdsa(qtls_provider::EcCurve::P384),
+            Backend::AwsLc,
+        )
+        .unwrap();
+        let passphrase = Passphrase::new("s3cret").unwrap();
+        let path = dir.join("ca.key");
+        std::fs::write(&path, encrypt_private_key_pem(&key, &passphrase).unwrap()).unwrap();
+
+        let read = read_private_key(&path, Backend::AwsLc, Some(&passphrase)).unwrap();
+        assert_eq!(read.public_key(), key.public_key());
+        let missing = read_private_key(&path, Backend::AwsLc, None).unwrap_err();
+        assert!(matches!(missing, Error::EncryptedKey { .. }), "{missing}");
+        let wrong = Passphrase::new("guess").unwrap();
+        let wrong = read_private_key(&path, Backend::AwsLc, Some(&wrong)).unwrap_err();
+        assert!(matches!(wrong, Error::KeyDecryption { .. }), "{wrong}");
+        assert!(Passphrase::new("").is_err());
+        assert_eq!(format!("{passphrase:?}"), "Passphrase(<redacted>)");
+
+        std::fs::write(dir.join("pass"), "line one\r\nline two\n").unwrap();
+        assert_eq!(
+            Passphrase::read_file(&dir.join("pass")).unwrap().as_bytes(),
+            b"line one"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
