@@ -243,7 +243,9 @@ impl Pki {
         })
     }
 
-    /// Reads a hierarchy [`Pki::write_to_dir`] wrote (the chain files are not read).
+    /// Reads a hierarchy [`Pki::write_to_dir`] wrote (the chain files are not read). Every
+    /// key must be there unencrypted: a directory whose root key is offline or whose CA keys
+    /// are encrypted ([`PkiWriteOptions`]) fails.
     pub fn load_from_dir(dir: impl AsRef<Path>, backend: Backend) -> Result<Self, Error> {
         let dir = dir.as_ref();
         let load = |name: &str| {
@@ -299,11 +301,12 @@ impl Pki {
 
     /// Writes the certificates and keys as PEM into `dir` (created if missing), replacing
     /// files of the same names atomically (each written beside its final name, then renamed
-    /// over it, so an old key is never truncated in place): the certificates in [`Pki::FILE_NAMES`] order, `*-chain.pem`
-    /// holding the leaf then the intermediate, PKCS#8 keys readable by the owner only, and the
-    /// intermediate CA's revocation index `revoked.txt` ([`RevocationIndex`]) listing the
-    /// server, client and OCSP-responder certificates as valid. Returns the paths written, in
-    /// that order.
+    /// over it, so an old key is never truncated in place): the certificates in
+    /// [`Pki::FILE_NAMES`] order, `*-chain.pem` holding the leaf then the intermediate, PKCS#8
+    /// keys readable by the owner only, and the intermediate CA's revocation index
+    /// `revoked.txt` ([`RevocationIndex`]) listing the server, client and OCSP-responder
+    /// certificates as valid. Returns the paths written, in that order. Holds the
+    /// directory's [`PkiDirLock`] meanwhile.
     ///
     /// When `dir` already holds this hierarchy (the same `intermediate.pem`), the index keeps
     /// its entries, revocations included; otherwise it starts afresh.
