@@ -66,6 +66,14 @@ pub struct Acl {
 }
 
 impl Acl {
+    /// Whether the list has rules, and so needs a client certificate to check them against:
+    /// a client without one is refused with certificate_required
+    /// ([RFC 8446 §4.4.2.4](https://www.rfc-editor.org/rfc/rfc8446#section-4.4.2.4)), as
+    /// `crate::Server::bind` makes it, rather than let through unchecked.
+    pub fn requires_certificate(&self) -> bool {
+        !self.allow.is_empty()
+    }
+
     /// Whether `identity` may connect.
     pub fn permits(&self, identity: &ClientIdentity) -> bool {
         self.allow.is_empty()
@@ -79,7 +87,8 @@ impl Acl {
 
 /// A client-certificate verifier that, after the chain verifies, applies an [`Acl`]:
 /// a denied client fails the handshake with access_denied
-/// (`CertificateError::ApplicationVerificationFailure`). rustls does not call it for
+/// (`CertificateError::ApplicationVerificationFailure`), and with rules a client without a
+/// certificate gets certificate_required ([`Acl::requires_certificate`]). rustls does not call it for
 /// resumed sessions: [`crate::QtlsAcceptor::with_acl`] applies the ACL to those (see [`Acl`] for how).
 #[derive(Debug)]
 pub struct AuthorizingVerifier {
@@ -100,7 +109,8 @@ impl ClientCertVerifier for AuthorizingVerifier {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
+        // An allow-list cannot check a client that sends no certificate.
+        self.inner.client_auth_mandatory() || self.acl.requires_certificate()
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {

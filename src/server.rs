@@ -30,7 +30,8 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 pub struct ClientAuth {
     /// Trust anchors for client chains (PEM).
     pub ca: PathBuf,
-    /// Refuse clients without a certificate (certificate_required).
+    /// Refuse clients without a certificate (certificate_required); implied when `acl` has
+    /// rules.
     pub required: bool,
     /// Revocation checking of client certificates.
     pub revocation: RevocationPolicy,
@@ -379,11 +380,20 @@ impl Server {
         let (client_verifier, reporting_verifier) = match &settings.client_auth {
             Some(auth) => {
                 let roots = read_certificates(&auth.ca)?;
+                // An allow-list implies a client certificate, as nginx's
+                // `ssl_verify_client optional` plus a DN check denies a client without one.
+                let required = auth.required || auth.acl.requires_certificate();
+                if required && !auth.required {
+                    tracing::info!(
+                        "requiring a client certificate: the allow-list has {} rule(s)",
+                        auth.acl.allow.len()
+                    );
+                }
                 let verifier = VerifierBuilder::new(roots, &provider)
                     .code_points(code_points)
                     .revocation_policy(auth.revocation)
                     .require_pq_signatures(settings.require_pq_signatures)
-                    .allow_unauthenticated(!auth.required)
+                    .allow_unauthenticated(!required)
                     .build_client_verifier()
                     .map_err(|e| Error::Config(e.to_string()))?;
                 let checking: Arc<dyn ClientCertVerifier> = match auth.deny_with {

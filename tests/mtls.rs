@@ -227,3 +227,59 @@ fn client_denied_by_the_acl_in_http403_mode_gets_403() {
     assert_eq!(body(&run)["error"], "forbidden");
     expect_line(&server, &["served", "status=Some(403)"]);
 }
+
+/// `qtls server --client-ca ROOT --allow-subject ...` without `--require-client-cert`.
+fn acl_server_without_require(pki: &TestPki, extra: &[&str]) -> support::Server {
+    let mut args: Vec<OsString> = pki.server_cert_args();
+    args.extend(
+        [
+            OsString::from("--client-ca"),
+            pki.root().into(),
+            "--allow-subject".into(),
+            pki.client_subject().into(),
+        ]
+        .into_iter()
+        .chain(extra.iter().map(OsString::from)),
+    );
+    start_server(args)
+}
+
+/// Issue #12 item 1: an allow-list implies a client certificate; without one a client got
+/// 200 while a listed or unlisted certificate was checked.
+#[test]
+fn allow_list_without_require_client_cert_still_requires_a_certificate() {
+    let pki = composite_pki(None);
+    let server = acl_server_without_require(&pki, &[]);
+    let run = run_client(server.port, &pki.root(), Vec::<OsString>::new());
+    assert_alert(&run, "certificate_required");
+    expect_line(
+        &server,
+        &["requiring a client certificate", "allow-list has 1 rule"],
+    );
+    expect_line(&server, &["connection failed", "certificate_required sent"]);
+    // The listed client still gets in.
+    let run = run_client(server.port, &pki.root(), pki.client_cert_args());
+    assert!(run.succeeded(), "{}", run.describe());
+    assert_eq!(run.json["http_status"], "HTTP/1.1 200 OK");
+}
+
+/// As above with `--deny-with http403`: a client without a certificate is not served either.
+#[test]
+fn allow_list_in_http403_mode_without_require_client_cert_requires_a_certificate() {
+    let pki = composite_pki(None);
+    let server = acl_server_without_require(&pki, &["--deny-with", "http403"]);
+    let run = run_client(server.port, &pki.root(), Vec::<OsString>::new());
+    assert_alert(&run, "certificate_required");
+}
+
+/// Without an allow-list the client certificate stays optional: a client without one is served.
+#[test]
+fn client_ca_without_allow_list_keeps_the_certificate_optional() {
+    let pki = composite_pki(None);
+    let mut args: Vec<OsString> = pki.server_cert_args();
+    args.extend([OsString::from("--client-ca"), pki.root().into()]);
+    let server = start_server(args);
+    let run = run_client(server.port, &pki.root(), Vec::<OsString>::new());
+    assert!(run.succeeded(), "{}", run.describe());
+    assert_eq!(run.json["http_status"], "HTTP/1.1 200 OK");
+}
