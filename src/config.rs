@@ -20,7 +20,10 @@
 //! [client_auth]
 //! ca = "pki/root.pem"
 //! required = true
-//! revocation = "soft-fail"
+//! revocation = "soft-fail"         # off | soft-fail | hard-fail
+//! revocation_depth = "chain"        # chain | end-entity (only the client's certificate)
+//! crls = ["pki/intermediate.crl"]   # re-read within seconds of a change
+//! ocsp_responder = "http://127.0.0.1:8080/"  # instead of the certificates' AIA
 //! deny_with = "alert"               # alert (access_denied) | http403
 //! allow = [{ subject = "CN=qtls-client,O=Q-TLS" }]
 //!
@@ -236,6 +239,15 @@ pub struct ClientAuthSection {
     /// `off`, `soft-fail` or `hard-fail`.
     #[serde(default)]
     pub revocation: RevocationSetting,
+    /// `chain` (default) or `end-entity`.
+    #[serde(default)]
+    pub revocation_depth: RevocationDepthSetting,
+    /// CRL files (PEM or DER) for client chains, re-read when they change.
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+    /// The OCSP responder asked about client certificates instead of their AIA address.
+    #[serde(default)]
+    pub ocsp_responder: Option<String>,
     /// `alert` (access_denied) or `http403`.
     #[serde(default)]
     pub deny_with: DenyWith,
@@ -259,6 +271,17 @@ pub enum RevocationSetting {
     SoftFail,
     /// Unknown status rejects.
     HardFail,
+}
+
+/// Whose revocation is checked in client chains.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationDepthSetting {
+    /// The client's certificate and its intermediates.
+    #[default]
+    Chain,
+    /// The client's certificate only.
+    EndEntity,
 }
 
 /// `[ocsp_stapling]`.
@@ -502,6 +525,12 @@ impl ConfigFile {
                     RevocationSetting::SoftFail => qtls_verifier::RevocationPolicy::SoftFail,
                     RevocationSetting::HardFail => qtls_verifier::RevocationPolicy::HardFail,
                 },
+                revocation_depth: match auth.revocation_depth {
+                    RevocationDepthSetting::Chain => qtls_verifier::RevocationDepth::Chain,
+                    RevocationDepthSetting::EndEntity => qtls_verifier::RevocationDepth::EndEntity,
+                },
+                crl_files: auth.crls.clone(),
+                ocsp_responder: auth.ocsp_responder.clone(),
                 acl: Acl {
                     allow: auth.allow.clone(),
                 },

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qtls_verifier::{ClientIdentity, RevocationPolicy, VerifierBuilder};
+use qtls_verifier::{ClientIdentity, RevocationDepth, RevocationPolicy, VerifierBuilder};
 use rustls::server::danger::ClientCertVerifier;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -35,10 +35,36 @@ pub struct ClientAuth {
     pub required: bool,
     /// Revocation checking of client certificates.
     pub revocation: RevocationPolicy,
+    /// Whose revocation is checked: the client's certificate only, or its intermediates too
+    /// (each then needs a status source: a CRL from the root, or an OCSP address).
+    pub revocation_depth: RevocationDepth,
+    /// CRL files (PEM or DER) for client chains, re-read within a few seconds of a change
+    /// ([RFC 5280 §5](https://www.rfc-editor.org/rfc/rfc5280#section-5)).
+    pub crl_files: Vec<PathBuf>,
+    /// The OCSP responder asked about client certificates instead of their AIA address
+    /// ([RFC 6960](https://www.rfc-editor.org/rfc/rfc6960)).
+    pub ocsp_responder: Option<String>,
     /// Which verified clients may connect.
     pub acl: Acl,
     /// What a client the ACL denies gets.
     pub deny_with: DenyWith,
+}
+
+impl ClientAuth {
+    /// Client certificates from `ca`'s hierarchy, optional, soft-fail revocation over the
+    /// whole chain, no CRL files, every verified client allowed, denials by alert.
+    pub fn new(ca: impl Into<PathBuf>) -> Self {
+        Self {
+            ca: ca.into(),
+            required: false,
+            revocation: RevocationPolicy::SoftFail,
+            revocation_depth: RevocationDepth::Chain,
+            crl_files: Vec::new(),
+            ocsp_responder: None,
+            acl: Acl::default(),
+            deny_with: DenyWith::Alert,
+        }
+    }
 }
 
 /// Limits and timeouts.
@@ -392,6 +418,9 @@ impl Server {
                 let verifier = VerifierBuilder::new(roots, &provider)
                     .code_points(code_points)
                     .revocation_policy(auth.revocation)
+                    .revocation_depth(auth.revocation_depth)
+                    .crl_files(auth.crl_files.clone())
+                    .ocsp_responder(auth.ocsp_responder.clone())
                     .require_pq_signatures(settings.require_pq_signatures)
                     .allow_unauthenticated(!required)
                     .build_client_verifier()

@@ -1,7 +1,8 @@
 //! The chain verifier shared by the server- and client-certificate verifiers.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
@@ -18,6 +19,7 @@ use crate::fetch::Fetcher;
 use crate::ocsp::{self, OcspAnswer, OcspContext, OcspStatus};
 
 mod cached;
+mod crl_files;
 
 /// What revocation checking does when no source can say whether a certificate is revoked.
 #[non_exhaustive]
@@ -124,6 +126,9 @@ pub struct VerifierBuilder {
     online_ocsp: bool,
     fetch_crls: bool,
     crls: Vec<CertificateRevocationListDer<'static>>,
+    crl_files: Vec<PathBuf>,
+    crl_files_interval: Duration,
+    ocsp_responder: Option<String>,
     connect_timeout: Duration,
     read_timeout: Duration,
     failed_fetch_window: Duration,
@@ -150,6 +155,9 @@ impl VerifierBuilder {
             online_ocsp: true,
             fetch_crls: true,
             crls: Vec::new(),
+            crl_files: Vec::new(),
+            crl_files_interval: Self::DEFAULT_CRL_FILES_INTERVAL,
+            ocsp_responder: None,
             connect_timeout: Duration::from_secs(3),
             read_timeout: Duration::from_secs(5),
             failed_fetch_window: Duration::from_secs(30),
@@ -194,6 +202,31 @@ impl VerifierBuilder {
     /// CRLs to use before fetching any.
     pub fn crls(mut self, crls: Vec<CertificateRevocationListDer<'static>>) -> Self {
         self.crls = crls;
+        self
+    }
+
+    /// CRL files (PEM or DER, each any number of CRLs) to use before fetching any, re-read in
+    /// the background when one's modification time or size changes ([RFC 5280 §5](https://www.rfc-editor.org/rfc/rfc5280#section-5)).
+    // Handshakes only read the CRLs last loaded: they never wait for the disk. A file that
+    // becomes unreadable or malformed leaves its previous CRLs in use (a revocation stays
+    // known) and is logged; its CRLs still expire at their nextUpdate.
+    pub fn crl_files(mut self, paths: Vec<PathBuf>) -> Self {
+        self.crl_files = paths;
+        self
+    }
+
+    /// How often [`Self::crl_files`] are checked for changes (a `stat` each); default 2 s.
+    pub fn crl_files_check_interval(mut self, interval: Duration) -> Self {
+        self.crl_files_interval = interval;
+        self
+    }
+
+    /// Ask this OCSP responder about end-entity certificates instead of the one their AIA
+    /// names ([RFC 6960 §4.2.2.1](https://www.rfc-editor.org/rfc/rfc6960#section-4.2.2.1)); intermediates keep their AIA.
+    // One URL answers for one CA (the end entities' issuer); intermediates are issued by
+    // another CA, whose status comes from their own AIA or from a CRL.
+    pub fn ocsp_responder(mut self, url: Option<String>) -> Self {
+        self.ocsp_responder = url;
         self
     }
 
@@ -244,7 +277,11 @@ impl VerifierBuilder {
         self
     }
 
-    /// Builds the shared verifier. Fails when no root is usable or a CRL does not parse.
+    /// The default of [`Self::crl_files_check_interval`].
+    pub const DEFAULT_CRL_FILES_INTERVAL: Duration = Duration::from_secs(2);
+
+    /// Builds the shared verifier. Fails when no root is usable or a CRL (or CRL file) does
+    /// not parse.
     pub fn build(self) -> Result<ChainVerifier, Error> {
         if self.roots.is_empty() {
             return Err(Error::Config("no trust anchors".into()));
@@ -258,11 +295,14 @@ impl VerifierBuilder {
             anchors.push(anchor);
             roots.push(ParsedCert::from_der(root)?);
         }
-        let crls = self
+        let static_crls = self
             .crls
             .iter()
             .map(|der| Crl::parse(der.as_ref(), None))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut files = crl_files::CrlFiles::new(self.crl_files.clone());
+        let file_crls = files.load_all()?;
+        let crls = static_crls.iter().chain(&file_crls).cloned().collect();
         let mut schemes = self.algorithms.supported_schemes();
         if self.require_pq_signatures {
             schemes.retain(|s| self.code_points.is_post_quantum_scheme(*s));
@@ -272,12 +312,14 @@ impl VerifierBuilder {
                 ));
             }
         }
-        Ok(ChainVerifier {
+        let interval = self.crl_files_interval;
+        let verifier = ChainVerifier {
             inner: Arc::new(Inner {
                 fetcher: Fetcher::new(self.connect_timeout, self.read_timeout),
                 anchors,
                 roots,
-                crls,
+                static_crls,
+                crls: RwLock::new(Arc::new(crls)),
                 schemes,
                 config: self,
                 ocsp_cache: Mutex::default(),
@@ -285,7 +327,11 @@ impl VerifierBuilder {
                 recent: Mutex::default(),
                 failed_fetches: Mutex::default(),
             }),
-        })
+        };
+        if !files.is_empty() {
+            files.watch(Arc::downgrade(&verifier.inner), interval)?;
+        }
+        Ok(verifier)
     }
 
     /// Builds a rustls server-certificate verifier (for clients).
@@ -316,7 +362,10 @@ struct Inner {
     fetcher: Fetcher,
     anchors: Vec<TrustAnchor<'static>>,
     roots: Vec<ParsedCert>,
-    crls: Vec<Crl>,
+    /// The CRLs given with [`VerifierBuilder::crls`].
+    static_crls: Vec<Crl>,
+    /// Those, and the CRLs last read from [`VerifierBuilder::crl_files`].
+    crls: RwLock<Arc<Vec<Crl>>>,
     schemes: Vec<rustls::SignatureScheme>,
     /// Online OCSP answers by SHA-256 of the certificate, until nextUpdate.
     ocsp_cache: Mutex<HashMap<Vec<u8>, OcspAnswer>>,
@@ -387,6 +436,11 @@ fn sha256(data: &[u8]) -> Vec<u8> {
 }
 
 impl ChainVerifier {
+    /// The configured CRLs (given, and last read from files).
+    fn configured_crls(&self) -> Arc<Vec<Crl>> {
+        Arc::clone(&self.inner.crls.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// The TLS signature schemes this verifier accepts in CertificateVerify.
     pub fn supported_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.inner.schemes.clone()
@@ -682,7 +736,7 @@ impl ChainVerifier {
             if !config.online_ocsp {
                 continue;
             }
-            match self.online_ocsp(cert, issuer, now, &mut attempts[index]) {
+            match self.online_ocsp(cert, issuer, index == 0, now, &mut attempts[index]) {
                 Some(OcspStatus::Good) => {
                     statuses[index] = RevocationStatus::Good(StatusSource::OnlineOcsp)
                 }
@@ -701,11 +755,10 @@ impl ChainVerifier {
             .filter(|i| !matches!(statuses[*i], RevocationStatus::Good(_)))
             .collect();
         let mut crls: Vec<Crl> = Vec::new();
+        let configured = self.configured_crls();
         for &index in &undecided {
             let issuer_name = &chain[index + 1].cert.tbs_certificate.subject;
-            let mut found: Vec<Crl> = self
-                .inner
-                .crls
+            let mut found: Vec<Crl> = configured
                 .iter()
                 .filter(|crl| crl.issuer == *issuer_name)
                 .cloned()
@@ -804,6 +857,7 @@ impl ChainVerifier {
         &self,
         cert: &ParsedCert,
         issuer: &ParsedCert,
+        end_entity: bool,
         now: UnixTime,
         attempts: &mut Vec<String>,
     ) -> Option<OcspStatus> {
@@ -820,7 +874,10 @@ impl ChainVerifier {
                 }
             }
         }
-        let urls = cert.ocsp_urls();
+        let urls = match &self.inner.config.ocsp_responder {
+            Some(url) if end_entity => vec![url.clone()],
+            _ => cert.ocsp_urls(),
+        };
         if urls.is_empty() {
             attempts.push("no OCSP responder".into());
             return None;

@@ -64,7 +64,7 @@ impl ChainVerifier {
                 current_crl |= crl.next_update.is_some_and(|next| next > now.as_secs());
                 false
             };
-            let in_configured = self.inner.crls.iter().any(&mut check);
+            let in_configured = self.configured_crls().iter().any(&mut check);
             let in_cached = !in_configured
                 && self
                     .inner

@@ -220,6 +220,8 @@ pub(crate) struct PkiIssueArgs {
     /// Default: the QTLS_CA_PASSPHRASE environment variable.
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    urls: crate::RevocationUrls,
 }
 
 pub(crate) fn pki_issue(args: PkiIssueArgs) -> Result<(), Error> {
@@ -272,9 +274,11 @@ pub(crate) fn pki_issue(args: PkiIssueArgs) -> Result<(), Error> {
         .unwrap_or(issuer_end);
     let capped = requested_end > issuer_end;
     let not_after = requested_end.min(issuer_end);
-    let mut builder = CertificateBuilder::new(usage, &args.name)
-        .organization("Q-TLS")
-        .validity(now, not_after);
+    let mut builder = args.urls.apply(
+        CertificateBuilder::new(usage, &args.name)
+            .organization("Q-TLS")
+            .validity(now, not_after),
+    );
     if !args.client {
         builder = builder.hosts(&hosts);
     }

@@ -72,6 +72,8 @@ enum PkiCommand {
         /// the QTLS_CA_PASSPHRASE environment variable if set, else unencrypted.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        urls: RevocationUrls,
     },
     /// Revoke a certificate in a PKI directory's revocation index (revoked.txt).
     Revoke(revocation::RevokeArgs),
@@ -79,6 +81,34 @@ enum PkiCommand {
     Crl(revocation::CrlArgs),
     /// Issue a certificate from a PKI directory's intermediate CA for a key in a token.
     Issue(hsm::PkiIssueArgs),
+}
+
+/// Where relying parties learn whether an end-entity certificate is revoked.
+#[derive(clap::Args)]
+pub(crate) struct RevocationUrls {
+    /// The OCSP responder's URL, put in the end-entity certificates' AuthorityInfoAccess
+    /// (e.g. where `qtls ocsp-responder` listens: http://127.0.0.1:8080/).
+    #[arg(long, value_name = "URL")]
+    ocsp_url: Option<String>,
+    /// The URL of the intermediate CA's CRL (`qtls pki crl` writes it as intermediate.crl),
+    /// put in the end-entity certificates' CRLDistributionPoints.
+    #[arg(long, value_name = "URL")]
+    crl_url: Option<String>,
+}
+
+impl RevocationUrls {
+    pub(crate) fn apply(
+        &self,
+        mut builder: qtls_pki::CertificateBuilder,
+    ) -> qtls_pki::CertificateBuilder {
+        if let Some(url) = &self.ocsp_url {
+            builder = builder.ocsp_url(url);
+        }
+        if let Some(url) = &self.crl_url {
+            builder = builder.crl_url(url);
+        }
+        builder
+    }
 }
 
 fn main() -> ExitCode {
@@ -127,8 +157,17 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     force,
                     root_key_out,
                     passphrase_file,
+                    urls,
                 },
-        } => pki_init(dir, profile, hosts, force, root_key_out, passphrase_file),
+        } => pki_init(
+            dir,
+            profile,
+            hosts,
+            force,
+            root_key_out,
+            passphrase_file,
+            urls,
+        ),
         Command::Pki {
             command: PkiCommand::Revoke(args),
         } => revocation::revoke(args),
@@ -153,10 +192,13 @@ fn pki_init(
     force: bool,
     root_key_out: Option<PathBuf>,
     passphrase_file: Option<PathBuf>,
+    urls: RevocationUrls,
 ) -> Result<(), Error> {
     let mut options = PkiOptions::new(time::OffsetDateTime::now_utc());
     options.profile = profile;
     options.hosts = hosts;
+    options.ocsp_url = urls.ocsp_url;
+    options.crl_url = urls.crl_url;
     let pki = Pki::generate(&options).map_err(|e| Error::Config(e.to_string()))?;
     let mut write = PkiWriteOptions::new();
     write.force = force;

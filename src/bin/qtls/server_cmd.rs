@@ -7,10 +7,11 @@ use std::time::Duration;
 use clap::Args;
 use qtls::config::ConfigFile;
 use qtls::{
-    Acl, AclRule, ClientAuth, DenyWith, Error, Server, ServerSettings, StapleFailurePolicy,
+    AclRule, ClientAuth, DenyWith, Error, Server, ServerSettings, StapleFailurePolicy,
     StaplingConfig,
 };
 use qtls_provider::{Backend, Preset};
+use qtls_verifier::{RevocationDepth, RevocationPolicy};
 
 /// Arguments of `qtls server`.
 #[derive(Args)]
@@ -55,6 +56,21 @@ pub(crate) struct ServerArgs {
     /// What a denied client gets: alert (access_denied) or http403.
     #[arg(long, value_parser = ["alert", "http403"])]
     deny_with: Option<String>,
+    /// Revocation checking of client certificates: off, soft-fail (default; an unknown
+    /// status passes, logged) or hard-fail (an unknown status is refused with unknown_ca).
+    #[arg(long, value_parser = ["off", "soft-fail", "hard-fail"])]
+    client_revocation: Option<String>,
+    /// Whose revocation is checked: chain (default: the client certificate and its
+    /// intermediates, which then need a status source too) or end-entity.
+    #[arg(long, value_parser = ["chain", "end-entity"])]
+    client_revocation_depth: Option<String>,
+    /// A CRL file (PEM or DER) for client certificates, e.g. the one `qtls pki crl`
+    /// writes; re-read within seconds when it changes (repeatable).
+    #[arg(long = "client-crl", value_name = "FILE")]
+    client_crls: Vec<PathBuf>,
+    /// Ask this OCSP responder about client certificates instead of their AIA address.
+    #[arg(long, value_name = "URL")]
+    client_ocsp_responder: Option<String>,
     /// OCSP stapling: off, soft-fail or hard-fail.
     #[arg(long, value_parser = ["off", "soft-fail", "hard-fail"])]
     ocsp_stapling: Option<String>,
@@ -203,13 +219,9 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
     }
     settings.require_pq_signatures |= args.require_pq_signatures;
     if let Some(ca) = &args.client_ca {
-        let auth = settings.client_auth.get_or_insert(ClientAuth {
-            ca: ca.clone(),
-            required: false,
-            revocation: qtls_verifier::RevocationPolicy::SoftFail,
-            acl: Acl::default(),
-            deny_with: DenyWith::Alert,
-        });
+        let auth = settings
+            .client_auth
+            .get_or_insert_with(|| ClientAuth::new(ca.clone()));
         auth.ca = ca.clone();
     }
     if let Some(auth) = settings.client_auth.as_mut() {
@@ -222,9 +234,32 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
             Some("alert") => auth.deny_with = DenyWith::Alert,
             _ => {}
         }
-    } else if args.require_client_cert || !args.allow_subjects.is_empty() {
+        match args.client_revocation.as_deref() {
+            Some("off") => auth.revocation = RevocationPolicy::Off,
+            Some("soft-fail") => auth.revocation = RevocationPolicy::SoftFail,
+            Some("hard-fail") => auth.revocation = RevocationPolicy::HardFail,
+            _ => {}
+        }
+        match args.client_revocation_depth.as_deref() {
+            Some("chain") => auth.revocation_depth = RevocationDepth::Chain,
+            Some("end-entity") => auth.revocation_depth = RevocationDepth::EndEntity,
+            _ => {}
+        }
+        auth.crl_files.extend(args.client_crls.iter().cloned());
+        if let Some(url) = &args.client_ocsp_responder {
+            auth.ocsp_responder = Some(url.clone());
+        }
+    } else if args.require_client_cert
+        || !args.allow_subjects.is_empty()
+        || args.client_revocation.is_some()
+        || args.client_revocation_depth.is_some()
+        || !args.client_crls.is_empty()
+        || args.client_ocsp_responder.is_some()
+    {
         return Err(Error::Config(
-            "--require-client-cert and --allow-subject need --client-ca".into(),
+            "--require-client-cert, --allow-subject and the --client-revocation, \
+             --client-crl and --client-ocsp-responder flags need --client-ca"
+                .into(),
         ));
     }
     match args.ocsp_stapling.as_deref() {

@@ -1,0 +1,228 @@
+//! Revocation of mTLS client certificates with a PKI made only by the CLI (issue #12, item 2):
+//! `qtls pki init --crl-url/--ocsp-url` puts the CRL distribution point and the OCSP address
+//! in the certificates, `qtls server --client-crl FILE` (re-read when the file changes) or the
+//! OCSP responder tells the server about revocations, and a client revoked with `qtls pki
+//! revoke` is then refused with certificate_revoked (RFC 5280 §6.3, RFC 6960).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod runtime_support;
+mod support;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use qtls_pki::Pki;
+use qtls_provider::Backend;
+use runtime_support::{expect_line, qtls, run_client, start_responder, start_server, ClientRun};
+
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `qtls pki init --dir DIR --profile mldsa65 EXTRA...` into a fresh temporary folder.
+fn pki_init(extra: &[&str]) -> runtime_support::TestPki {
+    let dir = tempfile::Builder::new()
+        .prefix("qtls-mtls-revocation-")
+        .tempdir()
+        .unwrap();
+    support::run(
+        qtls()
+            .args(["pki", "init", "--dir"])
+            .arg(dir.path())
+            .args(["--profile", "mldsa65"])
+            .args(extra),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls pki init");
+    let pki = Pki::load_from_dir(dir.path(), Backend::AwsLc).unwrap();
+    runtime_support::TestPki { dir, pki }
+}
+
+fn pki_command(dir: &Path, args: &[&str]) -> support::Output {
+    support::run(
+        qtls().arg("pki").args(args).arg("--dir").arg(dir),
+        COMMAND_TIMEOUT,
+    )
+}
+
+/// `qtls server` requiring a client certificate from the PKI's root, plus `extra`.
+fn mtls_server(pki: &runtime_support::TestPki, extra: &[OsString]) -> support::Server {
+    let mut args = pki.server_cert_args();
+    args.extend([
+        OsString::from("--client-ca"),
+        pki.root().into(),
+        "--require-client-cert".into(),
+    ]);
+    args.extend(extra.iter().cloned());
+    start_server(args)
+}
+
+fn revoke_client(pki: &runtime_support::TestPki) {
+    let client = pki.path("client.pem");
+    pki_command(
+        pki.dir.path(),
+        &["revoke", "--cert", client.to_str().unwrap()],
+    )
+    .expect_success("qtls pki revoke");
+}
+
+/// Connects until the client is refused (the server re-reads what changed within a few
+/// seconds), at most `bound`; returns the last run.
+fn connect_until_refused(port: u16, pki: &runtime_support::TestPki, bound: Duration) -> ClientRun {
+    let start = Instant::now();
+    loop {
+        let run = run_client(port, &pki.root(), pki.client_cert_args());
+        if !run.succeeded() || start.elapsed() > bound {
+            return run;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn assert_revoked(run: &ClientRun) {
+    assert!(!run.succeeded(), "{}", run.describe());
+    assert_eq!(
+        run.alert(),
+        (Some("certificate_revoked"), Some("received")),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn pki_init_puts_the_ocsp_and_crl_addresses_in_the_end_entity_certificates() {
+    let pki = pki_init(&[
+        "--ocsp-url",
+        "http://127.0.0.1:9/ocsp",
+        "--crl-url",
+        "http://127.0.0.1:9/intermediate.crl",
+    ]);
+    for cert in [
+        pki.pki.client().certificate(),
+        pki.pki.server().certificate(),
+    ] {
+        let (ocsp, crls) =
+            qtls_verifier::ChainVerifier::revocation_urls(&cert.to_certificate_der());
+        assert_eq!(ocsp, ["http://127.0.0.1:9/ocsp"], "{}", cert.subject());
+        assert_eq!(
+            crls,
+            ["http://127.0.0.1:9/intermediate.crl"],
+            "{}",
+            cert.subject()
+        );
+    }
+}
+
+#[test]
+fn client_revoked_in_the_client_crl_file_gets_certificate_revoked() {
+    let pki = pki_init(&["--crl-url", "http://127.0.0.1:9/intermediate.crl"]);
+    pki_command(pki.dir.path(), &["crl"]).expect_success("qtls pki crl");
+    let server = mtls_server(
+        &pki,
+        &[
+            "--client-crl".into(),
+            pki.path("intermediate.crl").into(),
+            "--client-revocation".into(),
+            "hard-fail".into(),
+            "--client-revocation-depth".into(),
+            "end-entity".into(),
+        ],
+    );
+    // Hard-fail: the CRL (not yet listing the client) is a status source, so it connects.
+    let run = run_client(server.port, &pki.root(), pki.client_cert_args());
+    assert!(run.succeeded(), "{}", run.describe());
+
+    revoke_client(&pki);
+    pki_command(pki.dir.path(), &["crl"]).expect_success("qtls pki crl");
+    // Well within the CRL file's re-read interval plus a few handshakes.
+    let run = connect_until_refused(server.port, &pki, Duration::from_secs(30));
+    assert_revoked(&run);
+    expect_line(&server, &["connection failed", "certificate_revoked sent"]);
+}
+
+#[test]
+fn client_revoked_at_the_ocsp_responder_gets_certificate_revoked() {
+    let responder_port = support::free_port();
+    let url = format!("http://127.0.0.1:{responder_port}/");
+    let pki = pki_init(&["--ocsp-url", &url]);
+    // Responses valid for 2 s: the server's cached "good" answer expires quickly.
+    let responder = start_responder(&pki, responder_port, 2);
+    let server = mtls_server(
+        &pki,
+        &[
+            "--client-revocation".into(),
+            "hard-fail".into(),
+            "--client-revocation-depth".into(),
+            "end-entity".into(),
+        ],
+    );
+    let run = run_client(server.port, &pki.root(), pki.client_cert_args());
+    assert!(run.succeeded(), "{}", run.describe());
+
+    revoke_client(&pki);
+    let run = connect_until_refused(server.port, &pki, Duration::from_secs(30));
+    assert_revoked(&run);
+    assert!(
+        runtime_support::log_of(&responder).contains("Revoked"),
+        "{}",
+        runtime_support::log_of(&responder)
+    );
+}
+
+#[test]
+fn client_ocsp_responder_flag_replaces_the_certificates_aia() {
+    // No address in the certificates: the server asks the responder it was given.
+    let pki = pki_init(&[]);
+    let responder_port = support::free_port();
+    let responder = start_responder(&pki, responder_port, 2);
+    let server = mtls_server(
+        &pki,
+        &[
+            "--client-ocsp-responder".into(),
+            format!("http://127.0.0.1:{responder_port}/").into(),
+            "--client-revocation".into(),
+            "hard-fail".into(),
+            "--client-revocation-depth".into(),
+            "end-entity".into(),
+        ],
+    );
+    let run = run_client(server.port, &pki.root(), pki.client_cert_args());
+    assert!(run.succeeded(), "{}", run.describe());
+
+    revoke_client(&pki);
+    let run = connect_until_refused(server.port, &pki, Duration::from_secs(30));
+    assert_revoked(&run);
+    assert!(
+        runtime_support::log_of(&responder).contains("Revoked"),
+        "{}",
+        runtime_support::log_of(&responder)
+    );
+}
+
+#[test]
+fn client_auth_section_of_qtls_toml_takes_crls_and_the_revocation_depth() {
+    let pki = pki_init(&[]);
+    pki_command(pki.dir.path(), &["crl"]).expect_success("qtls pki crl");
+    let config = pki.path("qtls.toml");
+    let toml_path = |name: &str| toml::Value::String(pki.path(name).display().to_string());
+    std::fs::write(
+        &config,
+        format!(
+            "[[certificate]]\nchain = {}\nkey = {}\n\n[client_auth]\nca = {}\nrequired = true\n\
+             revocation = \"hard-fail\"\nrevocation_depth = \"end-entity\"\ncrls = [{}]\n",
+            toml_path("server-chain.pem"),
+            toml_path("server.key"),
+            toml_path("root.pem"),
+            toml_path("intermediate.crl"),
+        ),
+    )
+    .unwrap();
+    let server = start_server([OsString::from("--config"), config.into()]);
+    let run = run_client(server.port, &pki.root(), pki.client_cert_args());
+    assert!(run.succeeded(), "{}", run.describe());
+
+    revoke_client(&pki);
+    pki_command(pki.dir.path(), &["crl"]).expect_success("qtls pki crl");
+    let run = connect_until_refused(server.port, &pki, Duration::from_secs(30));
+    assert_revoked(&run);
+}
