@@ -271,6 +271,24 @@ fn ca_keys_can_be_encrypted() {
     let pass = secrets.path().join("ca-pass");
     std::fs::write(&pass, "correct horse battery staple\n").unwrap();
     let pass_arg = pass.to_str().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let open = run(
+            qtls()
+                .args(["pki", "init", "--profile", "mldsa65", "--dir"])
+                .arg(dir)
+                .args(["--passphrase-file", pass_arg]),
+            COMMAND_TIMEOUT,
+        );
+        assert!(
+            !open.success() && open.stderr.contains("chmod 600"),
+            "{}",
+            open.stderr
+        );
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let init = run(
         qtls()
             .args(["pki", "init", "--profile", "mldsa65", "--dir"])

@@ -250,6 +250,11 @@ fn issue_works_with_the_root_key_offline() {
     let offline = temp_dir("qtls-pki-issue-offline-root-");
     let pass = offline.path().join("pass");
     std::fs::write(&pass, "hsm issue passphrase\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     pki_init_with(
         dir,
         &[

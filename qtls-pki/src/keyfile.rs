@@ -38,8 +38,25 @@ impl Passphrase {
     }
 
     /// The first line of `path` (without its line end), as OpenSSL's `-passin file:` reads
-    /// it, so one file serves both.
+    /// it, so one file serves both. On Unix a file that users other than its owner may read
+    /// or write (mode bits 077) is refused, as OpenSSH refuses such private keys.
     pub fn read_file(path: &Path) -> Result<Self, Error> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(Error::InvalidPassphrase(format!(
+                    "passphrase file {}: other users may read or write it (mode {mode:03o}); \
+                     chmod 600 it",
+                    path.display()
+                )));
+            }
+        }
         let contents = Zeroizing::new(std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,
@@ -199,6 +216,15 @@ mod tests {
         assert_eq!(format!("{passphrase:?}"), "Passphrase(<redacted>)");
 
         std::fs::write(dir.join("pass"), "line one\r\nline two\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let pass = dir.join("pass");
+            std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let open = Passphrase::read_file(&pass).unwrap_err().to_string();
+            assert!(open.contains("chmod 600"), "{open}");
+            std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         assert_eq!(
             Passphrase::read_file(&dir.join("pass")).unwrap().as_bytes(),
             b"line one"
