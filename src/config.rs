@@ -11,6 +11,7 @@
 //!
 //! [policy]
 //! preset = "hybrid"                 # hybrid | pqc-only | compatible
+//! # cipher_suites = ["TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256"]  # OpenSSL names
 //! require_post_quantum_kx = true    # refuse ClientHellos without a PQ group (alert 71)
 //!
 //! [[certificate]]
@@ -36,6 +37,7 @@
 //!
 //! [sessions]
 //! store = "redis://127.0.0.1:6379"  # memory | off | redis://H:P | redis+cluster://H1:P1,H2:P2
+//! # redis_password_file = "/etc/qtls/redis.pass"  # the password, not in the URL (mode 600)
 //! memory_bytes = 33_554_432         # the memory store's bound (identifiers and sessions)
 //! tickets = "off"                   # off | software | fleet | hsm
 //! ticket_key_file = "/etc/qtls/fleet.key"
@@ -43,6 +45,17 @@
 //! early_data = true                 # 0-RTT on single-use stateful sessions
 //! max_early_data = 16384
 //! early_data_window = "10s"
+//!
+//! [hsm]                             # the server key in a PKCS#11 token (as the --hsm-* flags)
+//! module = "/usr/lib/softhsm/libsofthsm2.so"
+//! token = "qtls"
+//! key = "server"                    # CKA_LABEL
+//! chain = "pki/hsm-chain.pem"
+//! pin_file = "/etc/qtls/hsm.pin"    # mode 600; default: the QTLS_HSM_PIN variable
+//! backup = { module = "/usr/lib/softhsm/libsofthsm2.so", token = "qtls-backup" }
+//! op_timeout = "5s"
+//! probe_interval = "1s"
+//! ticket_rotation = "24h"           # or tickets = false
 //!
 //! [key_update]
 //! bytes = 100_000_000_000           # update traffic keys after this many bytes...
@@ -83,12 +96,155 @@ pub struct ConfigFile {
     pub ocsp_stapling: Option<StaplingSection>,
     /// Session resumption.
     pub sessions: Option<SessionsSection>,
-    /// PKCS#11 keys (see the `hsm` options of `qtls server`).
-    pub hsm: Option<toml::Table>,
+    /// A server key in a PKCS#11 token (the `--hsm-*` options of `qtls server`).
+    pub hsm: Option<HsmSection>,
     /// The KeyUpdate policy.
     pub key_update: Option<KeyUpdateSection>,
     /// The `/metrics` endpoint.
     pub metrics: Option<MetricsSection>,
+}
+
+/// `[hsm]`: serve a key in a PKCS#11 token, with an optional backup token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsmSection {
+    /// The PKCS#11 module (`.so`).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token: String,
+    /// The key's label (CKA_LABEL).
+    pub key: String,
+    /// The key's certificate chain (PEM, leaf first).
+    pub chain: PathBuf,
+    /// A file holding the user PIN (default: the `QTLS_HSM_PIN` environment variable).
+    pub pin_file: Option<PathBuf>,
+    /// A backup token holding the same key: `{ module, token, pin_file }` (its PIN file
+    /// defaults to the primary's).
+    pub backup: Option<HsmTokenSection>,
+    /// Logged-in sessions per token (default 4).
+    pub sessions: Option<usize>,
+    /// How long one token operation may take (default 5s).
+    #[serde(default, with = "humantime_serde_option")]
+    pub op_timeout: Option<Duration>,
+    /// How often a failed token is probed (default 1s).
+    #[serde(default, with = "humantime_serde_option")]
+    pub probe_interval: Option<Duration>,
+    /// Session tickets from a key in the token (default true).
+    #[serde(default = "yes")]
+    pub tickets: bool,
+    /// How often the token's ticket key is replaced (default 24h).
+    #[serde(default, with = "humantime_serde_option")]
+    pub ticket_rotation: Option<Duration>,
+    /// DANGEROUS: serve a key that can leave the token (default false).
+    #[serde(default)]
+    pub danger_allow_exportable_key: bool,
+}
+
+/// `[hsm.backup]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsmTokenSection {
+    /// The PKCS#11 module (`.so`).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token: String,
+    /// A file holding the user PIN.
+    pub pin_file: Option<PathBuf>,
+}
+
+impl HsmSection {
+    /// The server's HSM settings this section describes.
+    pub fn settings(&self) -> crate::hsm::HsmSettings {
+        use crate::hsm::{HsmSettings, HsmToken};
+        let mut hsm = HsmSettings::new(
+            self.chain.clone(),
+            self.key.clone(),
+            HsmToken {
+                module: self.module.clone(),
+                token: self.token.clone(),
+                pin_file: self.pin_file.clone(),
+            },
+        );
+        hsm.backup = self.backup.as_ref().map(|backup| HsmToken {
+            module: backup.module.clone(),
+            token: backup.token.clone(),
+            pin_file: backup.pin_file.clone().or_else(|| self.pin_file.clone()),
+        });
+        if let Some(sessions) = self.sessions {
+            hsm.sessions = sessions;
+        }
+        if let Some(timeout) = self.op_timeout {
+            hsm.op_timeout = timeout;
+        }
+        if let Some(interval) = self.probe_interval {
+            hsm.probe_interval = interval;
+        }
+        if let Some(rotation) = self.ticket_rotation {
+            hsm.ticket_rotation = Some(rotation);
+        }
+        if !self.tickets {
+            hsm.ticket_rotation = None;
+        }
+        hsm.danger_allow_exportable_keys = self.danger_allow_exportable_key;
+        hsm
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.sessions == Some(0) {
+            return Err("hsm.sessions must be at least 1".into());
+        }
+        for (key, value) in [
+            ("hsm.op_timeout", self.op_timeout),
+            ("hsm.probe_interval", self.probe_interval),
+            ("hsm.ticket_rotation", self.ticket_rotation),
+        ] {
+            if value.is_some_and(|d| d.is_zero()) {
+                return Err(format!("{key} must be above 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The longest early-data freshness window: rustls itself refuses early data whose ticket
+/// age is off by more than 60 s (RFC 8446 §8.3).
+pub const MAX_EARLY_DATA_WINDOW: Duration = Duration::from_secs(60);
+
+/// The most early data a server may accept from one client: 16 MiB.
+pub const MAX_EARLY_DATA_SIZE: u32 = 16 << 20;
+
+/// The longest `--validity` of `qtls ocsp-responder`, in seconds (7 days).
+pub const MAX_OCSP_VALIDITY_SECS: u32 = 7 * 24 * 3600;
+
+/// The freshness window for 0-RTT: at most [`MAX_EARLY_DATA_WINDOW`]; `name` is the key
+/// or flag the error names.
+pub fn check_early_data_window(name: &str, window: Duration) -> Result<(), String> {
+    if window > MAX_EARLY_DATA_WINDOW {
+        return Err(format!(
+            "{name} {} is over {}, the most rustls allows",
+            humantime::format_duration(window),
+            humantime::format_duration(MAX_EARLY_DATA_WINDOW)
+        ));
+    }
+    Ok(())
+}
+
+/// The most early data a client may send: from 1 byte to [`MAX_EARLY_DATA_SIZE`].
+pub fn check_max_early_data(name: &str, size: u32) -> Result<(), String> {
+    if size == 0 || size > MAX_EARLY_DATA_SIZE {
+        return Err(format!(
+            "{name} {size} is out of range: from 1 to {MAX_EARLY_DATA_SIZE} bytes (16 MiB)"
+        ));
+    }
+    Ok(())
+}
+
+/// The handshake timeout: above 0 (a zero timeout would cut every handshake).
+pub fn check_handshake_timeout(name: &str, timeout: Duration) -> Result<(), String> {
+    if timeout.is_zero() {
+        return Err(format!("{name} must be above 0"));
+    }
+    Ok(())
 }
 
 /// `[key_update]`: update the traffic keys after `bytes` or `interval`, whichever first.
@@ -122,6 +278,8 @@ pub struct SessionsSection {
     pub tickets: String,
     /// The fleet's shared secret file (Redis entries, fleet ticket keys).
     pub ticket_key_file: Option<PathBuf>,
+    /// A file holding the Redis password (instead of one in the `store` URL); mode 600.
+    pub redis_password_file: Option<PathBuf>,
     /// Ticket key rotation (default 24h).
     #[serde(default, with = "humantime_serde_option")]
     pub ticket_rotation: Option<Duration>,
@@ -135,9 +293,9 @@ pub struct SessionsSection {
     /// Accept 0-RTT early data (default false; needs `tickets = "off"`).
     #[serde(default)]
     pub early_data: bool,
-    /// The most early data a client may send (default 16384).
+    /// The most early data a client may send (default 16384; 1 to 16 MiB).
     pub max_early_data: Option<u32>,
-    /// The ticket-age freshness window for early data (default 10s).
+    /// The ticket-age freshness window for early data (default 10s; at most 60s).
     #[serde(default, with = "humantime_serde_option")]
     pub early_data_window: Option<Duration>,
 }
@@ -210,6 +368,9 @@ pub struct PolicySection {
     /// Groups by OpenSSL name, replacing the preset's.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Cipher suites by OpenSSL name (`TLS_AES_128_GCM_SHA256`), replacing the preset's.
+    #[serde(default)]
+    pub cipher_suites: Vec<String>,
     /// Refuse ClientHellos without a post-quantum group (default: as the preset requires).
     pub require_post_quantum_kx: Option<bool>,
     /// Serve and accept only ML-DSA / composite certificates.
@@ -445,15 +606,35 @@ impl ConfigFile {
             qtls_provider::group_by_name(group, qtls_provider::Backend::AwsLc)
                 .map_err(|e| format!("policy.groups: {e}"))?;
         }
+        self.cipher_suites()
+            .map_err(|e| format!("policy.cipher_suites: {e}"))?;
         if let Some(sessions) = &self.sessions {
             parse_store(&sessions.store).map_err(|e| format!("sessions.store: {e}"))?;
             parse_tickets(&sessions.tickets).map_err(|e| format!("sessions.tickets: {e}"))?;
+            if let Some(max) = sessions.max_early_data {
+                check_max_early_data("sessions.max_early_data", max)?;
+            }
+            if let Some(window) = sessions.early_data_window {
+                check_early_data_window("sessions.early_data_window", window)?;
+            }
+            if sessions.redis_password_file.is_some()
+                && !matches!(
+                    parse_store(&sessions.store),
+                    Ok(crate::server::SessionStoreSetting::Redis(_))
+                )
+            {
+                return Err("sessions.redis_password_file needs a Redis store".into());
+            }
             if sessions.memory_bytes == Some(0) {
                 return Err(
                     "sessions.memory_bytes must be at least 1 (store = \"off\" stores nothing)"
                         .into(),
                 );
             }
+        }
+        check_handshake_timeout("listen.handshake_timeout", self.listen.handshake_timeout)?;
+        if let Some(hsm) = &self.hsm {
+            hsm.validate()?;
         }
         if self.listen.max_connections == 0 {
             return Err("listen.max_connections must be at least 1".into());
@@ -480,8 +661,24 @@ impl ConfigFile {
         let Some(sessions) = &self.sessions else {
             return Ok(crate::server::SessionSettings::default());
         };
+        let mut store = parse_store(&sessions.store)?;
+        if let crate::server::SessionStoreSetting::Redis(target) = &mut store {
+            if target.has_password() {
+                tracing::warn!(
+                    "sessions.store: the Redis URL holds a password; put it in a file named by \
+                     sessions.redis_password_file instead"
+                );
+            }
+            if let Some(path) = &sessions.redis_password_file {
+                let password = crate::sessions::read_secret_file(path, "Redis password")
+                    .map_err(|e| format!("sessions.redis_password_file: {e}"))?;
+                *target = target
+                    .with_password(&password)
+                    .map_err(|e| format!("sessions.redis_password_file: {e}"))?;
+            }
+        }
         Ok(crate::server::SessionSettings {
-            store: parse_store(&sessions.store)?,
+            store,
             tickets: parse_tickets(&sessions.tickets)?,
             fleet_secret: sessions.ticket_key_file.clone(),
             ticket_rotation: sessions.ticket_rotation,
@@ -499,6 +696,24 @@ impl ConfigFile {
         })
     }
 
+    /// `[policy] cipher_suites` by rustls name, for the preset the file names; empty: the
+    /// preset's.
+    fn cipher_suites(&self) -> Result<Vec<String>, Error> {
+        if self.policy.cipher_suites.is_empty() {
+            return Ok(Vec::new());
+        }
+        let preset = match &self.policy.preset {
+            Some(preset) => preset.parse()?,
+            None => qtls_provider::Preset::default(),
+        };
+        Ok(
+            qtls_provider::cipher_suites_by_names(&self.policy.cipher_suites.join(":"), preset)?
+                .iter()
+                .map(|suite| format!("{:?}", suite.suite()))
+                .collect(),
+        )
+    }
+
     /// The server settings this file describes.
     pub fn server_settings(&self) -> Result<ServerSettings, Error> {
         let mut tls = TlsSettings::default();
@@ -509,6 +724,7 @@ impl ConfigFile {
             tls.backend = backend.parse()?;
         }
         tls.groups = self.policy.groups.clone();
+        tls.cipher_suites = self.cipher_suites()?;
         Ok(ServerSettings {
             sessions: self.session_settings().map_err(Error::Config)?,
             tls,
@@ -563,7 +779,7 @@ impl ConfigFile {
                 key_update: self.key_update_policy(),
                 ..Limits::default()
             },
-            hsm: None,
+            hsm: self.hsm.as_ref().map(HsmSection::settings),
             application: crate::server::Application::default(),
         })
     }
@@ -646,6 +862,15 @@ mod tests {
         );
         assert_eq!(settings.sessions.tickets, crate::TicketSetting::Off);
         assert_eq!(settings.sessions.memory_store_bytes, Some(32 << 20));
+        let hsm = settings.hsm.as_ref().unwrap();
+        assert_eq!(
+            (hsm.key.as_str(), hsm.primary.token.as_str()),
+            ("server", "qtls")
+        );
+        let backup = hsm.backup.as_ref().unwrap();
+        assert_eq!(backup.token, "qtls-backup");
+        assert_eq!(backup.pin_file, hsm.primary.pin_file);
+        assert_eq!(hsm.ticket_rotation, Some(Duration::from_secs(24 * 3600)));
         assert!(matches!(
             settings.sessions.store,
             crate::SessionStoreSetting::Redis(_)
@@ -677,6 +902,23 @@ mod tests {
             ("[key_update]\nbytes = -1", "bytes"),
             ("[metrics]\naddress = \"nowhere\"", "address"),
             ("[sessions]\nmemory_bytes = 0", "sessions.memory_bytes"),
+            ("[hsm]\nmodul = \"x.so\"", "modul"),
+            (
+                "[hsm]\nmodule = \"m.so\"\ntoken = \"t\"\nkey = \"k\"\nchain = \"c.pem\"\npin = \"1234\"",
+                "pin",
+            ),
+            (
+                "[hsm]\nmodule = \"m.so\"\ntoken = \"t\"\nkey = \"k\"\nchain = \"c.pem\"\nbackup = { module = \"b.so\", tokn = \"b\" }",
+                "tokn",
+            ),
+            ("[sessions]\nearly_data_window = \"61s\"", "sessions.early_data_window"),
+            ("[sessions]\nmax_early_data = 0", "sessions.max_early_data"),
+            ("[sessions]\nmax_early_data = 16777217", "sessions.max_early_data"),
+            ("[listen]\nhandshake_timeout = \"0s\"", "listen.handshake_timeout"),
+            (
+                "[sessions]\nstore = \"memory\"\nredis_password_file = \"p\"",
+                "sessions.redis_password_file",
+            ),
         ] {
             let error = ConfigFile::parse(text).unwrap_err();
             assert!(error.contains(expected), "{text:?}: {error}");

@@ -50,6 +50,9 @@ pub struct HsmToken {
 
 impl HsmToken {
     fn config(&self, settings: &HsmSettings) -> Result<TokenConfig, Error> {
+        if let Some(path) = &self.pin_file {
+            crate::sessions::check_private_file(path, "PIN")?;
+        }
         let pin = Pin::from_file_or_env(self.pin_file.as_deref(), PIN_ENV_VAR)?;
         Ok(TokenConfig::builder(&self.module)
             .token_label(&self.token)

@@ -356,6 +356,7 @@ impl Server {
         let mut served = Vec::new();
         let mut chains = Vec::new();
         for (chain, key) in &settings.certificates {
+            crate::sessions::check_private_file(key, "private key")?;
             let identity = Identity::from_pem_files(chain, key, &provider, &settings.tls)?;
             chains.push(read_certificates(chain)?);
             served.push(Arc::new(ServedCertificate::new(

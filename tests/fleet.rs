@@ -177,3 +177,103 @@ fn with_redis_stopped_nodes_do_full_handshakes_and_resume_again_once_it_is_back(
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// A Redis that requires a password: node A reads it from `--redis-password-file`, node B
+/// from `QTLS_REDIS_PASSWORD`, neither from its command line, and a session from A resumes
+/// on B. A password in the `--session-store` address still works but is warned about.
+#[test]
+fn the_redis_password_comes_from_a_file_or_the_environment() {
+    let Some(redis) = redis_support::RedisServer::start() else {
+        return;
+    };
+    let password = "qtls test: s3cret/+@";
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg(password)
+        .query(&mut redis.connection())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path(), "mldsa65");
+    let secret = fleet_secret(dir.path(), 0xc4);
+    let secret = secret.to_str().unwrap();
+    let password_file = dir.path().join("redis.pass");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    std::fs::set_permissions(
+        &password_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let store = redis.url();
+    let common = [
+        "--tickets",
+        "off",
+        "--session-store",
+        &store,
+        "--ticket-key-file",
+        secret,
+    ];
+    let a = Node::start(
+        &pki,
+        &[
+            &common[..],
+            &["--redis-password-file", password_file.to_str().unwrap()],
+        ]
+        .concat(),
+        "node A",
+    );
+    let b = Node::start_with_env(
+        &pki,
+        &common,
+        &[("QTLS_REDIS_PASSWORD", password)],
+        "node B",
+    );
+    let both = connect_then_reconnect(&pki, &a.addr, &b.addr, &[]);
+    assert_eq!(both["second"]["resumed"], true, "{both}");
+    for node in [&a, &b] {
+        assert_eq!(
+            node.metric("qtls_session_store_errors_total"),
+            0,
+            "{}",
+            node.metrics()
+        );
+        assert!(
+            !node.server.output().contains("s3cret"),
+            "{}",
+            node.server.output()
+        );
+    }
+    // Without the password, Redis refuses the node: full handshakes, counted as store errors.
+    let c = Node::start(&pki, &common, "node C without the password");
+    let both = connect_then_reconnect(&pki, &a.addr, &c.addr, &[]);
+    assert_eq!(both["second"]["resumed"], false, "{both}");
+    assert!(
+        c.metric("qtls_session_store_errors_total") >= 1,
+        "{}",
+        c.metrics()
+    );
+    // In the address: it works, with a warning that names the safer ways.
+    let url = format!(
+        "redis://:{}@127.0.0.1:{}",
+        "qtls%20test%3A%20s3cret%2F%2B%40", redis.port
+    );
+    let d = Node::start(
+        &pki,
+        &[
+            "--tickets",
+            "off",
+            "--session-store",
+            &url,
+            "--ticket-key-file",
+            secret,
+        ],
+        "node D",
+    );
+    let both = connect_then_reconnect(&pki, &a.addr, &d.addr, &[]);
+    assert_eq!(both["second"]["resumed"], true, "{both}");
+    assert!(
+        d.server.output().contains("--redis-password-file"),
+        "{}",
+        d.server.output()
+    );
+}

@@ -61,6 +61,12 @@ fn setup() -> Option<Setup> {
     }
     let pin_file = dir.path().join("pin");
     std::fs::write(&pin_file, tokens::USER_PIN).unwrap();
+    // A PIN file others may read is refused.
+    std::fs::set_permissions(
+        &pin_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     Some(Setup {
         dir,
         primary,

@@ -331,6 +331,12 @@ fn pins_come_from_a_file_or_the_environment_only() {
     let dir = tempfile::tempdir().unwrap();
     let pin_file = dir.path().join("pin");
     std::fs::write(&pin_file, tokens::USER_PIN).unwrap();
+    // A PIN file others may read is refused.
+    std::fs::set_permissions(
+        &pin_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     keygen(&mut qtls(false), Some(&pin_file)).expect_success("keygen with --pin-file");
     let list = run(
         qtls(true)
@@ -384,6 +390,12 @@ async fn in_process_server(
     .unwrap();
     let pin_file = dir.join("pin");
     std::fs::write(&pin_file, tokens::USER_PIN).unwrap();
+    // A PIN file others may read is refused.
+    std::fs::set_permissions(
+        &pin_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let mut hsm = qtls::hsm::HsmSettings::new(
         chain,
         &label,

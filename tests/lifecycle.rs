@@ -516,6 +516,25 @@ fn qtls_server_config_errors_name_the_bad_key() {
             "[client_auth]\nca = \"root.pem\"\nallow = [{ common_name = \"x\" }]\n",
             "common_name",
         ),
+        // [hsm] is checked like every other section, typos included.
+        ("[hsm]\nmodul = \"/usr/lib/p11.so\"\n", "modul"),
+        // Bounds: rustls's 60 s freshness limit, 1 byte to 16 MiB of early data, a timeout.
+        (
+            "[sessions]\nearly_data = true\nearly_data_window = \"2m\"\n",
+            "sessions.early_data_window",
+        ),
+        (
+            "[sessions]\nearly_data = true\nmax_early_data = 0\n",
+            "sessions.max_early_data",
+        ),
+        (
+            "[sessions]\nearly_data = true\nmax_early_data = 1_000_000_000\n",
+            "sessions.max_early_data",
+        ),
+        (
+            "[listen]\nhandshake_timeout = \"0s\"\n",
+            "listen.handshake_timeout",
+        ),
     ] {
         let path = dir.path().join("qtls.toml");
         std::fs::write(&path, text).unwrap();

@@ -228,6 +228,12 @@ async fn hsm_server(dir: &Path) -> Option<(qtls::Server, PathBuf)> {
     .unwrap();
     let pin_file = dir.join("pin");
     std::fs::write(&pin_file, tokens::USER_PIN).unwrap();
+    // A PIN file others may read is refused.
+    std::fs::set_permissions(
+        &pin_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let mut hsm = qtls::hsm::HsmSettings::new(
         chain,
         &label,

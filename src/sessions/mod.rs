@@ -71,8 +71,8 @@ pub mod tickets;
 
 pub use self::budget::{with_lookup_budget, MAX_PSK_LOOKUPS};
 pub use self::memory::MemorySessionStore;
-pub use self::redis::{RedisSessionStore, RedisStoreBuilder, RedisTarget};
-pub use self::secret::FleetSecret;
+pub use self::redis::{RedisSessionStore, RedisStoreBuilder, RedisTarget, REDIS_PASSWORD_ENV};
+pub use self::secret::{check_private_file, read_secret_file, FleetSecret};
 pub use self::tickets::{RotatingTicketer, TicketStats, TicketerBuilder};
 
 /// The largest session a store keeps, in bytes of identifier and encoding together; larger

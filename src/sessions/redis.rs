@@ -20,6 +20,10 @@ use super::{
 };
 use crate::Error;
 
+/// The environment variable `qtls server` reads the Redis password from when no password file
+/// is given: unlike a password in the address, it does not show in `ps`.
+pub const REDIS_PASSWORD_ENV: &str = "QTLS_REDIS_PASSWORD";
+
 /// The first byte of every stored value: the format.
 const VALUE_VERSION: u8 = 2;
 /// The format of earlier versions (HMAC-authenticated, unencrypted): never written, never
@@ -151,7 +155,80 @@ fn redacted(url: &str) -> String {
     out
 }
 
+/// `url` with `password` in the form the `redis` crate reads: percent-encoded in the user
+/// information of a TCP address (replacing any password there), or as the `pass` query
+/// parameter of a Unix socket address (replacing any `pass` or `password` parameter).
+fn url_with_password(url: &str, password: &str) -> String {
+    let encoded: String = password
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let Some(i) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = (&url[..i], &url[i + 3..]);
+    if scheme.ends_with("unix") {
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let mut params: Vec<&str> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .filter(|p| {
+                let name = p.split('=').next().unwrap_or_default();
+                !name.eq_ignore_ascii_case("pass") && !name.eq_ignore_ascii_case("password")
+            })
+            .collect();
+        let pass = format!("pass={encoded}");
+        params.push(&pass);
+        return format!("{scheme}://{path}?{}", params.join("&"));
+    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (user, host) = match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            (user, &authority[at + 1..])
+        }
+        None => ("", authority),
+    };
+    format!("{scheme}://{user}:{encoded}@{host}{tail}")
+}
+
 impl RedisTarget {
+    /// Whether an address carries a password (in its user information, or a `pass` or
+    /// `password` query parameter): one given on a command line is visible in `ps`.
+    pub fn has_password(&self) -> bool {
+        self.urls().any(|url| redacted(url) != *url)
+    }
+
+    /// The same target authenticating with `password` (replacing any in the addresses), so
+    /// that it can come from a file or the environment rather than the address.
+    pub fn with_password(&self, password: &str) -> Result<Self, Error> {
+        let target = match self {
+            Self::Single(url) => Self::Single(url_with_password(url, password)),
+            Self::Cluster(nodes) => Self::Cluster(
+                nodes
+                    .iter()
+                    .map(|url| url_with_password(url, password))
+                    .collect(),
+            ),
+        };
+        target.validate()?;
+        Ok(target)
+    }
+
+    fn urls(&self) -> impl Iterator<Item = &String> {
+        match self {
+            Self::Single(url) => std::slice::from_ref(url).iter(),
+            Self::Cluster(nodes) => nodes.iter(),
+        }
+    }
+
     fn validate(&self) -> Result<(), Error> {
         let bad = |url: &str, e: RedisError| {
             Error::Config(format!("Redis address {}: {e}", redacted(url)))
@@ -1010,6 +1087,36 @@ fn worker(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn passwords_from_elsewhere_go_where_the_redis_crate_reads_them() {
+        let cases = [
+            ("redis://h:1/2", "redis://:p%40ss%20w@h:1/2"),
+            ("redis://u@h:1", "redis://u:p%40ss%20w@h:1"),
+            (
+                "redis://u:old@h:1?protocol=resp3",
+                "redis://u:p%40ss%20w@h:1?protocol=resp3",
+            ),
+            ("unix:///run/r.sock", "unix:///run/r.sock?pass=p%40ss%20w"),
+            (
+                "unix:///run/r.sock?db=1&pass=old",
+                "unix:///run/r.sock?db=1&pass=p%40ss%20w",
+            ),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(url_with_password(url, "p@ss w"), expected, "{url}");
+            let target: RedisTarget = url.parse().unwrap();
+            let with = target.with_password("p@ss w").unwrap();
+            assert!(with.has_password());
+            assert!(!with.to_string().contains("p%40ss"), "{with}");
+        }
+        assert!(!"redis://h:1".parse::<RedisTarget>().unwrap().has_password());
+        let cluster: RedisTarget = "redis+cluster://a:1,b:2".parse().unwrap();
+        assert_eq!(
+            cluster.with_password("x").unwrap(),
+            RedisTarget::Cluster(vec!["redis://:x@a:1".into(), "redis://:x@b:2".into()])
+        );
+    }
 
     #[test]
     fn targets_parse_and_print() {

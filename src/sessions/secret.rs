@@ -40,8 +40,9 @@ impl FleetSecret {
     /// Reads the secret from a file: either hex (a file of nothing but hex digits, with
     /// surrounding whitespace allowed, e.g. `openssl rand -hex 32 > fleet.key`), or else the
     /// raw bytes (`head -c 32 /dev/urandom > fleet.key`). Refuses an empty file and a secret
-    /// shorter than 32 bytes with an error that says so. Warns when the file is readable by
-    /// other users.
+    /// shorter than 32 bytes with an error that says so. Warns (rather than refuses, as
+    /// [`check_private_file`] would: fleets deployed before it may hold such files) when the
+    /// file is readable or writable by other users.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| Error::File {
             path: path.to_path_buf(),
@@ -74,7 +75,9 @@ impl FleetSecret {
             }
             Self::from_bytes(&bytes)?
         };
-        warn_if_shared(path);
+        if let Err(e) = check_private_file(path, "fleet secret") {
+            tracing::warn!("{e}");
+        }
         Ok(secret)
     }
 
@@ -116,21 +119,52 @@ impl fmt::Debug for FleetSecret {
     }
 }
 
+/// Refuses a file holding a secret (a private key, a PIN, a password) that users other than
+/// its owner may read or write (any of the mode bits 077), as OpenSSH does for private keys;
+/// `what` names the file in the error. Checks nothing on other platforms.
+pub fn check_private_file(path: &Path, what: &str) -> Result<(), Error> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    check_mode(path, what, &meta)
+}
+
 #[cfg(unix)]
-fn warn_if_shared(path: &Path) {
+fn check_mode(path: &Path, what: &str, meta: &std::fs::Metadata) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                "the fleet secret file is readable by other users; chmod 600 it"
-            );
-        }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::Config(format!(
+            "{what} file {}: other users may read or write it (mode {mode:03o}); chmod 600 it",
+            path.display()
+        )));
     }
+    Ok(())
 }
 
 #[cfg(not(unix))]
-fn warn_if_shared(_path: &Path) {}
+fn check_mode(_path: &Path, _what: &str, _meta: &std::fs::Metadata) -> Result<(), Error> {
+    Ok(())
+}
+
+/// Reads a one-line secret (a password) from a file that [`check_private_file`] accepts,
+/// without its line ending; refuses an empty one.
+pub fn read_secret_file(path: &Path, what: &str) -> Result<Zeroizing<String>, Error> {
+    check_private_file(path, what)?;
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::File {
+        path: path.to_path_buf(),
+        source,
+    })?);
+    let secret = Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_owned());
+    if secret.is_empty() {
+        return Err(Error::Config(format!(
+            "{what} file {}: it is empty",
+            path.display()
+        )));
+    }
+    Ok(secret)
+}
 
 #[cfg(test)]
 mod tests {
@@ -170,6 +204,35 @@ mod tests {
         }
         let err = FleetSecret::from_file("/nonexistent/fleet.key".as_ref()).unwrap_err();
         assert!(matches!(err, Error::File { .. }), "{err:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_shared_with_other_users_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let file = write(b"hunter2\n");
+        let set = |mode| {
+            std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(0o600);
+        assert_eq!(
+            read_secret_file(file.path(), "Redis password")
+                .unwrap()
+                .as_str(),
+            "hunter2"
+        );
+        for mode in [0o640, 0o604, 0o620, 0o644] {
+            set(mode);
+            let err = check_private_file(file.path(), "PIN")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("PIN file") && err.contains("chmod 600"),
+                "{mode:o}: {err}"
+            );
+        }
+        set(0o400);
+        assert!(check_private_file(file.path(), "PIN").is_ok());
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub struct Node {
 
 impl Node {
     pub fn start(pki: &Path, extra: &[&str], what: &str) -> Self {
+        Self::start_with_env(pki, extra, &[], what)
+    }
+
+    /// [`Node::start`] with environment variables set for the server.
+    pub fn start_with_env(pki: &Path, extra: &[&str], env: &[(&str, &str)], what: &str) -> Self {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let metrics_addr = format!("127.0.0.1:{}", free_port());
@@ -52,7 +57,8 @@ impl Node {
                 .arg(pki.join("server.key"))
                 .arg("--client-ca")
                 .arg(pki.join("root.pem"))
-                .args(extra),
+                .args(extra)
+                .envs(env.iter().copied()),
             port,
             "listening on",
             what,

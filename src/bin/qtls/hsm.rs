@@ -67,6 +67,10 @@ impl TokenArgs {
             builder = builder.token_label(token);
         }
         let pin_in_uri = uri.as_ref().is_some_and(|uri| uri.pin_source.is_some());
+        let uri_pin_file = uri.as_ref().map(Pkcs11Uri::pin_file).transpose()?.flatten();
+        for path in self.pin_file.iter().chain(&uri_pin_file) {
+            qtls::sessions::check_private_file(path, "PIN")?;
+        }
         if self.pin_file.is_some() || !pin_in_uri {
             builder = builder.pin(Pin::from_file_or_env(
                 self.pin_file.as_deref(),

@@ -39,8 +39,8 @@ pub(crate) struct CrlArgs {
     /// Where to write the CRL. Default: DIR/intermediate.crl.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Days from now to nextUpdate.
-    #[arg(long, default_value_t = 7)]
+    /// Days from now to nextUpdate (1 to 366).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
     days: u32,
     /// Write DER instead of PEM.
     #[arg(long)]
@@ -73,8 +73,12 @@ pub(crate) struct OcspResponderArgs {
     /// re-read whenever it changes.
     #[arg(long)]
     index: PathBuf,
-    /// Seconds from thisUpdate to nextUpdate.
-    #[arg(long, default_value_t = 3600)]
+    /// Seconds from thisUpdate to nextUpdate (1 to 604800, 7 days).
+    #[arg(
+        long,
+        default_value_t = 3600,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(qtls::config::MAX_OCSP_VALIDITY_SECS))
+    )]
     validity: u32,
     /// Backend for ML-DSA signing: aws-lc-rs or oqs.
     #[arg(long, default_value = "aws-lc-rs")]
@@ -160,6 +164,10 @@ pub(crate) async fn ocsp_responder(args: OcspResponderArgs) -> Result<(), Error>
     let validity = time::Duration::seconds(i64::from(args.validity));
     let subject = ca.subject();
     let responder = OcspResponder::new(ca, signer, index, validity).map_err(pki_error)?;
+    // RFC 6960 §2.3: an expired signer makes every answer internalError; refuse to start.
+    responder
+        .check_signer_validity(time::OffsetDateTime::now_utc())
+        .map_err(pki_error)?;
     let server = OcspServer::bind(args.listen, responder, Some(args.index))
         .await?
         .with_max_connections(args.max_connections)

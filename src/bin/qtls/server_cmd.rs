@@ -1,7 +1,7 @@
 //! `qtls server`: flags, or a `qtls.toml` with flags on top.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
@@ -34,6 +34,11 @@ pub(crate) struct ServerArgs {
     /// Key-exchange groups in preference order (OpenSSL names), replacing the preset's.
     #[arg(long = "group")]
     groups: Vec<String>,
+    /// Cipher suites in preference order, OpenSSL names separated by `:`, replacing the
+    /// preset's: TLS_AES_256_GCM_SHA384, TLS_AES_128_GCM_SHA256, TLS_CHACHA20_POLY1305_SHA256;
+    /// with `--preset compatible` also TLS 1.2 ones (ECDHE-RSA-AES256-GCM-SHA384, ...).
+    #[arg(long, value_name = "LIST")]
+    cipher_suites: Option<String>,
     /// Backend for ML-KEM and ML-DSA: aws-lc-rs or oqs.
     #[arg(long)]
     backend: Option<Backend>,
@@ -98,9 +103,15 @@ pub(crate) struct ServerArgs {
     #[arg(long)]
     handshake_timeout: Option<humantime::Duration>,
     /// Stateful sessions: memory (default), off, redis://HOST:PORT or
-    /// redis+cluster://H1:P1,H2:P2 (a fleet; needs --ticket-key-file for the entries' MAC).
+    /// redis+cluster://H1:P1,H2:P2 (a fleet; needs --ticket-key-file to encrypt the entries).
+    /// Give a Redis password with --redis-password-file or QTLS_REDIS_PASSWORD, not here
+    /// (where `ps` shows it).
     #[arg(long)]
     session_store: Option<String>,
+    /// A file (mode 600) holding the Redis password; default: the QTLS_REDIS_PASSWORD
+    /// environment variable.
+    #[arg(long)]
+    redis_password_file: Option<PathBuf>,
     /// The memory session store's bound in bytes of session identifiers and sessions
     /// (default 33554432, 32 MiB); beyond it the oldest sessions are evicted.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -125,10 +136,11 @@ pub(crate) struct ServerArgs {
     /// `--tickets off` unless --tickets says otherwise, which then fails).
     #[arg(long)]
     early_data: bool,
-    /// The most early data a client may send, in bytes (default 16384).
+    /// The most early data a client may send, in bytes (default 16384; at most 16 MiB).
     #[arg(long, requires = "early_data")]
     max_early_data: Option<u32>,
-    /// How far a client's ticket age may be from the server's for early data (default 10s).
+    /// How far a client's ticket age may be from the server's for early data (default 10s; at
+    /// most 60s).
     #[arg(long, requires = "early_data")]
     early_data_window: Option<humantime::Duration>,
     // Boxed, like the HSM flags, to keep `Command::Server` small.
@@ -164,7 +176,11 @@ pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
     };
     let mut settings: ServerSettings = file.server_settings()?;
     let listen = args.listen.unwrap_or(file.listen.address);
-    apply_flags(&args, &mut settings)?;
+    let password_file = file
+        .sessions
+        .as_ref()
+        .and_then(|s| s.redis_password_file.as_deref());
+    apply_flags(&args, password_file, &mut settings)?;
     let server = Server::bind(listen, settings).await?;
     if let Some(addr) = args
         .runtime
@@ -187,7 +203,14 @@ pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
     server.run().await
 }
 
-fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), Error> {
+/// `config_password_file`: the config file's `[sessions] redis_password_file`, for a
+/// `--session-store` that replaces the file's store.
+fn apply_flags(
+    args: &ServerArgs,
+    config_password_file: Option<&Path>,
+    settings: &mut ServerSettings,
+) -> Result<(), Error> {
+    check_flags(args).map_err(Error::Config)?;
     let certs = crate::hsm::apply_server_flags(&args.hsm, &args.certs, &args.keys, settings)?;
     if certs.len() != args.keys.len() {
         return Err(Error::Config(format!(
@@ -205,6 +228,14 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
     }
     if let Some(preset) = args.preset {
         settings.tls.preset = preset;
+    }
+    if let Some(list) = &args.cipher_suites {
+        settings.tls.cipher_suites =
+            qtls_provider::cipher_suites_by_names(list, settings.tls.preset)
+                .map_err(|e| Error::Config(format!("--cipher-suites: {e}")))?
+                .iter()
+                .map(|suite| format!("{:?}", suite.suite()))
+                .collect();
     }
     if let Some(backend) = args.backend {
         settings.tls.backend = backend;
@@ -302,7 +333,17 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
     if let Some(store) = &args.session_store {
         settings.sessions.store = qtls::config::parse_store(store)
             .map_err(|e| Error::Config(format!("--session-store {e}")))?;
+        if let qtls::SessionStoreSetting::Redis(target) = &settings.sessions.store {
+            if target.has_password() {
+                tracing::warn!(
+                    "--session-store: the Redis address holds a password, which other users \
+                     can see in `ps`; give it with --redis-password-file or {} instead",
+                    qtls::sessions::REDIS_PASSWORD_ENV
+                );
+            }
+        }
     }
+    redis_password(args, config_password_file, settings)?;
     if let Some(bytes) = args.session_cache_bytes {
         settings.sessions.memory_store_bytes = Some(usize::try_from(bytes).unwrap_or(usize::MAX));
     }
@@ -347,6 +388,49 @@ fn apply_flags(args: &ServerArgs, settings: &mut ServerSettings) -> Result<(), E
         return Err(Error::Config(
             "no certificate: give --cert and --key, or [[certificate]] in --config".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Bounds on the flags' values that clap does not check; errors name the flag.
+fn check_flags(args: &ServerArgs) -> Result<(), String> {
+    use qtls::config::{check_early_data_window, check_handshake_timeout, check_max_early_data};
+    if let Some(timeout) = args.handshake_timeout {
+        check_handshake_timeout("--handshake-timeout", timeout.into())?;
+    }
+    if let Some(max) = args.max_early_data {
+        check_max_early_data("--max-early-data", max)?;
+    }
+    if let Some(window) = args.early_data_window {
+        check_early_data_window("--early-data-window", window.into())?;
+    }
+    Ok(())
+}
+
+/// Gives a Redis store its password from `--redis-password-file`, else the config file's
+/// `redis_password_file`, else `QTLS_REDIS_PASSWORD`: never from the command line.
+fn redis_password(
+    args: &ServerArgs,
+    config_password_file: Option<&Path>,
+    settings: &mut ServerSettings,
+) -> Result<(), Error> {
+    let qtls::SessionStoreSetting::Redis(target) = &mut settings.sessions.store else {
+        if args.redis_password_file.is_some() {
+            return Err(Error::Config(
+                "--redis-password-file needs a Redis --session-store".into(),
+            ));
+        }
+        return Ok(());
+    };
+    let password = match args.redis_password_file.as_deref().or(config_password_file) {
+        Some(path) => Some(qtls::sessions::read_secret_file(path, "Redis password")?),
+        None => std::env::var(qtls::sessions::REDIS_PASSWORD_ENV)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(zeroize::Zeroizing::new),
+    };
+    if let Some(password) = password {
+        *target = target.with_password(&password)?;
     }
     Ok(())
 }
