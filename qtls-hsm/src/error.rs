@@ -139,6 +139,22 @@ impl Error {
         }
     }
 
+    /// Whether the token refused the PIN (CKR_PIN_INCORRECT, _EXPIRED, _LOCKED, _INVALID,
+    /// _LEN_RANGE of [PKCS #11 v3.1 C_Login](https://docs.oasis-open.org/pkcs11/pkcs11-spec/v3.1/os/pkcs11-spec-v3.1-os.html)):
+    /// retrying cannot help, and tokens lock the PIN after a few failed logins.
+    pub fn is_pin_error(&self) -> bool {
+        matches!(
+            self.pkcs11_code(),
+            Some(
+                RvError::PinIncorrect
+                    | RvError::PinExpired
+                    | RvError::PinLocked
+                    | RvError::PinInvalid
+                    | RvError::PinLenRange
+            )
+        )
+    }
+
     /// The PKCS#11 return value, for [`Error::Pkcs11`].
     pub fn pkcs11_code(&self) -> Option<RvError> {
         match self {
@@ -306,6 +322,28 @@ mod tests {
         };
         assert!(timeout.is_token_failure());
         assert!(!Error::NoHealthyToken.is_token_failure());
+    }
+
+    #[test]
+    fn pin_errors_are_final() {
+        let failed = |code| Error::Pkcs11 {
+            token: "t".into(),
+            operation: "C_Login".into(),
+            code: Some(code),
+            detail: String::new(),
+        };
+        for code in [
+            RvError::PinIncorrect,
+            RvError::PinExpired,
+            RvError::PinLocked,
+            RvError::PinInvalid,
+            RvError::PinLenRange,
+        ] {
+            assert!(failed(code).is_pin_error(), "{code:?}");
+            assert!(!failed(code).is_token_failure(), "{code:?}");
+        }
+        assert!(!failed(RvError::DeviceError).is_pin_error());
+        assert!(!Error::NoHealthyToken.is_pin_error());
     }
 
     #[test]

@@ -51,6 +51,14 @@ pub struct HsmStatus {
     pub primary_up: bool,
     /// Whether the backup is in service (`None` without a backup).
     pub backup_up: Option<bool>,
+    /// Why the primary is out of service (its last error), `None` while it is up.
+    pub primary_error: Option<String>,
+    /// Why the backup is out of service (its last error), `None` while it is up or absent.
+    pub backup_error: Option<String>,
+    /// The tokens that refused the PIN ([`Error::is_pin_error`]): they stay out of service
+    /// and are not logged in to again until the process is restarted with a new
+    /// configuration.
+    pub pin_refused: Vec<TokenRole>,
 }
 
 /// Keys in a primary PKCS#11 token, with an optional backup token holding the same keys.
@@ -63,6 +71,15 @@ pub struct HsmStatus {
 /// every [`HsmBuilder::probe_interval`], and puts it back in service once it opens sessions,
 /// logs in and holds every key in use with the same public key; the primary is then preferred
 /// again. Every transition is logged with `tracing`.
+///
+/// A token that refuses the PIN ([`Error::is_pin_error`]) is logged in to once: it is logged
+/// at error level, stays out of service and is never probed again by this `Hsm`, since every
+/// further attempt would bring the token closer to locking the PIN. [`Hsm::status`] says so.
+///
+/// Starting a token (opening its sessions, logging in) and probing it run on a thread of
+/// their own: at most one per token at a time, so a token that hangs costs one thread however
+/// long it hangs, and its next probe is skipped until the hung one returns. [`HsmBuilder::build`]
+/// waits at most the operation timeout for the primary when another token is up.
 ///
 /// Re-probing re-initialises the token's PKCS#11 module (`C_Finalize` + `C_Initialize`) when
 /// no other token of this process uses that module: many libraries recover from a device
@@ -81,7 +98,7 @@ pub struct Hsm {
 }
 
 struct Inner {
-    tokens: Vec<Token>,
+    tokens: Vec<Arc<Token>>,
     /// The public key first seen for each key in use; a token holding a different one is
     /// not used for it.
     reference: Mutex<HashMap<KeyRef, HsmPublicKey>>,
@@ -99,6 +116,29 @@ struct Token {
     name: String,
     config: TokenConfig,
     pool: RwLock<Option<Arc<Pool>>>,
+    state: Mutex<TokenState>,
+}
+
+/// What is known about a token besides its pool.
+#[derive(Default)]
+struct TokenState {
+    /// Why the token is out of service.
+    error: Option<Error>,
+    /// The token refused the PIN: it is never logged in to again.
+    pin_refused: bool,
+    /// When the start or probe still running began, and whether its hang was logged.
+    in_flight: Option<(Instant, bool)>,
+}
+
+/// What an attempt to bring a token into service does.
+enum Attempt {
+    /// The first start, from [`HsmBuilder::build`].
+    Start,
+    /// A re-probe: re-initialise the module when unused, then check the keys in use.
+    Probe {
+        keys: Vec<(KeyRef, HsmPublicKey)>,
+        allow_exportable_keys: bool,
+    },
 }
 
 /// Builds an [`Hsm`]; see [`Hsm::builder`].
@@ -142,6 +182,10 @@ impl HsmBuilder {
 
     /// Opens the session pools. A token that fails to start is logged and left down for the
     /// prober; it is an error only when no token starts.
+    ///
+    /// The tokens start side by side. Once one is up, a token still starting is waited for
+    /// at most its operation timeout and then left down (it enters service if its start
+    /// returns later); with none up, the wait is at most four operation timeouts and a second.
     pub fn build(self) -> Result<Hsm, Error> {
         let primary = self
             .primary
@@ -151,19 +195,9 @@ impl HsmBuilder {
                 "the probe interval must be positive".into(),
             ));
         }
-        let mut tokens = vec![Token::new(TokenRole::Primary, primary)];
+        let mut tokens = vec![Arc::new(Token::new(TokenRole::Primary, primary))];
         if let Some(backup) = self.backup {
-            tokens.push(Token::new(TokenRole::Backup, backup));
-        }
-        let mut first_error = None;
-        for token in &tokens {
-            match Pool::start(&token.config, token.name.clone()) {
-                Ok(pool) => *token.pool.write().unwrap_or_else(|p| p.into_inner()) = Some(pool),
-                Err(e) => {
-                    tracing::warn!(token = %token.name, error = %e, "token did not start; it stays down until a probe succeeds");
-                    first_error.get_or_insert(e);
-                }
-            }
+            tokens.push(Arc::new(Token::new(TokenRole::Backup, backup)));
         }
         let inner = Arc::new(Inner {
             tokens,
@@ -173,8 +207,46 @@ impl HsmBuilder {
             probe_interval: self.probe_interval,
             allow_exportable_keys: self.allow_exportable_keys,
         });
+        let (done, finished) = mpsc::channel();
+        let mut pending = 0;
+        for token in &inner.tokens {
+            if token.attempt(Attempt::Start, Some(done.clone())) {
+                pending += 1;
+            }
+        }
+        drop(done);
+        let started = Instant::now();
+        let some_up = inner
+            .tokens
+            .iter()
+            .map(|t| t.config.op_timeout())
+            .max()
+            .unwrap_or(TokenConfig::DEFAULT_OP_TIMEOUT);
+        let none_up = start_bound(some_up);
+        while pending > 0 {
+            let bound = if inner.tokens.iter().any(|t| t.is_up()) {
+                some_up
+            } else {
+                none_up
+            };
+            let Some(left) = bound.checked_sub(started.elapsed()) else {
+                break;
+            };
+            match finished.recv_timeout(left) {
+                Ok(()) => pending -= 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        for token in &inner.tokens {
+            token.note_still_starting(started.elapsed());
+        }
         if inner.tokens.iter().all(|t| !t.is_up()) {
-            return Err(first_error.unwrap_or(Error::NoHealthyToken));
+            return Err(inner
+                .tokens
+                .iter()
+                .find_map(|t| t.lock_state().error.clone())
+                .unwrap_or(Error::NoHealthyToken));
         }
         let weak = Arc::downgrade(&inner);
         thread::Builder::new()
@@ -193,6 +265,135 @@ impl Token {
             name,
             config,
             pool: RwLock::new(None),
+            state: Mutex::new(TokenState::default()),
+        }
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, TokenState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts `attempt` on a thread of its own unless one is still running or the token
+    /// refused the PIN; `done` hears when it has finished. Returns whether it was started.
+    fn attempt(self: &Arc<Self>, attempt: Attempt, done: Option<mpsc::Sender<()>>) -> bool {
+        {
+            let mut state = self.lock_state();
+            if state.pin_refused {
+                return false;
+            }
+            if let Some((since, logged)) = &mut state.in_flight {
+                let bound = start_bound(self.config.op_timeout());
+                if !*logged && since.elapsed() > bound {
+                    *logged = true;
+                    tracing::warn!(
+                        token = %self.name, ?bound,
+                        "probe did not finish; token stays down and is not probed again until it returns"
+                    );
+                }
+                return false;
+            }
+            state.in_flight = Some((Instant::now(), false));
+        }
+        let token = Arc::clone(self);
+        let spawned = thread::Builder::new()
+            .name("qtls-hsm-probe".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let result = token.run_attempt(&attempt);
+                token.finish(&attempt, result, started);
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            });
+        match spawned {
+            Ok(_) => true,
+            Err(e) => {
+                let mut state = self.lock_state();
+                state.in_flight = None;
+                state.error = Some(Error::InvalidConfig(format!(
+                    "cannot start a thread to probe the token: {e}"
+                )));
+                false
+            }
+        }
+    }
+
+    /// Opens a fresh pool on the token and, for a probe, checks it holds every key in use.
+    fn run_attempt(&self, attempt: &Attempt) -> Result<Arc<Pool>, Error> {
+        let Attempt::Probe {
+            keys,
+            allow_exportable_keys,
+        } = attempt
+        else {
+            return Pool::start(&self.config, self.name.clone());
+        };
+        let module = Module::load(self.config.module())?;
+        // Only when nothing else of ours has sessions there: a healthy token on the same
+        // module would lose its sessions.
+        module.reinitialize_if_unused()?;
+        let pool = Pool::start(&self.config, self.name.clone())?;
+        for (key, expected) in keys {
+            let found = pool.key(key)?;
+            if found.public != *expected {
+                return Err(Error::KeyMismatch {
+                    key: key.to_string(),
+                    token: self.name.clone(),
+                });
+            }
+            found.check_exposure(&self.name, key, *allow_exportable_keys)?;
+        }
+        Ok(pool)
+    }
+
+    /// Puts the pool of a successful attempt in service, or records why it failed.
+    fn finish(&self, attempt: &Attempt, result: Result<Arc<Pool>, Error>, started: Instant) {
+        let mut state = self.lock_state();
+        state.in_flight = None;
+        match result {
+            Ok(pool) => {
+                *self.pool.write().unwrap_or_else(|p| p.into_inner()) = Some(pool);
+                state.error = None;
+                match attempt {
+                    Attempt::Start => tracing::debug!(token = %self.name, "token started"),
+                    Attempt::Probe { .. } => tracing::info!(
+                        token = %self.name,
+                        after = ?started.elapsed(),
+                        "token healthy again; back in service"
+                    ),
+                }
+            }
+            Err(e) => {
+                if e.is_pin_error() {
+                    state.pin_refused = true;
+                    tracing::error!(
+                        token = %self.name, error = %e,
+                        "the token refused the PIN; it stays out of service and is not logged \
+                         in to again (which could lock the PIN) until the configuration is \
+                         fixed and the process restarted"
+                    );
+                } else if matches!(attempt, Attempt::Start) {
+                    tracing::warn!(token = %self.name, error = %e, "token did not start; it stays down until a probe succeeds");
+                } else {
+                    tracing::debug!(token = %self.name, error = %e, "probe failed; token stays down");
+                }
+                state.error = Some(e);
+            }
+        }
+    }
+
+    /// Records and logs that the token's start has not returned after `waited`.
+    fn note_still_starting(&self, waited: Duration) {
+        let mut state = self.lock_state();
+        if state.in_flight.is_some() && !self.is_up() {
+            tracing::warn!(
+                token = %self.name, ?waited,
+                "token did not start in time; it stays down until its start returns or a probe succeeds"
+            );
+            state.error = Some(Error::Timeout {
+                token: self.name.clone(),
+                operation: "starting (C_OpenSession, C_Login)".into(),
+                after: waited,
+            });
         }
     }
 
@@ -388,19 +589,27 @@ impl Hsm {
         }
     }
 
-    /// Which tokens are in service.
+    /// Which tokens are in service, and why the others are not.
     pub fn status(&self) -> HsmStatus {
-        let up = |role| {
-            self.inner
-                .tokens
-                .iter()
-                .find(|t| t.role == role)
-                .map(Token::is_up)
+        let find = |role| self.inner.tokens.iter().find(|t| t.role == role);
+        let error = |role| {
+            find(role)
+                .filter(|t| !t.is_up())
+                .and_then(|t| t.lock_state().error.as_ref().map(Error::to_string))
         };
         HsmStatus {
             active: self.inner.tokens.iter().find(|t| t.is_up()).map(|t| t.role),
-            primary_up: up(TokenRole::Primary).unwrap_or(false),
-            backup_up: up(TokenRole::Backup),
+            primary_up: find(TokenRole::Primary).is_some_and(|t| t.is_up()),
+            backup_up: find(TokenRole::Backup).map(|t| t.is_up()),
+            primary_error: error(TokenRole::Primary),
+            backup_error: error(TokenRole::Backup),
+            pin_refused: self
+                .inner
+                .tokens
+                .iter()
+                .filter(|t| t.lock_state().pin_refused)
+                .map(|t| t.role)
+                .collect(),
         }
     }
 }
@@ -429,38 +638,12 @@ impl Inner {
             if current.as_ref().is_some_and(|p| Arc::ptr_eq(p, pool)) {
                 *current = None;
                 drop(current);
+                token.lock_state().error = Some(error.clone());
                 pool.shut_down();
                 tracing::warn!(token = %token.name, %error, "token failed; taken out of service");
                 return;
             }
         }
-    }
-
-    /// Starts a fresh pool on a token that is down and checks it holds every key in use.
-    fn probe(&self, token: &Token) -> Result<Arc<Pool>, Error> {
-        let module = Module::load(token.config.module())?;
-        // Only when nothing else of ours has sessions there: a healthy token on the same
-        // module would lose its sessions.
-        module.reinitialize_if_unused()?;
-        let pool = Pool::start(&token.config, token.name.clone())?;
-        let keys: Vec<(KeyRef, HsmPublicKey)> = self
-            .reference
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (key, expected) in keys {
-            let found = pool.key(&key)?;
-            if found.public != expected {
-                return Err(Error::KeyMismatch {
-                    key: key.to_string(),
-                    token: token.name.clone(),
-                });
-            }
-            found.check_exposure(&token.name, &key, self.allow_exportable_keys)?;
-        }
-        Ok(pool)
     }
 }
 
@@ -473,7 +656,22 @@ fn prober(inner: Weak<Inner>) {
                 return;
             };
             for token in strong.tokens.iter().filter(|t| !t.is_up()) {
-                probe_once(&strong, token);
+                let keys = strong
+                    .reference
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                // The attempt holds the token, not the `Hsm`: a probe hung in a token does
+                // not keep a dropped `Hsm` alive.
+                token.attempt(
+                    Attempt::Probe {
+                        keys,
+                        allow_exportable_keys: strong.allow_exportable_keys,
+                    },
+                    None,
+                );
             }
             strong.probe_interval
         };
@@ -481,38 +679,7 @@ fn prober(inner: Weak<Inner>) {
     }
 }
 
-fn probe_once(inner: &Arc<Inner>, token: &Token) {
-    // A probe can hang in a broken token like any other call: run it on its own thread and
-    // stop waiting after a bound (the thread finishes on its own, its pool then dropped).
-    let (done, result) = mpsc::channel();
-    let probing = Arc::clone(inner);
-    let role = token.role;
-    let started = Instant::now();
-    let spawned = thread::Builder::new()
-        .name("qtls-hsm-probe".into())
-        .spawn(move || {
-            if let Some(token) = probing.tokens.iter().find(|t| t.role == role) {
-                let _ = done.send(probing.probe(token));
-            }
-        });
-    if spawned.is_err() {
-        return;
-    }
-    let bound = token.config.op_timeout() * 4 + Duration::from_secs(1);
-    match result.recv_timeout(bound) {
-        Ok(Ok(pool)) => {
-            *token.pool.write().unwrap_or_else(|p| p.into_inner()) = Some(pool);
-            tracing::info!(
-                token = %token.name,
-                after = ?started.elapsed(),
-                "token healthy again; back in service"
-            );
-        }
-        Ok(Err(e)) => {
-            tracing::debug!(token = %token.name, error = %e, "probe failed; token stays down")
-        }
-        Err(_) => {
-            tracing::warn!(token = %token.name, ?bound, "probe did not finish; token stays down")
-        }
-    }
+/// How long a start or probe may take when no other token serves meanwhile.
+fn start_bound(op_timeout: Duration) -> Duration {
+    op_timeout * 4 + Duration::from_secs(1)
 }
