@@ -124,30 +124,86 @@ impl Identity {
         provider: &CryptoProvider,
         settings: &TlsSettings,
     ) -> Result<Self, Error> {
+        let chain_path = chain;
         let chain = read_certificates(chain)?;
-        let key_pem = std::fs::read(key).map_err(|source| Error::File {
-            path: key.to_path_buf(),
-            source,
-        })?;
-        let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| Error::Pem {
-            path: key.to_path_buf(),
-            why: e.to_string(),
-        })?;
+        let key_pem =
+            zeroize::Zeroizing::new(std::fs::read(key).map_err(|source| Error::File {
+                path: key.to_path_buf(),
+                source,
+            })?);
+        let key_der = private_key_from_pem(&key_pem, key)?;
         let scheme = KeyPair::from_der(&key_der, settings.backend)
             .ok()
             .map(|pair| settings.code_points.scheme_for(pair.algorithm()));
+        let key_algorithm = qtls_provider::private_key_algorithm_name(&key_der);
         let signing_key = provider.key_provider.load_private_key(key_der)?;
         let certified_key = CertifiedKey::new(chain, signing_key);
         certified_key.keys_match().or_else(|e| match e {
             // rustls cannot compare keys whose SPKI it cannot produce; ours always can.
             rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown) => Ok(()),
-            other => Err(other),
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => Err(
+                key_mismatch(&certified_key, chain_path, key, &key_algorithm),
+            ),
+            other => Err(other.into()),
         })?;
         Ok(Self {
             certified_key: Arc::new(certified_key),
             scheme,
         })
     }
+}
+
+/// The one private key of a PEM key file, with errors that say what to do about an encrypted
+/// key or a second key.
+fn private_key_from_pem(pem: &[u8], path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
+    qtls_provider::private_key_der_from_pem(pem).map_err(|e| Error::Pem {
+        path: path.to_path_buf(),
+        why: match e {
+            qtls_provider::Error::EncryptedPrivateKey => format!(
+                "an encrypted PKCS#8 key (ENCRYPTED PRIVATE KEY) needs a passphrase, and qtls \
+                 server and client take none: decrypt it (`openssl pkey -in {0} -out \
+                 PLAIN.key`, then chmod 600 PLAIN.key) or keep the key in a PKCS#11 token \
+                 (--hsm-*); only the CA keys of `qtls pki` commands stay encrypted \
+                 (--passphrase-file or QTLS_CA_PASSPHRASE)",
+                path.display()
+            ),
+            qtls_provider::Error::SeveralPrivateKeys(count) => format!(
+                "{count} private keys in the file: give exactly one, the key of the \
+                 certificate (which of several was meant would be a guess)"
+            ),
+            other => other.to_string(),
+        },
+    })
+}
+
+/// Says which algorithms disagree when a key does not fit its certificate.
+fn key_mismatch(certified: &CertifiedKey, chain: &Path, key: &Path, key_algorithm: &str) -> Error {
+    use der::{Decode, Encode};
+    let leaf = certified
+        .cert
+        .first()
+        .and_then(|der| x509_cert::Certificate::from_der(der.as_ref()).ok());
+    let (subject, cert_algorithm) = match &leaf {
+        Some(leaf) => (
+            leaf.tbs_certificate.subject.to_string(),
+            leaf.tbs_certificate
+                .subject_public_key_info
+                .to_der()
+                .map(|spki| qtls_provider::public_key_algorithm_name(&spki))
+                .unwrap_or_else(|e| format!("an unencodable key ({e})")),
+        ),
+        None => ("an unreadable certificate".into(), "unknown".into()),
+    };
+    let what = if cert_algorithm == key_algorithm {
+        format!("both are {key_algorithm}, but it is another key: is it the key of another certificate?")
+    } else {
+        format!("the certificate's key is {cert_algorithm}, the private key is {key_algorithm}")
+    };
+    Error::Config(format!(
+        "the private key in {} does not match the certificate {subject} in {}: {what}",
+        key.display(),
+        chain.display()
+    ))
 }
 
 /// A server configuration presenting what `resolver` picks, verifying clients with
@@ -181,7 +237,7 @@ impl HandshakeRecord {
         *self.scheme.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `good`, `revoked` (never seen: the handshake fails) or `none` (no staple).
+    /// `good`, `unknown`, `revoked` (never seen: the handshake fails) or `none` (no staple).
     pub fn ocsp_status(&self) -> Option<String> {
         self.ocsp_status
             .lock()
@@ -245,11 +301,7 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let status = if ocsp_response.is_empty() {
-            "none"
-        } else {
-            "good"
-        };
+        let status = crate::client::staple_status(ocsp_response, end_entity);
         let verified = self.inner.verify_server_cert(
             end_entity,
             intermediates,

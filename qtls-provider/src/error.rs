@@ -35,6 +35,12 @@ pub enum Error {
     UnsupportedAlgorithm(String),
     /// A PEM document could not be read.
     Pem(String),
+    /// A PEM document holds an encrypted PKCS#8 key (`ENCRYPTED PRIVATE KEY`, [RFC 5958 §3](https://www.rfc-editor.org/rfc/rfc5958#section-3)), which
+    /// needs a passphrase this loader does not take.
+    EncryptedPrivateKey,
+    /// A PEM document holds more than one private key (how many); which one was meant is
+    /// a guess, so none is used.
+    SeveralPrivateKeys(usize),
     /// A composite signature context string longer than 255 bytes.
     ContextTooLong(usize),
     /// A requested configuration is not possible (for example a code point that collides).
@@ -62,6 +68,17 @@ impl fmt::Display for Error {
             }
             Self::UnsupportedAlgorithm(what) => write!(f, "unsupported algorithm: {what}"),
             Self::Pem(why) => write!(f, "PEM: {why}"),
+            Self::EncryptedPrivateKey => write!(
+                f,
+                "an encrypted PKCS#8 key (ENCRYPTED PRIVATE KEY) needs a passphrase, which this \
+                 loader does not take: decrypt it (`openssl pkey -in KEY -out PLAIN.key`), or \
+                 load it with qtls_pki::read_private_key and a passphrase"
+            ),
+            Self::SeveralPrivateKeys(count) => write!(
+                f,
+                "{count} private keys in one PEM document: give exactly one, the key of the \
+                 certificate"
+            ),
             Self::ContextTooLong(len) => {
                 write!(f, "signature context is {len} bytes, at most 255 allowed")
             }

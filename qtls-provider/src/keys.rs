@@ -178,9 +178,9 @@ impl KeyPair {
     }
 
     /// Loads a PEM document holding one private key: `PRIVATE KEY` (PKCS#8, every type) or
-    /// `EC PRIVATE KEY` (SEC1).
+    /// `EC PRIVATE KEY` (SEC1); see [`private_key_der_from_pem`] for what is refused.
     pub fn from_pem(pem: &[u8], backend: Backend) -> Result<Self, Error> {
-        let der = PrivateKeyDer::from_pem_slice(pem).map_err(|e| Error::Pem(e.to_string()))?;
+        let der = private_key_der_from_pem(pem)?;
         Self::from_der(&der, backend)
     }
 
@@ -366,6 +366,88 @@ fn parse_ml_dsa_private_key(
     }
 }
 
+/// The one private key of a PEM document ([RFC 7468](https://www.rfc-editor.org/rfc/rfc7468)): `PRIVATE KEY`, `EC PRIVATE KEY` or `RSA PRIVATE KEY`;
+/// [`Error::SeveralPrivateKeys`] for more than one, [`Error::EncryptedPrivateKey`] for an
+/// `ENCRYPTED PRIVATE KEY`.
+// rustls-pki-types takes the first key and skips the rest, and skips encrypted blocks as
+// unknown: a second key went unnoticed, and an encrypted key read as "no items found".
+pub fn private_key_der_from_pem(pem: &[u8]) -> Result<PrivateKeyDer<'static>, Error> {
+    let keys = PrivateKeyDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Pem(e.to_string()))?;
+    let marker = b"-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    let encrypted = pem.windows(marker.len()).filter(|w| w == marker).count();
+    match keys.len() + encrypted {
+        0 => Err(Error::Pem(
+            "no PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY block".into(),
+        )),
+        1 if encrypted == 1 => Err(Error::EncryptedPrivateKey),
+        1 => keys
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Pem("no private key".into())),
+        count => Err(Error::SeveralPrivateKeys(count)),
+    }
+}
+
+/// The algorithm of a DER SubjectPublicKeyInfo ([RFC 5280 §4.1.2.7](https://www.rfc-editor.org/rfc/rfc5280#section-4.1.2.7)), named as
+/// [`KeyAlgorithm::name`] names ours (`ML-DSA-65`, `ECDSA-P384`...), else `RSA`, `Ed25519`,
+/// `Ed448`, or the OID.
+pub fn public_key_algorithm_name(spki_der: &[u8]) -> String {
+    match spki::SubjectPublicKeyInfoRef::from_der(spki_der) {
+        Ok(info) => algorithm_name(&info.algorithm),
+        Err(e) => format!("an unreadable SubjectPublicKeyInfo ({e})"),
+    }
+}
+
+/// The algorithm of a private key, named as [`public_key_algorithm_name`] names them, with
+/// its encoding when that is not PKCS#8 (`RSA (PKCS#1)`, `ECDSA-P384 (SEC1)`).
+pub fn private_key_algorithm_name(key: &PrivateKeyDer<'_>) -> String {
+    match key {
+        PrivateKeyDer::Pkcs1(_) => "RSA (PKCS#1)".into(),
+        PrivateKeyDer::Sec1(sec1) => {
+            let curve = sec1::EcPrivateKey::from_der(sec1.secret_sec1_der())
+                .ok()
+                .and_then(|parsed| parsed.parameters.and_then(|p| p.named_curve()));
+            match curve {
+                Some(oid) => match curve_from_oid(&oid) {
+                    Ok(curve) => format!("{} (SEC1)", KeyAlgorithm::Ecdsa(curve).name()),
+                    Err(_) => format!("ECDSA on curve {oid} (SEC1)"),
+                },
+                None => "ECDSA without a named curve (SEC1)".into(),
+            }
+        }
+        PrivateKeyDer::Pkcs8(pkcs8) => {
+            match pkcs8::PrivateKeyInfo::from_der(pkcs8.secret_pkcs8_der()) {
+                Ok(info) => algorithm_name(&info.algorithm),
+                Err(e) => format!("an unreadable PKCS#8 key ({e})"),
+            }
+        }
+        _ => "an unknown key type".into(),
+    }
+}
+
+fn algorithm_name(algorithm: &AlgorithmIdentifierRef<'_>) -> String {
+    if let Ok(ours) = KeyAlgorithm::from_pkcs8_algorithm(algorithm) {
+        return ours.name().to_owned();
+    }
+    let oid = algorithm.oid;
+    if oid == const_oid::db::rfc5912::RSA_ENCRYPTION {
+        "RSA".into()
+    } else if oid == const_oid::db::rfc8410::ID_ED_25519 {
+        "Ed25519".into()
+    } else if oid == const_oid::db::rfc8410::ID_ED_448 {
+        "Ed448".into()
+    } else if oid == ID_EC_PUBLIC_KEY {
+        match algorithm.parameters_oid() {
+            Ok(curve) => format!("ECDSA on curve {curve}"),
+            Err(_) => "ECDSA without a named curve".into(),
+        }
+    } else {
+        format!("algorithm {oid}")
+    }
+}
+
 fn curve_from_oid(oid: &ObjectIdentifier) -> Result<EcCurve, Error> {
     [EcCurve::P256, EcCurve::P384]
         .into_iter()
@@ -417,6 +499,54 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn a_pem_document_must_hold_exactly_one_unencrypted_key() {
+        let pem = |alg| {
+            KeyPair::generate(alg, Backend::AwsLc)
+                .unwrap()
+                .to_pkcs8_pem()
+                .unwrap()
+                .to_string()
+        };
+        let (mldsa, ecdsa) = (
+            pem(KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65)),
+            pem(KeyAlgorithm::Ecdsa(EcCurve::P384)),
+        );
+        let two = format!("{ecdsa}{mldsa}");
+        assert_eq!(
+            KeyPair::from_pem(two.as_bytes(), Backend::AwsLc).err(),
+            Some(Error::SeveralPrivateKeys(2))
+        );
+        // The body does not matter: the label says it is encrypted.
+        let encrypted = mldsa.replace("PRIVATE KEY", "ENCRYPTED PRIVATE KEY");
+        let error = KeyPair::from_pem(encrypted.as_bytes(), Backend::AwsLc).err();
+        assert_eq!(error, Some(Error::EncryptedPrivateKey));
+        assert!(error.unwrap().to_string().contains("passphrase"));
+        let none = KeyPair::from_pem(b"nothing here", Backend::AwsLc)
+            .err()
+            .unwrap();
+        assert!(none.to_string().contains("no PRIVATE KEY"), "{none}");
+    }
+
+    #[test]
+    fn algorithms_are_named_from_keys_and_certificates_keys() {
+        for algorithm in KeyAlgorithm::ALL {
+            let key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
+            let der =
+                PrivateKeyDer::from_pem_slice(key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+            assert_eq!(private_key_algorithm_name(&der), algorithm.name());
+            assert_eq!(
+                public_key_algorithm_name(&key.subject_public_key_info_der()),
+                algorithm.name()
+            );
+        }
+        let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let pkcs8 = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(&rsa)
+            .unwrap();
+        let der = PrivateKeyDer::Pkcs8(pkcs8.as_ref().to_vec().into());
+        assert_eq!(private_key_algorithm_name(&der), "RSA");
+    }
 
     #[test]
     fn every_algorithm_round_trips_through_pkcs8_and_pem() {

@@ -36,12 +36,16 @@ mod mldsa;
 mod mlkem;
 mod provider;
 mod sign;
+mod suites;
 mod verify;
 
 pub use backend::Backend;
 pub use composite::{CompositeAlgorithm, EcCurve};
 pub use error::Error;
-pub use keys::{KeyAlgorithm, KeyPair};
+pub use keys::{
+    private_key_algorithm_name, private_key_der_from_pem, public_key_algorithm_name, KeyAlgorithm,
+    KeyPair,
+};
 pub use kx::{
     group_by_name, group_display_name, is_post_quantum_group, kx_group,
     x25519_mlkem1024_with_code_point, GROUP_NAMES, SECP384R1MLKEM1024_CODE_POINT,
@@ -50,6 +54,7 @@ pub use kx::{
 pub use mldsa::MlDsaLevel;
 pub use provider::{compatible, hybrid, pqc_only, CodePoints, Preset, ProviderBuilder};
 pub use sign::QtlsSigningKey;
+pub use suites::{cipher_suite_by_name, cipher_suites_by_names};
 pub use verify::webpki_algs;
 
 /// Low-level primitives, exposed for known-answer tests, benchmarks and cross-checks

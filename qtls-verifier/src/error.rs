@@ -62,6 +62,8 @@ pub enum Error {
     RevocationUnknown {
         /// The subject of the certificate.
         subject: String,
+        /// Its serial number, hex.
+        serial: String,
         /// What was tried and why each failed.
         attempts: Vec<String>,
     },
@@ -146,7 +148,9 @@ impl std::error::Error for OcspError {}
 impl Error {
     /// The rustls error this failure becomes, choosing the alert:
     /// expired → certificate_expired; bad chain signature, name mismatch, broken
-    /// constraints → bad_certificate; unknown CA or unknown revocation status → unknown_ca;
+    /// constraints → bad_certificate; unknown CA or unknown revocation status → unknown_ca
+    /// (except in [`crate::QtlsServerVerifier`], where an unknown revocation status keeps its
+    /// explanation in the client's error and is certificate_unknown);
     /// revoked → certificate_revoked; wrong KeyUsage/EKU → unsupported_certificate; bad or
     /// missing staple → bad_certificate_status_response; classical signature under a PQ
     /// requirement → (chain) bad_certificate; the rustls verifiers answer a CertificateVerify
@@ -248,10 +252,19 @@ impl fmt::Display for Error {
                 write!(f, "{subject}: unusable public key: {why}")
             }
             Self::Revoked { subject, source } => write!(f, "{subject} is revoked ({source})"),
-            Self::RevocationUnknown { subject, attempts } => write!(
+            Self::RevocationUnknown {
+                subject,
+                serial,
+                attempts,
+            } => write!(
                 f,
-                "revocation status of {subject} unknown: {}",
-                attempts.join("; ")
+                "revocation status of {subject} (serial {serial}) unknown, hard-fail refuses it; \
+                 tried: {}",
+                if attempts.is_empty() {
+                    "nothing (no OCSP or CRL source configured)".to_owned()
+                } else {
+                    attempts.join("; ")
+                }
             ),
             Self::BadStaple(error) => write!(f, "stapled OCSP response rejected: {error}"),
             Self::MissingStaple { subject } => write!(

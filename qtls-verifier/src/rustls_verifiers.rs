@@ -14,7 +14,9 @@ use crate::verifier::{ChainVerifier, Purpose};
 ///
 /// Under [`crate::VerifierBuilder::require_pq_signatures`] it advertises only ML-DSA and
 /// composite schemes in signature_algorithms, so a server without a post-quantum key fails
-/// the handshake on its side; a chain with a classical signature is refused.
+/// the handshake on its side; a chain with a classical signature is refused. A chain refused
+/// under hard-fail for an unknown revocation status gives an error that names the
+/// certificate (subject, serial) and each source tried, and the alert certificate_unknown.
 #[derive(Debug)]
 pub struct QtlsServerVerifier {
     chain: ChainVerifier,
@@ -40,14 +42,16 @@ impl ServerCertVerifier for QtlsServerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.chain.verify(
-            end_entity,
-            intermediates,
-            Purpose::Server,
-            Some(server_name),
-            ocsp_response,
-            now,
-        )?;
+        self.chain
+            .verify(
+                end_entity,
+                intermediates,
+                Purpose::Server,
+                Some(server_name),
+                ocsp_response,
+                now,
+            )
+            .map_err(explained)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -147,6 +151,46 @@ impl ClientCertVerifier for QtlsClientVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.chain.supported_schemes()
+    }
+}
+
+/// A server chain refused for an unknown revocation status keeps its explanation (which
+/// certificate, which sources were tried and why each failed) in the error the client's
+/// application sees; the alert is then certificate_unknown ([RFC 8446 §6.2](https://www.rfc-editor.org/rfc/rfc8446#section-6.2)), not unknown_ca.
+// rustls's UnknownRevocationStatus carries no context: its Display is the bare variant name,
+// and the client has no log of the server's to look in. Client verifiers keep unknown_ca:
+// the server logs the explanation and the peer learns nothing from it anyway.
+fn explained(error: Error) -> rustls::Error {
+    match error {
+        error @ Error::RevocationUnknown { .. } => {
+            tracing::warn!("certificate rejected: {error}");
+            rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                std::sync::Arc::new(Explanation(error)),
+            )))
+        }
+        error => error.into(),
+    }
+}
+
+/// An [`Error`] whose Debug form is its Display form: rustls shows a
+/// `CertificateError::Other` with `{:?}`.
+struct Explanation(Error);
+
+impl core::fmt::Debug for Explanation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl core::fmt::Display for Explanation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Explanation {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
 }
 

@@ -734,6 +734,7 @@ impl ChainVerifier {
             }
             let (cert, issuer) = (&chain[index], &chain[index + 1]);
             if !config.online_ocsp {
+                attempts[index].push("online OCSP off".into());
                 continue;
             }
             match self.online_ocsp(cert, issuer, index == 0, now, &mut attempts[index]) {
@@ -777,7 +778,17 @@ impl ChainVerifier {
                 }
             }
             if found.is_empty() {
-                attempts[index].push("no CRL".into());
+                let why = if !config.fetch_crls {
+                    "CRL fetching off"
+                } else if chain[index].crl_urls().is_empty() {
+                    "no CRL distribution point"
+                } else {
+                    "none usable"
+                };
+                attempts[index].push(format!(
+                    "no CRL: none configured for {}, {why}",
+                    chain[index + 1].subject()
+                ));
             }
             crls.extend(found);
         }
@@ -844,6 +855,7 @@ impl ChainVerifier {
             if config.policy == RevocationPolicy::HardFail {
                 return Err(Error::RevocationUnknown {
                     subject,
+                    serial: hex(chain[index].serial()),
                     attempts: tried,
                 });
             }
@@ -1094,12 +1106,16 @@ fn algorithm_name(oid: const_oid::ObjectIdentifier) -> String {
         .unwrap_or_else(|| oid.to_string())
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn report(cert: &ParsedCert, revocation: RevocationStatus) -> CertificateReport {
     let tbs = &cert.cert.tbs_certificate;
     CertificateReport {
         subject: cert.subject(),
         issuer: tbs.issuer.to_string(),
-        serial: cert.serial().iter().map(|b| format!("{b:02x}")).collect(),
+        serial: hex(cert.serial()),
         signature_algorithm: algorithm_name(cert.signature_algorithm_oid()),
         not_before: tbs.validity.not_before.to_unix_duration().as_secs(),
         not_after: tbs.validity.not_after.to_unix_duration().as_secs(),

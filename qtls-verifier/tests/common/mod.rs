@@ -190,6 +190,34 @@ pub fn assert_refused(
     );
 }
 
+/// Asserts the client refused the server's chain for an unknown revocation status with an
+/// error whose text names the certificate (`subject`, `serial`) and each source tried
+/// (`tried`), and that the server received certificate_unknown.
+pub fn assert_refused_for_unknown_status(
+    outcome: &Outcome,
+    subject: &str,
+    serial: &[u8],
+    tried: &[&str],
+) {
+    let error = match &outcome.client {
+        Err(error @ rustls::Error::InvalidCertificate(rustls::CertificateError::Other(_))) => {
+            error.to_string()
+        }
+        other => panic!("client: expected an explained unknown revocation status, got {other:?}"),
+    };
+    let serial: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+    for needle in [subject, &serial, "revocation status"].iter().chain(tried) {
+        assert!(error.contains(needle), "{needle:?} missing from: {error}");
+    }
+    assert_eq!(
+        outcome.server,
+        Err(rustls::Error::AlertReceived(
+            rustls::AlertDescription::CertificateUnknown
+        )),
+        "alert the server received"
+    );
+}
+
 /// How a test HTTP responder makes an answer from a request body.
 pub type Respond = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
 
