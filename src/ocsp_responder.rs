@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -99,6 +100,9 @@ struct State {
     index: Option<IndexFile>,
     clock: fn() -> OffsetDateTime,
     request_timeout: Duration,
+    /// Whether the signer's certificate was outside its validity when last looked at, so
+    /// the change is logged once, not on every request.
+    signer_invalid: AtomicBool,
 }
 
 /// The revocation index file and what it looked like when last read.
@@ -160,6 +164,7 @@ impl OcspServer {
                 index,
                 clock: OffsetDateTime::now_utc,
                 request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+                signer_invalid: AtomicBool::new(false),
             }),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
         })
@@ -197,8 +202,30 @@ impl OcspServer {
 
     /// Serves connections until the task is dropped, at most
     /// [`Self::with_max_connections`] at once; a failed accept (out of descriptors, say) is
-    /// logged and retried after a pause, never the end.
+    /// logged and retried after a pause, never the end. While the signer's certificate is
+    /// outside its validity every request is answered internalError
+    /// ([RFC 6960 §2.3](https://www.rfc-editor.org/rfc/rfc6960#section-2.3)), logged at error
+    /// level when that starts: at startup, or the moment it expires.
     pub async fn run(self) -> Result<(), Error> {
+        self.state.note_signer_validity();
+        let expiry_watch = {
+            let state = Arc::clone(&self.state);
+            let not_after = state
+                .responder
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .signer()
+                .certificate()
+                .not_after();
+            let left = not_after - (state.clock)() + time::Duration::seconds(1);
+            tokio::spawn(async move {
+                if let Ok(left) = Duration::try_from(left) {
+                    tokio::time::sleep(left).await;
+                    state.note_signer_validity();
+                }
+            })
+        };
+        let _abort_watch = AbortOnDrop(expiry_watch);
         let permits = Arc::new(Semaphore::new(self.max_connections));
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -280,6 +307,7 @@ async fn handle(
         }
     };
     state.refresh_index();
+    state.note_signer_validity();
     let now = (state.clock)();
     let answer = state
         .responder
@@ -314,7 +342,33 @@ async fn handle(
     response
 }
 
+/// Aborts a task when dropped, so the expiry watch ends with [`OcspServer::run`].
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl State {
+    /// Logs, once per change, whether the signer's certificate is valid by the clock.
+    fn note_signer_validity(&self) {
+        let checked = self
+            .responder
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check_signer_validity((self.clock)());
+        let invalid = checked.is_err();
+        if self.signer_invalid.swap(invalid, Ordering::Relaxed) == invalid {
+            return;
+        }
+        match checked {
+            Err(e) => tracing::error!("{e}; answering every request with internalError"),
+            Ok(()) => tracing::info!("the OCSP responder certificate is valid; signing again"),
+        }
+    }
+
     fn refresh_index(&self) {
         let Some(file) = &self.index else { return };
         let stamp = match std::fs::metadata(&file.path) {

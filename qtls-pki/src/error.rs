@@ -168,6 +168,19 @@ pub enum Error {
         /// The subject of the issuer the response is for.
         issuer: String,
     },
+    /// The certificate an OCSP responder signs with is not valid at the time of signing
+    /// (RFC 5280 §4.1.2.5): past its notAfter or before its notBefore, so clients would
+    /// reject its responses ([RFC 6960 §3.2](https://www.rfc-editor.org/rfc/rfc6960#section-3.2)).
+    ResponderCertificateNotValid {
+        /// The responder certificate's subject.
+        subject: String,
+        /// Its notBefore.
+        not_before: time::OffsetDateTime,
+        /// Its notAfter.
+        not_after: time::OffsetDateTime,
+        /// The time of signing.
+        now: time::OffsetDateTime,
+    },
     /// A private key file is encrypted (`ENCRYPTED PRIVATE KEY`, PKCS#8 with PBES2) and no
     /// passphrase was given.
     EncryptedKey {
@@ -294,6 +307,30 @@ impl fmt::Display for Error {
                 f,
                 "the CertID for serial number {serial} names another issuer than {issuer:?}"
             ),
+            Self::ResponderCertificateNotValid {
+                subject,
+                not_before,
+                not_after,
+                now,
+            } => {
+                let state = if now < not_before {
+                    "is not valid yet"
+                } else {
+                    "has expired"
+                };
+                let rfc3339 = |t: &time::OffsetDateTime| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_else(|_| t.to_string())
+                };
+                let (not_before, not_after, now) =
+                    (rfc3339(not_before), rfc3339(not_after), rfc3339(now));
+                write!(
+                    f,
+                    "the OCSP responder certificate {subject:?} {state}: valid from {not_before} \
+                     to {not_after}, and it is now {now}; issue a new one (qtls pki init, or a \
+                     delegated responder certificate) and restart the responder"
+                )
+            }
             Self::EncryptedKey { path } => write!(
                 f,
                 "{} is an encrypted private key (ENCRYPTED PRIVATE KEY): give its passphrase \

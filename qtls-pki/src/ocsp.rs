@@ -750,10 +750,15 @@ impl OcspRequestBuilder {
 ///
 /// Statuses come from [`OcspCertStatus::from_index`]; thisUpdate and producedAt are the
 /// clock passed to [`respond`](Self::respond), nextUpdate that plus the validity. A request
-/// nonce is echoed. Errors are answered as RFC 6960 §2.3 says: a request that does not parse
-/// or asks about nothing gets malformedRequest; one with a CertID of another issuer or with a
-/// hash algorithm outside [`OcspHash::ALL`] (the responder cannot answer it
-/// authoritatively) gets unauthorized; a failed signature gets internalError.
+/// nonce of 1 to 32 octets is echoed. Errors are answered as RFC 6960 §2.3
+/// says: a request that does not parse or asks about nothing, or whose nonce is not an
+/// OCTET STRING of 1 to 32 octets
+/// ([RFC 8954 §2.1](https://www.rfc-editor.org/rfc/rfc8954#section-2.1)), gets
+/// malformedRequest; one with a CertID of another issuer or with a hash algorithm outside
+/// [`OcspHash::ALL`] (the responder cannot answer it authoritatively) gets unauthorized; a
+/// signer certificate not valid at that clock
+/// ([`check_signer_validity`](Self::check_signer_validity)) or a failed signature gets
+/// internalError.
 #[derive(Debug)]
 pub struct OcspResponder {
     issuer: Certificate,
@@ -807,6 +812,23 @@ impl OcspResponder {
         self.index = index;
     }
 
+    /// Whether the signer's certificate is valid at `now` (notBefore through notAfter,
+    /// [RFC 5280 §4.1.2.5](https://www.rfc-editor.org/rfc/rfc5280#section-4.1.2.5)): a
+    /// response it signs outside that window is one clients reject.
+    pub fn check_signer_validity(&self, now: OffsetDateTime) -> Result<(), Error> {
+        let certificate = self.signer.certificate();
+        let (not_before, not_after) = (certificate.not_before(), certificate.not_after());
+        if now < not_before || now > not_after {
+            return Err(Error::ResponderCertificateNotValid {
+                subject: certificate.subject(),
+                not_before,
+                not_after,
+                now,
+            });
+        }
+        Ok(())
+    }
+
     /// How long responses are valid.
     pub fn validity(&self) -> Duration {
         self.validity
@@ -826,6 +848,15 @@ impl OcspResponder {
         if tbs.request_list.is_empty() {
             return OcspResponse::error(OcspResponseStatus::MalformedRequest);
         }
+        let nonce = match request_nonce(tbs) {
+            Ok(nonce) => nonce,
+            Err(()) => return OcspResponse::error(OcspResponseStatus::MalformedRequest),
+        };
+        // RFC 6960 §2.3: internalError ("retry, potentially with another responder") rather
+        // than a signature clients would reject.
+        if self.check_signer_validity(now).is_err() {
+            return OcspResponse::error(OcspResponseStatus::InternalError);
+        }
         let now = now.replace_nanosecond(0).unwrap_or(now);
         let mut builder = OcspResponseBuilder::new(now);
         if let Some(next_update) = now.checked_add(self.validity) {
@@ -841,20 +872,43 @@ impl OcspResponder {
             let status = OcspCertStatus::from_index(&self.index, &cert_id.serial());
             builder = builder.status(cert_id, status);
         }
-        // RFC 8954 §2.1: copy the nonce as sent, so clients comparing extension values match.
-        if let Some(nonce) = tbs
-            .request_extensions
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .find(|ext| ext.extn_id == rfc6960::ID_PKIX_OCSP_NONCE)
-        {
-            builder.nonce = Some(NonceValue::ExtnValue(nonce.extn_value.as_bytes().to_vec()));
-        }
+        // Copied as sent (it was checked to be the DER OCTET STRING), so clients comparing
+        // extension values match.
+        builder.nonce = nonce.map(NonceValue::ExtnValue);
         builder
             .build(&self.issuer, &self.signer)
             .unwrap_or_else(|_| OcspResponse::error(OcspResponseStatus::InternalError))
     }
+}
+
+/// The most octets of a request nonce the responder echoes
+/// ([RFC 8954 §2.1](https://www.rfc-editor.org/rfc/rfc8954#section-2.1)).
+const MAX_NONCE_LEN: usize = 32;
+
+/// The extnValue of the request's nonce extension, if it has one: `Err` (answered with
+/// malformedRequest, as [RFC 8954 §2.1](https://www.rfc-editor.org/rfc/rfc8954#section-2.1)
+/// says) unless it is exactly one DER OCTET STRING of 1 to [`MAX_NONCE_LEN`] octets, and
+/// for a second nonce extension (RFC 5280 §4.2: an extension appears at most once).
+fn request_nonce(tbs: &TbsRequest) -> Result<Option<Vec<u8>>, ()> {
+    let mut nonces = tbs
+        .request_extensions
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter(|ext| ext.extn_id == rfc6960::ID_PKIX_OCSP_NONCE);
+    let Some(nonce) = nonces.next() else {
+        return Ok(None);
+    };
+    if nonces.next().is_some() {
+        return Err(());
+    }
+    let extn_value = nonce.extn_value.as_bytes();
+    // from_der refuses trailing bytes and other tags.
+    let octets = OctetString::from_der(extn_value).map_err(|_| ())?;
+    if octets.as_bytes().is_empty() || octets.as_bytes().len() > MAX_NONCE_LEN {
+        return Err(());
+    }
+    Ok(Some(extn_value.to_vec()))
 }
 
 /// OCSP times are GeneralizedTime, whatever the year (RFC 6960 §4.2.1); whole seconds.
@@ -987,6 +1041,138 @@ mod tests {
         assert!(parsed.basic().is_none() && parsed.responses().is_empty());
         // successful without responseBytes is not a response.
         assert!(OcspResponse::from_der(vec![0x30, 0x03, 0x0a, 0x01, 0x00]).is_err());
+    }
+
+    /// A request about the server certificate whose nonce extension holds `extn_value`.
+    fn request_with_nonce_extn_value(pki: &Pki, extn_value: Vec<u8>) -> Vec<u8> {
+        let ca = pki.intermediate().certificate();
+        let id =
+            OcspCertId::for_certificate(OcspHash::Sha1, ca, pki.server().certificate()).unwrap();
+        let der = OcspRequestBuilder::new()
+            .cert_id(id)
+            .nonce([1; 16])
+            .build()
+            .unwrap();
+        let mut request = OcspRequest::from_der(&der).unwrap();
+        request.tbs_request.request_extensions.as_mut().unwrap()[0].extn_value =
+            OctetString::new(extn_value).unwrap();
+        request.to_der().unwrap()
+    }
+
+    fn responder(pki: &Pki) -> OcspResponder {
+        let signer = pki.ocsp_responder();
+        let key = signer.key().to_pkcs8_pem().unwrap();
+        let signer = CertifiedKeyPair::new(
+            signer.certificate().clone(),
+            qtls_provider::KeyPair::from_pem(key.as_bytes(), Default::default()).unwrap(),
+        )
+        .unwrap();
+        OcspResponder::new(
+            pki.intermediate().certificate().clone(),
+            signer,
+            RevocationIndex::default(),
+            Duration::hours(1),
+        )
+        .unwrap()
+    }
+
+    fn octet_string(nonce: &[u8]) -> Vec<u8> {
+        OctetString::new(nonce).unwrap().to_der().unwrap()
+    }
+
+    #[test]
+    fn nonces_of_1_to_32_octets_are_echoed_as_sent() {
+        let pki = pki();
+        let responder = responder(&pki);
+        for len in [1, 16, 32] {
+            let nonce = vec![0xa5; len];
+            let response = responder.answer(
+                &request_with_nonce_extn_value(&pki, octet_string(&nonce)),
+                clock(),
+            );
+            assert_eq!(response.status(), OcspResponseStatus::Successful, "{len}");
+            assert_eq!(response.nonce(), Some(nonce), "{len}");
+        }
+        // Without a nonce, none comes back.
+        let id = OcspCertId::for_certificate(
+            OcspHash::Sha1,
+            pki.intermediate().certificate(),
+            pki.server().certificate(),
+        )
+        .unwrap();
+        let plain = OcspRequestBuilder::new().cert_id(id).build().unwrap();
+        let response = responder.answer(&plain, clock());
+        assert_eq!(response.status(), OcspResponseStatus::Successful);
+        assert_eq!(response.nonce(), None);
+    }
+
+    /// RFC 8954 §2.1: a nonce of 0 or more than 32 octets gets malformedRequest, and so does
+    /// one that is not an OCTET STRING (RFC 2560 clients sent raw bytes); never echoed.
+    #[test]
+    fn nonces_that_are_empty_too_long_or_not_an_octet_string_are_malformed() {
+        let pki = pki();
+        let responder = responder(&pki);
+        let mut too_long_header = octet_string(&[0x5a; 33]);
+        too_long_header.truncate(2);
+        for (what, extn_value) in [
+            ("empty", octet_string(&[])),
+            ("33 octets", octet_string(&[0x5a; 33])),
+            ("64 KiB", octet_string(&vec![0x5a; 65_536])),
+            ("raw bytes", vec![0x5a; 16]),
+            ("an INTEGER", vec![0x02, 0x01, 0x05]),
+            (
+                "an OCTET STRING and more",
+                [octet_string(&[1; 16]), vec![0]].concat(),
+            ),
+            ("a truncated OCTET STRING", too_long_header),
+            ("nothing", Vec::new()),
+        ] {
+            let response =
+                responder.answer(&request_with_nonce_extn_value(&pki, extn_value), clock());
+            assert_eq!(
+                response.status(),
+                OcspResponseStatus::MalformedRequest,
+                "{what}"
+            );
+            assert_eq!(response.nonce(), None, "{what}");
+        }
+    }
+
+    /// RFC 6960 §2.3: a responder whose certificate is past its notAfter (or before its
+    /// notBefore) answers internalError instead of signing.
+    #[test]
+    fn responder_refuses_to_sign_outside_its_certificate_validity() {
+        let pki = pki();
+        let responder = responder(&pki);
+        let signer = pki.ocsp_responder().certificate();
+        let id = OcspCertId::for_certificate(
+            OcspHash::Sha1,
+            pki.intermediate().certificate(),
+            pki.server().certificate(),
+        )
+        .unwrap();
+        let request = OcspRequestBuilder::new().cert_id(id).build().unwrap();
+        assert!(responder.check_signer_validity(clock()).is_ok());
+        for now in [
+            signer.not_after() + Duration::seconds(1),
+            signer.not_before() - Duration::seconds(1),
+        ] {
+            let error = responder.check_signer_validity(now).unwrap_err();
+            assert!(
+                matches!(error, Error::ResponderCertificateNotValid { .. }),
+                "{error}"
+            );
+            let message = error.to_string();
+            assert!(message.contains(&signer.subject()), "{message}");
+            assert!(
+                message.contains(&signer.not_after().date().to_string()),
+                "{message}"
+            );
+            let response = responder.answer(&request, now);
+            assert_eq!(response.status(), OcspResponseStatus::InternalError);
+        }
+        // notAfter itself is still valid (RFC 5280 §4.1.2.5).
+        assert!(responder.check_signer_validity(signer.not_after()).is_ok());
     }
 
     #[test]
