@@ -485,3 +485,103 @@ fn serving_path_drops_a_staple_past_next_update_without_the_refresh_task() {
         }
     }
 }
+
+/// Serves one TLS connection on 127.0.0.1 with `pki`'s server certificate and `staple` as its
+/// OCSP staple (whatever it says: `qtls server` staples only good answers), answering any
+/// request with 200; returns the port.
+fn serve_once_with_staple(pki: &TestPki, staple: Vec<u8>) -> (u16, std::thread::JoinHandle<()>) {
+    #[derive(Debug)]
+    struct Fixed(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::server::ResolvesServerCert for Fixed {
+        fn resolve(
+            &self,
+            _: rustls::server::ClientHello<'_>,
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(Arc::clone(&self.0))
+        }
+    }
+    let settings = qtls::TlsSettings::default();
+    let provider = settings.provider().unwrap();
+    let identity = qtls::Identity::from_pem_files(
+        &pki.server_chain(),
+        &pki.server_key(),
+        &provider,
+        &settings,
+    )
+    .unwrap();
+    let mut key = (*identity.certified_key).clone();
+    key.ocsp = Some(staple);
+    let config =
+        Arc::new(qtls::server_config(&settings, Arc::new(Fixed(Arc::new(key))), None).unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let thread = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let connection = rustls::ServerConnection::new(config).unwrap();
+        let mut tls = rustls::StreamOwned::new(connection, tcp);
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tls.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ =
+            tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    });
+    (port, thread)
+}
+
+/// Issue #12 item 8: a staple saying "unknown" was reported as "good" by `qtls client`.
+#[test]
+fn client_reports_an_unknown_staple_as_unknown() {
+    let pki = test_pki(PkiSpec::default());
+    let ca = pki.pki.intermediate().certificate();
+    let now = OffsetDateTime::now_utc() - time::Duration::minutes(5);
+    let id = qtls_pki::OcspCertId::for_certificate(
+        qtls_pki::OcspHash::Sha1,
+        ca,
+        pki.pki.server().certificate(),
+    )
+    .unwrap();
+    let unknown = qtls_pki::OcspResponseBuilder::new(now)
+        .next_update(now + time::Duration::hours(1))
+        .status(id.clone(), qtls_pki::OcspCertStatus::Unknown)
+        .build(ca, pki.pki.ocsp_responder())
+        .unwrap();
+    let (port, server) = serve_once_with_staple(&pki, unknown.into_der());
+    let run = run_client(port, &pki.root(), no_args());
+    server.join().unwrap();
+    assert!(run.succeeded(), "{}", run.describe());
+    assert_eq!(run.json["ocsp_status"], "unknown", "{}", run.describe());
+
+    // The same server stapling "good" is reported as good, and the text output says so too.
+    let good = qtls_pki::OcspResponseBuilder::new(now)
+        .next_update(now + time::Duration::hours(1))
+        .status(id, qtls_pki::OcspCertStatus::Good)
+        .build(ca, pki.pki.ocsp_responder())
+        .unwrap();
+    let (port, server) = serve_once_with_staple(&pki, good.into_der());
+    let out = support::run(
+        runtime_support::qtls()
+            .args(["client", "--connect", &format!("127.0.0.1:{port}")])
+            .arg("--ca")
+            .arg(pki.root())
+            .args(["--servername", "localhost"]),
+        runtime_support::CLIENT_TIMEOUT,
+    );
+    server.join().unwrap();
+    assert!(out.success(), "{out:?}");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|line| line.starts_with("OCSP staple:") && line.ends_with(" good")),
+        "{}",
+        out.stdout
+    );
+}
