@@ -303,8 +303,10 @@ impl RedisStoreBuilder {
     ///
     /// Waiting is exact: rustls issues a ticket only for a session that was stored. Not
     /// waiting takes a Redis round trip per ticket (rustls issues two per handshake) off every
-    /// handshake; the price is that when Redis is down, clients get tickets that then do not
-    /// resume (a full handshake, as without a ticket). The outcome is still counted and
+    /// handshake; the price is that a client may hold a ticket before Redis holds its session:
+    /// when Redis is down, and when the client reaches another node before the queued write
+    /// lands (a busy node's background thread can lag by tens of milliseconds), it gets a full
+    /// handshake, as without a ticket (counted as an absent session). The outcome is still counted and
     /// warned about, when Redis answers or the operation timeout passes.
     pub fn wait_for_puts(mut self, wait: bool) -> Self {
         self.wait_for_puts = wait;

@@ -128,8 +128,9 @@ pub(crate) struct ServerArgs {
     #[arg(long)]
     ticket_rotation: Option<humantime::Duration>,
     /// With a Redis store: do not wait for Redis to confirm the sessions a handshake stores,
-    /// only queue the writes (two round trips less per handshake; a write that then fails
-    /// costs that client a full handshake later).
+    /// only queue the writes (two round trips less per handshake; a write that then fails,
+    /// or lands after the client already came back to another node, costs that client a full
+    /// handshake).
     #[arg(long)]
     queue_store_writes: bool,
     /// Accept 0-RTT early data on resumed stateful sessions (single use; implies
