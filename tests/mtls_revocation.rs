@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use qtls_pki::Pki;
 use qtls_provider::Backend;
+use qtls_verifier::{RevocationDepth, RevocationPolicy, VerifierBuilder};
 use runtime_support::{expect_line, qtls, run_client, start_responder, start_server, ClientRun};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -225,4 +226,75 @@ fn client_auth_section_of_qtls_toml_takes_crls_and_the_revocation_depth() {
     pki_command(pki.dir.path(), &["crl"]).expect_success("qtls pki crl");
     let run = connect_until_refused(server.port, &pki, Duration::from_secs(30));
     assert_revoked(&run);
+}
+
+/// The README's hard-fail verifier (`VerifierBuilder` with `RevocationPolicy::HardFail`),
+/// connecting to `qtls server` once; the client's error when the handshake fails.
+fn readme_client(
+    pki: &runtime_support::TestPki,
+    port: u16,
+    depth: Option<RevocationDepth>,
+) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let provider = Arc::new(qtls_provider::hybrid());
+    let roots = qtls::read_certificates(&pki.root()).unwrap();
+    let mut builder = VerifierBuilder::new(roots, &provider)
+        .revocation_policy(RevocationPolicy::HardFail)
+        .require_pq_signatures(true);
+    if let Some(depth) = depth {
+        builder = builder.revocation_depth(depth);
+    }
+    let verifier = builder.build_server_verifier().unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    let connection =
+        rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response);
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    Ok(())
+}
+
+#[test]
+fn readme_hard_fail_verifier_works_on_a_pki_from_qtls_pki_init() {
+    let responder_port = support::free_port();
+    let pki = pki_init(&["--ocsp-url", &format!("http://127.0.0.1:{responder_port}/")]);
+    let _responder = start_responder(&pki, responder_port, 3600);
+    let server = start_server(pki.server_cert_args());
+
+    // The whole chain (the default): the intermediate has no status source, and the error
+    // says which certificate and what was tried.
+    let error = readme_client(&pki, server.port, None).unwrap_err();
+    for needle in [
+        "CN=Q-TLS Intermediate CA",
+        "no OCSP responder",
+        "no CRL distribution point",
+    ] {
+        assert!(error.contains(needle), "{needle:?} missing from: {error}");
+    }
+    // The end entity only: the responder `pki init --ocsp-url` named answers.
+    readme_client(&pki, server.port, Some(RevocationDepth::EndEntity)).unwrap();
+
+    let server_cert = pki.path("server.pem");
+    pki_command(
+        pki.dir.path(),
+        &["revoke", "--cert", server_cert.to_str().unwrap()],
+    )
+    .expect_success("qtls pki revoke");
+    let error = readme_client(&pki, server.port, Some(RevocationDepth::EndEntity)).unwrap_err();
+    assert!(error.contains("Revoked"), "{error}");
 }
