@@ -27,6 +27,16 @@ pub enum Error {
         /// The labels of the tokens that are present.
         present: Vec<String>,
     },
+    /// More than one slot holds a token matching the configuration (RFC 7512 §2.3: a URI
+    /// names one token; picking the first would depend on slot order).
+    AmbiguousToken {
+        /// The module searched.
+        module: PathBuf,
+        /// The token asked for.
+        wanted: String,
+        /// The tokens that match, e.g. `slot 5: "qtls" (serial "1234")`.
+        matches: Vec<String>,
+    },
     /// A PKCS#11 call failed.
     Pkcs11 {
         /// The token, e.g. `primary token "qtls"`.
@@ -230,6 +240,17 @@ impl fmt::Display for Error {
                     write!(f, " (present: {})", present.join(", "))
                 }
             }
+            Self::AmbiguousToken {
+                module,
+                wanted,
+                matches,
+            } => write!(
+                f,
+                "more than one token with {wanted} in {}: {}; name one (for example by its \
+                 serial or slot ID)",
+                module.display(),
+                matches.join(", ")
+            ),
             Self::Pkcs11 {
                 token,
                 operation,

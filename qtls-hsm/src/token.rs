@@ -5,7 +5,7 @@ use std::time::Duration;
 use cryptoki::context::Pkcs11;
 use cryptoki::error::RvError;
 use cryptoki::session::{Session, UserType};
-use cryptoki::slot::Slot;
+use cryptoki::slot::{Slot, TokenInfo};
 
 use crate::error::Error;
 use crate::pin::Pin;
@@ -21,6 +21,9 @@ pub enum TokenSelector {
     Serial(String),
     /// The token in the slot with this ID.
     SlotId(u64),
+    /// The token every token, slot and library attribute of this PKCS#11 URI matches
+    /// (RFC 7512 §2.3); its object and query attributes play no part.
+    Uri(Box<Pkcs11Uri>),
 }
 
 impl fmt::Display for TokenSelector {
@@ -29,6 +32,7 @@ impl fmt::Display for TokenSelector {
             Self::Label(label) => write!(f, "label {label:?}"),
             Self::Serial(serial) => write!(f, "serial {serial:?}"),
             Self::SlotId(id) => write!(f, "slot {id}"),
+            Self::Uri(uri) => write!(f, "URI {}", uri.token_part()),
         }
     }
 }
@@ -74,15 +78,14 @@ impl TokenConfig {
     }
 
     /// Starts a configuration from a PKCS#11 URI: the module from `module-path`, the token
-    /// from `token`, `serial` or `slot-id` (in that order of preference), the PIN from
-    /// `pin-source`. Anything the URI lacks can still be set on the builder.
+    /// from every token, slot and library attribute (`token`, `serial`, `manufacturer`,
+    /// `model`, `slot-id`, `slot-description`, ...: all must match, and exactly one token
+    /// may, as [`TokenSelector::Uri`]), the PIN from `pin-source`. Anything the URI lacks can
+    /// still be set on the builder.
     pub fn builder_from_uri(uri: &Pkcs11Uri) -> Result<TokenConfigBuilder, Error> {
-        let token = match (&uri.token, &uri.serial, uri.slot_id) {
-            (Some(label), _, _) => Some(TokenSelector::Label(label.clone())),
-            (None, Some(serial), _) => Some(TokenSelector::Serial(serial.clone())),
-            (None, None, Some(slot)) => Some(TokenSelector::SlotId(slot)),
-            (None, None, None) => None,
-        };
+        let token = uri
+            .names_token()
+            .then(|| TokenSelector::Uri(Box::new(uri.token_part())));
         let pin = uri
             .pin_file()?
             .map(|path| Pin::from_file(&path))
@@ -214,7 +217,8 @@ impl TokenConfigBuilder {
     }
 }
 
-/// The slot holding the token `selector` names.
+/// The slot holding the one token `selector` names: none is [`Error::TokenNotFound`], more
+/// than one [`Error::AmbiguousToken`].
 pub(crate) fn find_slot(
     context: &Pkcs11,
     module: &Path,
@@ -224,36 +228,113 @@ pub(crate) fn find_slot(
     let slots = context
         .get_slots_with_token()
         .map_err(|e| failed("C_GetSlotList", e))?;
+    if let TokenSelector::Uri(uri) = selector {
+        if !library_matches(context, uri).map_err(|e| failed("C_GetInfo", e))? {
+            return Err(Error::TokenNotFound {
+                module: module.to_path_buf(),
+                wanted: format!("{selector} (the module's own attributes do not match)"),
+                present: Vec::new(),
+            });
+        }
+    }
+    let mut found = Vec::new();
     let mut present = Vec::new();
     for slot in slots {
-        if let TokenSelector::SlotId(id) = selector {
-            if slot.id() == *id {
-                return Ok(slot);
-            }
-        }
         // A slot whose token cannot be described is skipped, not fatal: another slot may
         // hold the token we want.
         let Ok(info) = context.get_token_info(slot) else {
+            if matches!(selector, TokenSelector::SlotId(id) if *id == slot.id()) {
+                found.push((slot, format!("slot {}", slot.id())));
+            }
             continue;
         };
-        if !info.token_initialized() {
-            continue;
-        }
+        let described = format!(
+            "slot {}: {:?} (serial {:?})",
+            slot.id(),
+            info.label().trim_end(),
+            info.serial_number().trim_end()
+        );
         let matches = match selector {
+            TokenSelector::SlotId(id) => slot.id() == *id,
+            _ if !info.token_initialized() => false,
             TokenSelector::Label(label) => info.label().trim_end() == label,
             TokenSelector::Serial(serial) => info.serial_number().trim_end() == serial,
-            TokenSelector::SlotId(_) => false,
+            TokenSelector::Uri(uri) => token_matches(context, slot, &info, uri),
         };
         if matches {
-            return Ok(slot);
+            found.push((slot, described));
+        } else if info.token_initialized() {
+            present.push(described);
         }
-        present.push(format!("{:?}", info.label().trim_end()));
     }
-    Err(Error::TokenNotFound {
-        module: module.to_path_buf(),
-        wanted: selector.to_string(),
-        present,
+    match found.len() {
+        0 => Err(Error::TokenNotFound {
+            module: module.to_path_buf(),
+            wanted: selector.to_string(),
+            present,
+        }),
+        1 => Ok(found.remove(0).0),
+        _ => Err(Error::AmbiguousToken {
+            module: module.to_path_buf(),
+            wanted: selector.to_string(),
+            matches: found.into_iter().map(|(_, described)| described).collect(),
+        }),
+    }
+}
+
+/// Whether the token in `slot` has every token and slot attribute `uri` gives. PKCS#11 pads
+/// these fields with blanks; RFC 7512 §2.3 compares them without the padding.
+fn token_matches(context: &Pkcs11, slot: Slot, info: &TokenInfo, uri: &Pkcs11Uri) -> bool {
+    let same = |wanted: &Option<String>, have: &str| {
+        wanted
+            .as_ref()
+            .is_none_or(|w| w.as_str() == have.trim_end())
+    };
+    if !(same(&uri.token, info.label())
+        && same(&uri.manufacturer, info.manufacturer_id())
+        && same(&uri.model, info.model())
+        && same(&uri.serial, info.serial_number())
+        && uri.slot_id.is_none_or(|id| id == slot.id()))
+    {
+        return false;
+    }
+    if uri.slot_description.is_none() && uri.slot_manufacturer.is_none() {
+        return true;
+    }
+    // A slot that cannot be described cannot be shown to match.
+    context.get_slot_info(slot).is_ok_and(|slot_info| {
+        same(&uri.slot_description, slot_info.slot_description())
+            && same(&uri.slot_manufacturer, slot_info.manufacturer_id())
     })
+}
+
+/// Whether the module has every library attribute `uri` gives.
+fn library_matches(context: &Pkcs11, uri: &Pkcs11Uri) -> Result<bool, cryptoki::error::Error> {
+    if uri.library_manufacturer.is_none()
+        && uri.library_description.is_none()
+        && uri.library_version.is_none()
+    {
+        return Ok(true);
+    }
+    let info = context.get_library_info()?;
+    let same = |wanted: &Option<String>, have: &str| {
+        wanted
+            .as_ref()
+            .is_none_or(|w| w.as_str() == have.trim_end())
+    };
+    let version = info.library_version();
+    let version_matches = uri.library_version.as_deref().is_none_or(|wanted| {
+        // "1" matches any 1.x; "1.5" only 1.5 (the parser checked both are decimal).
+        match wanted.split_once('.') {
+            Some((major, minor)) => {
+                major.parse() == Ok(version.major()) && minor.parse() == Ok(version.minor())
+            }
+            None => wanted.parse() == Ok(version.major()),
+        }
+    });
+    Ok(same(&uri.library_manufacturer, info.manufacturer_id())
+        && same(&uri.library_description, info.library_description())
+        && version_matches)
 }
 
 /// Logs the user in. Login state is per token for the whole process, so "already logged

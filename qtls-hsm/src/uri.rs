@@ -48,12 +48,15 @@ impl ObjectType {
 /// # Ok::<(), qtls_hsm::Error>(())
 /// ```
 ///
-/// Values are percent-decoded; `id` is raw bytes. Vendor attributes (`x-...`) are ignored;
+/// Values are percent-decoded; `id` is raw bytes. As a token selector
+/// ([`TokenConfig::builder_from_uri`](crate::TokenConfig::builder_from_uri)), every token,
+/// slot and library attribute given must match the token chosen, and a URI that two tokens
+/// match is refused (RFC 7512 §2.3). Vendor attributes (`x-...`) are ignored;
 /// other unknown attributes, repeated path attributes and `pin-value` are refused: a PIN
 /// does not belong in a URI that ends up on command lines and in logs (use `pin-source`, a
 /// file, or the `QTLS_HSM_PIN` environment variable).
 #[non_exhaustive]
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Pkcs11Uri {
     /// `token`: the token label.
     pub token: Option<String>,
@@ -65,6 +68,16 @@ pub struct Pkcs11Uri {
     pub serial: Option<String>,
     /// `slot-id`: the slot's numeric ID.
     pub slot_id: Option<u64>,
+    /// `slot-description`: the slot's description (CK_SLOT_INFO).
+    pub slot_description: Option<String>,
+    /// `slot-manufacturer`: the slot's manufacturer ID (CK_SLOT_INFO).
+    pub slot_manufacturer: Option<String>,
+    /// `library-manufacturer`: the module's manufacturer ID (CK_INFO).
+    pub library_manufacturer: Option<String>,
+    /// `library-description`: the module's description (CK_INFO).
+    pub library_description: Option<String>,
+    /// `library-version`: the module's version, `major` or `major.minor` (CK_INFO).
+    pub library_version: Option<String>,
     /// `object`: the object label (CKA_LABEL).
     pub object: Option<String>,
     /// `id`: the object ID (CKA_ID), raw bytes.
@@ -80,6 +93,40 @@ pub struct Pkcs11Uri {
 }
 
 impl Pkcs11Uri {
+    /// Whether the URI names a token: any token, slot or library attribute.
+    pub(crate) fn names_token(&self) -> bool {
+        *self != self.without_token()
+    }
+
+    /// Only the token, slot and library attributes: what picks the token.
+    pub(crate) fn token_part(&self) -> Self {
+        Self {
+            token: self.token.clone(),
+            manufacturer: self.manufacturer.clone(),
+            model: self.model.clone(),
+            serial: self.serial.clone(),
+            slot_id: self.slot_id,
+            slot_description: self.slot_description.clone(),
+            slot_manufacturer: self.slot_manufacturer.clone(),
+            library_manufacturer: self.library_manufacturer.clone(),
+            library_description: self.library_description.clone(),
+            library_version: self.library_version.clone(),
+            ..Self::default()
+        }
+    }
+
+    fn without_token(&self) -> Self {
+        Self {
+            object: self.object.clone(),
+            id: self.id.clone(),
+            object_type: self.object_type,
+            module_path: self.module_path.clone(),
+            module_name: self.module_name.clone(),
+            pin_source: self.pin_source.clone(),
+            ..Self::default()
+        }
+    }
+
     /// The file the PIN is read from: `pin-source` as a `file:` URI or an absolute path.
     pub fn pin_file(&self) -> Result<Option<PathBuf>, Error> {
         let Some(source) = &self.pin_source else {
@@ -150,12 +197,26 @@ impl FromStr for Pkcs11Uri {
                         })?,
                     )
                 }
-                // Attributes of the library and slot: matching on them adds nothing here.
-                "library-manufacturer"
-                | "library-description"
-                | "library-version"
-                | "slot-description"
-                | "slot-manufacturer" => {}
+                "slot-description" => uri.slot_description = Some(decode_text(name, value)?),
+                "slot-manufacturer" => uri.slot_manufacturer = Some(decode_text(name, value)?),
+                "library-manufacturer" => {
+                    uri.library_manufacturer = Some(decode_text(name, value)?)
+                }
+                "library-description" => uri.library_description = Some(decode_text(name, value)?),
+                "library-version" => {
+                    let version = decode_text(name, value)?;
+                    let (major, minor) = match version.split_once('.') {
+                        Some((major, minor)) => (major, Some(minor)),
+                        None => (version.as_str(), None),
+                    };
+                    let number = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+                    if !number(major) || !minor.is_none_or(number) {
+                        return Err(Error::InvalidUri(
+                            "library-version must be major or major.minor, in decimal".into(),
+                        ));
+                    }
+                    uri.library_version = Some(version)
+                }
                 vendor if vendor.starts_with("x-") => {}
                 unknown => {
                     return Err(Error::InvalidUri(format!(
@@ -254,6 +315,15 @@ impl fmt::Display for Pkcs11Uri {
         text("manufacturer", &self.manufacturer, &mut path);
         text("model", &self.model, &mut path);
         text("serial", &self.serial, &mut path);
+        text(
+            "library-manufacturer",
+            &self.library_manufacturer,
+            &mut path,
+        );
+        text("library-description", &self.library_description, &mut path);
+        text("library-version", &self.library_version, &mut path);
+        text("slot-description", &self.slot_description, &mut path);
+        text("slot-manufacturer", &self.slot_manufacturer, &mut path);
         if let Some(slot_id) = self.slot_id {
             path.push(format!("slot-id={slot_id}"));
         }
@@ -348,6 +418,9 @@ mod tests {
             "pkcs11:slot-id=one",
             "pkcs11:novalue",
             "pkcs11:?module-path",
+            "pkcs11:library-version=one",
+            "pkcs11:library-version=1.",
+            "pkcs11:library-version=.2",
         ] {
             assert!(bad.parse::<Pkcs11Uri>().is_err(), "{bad} accepted");
         }
@@ -361,6 +434,8 @@ mod tests {
             "pkcs11:token=Q-TLS%20primary;object=srv;type=private",
             "pkcs11:serial=0123;slot-id=7;id=%01%02%FF?module-path=/usr/lib/x.so",
             "pkcs11:object=a%3Bb%3Fc",
+            "pkcs11:token=t;library-manufacturer=Acme;library-description=soft%20token;\
+             library-version=1.5;slot-description=Slot%201;slot-manufacturer=Acme",
         ] {
             let uri: Pkcs11Uri = text.parse().unwrap();
             assert_eq!(uri.to_string(), text);

@@ -31,6 +31,10 @@ pub const BACKUP: &str = "qtls-backup";
 pub const SPARE: &str = "qtls-spare";
 /// A Kryoptic token no test logs in to (for wrong-PIN tests: login is per process).
 pub const UNUSED: &str = "qtls-unused";
+/// The label of two Kryoptic tokens (slots [`TWIN_SLOTS`]), made by [`twins`] on demand.
+pub const TWIN: &str = "qtls-twin";
+/// The slots of the [`TWIN`] tokens.
+pub const TWIN_SLOTS: [u64; 2] = [5, 6];
 /// The SoftHSM2 token labels.
 pub const SOFTHSM: &str = "qtls-softhsm";
 pub const SOFTHSM_SPARE: &str = "qtls-softhsm-spare";
@@ -78,8 +82,10 @@ pub fn tokens() -> &'static Tokens {
 
         let mut config = String::new();
         let mut kryoptic_stores = Vec::new();
-        for (slot, label) in [(1, PRIMARY), (2, BACKUP), (3, SPARE), (4, UNUSED)] {
-            let store = dir.join(format!("{label}.sql"));
+        let slots = [(1, PRIMARY), (2, BACKUP), (3, SPARE), (4, UNUSED)];
+        let twins = TWIN_SLOTS.map(|slot| (slot, TWIN));
+        for (slot, label) in slots.into_iter().chain(twins) {
+            let store = dir.join(format!("{label}-{slot}.sql"));
             config.push_str(&format!(
                 "[[slots]]\nslot = {slot}\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n\n",
                 store.display()
@@ -198,6 +204,22 @@ pub fn config(module: &Path, label: &str) -> qtls_hsm::TokenConfigBuilder {
     TokenConfig::builder(module)
         .token_label(label)
         .pin(Pin::new(USER_PIN).unwrap())
+}
+
+/// Initialises the two [`TWIN`] tokens on the Kryoptic module (once per process), or `None`
+/// (skip). Their slots stay uninitialised, and so invisible to label lookups, until then.
+pub fn twins() -> Option<PathBuf> {
+    static TWINS: OnceLock<()> = OnceLock::new();
+    let kryoptic = kryoptic()?;
+    TWINS.get_or_init(|| {
+        let so = Pin::new(SO_PIN).unwrap();
+        let user = Pin::new(USER_PIN).unwrap();
+        for slot in TWIN_SLOTS {
+            qtls_hsm::init_token(&kryoptic, Some(slot), TWIN, &so, &user)
+                .unwrap_or_else(|e| panic!("initialising Kryoptic slot {slot}: {e}"));
+        }
+    });
+    Some(kryoptic)
 }
 
 /// The Kryoptic store file of the slot labelled `label`.
