@@ -122,9 +122,21 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
         .reconnect
         .clone()
         .or_else(|| args.early_data.then(|| args.connect.clone()));
+    // Alerts carry no reason: say what we offered and what the alert likely means.
+    let explain = |error: Error| {
+        for line in qtls::client::explain_handshake_failure(&options, &error)
+            .into_iter()
+            .flatten()
+        {
+            eprintln!("qtls: {line}");
+        }
+        error
+    };
     if let Some(second) = &reconnect {
         let (first, second) =
-            qtls::client::fetch_and_reconnect(&args.connect, second, server_name, &options).await?;
+            qtls::client::fetch_and_reconnect(&args.connect, second, server_name, &options)
+                .await
+                .map_err(explain)?;
         if args.json {
             let both = serde_json::json!({ "first": first, "second": second });
             println!("{both}");
@@ -148,7 +160,9 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let report = qtls::client::fetch(&args.connect, server_name, &options).await?;
+    let report = qtls::client::fetch(&args.connect, server_name, &options)
+        .await
+        .map_err(explain)?;
     if report.alert.is_some() && !report.post_quantum_kx {
         eprintln!(
             "qtls: WARNING: connected without post-quantum key exchange (group {}) after \
