@@ -16,11 +16,13 @@ use crate::error::Error;
 use crate::hsm::Hsm;
 use crate::pool::Pool;
 
-/// The first byte of every ticket: the format.
-const VERSION: u8 = 1;
+/// The first byte of every ticket: the format (2: the nonce is not part of the AAD).
+const VERSION: u8 = 2;
 const KEY_ID_LEN: usize = 8;
 const NONCE_LEN: usize = 12;
-const HEADER_LEN: usize = 1 + KEY_ID_LEN + NONCE_LEN;
+/// The authenticated header: version and key id.
+const AAD_LEN: usize = 1 + KEY_ID_LEN;
+const HEADER_LEN: usize = AAD_LEN + NONCE_LEN;
 const TAG_LEN: usize = 16;
 /// RFC 8446 §4.6.1: ticket lifetimes are at most seven days.
 const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -30,7 +32,10 @@ const KEY_LABEL: &[u8] = b"qtls-ticket-key";
 /// leave it (CKM_AES_KEY_GEN, then CKM_AES_GCM for every ticket).
 ///
 /// A ticket is `version (1) ‖ key id (8) ‖ nonce (12) ‖ AES-256-GCM(plaintext) ‖ tag (16)`,
-/// the first 21 bytes authenticated as additional data; the key id says which key made it.
+/// version and key id authenticated as additional data (the nonce is authenticated by GCM
+/// itself); the key id says which key made it. The nonce is the IV the token used: ours, or
+/// the one a token that generates its own IVs (in FIPS mode, for instance) wrote back into
+/// CK_GCM_PARAMS ([PKCS #11 v3.1 §2.15.5 CKM_AES_GCM](https://docs.oasis-open.org/pkcs11/pkcs11-spec/v3.1/os/pkcs11-spec-v3.1-os.html)).
 /// A new key is made every rotation period (default 24 h); a key decrypts tickets for two
 /// periods, so a ticket from before a rotation still resumes. A ticket that does not decrypt
 /// (unknown key, tampered, or the token failed) yields `None`, which rustls answers with a
@@ -179,50 +184,43 @@ impl HsmTicketer {
 
     fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, Error> {
         let (pool, key) = self.current_key(false)?;
-        let mut header = [0u8; HEADER_LEN];
-        header[0] = VERSION;
-        header[1..1 + KEY_ID_LEN].copy_from_slice(&key.id);
+        let mut aad = [0u8; AAD_LEN];
+        aad[0] = VERSION;
+        aad[1..].copy_from_slice(&key.id);
+        let mut iv = [0u8; NONCE_LEN];
         self.random
-            .fill(&mut header[1 + KEY_ID_LEN..])
+            .fill(&mut iv)
             .map_err(|_| Error::InvalidConfig("no randomness for a ticket nonce".into()))?;
         let plain = plain.to_vec();
-        let sealed = self
-            .hsm
+        self.hsm
             .run_on(&pool, "encrypting a ticket", move |session, name| {
-                let mut nonce = [0u8; NONCE_LEN];
-                nonce.copy_from_slice(&header[1 + KEY_ID_LEN..]);
-                let params = GcmParams::new(&mut nonce, &header, 128.into())
-                    .map_err(|e| Error::pkcs11(name, "CK_GCM_PARAMS", e))?;
-                session
-                    .encrypt(&Mechanism::AesGcm(params), key.handle, &plain)
-                    .map(|sealed| [header.as_slice(), &sealed].concat())
-                    .map_err(|e| Error::pkcs11(name, "C_Encrypt (CKM_AES_GCM)", e))
-            })?;
-        Ok(sealed)
+                seal_with(&aad, iv, |iv, aad| {
+                    let params = GcmParams::new(iv, aad, 128.into())
+                        .map_err(|e| Error::pkcs11(name, "CK_GCM_PARAMS", e))?;
+                    session
+                        .encrypt(&Mechanism::AesGcm(params), key.handle, &plain)
+                        .map_err(|e| Error::pkcs11(name, "C_Encrypt (CKM_AES_GCM)", e))
+                })
+            })
     }
 
     fn open(&self, ticket: &[u8]) -> Option<Vec<u8>> {
-        if ticket.len() < HEADER_LEN + TAG_LEN || ticket[0] != VERSION {
-            return None;
-        }
-        let (header, sealed) = ticket.split_at(HEADER_LEN);
+        let (aad, iv, sealed) = split_ticket(ticket)?;
         let (pool, _) = self.hsm.active().ok()?;
         let key = {
             let all = self.keys.lock().unwrap_or_else(|p| p.into_inner());
             let keys = all.get(&pool.id())?;
             keys.keys
                 .iter()
-                .find(|k| k.id == header[1..1 + KEY_ID_LEN])
+                .find(|k| k.id == aad[1..])
                 .filter(|k| k.created.elapsed() < self.rotation * 2)
                 .copied()?
         };
-        let header = header.to_vec();
         let sealed = sealed.to_vec();
         self.hsm.count_operation();
         let opened = pool.run("decrypting a ticket", move |session, name| {
-            let mut nonce = [0u8; NONCE_LEN];
-            nonce.copy_from_slice(&header[1 + KEY_ID_LEN..]);
-            let params = GcmParams::new(&mut nonce, &header, 128.into())
+            let mut iv = iv;
+            let params = GcmParams::new(&mut iv, &aad, 128.into())
                 .map_err(|e| Error::pkcs11(name, "CK_GCM_PARAMS", e))?;
             session
                 .decrypt(&Mechanism::AesGcm(params), key.handle, &sealed)
@@ -246,6 +244,26 @@ impl HsmTicketer {
             }
         }
     }
+}
+
+/// Encrypts with `encrypt(iv, aad)` and makes the ticket, with the IV `encrypt` left in `iv`:
+/// a token that generates its own IV writes it into CK_GCM_PARAMS' pIv, which is `iv`.
+fn seal_with<E>(aad: &[u8; AAD_LEN], mut iv: [u8; NONCE_LEN], encrypt: E) -> Result<Vec<u8>, Error>
+where
+    E: FnOnce(&mut [u8], &[u8]) -> Result<Vec<u8>, Error>,
+{
+    let sealed = encrypt(&mut iv, aad)?;
+    Ok([aad.as_slice(), &iv, &sealed].concat())
+}
+
+/// A ticket's additional data, IV and ciphertext with tag, if it has our format.
+fn split_ticket(ticket: &[u8]) -> Option<([u8; AAD_LEN], [u8; NONCE_LEN], &[u8])> {
+    if ticket.len() < HEADER_LEN + TAG_LEN || ticket[0] != VERSION {
+        return None;
+    }
+    let (header, sealed) = ticket.split_at(HEADER_LEN);
+    let (aad, iv) = header.split_at(AAD_LEN);
+    Some((aad.try_into().ok()?, iv.try_into().ok()?, sealed))
 }
 
 /// Whether a decryption's `code` says the token or our session on it is gone: nothing a
@@ -291,5 +309,53 @@ impl fmt::Debug for HsmTicketer {
         f.debug_struct("HsmTicketer")
             .field("rotation", &self.rotation)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+
+    use super::*;
+
+    /// Neither Kryoptic nor SoftHSM2 generates the IV of a single-part C_Encrypt, so a token
+    /// that does is played by aws-lc-rs: it ignores the IV it is given, encrypts under its
+    /// own, and writes that one back, as such a token does into CK_GCM_PARAMS.
+    #[test]
+    fn a_ticket_carries_the_iv_a_token_generated() {
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32]).unwrap());
+        let mut aad = [0u8; AAD_LEN];
+        aad[0] = VERSION;
+        aad[1..].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let generated = [0x5a; NONCE_LEN];
+        let ticket = seal_with(&aad, [0; NONCE_LEN], |iv, aad| {
+            iv.copy_from_slice(&generated);
+            let mut data = b"session state".to_vec();
+            key.seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(generated),
+                Aad::from(aad),
+                &mut data,
+            )
+            .unwrap();
+            Ok(data)
+        })
+        .unwrap();
+        // Opened the way `open` does: IV and additional data from the ticket.
+        let (aad, iv, sealed) = split_ticket(&ticket).unwrap();
+        assert_eq!(iv, generated);
+        let mut data = sealed.to_vec();
+        let plain = key
+            .open_in_place(Nonce::assume_unique_for_key(iv), Aad::from(aad), &mut data)
+            .unwrap();
+        assert_eq!(plain, b"session state");
+    }
+
+    #[test]
+    fn only_tickets_of_this_format_are_split() {
+        assert!(split_ticket(&[VERSION; HEADER_LEN + TAG_LEN - 1]).is_none());
+        assert!(split_ticket(&[1; HEADER_LEN + TAG_LEN]).is_none());
+        assert!(split_ticket(&[VERSION; HEADER_LEN + TAG_LEN]).is_some());
     }
 }
