@@ -192,6 +192,10 @@ impl<'a> Reader<'a> {
 
 fn parse_versions(message: &[u8]) -> Option<Vec<u16>> {
     let (legacy_version, extensions) = client_hello_parts(message)?;
+    // Without supported_versions a higher legacy_version still negotiates TLS 1.2 at most
+    // ([RFC 8446 §4.2.1](https://www.rfc-editor.org/rfc/rfc8446#section-4.2.1),
+    // [RFC 5246 Appendix E.1](https://www.rfc-editor.org/rfc/rfc5246#appendix-E.1)).
+    let legacy_version = legacy_version.min(TLS12);
     let Some(extensions) = extensions else {
         return Some(vec![legacy_version]);
     };
@@ -321,6 +325,32 @@ mod tests {
             [0x0304, 0x0303]
         );
         assert_eq!(offered_versions(&client_hello(None)), [0x0303]);
+    }
+
+    #[test]
+    fn a_legacy_version_above_tls12_without_supported_versions_offers_tls12() {
+        // RFC 8446 §4.2.1 and RFC 5246 Appendix E.1: negotiate TLS 1.2 (tlsfuzzer's
+        // test-tls13-version-negotiation "TLS 1.8 in client hello legacy field").
+        let code_points = qtls_provider::CodePoints::DEFAULT;
+        for legacy in [[3, 4], [3, 9], [0xfe, 0xfe]] {
+            let mut hello = client_hello(None);
+            hello[9..11].copy_from_slice(&legacy);
+            assert_eq!(offered_versions(&hello), [0x0303], "{legacy:?}");
+            let hello = ClientHelloMessage::from_records(&hello);
+            assert_eq!(
+                check(
+                    &hello,
+                    Some(&[NamedGroup::X25519]),
+                    false,
+                    true,
+                    &code_points
+                ),
+                Ok(())
+            );
+        }
+        let mut tls11 = client_hello(None);
+        tls11[9..11].copy_from_slice(&[3, 2]);
+        assert_eq!(offered_versions(&tls11), [0x0302]);
     }
 
     #[test]
