@@ -36,7 +36,11 @@ fn tickets_round_trip_with_the_iv_the_token_used() {
         assert_eq!(first[0], 2, "{token}");
         assert_eq!(first.len(), 1 + 8 + 12 + 13 + 16, "{token}");
         assert_eq!(first[1..9], second[1..9], "{token}: one key");
-        assert_ne!(first[9..21], second[9..21], "{token}: a fresh IV per ticket");
+        assert_ne!(
+            first[9..21],
+            second[9..21],
+            "{token}: a fresh IV per ticket"
+        );
         assert_eq!(
             ticketer.decrypt(&first).as_deref(),
             Some(&b"session state"[..]),
