@@ -443,9 +443,11 @@ mod tests {
 
     #[test]
     fn store_misses_of_an_old_format_are_exported() {
-        let mut stats = SessionStoreStats::default();
-        stats.misses_corrupt = 5;
-        stats.misses_old_format = 3;
+        let stats = SessionStoreStats {
+            misses_corrupt: 5,
+            misses_old_format: 3,
+            ..SessionStoreStats::default()
+        };
         let metrics = Metrics::new(false, Some(Arc::new(Fixed(stats))));
         let text = metrics.prometheus();
         assert!(
