@@ -65,6 +65,6 @@ pub use hsm::{Hsm, HsmBuilder, HsmStatus, TokenRole};
 pub use key::{HsmPublicKey, KeyRef};
 pub use pin::{Pin, PIN_ENV_VAR};
 pub use sign::HsmSigningKey;
-pub use ticket::{HsmTicketer, HsmTicketerBuilder};
+pub use ticket::{HsmTicketStats, HsmTicketer, HsmTicketerBuilder};
 pub use token::{TokenConfig, TokenConfigBuilder, TokenSelector};
 pub use uri::{ObjectType, Pkcs11Uri};

@@ -2,8 +2,9 @@
 
 use core::fmt;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use cryptoki::error::RvError;
@@ -16,12 +17,14 @@ use crate::error::Error;
 use crate::hsm::Hsm;
 use crate::pool::Pool;
 
-/// The first byte of every ticket: the format (2: the nonce is not part of the AAD).
-const VERSION: u8 = 2;
+/// The first byte of every ticket: the format (3: the issue time is authenticated; 2 had
+/// none, so its tickets are refused).
+const VERSION: u8 = 3;
 const KEY_ID_LEN: usize = 8;
+const ISSUED_LEN: usize = 8;
 const NONCE_LEN: usize = 12;
-/// The authenticated header: version and key id.
-const AAD_LEN: usize = 1 + KEY_ID_LEN;
+/// The authenticated header: version, key id and issue time.
+const AAD_LEN: usize = 1 + KEY_ID_LEN + ISSUED_LEN;
 const HEADER_LEN: usize = AAD_LEN + NONCE_LEN;
 const TAG_LEN: usize = 16;
 /// RFC 8446 §4.6.1: ticket lifetimes are at most seven days.
@@ -31,15 +34,25 @@ const KEY_LABEL: &[u8] = b"qtls-ticket-key";
 /// A rustls [`ProducesTickets`] whose AES-256-GCM keys are generated in the token and never
 /// leave it (CKM_AES_KEY_GEN, then CKM_AES_GCM for every ticket).
 ///
-/// A ticket is `version (1) ‖ key id (8) ‖ nonce (12) ‖ AES-256-GCM(plaintext) ‖ tag (16)`,
-/// version and key id authenticated as additional data (the nonce is authenticated by GCM
-/// itself); the key id says which key made it. The nonce is the IV the token used: ours, or
-/// the one a token that generates its own IVs (in FIPS mode, for instance) wrote back into
-/// CK_GCM_PARAMS ([PKCS #11 v3.1 §2.15.5 CKM_AES_GCM](https://docs.oasis-open.org/pkcs11/pkcs11-spec/v3.1/os/pkcs11-spec-v3.1-os.html)).
-/// A new key is made every rotation period (default 24 h); a key decrypts tickets for two
-/// periods, so a ticket from before a rotation still resumes. A ticket that does not decrypt
-/// (unknown key, tampered, or the token failed) yields `None`, which rustls answers with a
-/// full handshake, never an error to the client. A decryption that fails or times out takes
+/// A ticket is `version (1, = 3) ‖ key id (8) ‖ issued (8, u64 BE; Unix seconds) ‖ nonce
+/// (12) ‖ AES-256-GCM(plaintext) ‖ tag (16)`, version, key id and issue time authenticated
+/// as additional data (the nonce is authenticated by GCM itself); the key id says which key
+/// made it. The nonce is the IV the token used: ours, or the one a token that generates its
+/// own IVs (in FIPS mode, for instance) wrote back into CK_GCM_PARAMS ([PKCS #11 v3.1
+/// §2.15.5 CKM_AES_GCM](https://docs.oasis-open.org/pkcs11/pkcs11-spec/v3.1/os/pkcs11-spec-v3.1-os.html)).
+///
+/// A new key is made every rotation period (default 24 h), which is also the lifetime
+/// announced with every ticket. The previous key is kept for one more period, so that a
+/// ticket issued just before a rotation still resumes, but a ticket is accepted only for
+/// its announced lifetime after its issue time, as [RFC 8446
+/// §4.6.1](https://www.rfc-editor.org/rfc/rfc8446#section-4.6.1) has clients use it, never
+/// for the up to two periods its key lives. The age is checked before the token is asked,
+/// so an expired ticket costs no token operation. Tickets of format 2 (without the issue
+/// time) are refused: after an upgrade their clients make one full handshake.
+///
+/// A ticket that does not decrypt (expired, unknown key, tampered, or the token failed)
+/// yields `None`, which rustls answers with a full handshake, never an error to the client;
+/// [`HsmTicketer::stats`] counts why. A decryption that fails or times out takes
 /// the token out of service only when the token says it is gone (removed, session closed):
 /// the ticket's bytes, and how many tickets arrive, are the peer's to choose.
 ///
@@ -51,6 +64,62 @@ pub struct HsmTicketer {
     random: SystemRandom,
     /// Keys per session pool (a token's keys vanish with its pool's sessions).
     keys: Mutex<HashMap<u64, PoolKeys>>,
+    counters: Counters,
+}
+
+/// What an [`HsmTicketer`] did since it was built: tickets issued, tickets that resumed and
+/// why the others did not.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HsmTicketStats {
+    /// Tickets issued.
+    pub issued: u64,
+    /// Tickets that decrypted (resumptions).
+    pub decrypted: u64,
+    /// Tickets not in this format (too short, another version).
+    pub malformed: u64,
+    /// Tickets whose key the active token does not hold: two or more periods old, from
+    /// before a restart or a failover, or made up.
+    pub unknown_key: u64,
+    /// Tickets issued longer ago than the lifetime announced with them (the rotation
+    /// period), refused even while their key is still kept.
+    pub expired: u64,
+    /// Tickets the token did not decrypt: tampered with (authentication failed), or the
+    /// token call failed or timed out.
+    pub failed: u64,
+}
+
+impl HsmTicketStats {
+    /// Tickets that did not decrypt.
+    pub fn rejected(&self) -> u64 {
+        self.malformed + self.unknown_key + self.expired + self.failed
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    issued: AtomicU64,
+    decrypted: AtomicU64,
+    malformed: AtomicU64,
+    unknown_key: AtomicU64,
+    expired: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// Why a ticket did not decrypt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Miss {
+    Malformed,
+    UnknownKey,
+    Expired,
+    Failed,
+}
+
+/// Seconds since the Unix epoch (0 for a clock before it).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[derive(Default)]
@@ -74,8 +143,9 @@ pub struct HsmTicketerBuilder {
 }
 
 impl HsmTicketerBuilder {
-    /// Sets how long a key makes new tickets (and, for as long again, decrypts old ones).
-    /// At most seven days, the longest ticket lifetime TLS 1.3 allows.
+    /// Sets how long a key makes new tickets, and the lifetime announced with (and enforced
+    /// on) each ticket; the key is kept for as long again for tickets issued before it
+    /// retired. At most seven days, the longest ticket lifetime TLS 1.3 allows.
     pub fn rotation_period(mut self, period: Duration) -> Self {
         self.rotation = period;
         self
@@ -94,6 +164,7 @@ impl HsmTicketerBuilder {
             rotation: self.rotation,
             random: SystemRandom::new(),
             keys: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
         };
         ticketer.current_key(false)?;
         Ok(Arc::new(ticketer))
@@ -109,6 +180,20 @@ impl HsmTicketer {
         HsmTicketerBuilder {
             hsm: hsm.clone(),
             rotation: Self::DEFAULT_ROTATION,
+        }
+    }
+
+    /// The counters since this ticketer was built.
+    pub fn stats(&self) -> HsmTicketStats {
+        let c = &self.counters;
+        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        HsmTicketStats {
+            issued: get(&c.issued),
+            decrypted: get(&c.decrypted),
+            malformed: get(&c.malformed),
+            unknown_key: get(&c.unknown_key),
+            expired: get(&c.expired),
+            failed: get(&c.failed),
         }
     }
 
@@ -184,9 +269,7 @@ impl HsmTicketer {
 
     fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, Error> {
         let (pool, key) = self.current_key(false)?;
-        let mut aad = [0u8; AAD_LEN];
-        aad[0] = VERSION;
-        aad[1..].copy_from_slice(&key.id);
+        let aad = header(&key.id, unix_now());
         let mut iv = [0u8; NONCE_LEN];
         self.random
             .fill(&mut iv)
@@ -204,17 +287,31 @@ impl HsmTicketer {
             })
     }
 
-    fn open(&self, ticket: &[u8]) -> Option<Vec<u8>> {
-        let (aad, iv, sealed) = split_ticket(ticket)?;
-        let (pool, _) = self.hsm.active().ok()?;
+    /// [`ProducesTickets::decrypt`], saying why a ticket does not decrypt.
+    fn open(&self, ticket: &[u8]) -> Result<Vec<u8>, Miss> {
+        let (aad, iv, sealed) = split_ticket(ticket).ok_or(Miss::Malformed)?;
+        // Checked on the unauthenticated header before the token is asked: a ticket whose
+        // issue time was moved forward fails authentication in the token.
+        let issued = u64::from_be_bytes(
+            aad[1 + KEY_ID_LEN..]
+                .try_into()
+                .map_err(|_| Miss::Malformed)?,
+        );
+        if unix_now().saturating_sub(issued) > self.rotation.as_secs() {
+            return Err(Miss::Expired);
+        }
+        let (pool, _) = self.hsm.active().map_err(|_| Miss::Failed)?;
         let key = {
             let all = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-            let keys = all.get(&pool.id())?;
-            keys.keys
-                .iter()
-                .find(|k| k.id == aad[1..])
-                .filter(|k| k.created.elapsed() < self.rotation * 2)
-                .copied()?
+            all.get(&pool.id())
+                .and_then(|keys| {
+                    keys.keys
+                        .iter()
+                        .find(|k| k.id == aad[1..1 + KEY_ID_LEN])
+                        .filter(|k| k.created.elapsed() < self.rotation * 2)
+                        .copied()
+                })
+                .ok_or(Miss::UnknownKey)?
         };
         let sealed = sealed.to_vec();
         self.hsm.count_operation();
@@ -227,10 +324,10 @@ impl HsmTicketer {
                 .map_err(|e| Error::pkcs11(name, "C_Decrypt (CKM_AES_GCM)", e))
         });
         match opened {
-            Ok(plain) => Some(plain),
+            Ok(plain) => Ok(plain),
             Err(e) if e.pkcs11_code().is_some_and(token_is_gone) => {
                 self.hsm.report_failure(&pool, &e);
-                None
+                Err(Miss::Failed)
             }
             Err(e) => {
                 // The peer chose these bytes, and how many of them to send: a wrong tag
@@ -240,10 +337,19 @@ impl HsmTicketer {
                 // the next operation on our own data: the full handshake that follows signs
                 // or encrypts new tickets there.
                 tracing::debug!(error = %e, "ticket did not decrypt; full handshake");
-                None
+                Err(Miss::Failed)
             }
         }
     }
+}
+
+/// The authenticated header of a ticket made with key `id` at `issued` (Unix seconds).
+fn header(id: &[u8; KEY_ID_LEN], issued: u64) -> [u8; AAD_LEN] {
+    let mut aad = [0u8; AAD_LEN];
+    aad[0] = VERSION;
+    aad[1..1 + KEY_ID_LEN].copy_from_slice(id);
+    aad[1 + KEY_ID_LEN..].copy_from_slice(&issued.to_be_bytes());
+    aad
 }
 
 /// Encrypts with `encrypt(iv, aad)` and makes the ticket, with the IV `encrypt` left in `iv`:
@@ -288,19 +394,39 @@ impl ProducesTickets for HsmTicketer {
         true
     }
 
+    /// The rotation period (at most 7 days): a ticket is accepted for that long after it
+    /// was issued, and no longer.
     fn lifetime(&self) -> u32 {
         u32::try_from(self.rotation.as_secs().max(1)).unwrap_or(u32::MAX)
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
         // No ticket is better than a failed handshake: rustls then just sends none.
-        self.seal(plain)
+        let ticket = self
+            .seal(plain)
             .map_err(|e| tracing::warn!(error = %e, "no session ticket issued"))
-            .ok()
+            .ok()?;
+        self.counters.issued.fetch_add(1, Ordering::Relaxed);
+        Some(ticket)
     }
 
     fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
-        self.open(cipher)
+        let c = &self.counters;
+        let (counter, plain) = match self.open(cipher) {
+            Ok(plain) => (&c.decrypted, Some(plain)),
+            Err(miss) => {
+                tracing::debug!("ticket not accepted: {miss:?}");
+                let counter = match miss {
+                    Miss::Malformed => &c.malformed,
+                    Miss::UnknownKey => &c.unknown_key,
+                    Miss::Expired => &c.expired,
+                    Miss::Failed => &c.failed,
+                };
+                (counter, None)
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        plain
     }
 }
 
@@ -326,9 +452,7 @@ mod tests {
     #[test]
     fn a_ticket_carries_the_iv_a_token_generated() {
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32]).unwrap());
-        let mut aad = [0u8; AAD_LEN];
-        aad[0] = VERSION;
-        aad[1..].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let aad = header(&[1, 2, 3, 4, 5, 6, 7, 8], unix_now());
         let generated = [0x5a; NONCE_LEN];
         let ticket = seal_with(&aad, [0; NONCE_LEN], |iv, aad| {
             iv.copy_from_slice(&generated);
@@ -356,6 +480,8 @@ mod tests {
     fn only_tickets_of_this_format_are_split() {
         assert!(split_ticket(&[VERSION; HEADER_LEN + TAG_LEN - 1]).is_none());
         assert!(split_ticket(&[1; HEADER_LEN + TAG_LEN]).is_none());
+        // Format 2 (no issue time) is refused.
+        assert!(split_ticket(&[2; HEADER_LEN + TAG_LEN]).is_none());
         assert!(split_ticket(&[VERSION; HEADER_LEN + TAG_LEN]).is_some());
     }
 }

@@ -239,8 +239,8 @@ fn tickets_resume_across_a_rotation_and_bad_tickets_mean_full_handshakes() {
 
         // Directly: a ticket survives one rotation, not two; key ids pick the key.
         let ticket = ticketer.encrypt(b"session state").unwrap();
-        assert_eq!(ticket[0], 2);
-        assert_eq!(ticket.len(), 1 + 8 + 12 + 13 + 16);
+        assert_eq!(ticket[0], 3);
+        assert_eq!(ticket.len(), 1 + 8 + 8 + 12 + 13 + 16);
         ticketer.rotate().unwrap();
         let newer = ticketer.encrypt(b"session state").unwrap();
         assert_ne!(ticket[1..9], newer[1..9]);
@@ -249,7 +249,8 @@ fn tickets_resume_across_a_rotation_and_bad_tickets_mean_full_handshakes() {
         assert!(ticketer.decrypt(&ticket).is_none());
         assert_eq!(ticketer.decrypt(&newer).unwrap(), b"session state");
         assert!(ticketer.decrypt(b"short").is_none());
-        assert!(ticketer.decrypt(&[3; 64]).is_none());
+        assert!(ticketer.decrypt(&[2; 64]).is_none());
+        assert!(ticketer.decrypt(&[4; 64]).is_none());
         // Tampering never took the token out of service.
         assert!(key.hsm().status().primary_up);
     }
@@ -266,24 +267,34 @@ fn tickets_rotate_on_their_own() {
         KeyAlgorithm::Ecdsa(EcCurve::P384),
         1,
     );
+    // Tickets are accepted for their lifetime (the period, counted in whole seconds) after
+    // they are issued; the sleeps leave a second of slack around each bound.
     let ticketer = HsmTicketer::builder(key.hsm())
-        .rotation_period(std::time::Duration::from_secs(1))
+        .rotation_period(std::time::Duration::from_secs(3))
         .build()
         .unwrap();
-    assert_eq!(ticketer.lifetime(), 1);
+    assert_eq!(ticketer.lifetime(), 3);
     let first = ticketer.encrypt(b"x").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let start = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let late = ticketer.encrypt(b"x").unwrap();
+    assert_eq!(first[1..9], late[1..9], "one key within a period");
+    std::thread::sleep(std::time::Duration::from_millis(2000));
     let second = ticketer.encrypt(b"x").unwrap();
     assert_ne!(first[1..9], second[1..9], "a new key after one period");
     assert!(
-        ticketer.decrypt(&first).is_some(),
-        "the previous key still decrypts"
+        ticketer.decrypt(&late).is_some(),
+        "the previous key still decrypts its tickets within their lifetime"
     );
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    std::thread::sleep(
+        (start + std::time::Duration::from_millis(4500))
+            .saturating_duration_since(std::time::Instant::now()),
+    );
     assert!(
         ticketer.decrypt(&first).is_none(),
-        "expired after two periods"
+        "expired one lifetime after issue, though its key is kept"
     );
+    assert!(ticketer.decrypt(&second).is_some());
     assert!(HsmTicketer::builder(key.hsm())
         .rotation_period(std::time::Duration::from_secs(8 * 24 * 3600))
         .build()

@@ -32,13 +32,13 @@ fn tickets_round_trip_with_the_iv_the_token_used() {
         let ticketer = HsmTicketer::builder(&hsm).build().unwrap();
         let first = ticketer.encrypt(b"session state").unwrap();
         let second = ticketer.encrypt(b"session state").unwrap();
-        // version 2 ‖ key id (8) ‖ IV (12) ‖ ciphertext ‖ tag (16)
-        assert_eq!(first[0], 2, "{token}");
-        assert_eq!(first.len(), 1 + 8 + 12 + 13 + 16, "{token}");
+        // version 3 ‖ key id (8) ‖ issued (8) ‖ IV (12) ‖ ciphertext ‖ tag (16)
+        assert_eq!(first[0], 3, "{token}");
+        assert_eq!(first.len(), 1 + 8 + 8 + 12 + 13 + 16, "{token}");
         assert_eq!(first[1..9], second[1..9], "{token}: one key");
         assert_ne!(
-            first[9..21],
-            second[9..21],
+            first[17..29],
+            second[17..29],
             "{token}: a fresh IV per ticket"
         );
         assert_eq!(
@@ -51,8 +51,9 @@ fn tickets_round_trip_with_the_iv_the_token_used() {
             Some(&b"session state"[..]),
             "{token}"
         );
-        // The IV is authenticated by GCM itself, the version and key id as additional data.
-        for at in [0, 1, 9, 20, first.len() - 1] {
+        // The IV is authenticated by GCM itself, the version, key id and issue time as
+        // additional data.
+        for at in [0, 1, 9, 16, 17, 28, first.len() - 1] {
             let mut tampered = first.clone();
             tampered[at] ^= 1;
             assert_eq!(ticketer.decrypt(&tampered), None, "{token}: byte {at}");
