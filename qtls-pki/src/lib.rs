@@ -20,7 +20,9 @@
 //!   too); [`Pki::write_to_dir`] records the end-entity certificates there and
 //!   [`Pki::revoke_in_dir`] revokes one.
 //! - [`CrlBuilder`] signs a CRL ([`RevocationList`]); [`Pki::issue_crl_in_dir`] makes the
-//!   intermediate CA's from its index.
+//!   intermediate CA's from its index, [`Pki::write_issuer_crl_in_dir`] the intermediate's or
+//!   the root's ([`CaLevel`]), whose index `root-revoked.txt` lists the intermediate CA
+//!   ([`Pki::revoke_intermediate_in_dir`]).
 //! - A PKI directory's files are replaced atomically and changed under an exclusive lock
 //!   ([`PkiDirLock`]); CA keys may be stored encrypted ([`Passphrase`],
 //!   [`encrypt_private_key_pem`], [`read_private_key`]) and the root key elsewhere
@@ -76,7 +78,7 @@ pub use ocsp::{
     OcspCertId, OcspCertStatus, OcspHash, OcspRequestBuilder, OcspResponder, OcspResponse,
     OcspResponseBuilder, OcspSingleResponse,
 };
-pub use pki::{Pki, PkiOptions, PkiWriteOptions};
+pub use pki::{CaLevel, Pki, PkiOptions, PkiWriteOptions};
 pub use profile::Profile;
 pub use public_key::SubjectPublicKey;
 pub use qtls_provider::{Backend, KeyAlgorithm, KeyPair};

@@ -41,6 +41,10 @@ pub struct PkiOptions {
     /// The CRL URL put in the end-entity certificates' CRLDistributionPoints
     /// (RFC 5280 §4.2.1.13); the intermediate CA signs that CRL. Default: none.
     pub crl_url: Option<String>,
+    /// The CRL URL put in the intermediate CA certificate's CRLDistributionPoints
+    /// ([RFC 5280 §4.2.1.13](https://www.rfc-editor.org/rfc/rfc5280#section-4.2.1.13)); the
+    /// root CA signs that CRL ([`CaLevel::Root`]). Default: none.
+    pub ca_crl_url: Option<String>,
     /// Whether the server certificate carries must-staple (RFC 7633). Default: false.
     pub must_staple: bool,
     /// The organizationName of every subject, also the prefix of the CA names.
@@ -68,6 +72,7 @@ impl PkiOptions {
             leaf_validity: Self::DEFAULT_LEAF_VALIDITY,
             ocsp_url: None,
             crl_url: None,
+            ca_crl_url: None,
             must_staple: false,
             organization: "Q-TLS".into(),
             backend: Backend::default(),
@@ -111,6 +116,95 @@ impl PkiWriteOptions {
     }
 }
 
+/// One of the two CAs of a PKI directory, with the files that belong to it: its certificate
+/// and key, its revocation index, its CRL and that CRL's number
+/// ([RFC 5280 §5.2.3](https://www.rfc-editor.org/rfc/rfc5280#section-5.2.3)).
+///
+/// | | certificate | key | index | CRL | CRL number |
+/// |---|---|---|---|---|---|
+/// | `Root` | `root.pem` | `root.key` | `root-revoked.txt` | `root.crl` | `root-crlnumber` |
+/// | `Intermediate` | `intermediate.pem` | `intermediate.key` | `revoked.txt` | `intermediate.crl` | `crlnumber` |
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CaLevel {
+    /// The root CA: its index lists the intermediate CA, so a relying party that checks
+    /// the whole chain finds the intermediate's status in the root's CRL.
+    Root,
+    /// The intermediate CA, which issues the end-entity certificates.
+    #[default]
+    Intermediate,
+}
+
+impl CaLevel {
+    /// The CA certificate's file name.
+    pub const fn certificate_file(self) -> &'static str {
+        match self {
+            Self::Root => "root.pem",
+            Self::Intermediate => "intermediate.pem",
+        }
+    }
+
+    /// The CA key's usual file name (the root's may be elsewhere: [`PkiWriteOptions`]).
+    pub const fn key_file(self) -> &'static str {
+        match self {
+            Self::Root => "root.key",
+            Self::Intermediate => "intermediate.key",
+        }
+    }
+
+    /// The file name of the CA's revocation index ([`RevocationIndex`]).
+    pub const fn index_file(self) -> &'static str {
+        match self {
+            Self::Root => Pki::ROOT_INDEX_FILE,
+            Self::Intermediate => RevocationIndex::FILE_NAME,
+        }
+    }
+
+    /// The usual file name of the CA's CRL.
+    pub const fn crl_file(self) -> &'static str {
+        match self {
+            Self::Root => Pki::ROOT_CRL_FILE,
+            Self::Intermediate => Pki::CRL_FILE,
+        }
+    }
+
+    /// The file name of the number of the CA's next CRL.
+    pub const fn crl_number_file(self) -> &'static str {
+        match self {
+            Self::Root => Pki::ROOT_CRL_NUMBER_FILE,
+            Self::Intermediate => Pki::CRL_NUMBER_FILE,
+        }
+    }
+
+    /// The name: `root` or `intermediate`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Intermediate => "intermediate",
+        }
+    }
+}
+
+impl std::fmt::Display for CaLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CaLevel {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "root" => Ok(Self::Root),
+            "intermediate" => Ok(Self::Intermediate),
+            _ => Err(Error::InvalidOptions(format!(
+                "CA {s:?}: expected root or intermediate"
+            ))),
+        }
+    }
+}
+
 /// A complete certificate hierarchy with its private keys:
 ///
 /// ```text
@@ -134,7 +228,7 @@ pub struct Pki {
 
 impl Pki {
     /// The files [`Pki::write_to_dir`] writes, in order.
-    pub const FILE_NAMES: [&'static str; 13] = [
+    pub const FILE_NAMES: [&'static str; 14] = [
         "root.pem",
         "root.key",
         "intermediate.pem",
@@ -148,6 +242,7 @@ impl Pki {
         "ocsp.pem",
         "ocsp.key",
         RevocationIndex::FILE_NAME,
+        Self::ROOT_INDEX_FILE,
     ];
 
     /// Where [`Pki::issue_crl_in_dir`] keeps the number of the next CRL (RFC 5280 §5.2.3):
@@ -156,6 +251,15 @@ impl Pki {
 
     /// The usual name of the intermediate CA's CRL in a PKI directory.
     pub const CRL_FILE: &'static str = "intermediate.crl";
+
+    /// The root CA's revocation index ([`RevocationIndex`] format): the intermediate CA.
+    pub const ROOT_INDEX_FILE: &'static str = "root-revoked.txt";
+
+    /// The usual name of the root CA's CRL in a PKI directory.
+    pub const ROOT_CRL_FILE: &'static str = "root.crl";
+
+    /// The number of the root CA's next CRL, in [`Pki::CRL_NUMBER_FILE`]'s format.
+    pub const ROOT_CRL_NUMBER_FILE: &'static str = "root-crlnumber";
 
     /// Generates fresh keys and issues every certificate.
     pub fn generate(options: &PkiOptions) -> Result<Self, Error> {
@@ -205,12 +309,15 @@ impl Pki {
         let root = CertifiedKeyPair::new(root_cert, root_key)?;
 
         let intermediate_key = generate("intermediate CA")?;
-        let intermediate_cert = builder(
+        let mut intermediate_builder = builder(
             Usage::IntermediateCa { path_len: Some(0) },
             &format!("{org} Intermediate CA"),
             ca_end,
-        )
-        .signed_by(&intermediate_key, &root)?;
+        );
+        if let Some(url) = &options.ca_crl_url {
+            intermediate_builder = intermediate_builder.crl_url(url);
+        }
+        let intermediate_cert = intermediate_builder.signed_by(&intermediate_key, &root)?;
         let intermediate = CertifiedKeyPair::new(intermediate_cert, intermediate_key)?;
 
         let server_key = generate("server")?;
@@ -303,13 +410,14 @@ impl Pki {
     /// files of the same names atomically (each written beside its final name, then renamed
     /// over it, so an old key is never truncated in place): the certificates in
     /// [`Pki::FILE_NAMES`] order, `*-chain.pem` holding the leaf then the intermediate, PKCS#8
-    /// keys readable by the owner only, and the intermediate CA's revocation index
+    /// keys readable by the owner only, the intermediate CA's revocation index
     /// `revoked.txt` ([`RevocationIndex`]) listing the server, client and OCSP-responder
-    /// certificates as valid. Returns the paths written, in that order. Holds the
-    /// directory's [`PkiDirLock`] meanwhile.
+    /// certificates as valid, and the root CA's, [`Pki::ROOT_INDEX_FILE`], listing the
+    /// intermediate CA. Returns the paths written, in that order. Holds the directory's
+    /// [`PkiDirLock`] meanwhile.
     ///
-    /// When `dir` already holds this hierarchy (the same `intermediate.pem`), the index keeps
-    /// its entries, revocations included; otherwise it starts afresh.
+    /// When `dir` already holds this hierarchy (the same `intermediate.pem`), the indexes keep
+    /// their entries, revocations included; otherwise they start afresh.
     pub fn write_to_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, Error> {
         let options = PkiWriteOptions {
             force: true,
@@ -353,6 +461,7 @@ impl Pki {
                 "intermediate.key",
                 "intermediate.pem",
                 RevocationIndex::FILE_NAME,
+                Self::ROOT_INDEX_FILE,
             ]
             .into_iter()
             .map(|name| dir.join(name))
@@ -362,11 +471,16 @@ impl Pki {
                 return Err(Error::PkiExists { path });
             }
         }
-        let mut index = if same_ca && index_path.exists() {
-            RevocationIndex::read(&index_path)?
-        } else {
-            RevocationIndex::new()
+        let read_index = |path: &Path| {
+            if same_ca && path.exists() {
+                RevocationIndex::read(path)
+            } else {
+                Ok(RevocationIndex::new())
+            }
         };
+        let mut index = read_index(&index_path)?;
+        let root_index_path = dir.join(Self::ROOT_INDEX_FILE);
+        let mut root_index = read_index(&root_index_path)?;
         let pem = |cert: &Certificate| cert.to_pem();
         let chain = |leaf: &CertifiedKeyPair| -> Result<String, Error> {
             Ok(pem(leaf.certificate())? + &pem(self.intermediate.certificate())?)
@@ -422,6 +536,9 @@ impl Pki {
         }
         index.write(&index_path)?;
         written.push(index_path);
+        root_index.add_issued(self.intermediate.certificate());
+        root_index.write(&root_index_path)?;
+        written.push(root_index_path);
         Ok(written)
     }
 
@@ -439,6 +556,31 @@ impl Pki {
         let path = lock.dir().join(RevocationIndex::FILE_NAME);
         let mut index = RevocationIndex::read(&path)?;
         let entry = index.revoke(serial, reason, time)?.clone();
+        index.write(&path)?;
+        Ok(entry)
+    }
+
+    /// Revokes the directory's intermediate CA (`intermediate.pem`) in the root CA's index,
+    /// [`Pki::ROOT_INDEX_FILE`], at `time` for `reason`, and returns its entry; the root's CRL
+    /// ([`Pki::write_issuer_crl_in_dir`] with [`CaLevel::Root`]) then lists it, so relying
+    /// parties that check the whole chain refuse every certificate below it
+    /// ([RFC 5280 §6.3](https://www.rfc-editor.org/rfc/rfc5280#section-6.3)). A directory
+    /// written before that index existed gets one. Holds the directory's [`PkiDirLock`].
+    pub fn revoke_intermediate_in_dir(
+        dir: impl AsRef<Path>,
+        reason: Option<RevocationReason>,
+        time: OffsetDateTime,
+    ) -> Result<IndexEntry, Error> {
+        let lock = PkiDirLock::acquire(dir)?;
+        let intermediate = ca_certificate(lock.dir(), CaLevel::Intermediate)?;
+        let path = lock.dir().join(Self::ROOT_INDEX_FILE);
+        let mut index = if path.exists() {
+            RevocationIndex::read(&path)?
+        } else {
+            RevocationIndex::new()
+        };
+        index.add_issued(&intermediate);
+        let entry = index.revoke(intermediate.serial(), reason, time)?.clone();
         index.write(&path)?;
         Ok(entry)
     }
@@ -478,7 +620,13 @@ impl Pki {
             backend,
         )?;
         let lock = PkiDirLock::acquire(dir)?;
-        Self::numbered_crl(&lock, &issuer, this_update, next_update)
+        Self::numbered_crl_of(
+            &lock,
+            CaLevel::Intermediate,
+            &issuer,
+            this_update,
+            next_update,
+        )
     }
 
     /// Signs the CRL of `dir`'s revocation index with `issuer` (the intermediate CA, its key
@@ -494,8 +642,47 @@ impl Pki {
         out: &Path,
         der: bool,
     ) -> Result<RevocationList, Error> {
+        Self::write_issuer_crl_in_dir(
+            dir,
+            CaLevel::Intermediate,
+            issuer,
+            this_update,
+            next_update,
+            out,
+            der,
+        )
+    }
+
+    /// Signs the CRL of `level`'s revocation index with `issuer`, which must be that CA of
+    /// `dir` (its certificate the same as [`CaLevel::certificate_file`], its key loaded by the
+    /// caller from wherever it is kept, e.g. an offline root key), numbered from
+    /// [`CaLevel::crl_number_file`], writes it to `out` (DER or PEM) and advances the number,
+    /// all under the directory's [`PkiDirLock`], as [`Pki::write_crl_in_dir`] does. The root's
+    /// CRL lists the revoked intermediate CA, if any
+    /// ([RFC 5280 §5](https://www.rfc-editor.org/rfc/rfc5280#section-5)); a root index that
+    /// does not exist yet counts as empty.
+    pub fn write_issuer_crl_in_dir(
+        dir: impl AsRef<Path>,
+        level: CaLevel,
+        issuer: &CertifiedKeyPair,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+        out: &Path,
+        der: bool,
+    ) -> Result<RevocationList, Error> {
         let lock = PkiDirLock::acquire(dir)?;
-        let crl = Self::numbered_crl(&lock, issuer, this_update, next_update)?;
+        if ca_certificate(lock.dir(), level)? != *issuer.certificate() {
+            return Err(Error::InvalidIssuer {
+                issuer: issuer.certificate().subject(),
+                reason: match level {
+                    CaLevel::Root => "it is not the PKI directory's root CA (root.pem)",
+                    CaLevel::Intermediate => {
+                        "it is not the PKI directory's intermediate CA (intermediate.pem)"
+                    }
+                },
+            });
+        }
+        let crl = Self::numbered_crl_of(&lock, level, issuer, this_update, next_update)?;
         let bytes = if der {
             crl.der().to_vec()
         } else {
@@ -505,15 +692,22 @@ impl Pki {
         Ok(crl)
     }
 
-    fn numbered_crl(
+    fn numbered_crl_of(
         lock: &PkiDirLock,
+        level: CaLevel,
         issuer: &CertifiedKeyPair,
         this_update: OffsetDateTime,
         next_update: OffsetDateTime,
     ) -> Result<RevocationList, Error> {
         let dir = lock.dir();
-        let index = RevocationIndex::read(&dir.join(RevocationIndex::FILE_NAME))?;
-        let number_path = dir.join(Self::CRL_NUMBER_FILE);
+        let index_path = dir.join(level.index_file());
+        let index = if level == CaLevel::Root && !index_path.exists() {
+            // A directory from before root indexes: nothing of the root's is revoked.
+            RevocationIndex::new()
+        } else {
+            RevocationIndex::read(&index_path)?
+        };
+        let number_path = dir.join(level.crl_number_file());
         let number = match fs::read_to_string(&number_path) {
             Ok(text) => u64::from_str_radix(text.trim(), 16).map_err(|e| Error::InvalidIndex {
                 source_name: number_path.display().to_string(),
@@ -551,6 +745,15 @@ impl Pki {
             self.intermediate.certificate().to_certificate_der(),
         ]
     }
+}
+
+/// The first certificate of `level`'s certificate file in `dir`.
+fn ca_certificate(dir: &Path, level: CaLevel) -> Result<Certificate, Error> {
+    let path = dir.join(level.certificate_file());
+    Certificate::read_pem_file(&path)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::InvalidOptions(format!("{}: no certificate", path.display())))
 }
 
 /// Creates `dir` if missing; a directory this creates is accessible to its owner only.

@@ -468,3 +468,128 @@ fn write_to_dir_records_issued_certificates_and_keeps_revocations() {
     assert_eq!(index.revoked().len(), 0);
     assert!(index.get(other.client().certificate().serial()).is_some());
 }
+
+/// The root CA's revocation index and CRL: `write_to_dir` lists the intermediate CA in
+/// `root-revoked.txt`, `revoke_intermediate_in_dir` revokes it there (leaving the
+/// intermediate's index alone), and `write_issuer_crl_in_dir(CaLevel::Root)` signs a CRL
+/// listing it with the root key, numbered apart from the intermediate's CRLs; a key that is
+/// not the directory's root CA is refused. The composite profile: the signature checked with
+/// qtls-provider's verifier.
+#[test]
+fn root_crl_lists_the_revoked_intermediate() {
+    use qtls_pki::CaLevel;
+    let pki = pki(Profile::Composite);
+    let dir = dir("qtls-pki-root-crl");
+    let written = pki.write_to_dir(&dir).unwrap();
+    assert!(written.contains(&dir.join(Pki::ROOT_INDEX_FILE)));
+    let intermediate = pki.intermediate().certificate();
+    let root_index = RevocationIndex::read(&dir.join(Pki::ROOT_INDEX_FILE)).unwrap();
+    assert_eq!(root_index.entries().len(), 1);
+    assert_eq!(
+        root_index.get(intermediate.serial()).unwrap().status,
+        IndexStatus::Valid
+    );
+
+    let out = dir.join(Pki::ROOT_CRL_FILE);
+    let next = clock() + Duration::days(7);
+    let refused = Pki::write_issuer_crl_in_dir(
+        &dir,
+        CaLevel::Root,
+        pki.intermediate(),
+        clock(),
+        next,
+        &out,
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(refused, qtls_pki::Error::InvalidIssuer { .. }),
+        "{refused}"
+    );
+    assert!(!out.exists());
+    let empty =
+        Pki::write_issuer_crl_in_dir(&dir, CaLevel::Root, pki.root(), clock(), next, &out, false)
+            .unwrap();
+    assert_eq!(empty.crl_number(), Some(&[1][..]));
+    assert!(empty.revoked().is_empty());
+
+    let at = clock() + Duration::hours(1);
+    let entry =
+        Pki::revoke_intermediate_in_dir(&dir, Some(RevocationReason::CaCompromise), at).unwrap();
+    assert_eq!(
+        entry.serial,
+        qtls_pki::parse_serial(&qtls_pki::serial_hex(intermediate.serial())).unwrap()
+    );
+    assert!(Pki::revoke_intermediate_in_dir(&dir, None, at).is_err());
+    let index = RevocationIndex::read(&dir.join(RevocationIndex::FILE_NAME)).unwrap();
+    assert!(index.revoked().is_empty(), "the intermediate's own index");
+
+    let crl = Pki::write_issuer_crl_in_dir(&dir, CaLevel::Root, pki.root(), at, next, &out, true)
+        .unwrap();
+    assert_eq!(crl.crl_number(), Some(&[2][..]));
+    assert_eq!(
+        std::fs::read_to_string(dir.join(Pki::ROOT_CRL_NUMBER_FILE)).unwrap(),
+        "03\n"
+    );
+    assert!(!dir.join(Pki::CRL_NUMBER_FILE).exists());
+    let read = RevocationList::read_file(&out).unwrap();
+    assert_eq!(read.der(), crl.der());
+    assert_eq!(read.issuer(), pki.root().certificate().subject());
+    assert_eq!(
+        read.find(intermediate.serial()).unwrap().reason,
+        Some(RevocationReason::CaCompromise)
+    );
+    let parsed = x509_cert::crl::CertificateList::from_der(crl.der()).unwrap();
+    verify(
+        pki.root().certificate(),
+        &parsed.signature_algorithm,
+        crl.tbs_der(),
+        parsed.signature.raw_bytes(),
+    );
+
+    // The intermediate's CRL is still numbered from 1 and lists nothing.
+    let intermediate_crl = Pki::write_crl_in_dir(
+        &dir,
+        pki.intermediate(),
+        at,
+        next,
+        &dir.join(Pki::CRL_FILE),
+        false,
+    )
+    .unwrap();
+    assert_eq!(intermediate_crl.crl_number(), Some(&[1][..]));
+    assert!(intermediate_crl.revoked().is_empty());
+
+    // Rewriting the same hierarchy keeps the root's revocation too.
+    pki.write_to_dir(&dir).unwrap();
+    let root_index = RevocationIndex::read(&dir.join(Pki::ROOT_INDEX_FILE)).unwrap();
+    assert_eq!(root_index.revoked().len(), 1);
+}
+
+/// `PkiOptions::ca_crl_url` puts a CRL distribution point in the intermediate CA certificate
+/// only; `crl_url` stays in the end-entity certificates.
+#[test]
+fn ca_crl_url_goes_into_the_intermediate_certificate() {
+    use const_oid::db::rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS;
+    let mut options = PkiOptions::new(clock());
+    options.profile = Profile::EcdsaP384;
+    options.ca_crl_url = Some("http://127.0.0.1:9/root.crl".into());
+    options.crl_url = Some("http://127.0.0.1:9/intermediate.crl".into());
+    let pki = Pki::generate(&options).unwrap();
+    let dp = |pair: &CertifiedKeyPair| {
+        pair.certificate()
+            .extension(&ID_CE_CRL_DISTRIBUTION_POINTS)
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+    };
+    assert!(dp(pki.intermediate())
+        .unwrap()
+        .contains("127.0.0.1:9/root.crl"));
+    assert!(dp(pki.root()).is_none());
+    for leaf in [pki.server(), pki.client()] {
+        let value = dp(leaf).unwrap();
+        assert!(
+            value.contains("intermediate.crl") && !value.contains("root.crl"),
+            "{value}"
+        );
+    }
+}
