@@ -397,3 +397,160 @@ fn ca_keys_can_be_encrypted() {
     crl(&["--passphrase-file", pass_arg], None)
         .expect_success("qtls pki crl with a key OpenSSL encrypted");
 }
+
+/// The root CA's CRL from the CLI (issue #12, item 2): `qtls pki init --ca-crl-url` names it in
+/// the intermediate certificate, `qtls pki revoke --ca` records the intermediate's revocation
+/// in root-revoked.txt, and `qtls pki crl --issuer root --root-key` signs root.crl with an
+/// offline, encrypted root key, numbered from root-crlnumber apart from the intermediate's
+/// crlnumber; OpenSSL 4 checks its signature against root.pem.
+#[test]
+fn root_crl_from_an_offline_encrypted_root_key() {
+    let dir = temp_dir("qtls-pki-files-root-crl-");
+    let dir = dir.path();
+    let vault = temp_dir("qtls-pki-files-root-crl-vault-");
+    let offline = vault.path().join("offline");
+    let pass = vault.path().join("ca-pass");
+    std::fs::write(&pass, "root crl passphrase\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let pass_arg = pass.to_str().unwrap();
+    pki_init(
+        dir,
+        &[
+            "--root-key-out",
+            offline.to_str().unwrap(),
+            "--passphrase-file",
+            pass_arg,
+            "--ca-crl-url",
+            "http://127.0.0.1:9/root.crl",
+            "--crl-url",
+            "http://127.0.0.1:9/intermediate.crl",
+        ],
+    )
+    .expect_success("qtls pki init --ca-crl-url");
+    let intermediate = qtls_pki::Certificate::read_pem_file(&dir.join("intermediate.pem"))
+        .unwrap()
+        .remove(0);
+    let der = intermediate.to_certificate_der();
+    let (_, crl_urls) = qtls_verifier::ChainVerifier::revocation_urls(&der);
+    assert_eq!(crl_urls, ["http://127.0.0.1:9/root.crl"]);
+    let root_index = std::fs::read_to_string(dir.join("root-revoked.txt")).unwrap();
+    assert!(
+        root_index.starts_with('V') && root_index.contains("CN=Q-TLS Intermediate CA"),
+        "{root_index}"
+    );
+
+    let crl = |extra: &[&str]| {
+        run(
+            qtls()
+                .args(["pki", "crl", "--issuer", "root", "--dir"])
+                .arg(dir)
+                .args(["--passphrase-file", pass_arg])
+                .args(extra),
+            COMMAND_TIMEOUT,
+        )
+    };
+    // The root key is not in DIR: say where to point.
+    let missing = crl(&[]);
+    assert!(!missing.success(), "{}", missing.stdout);
+    assert!(missing.stderr.contains("--root-key"), "{}", missing.stderr);
+    // The intermediate's key is not the root's.
+    let wrong = crl(&["--root-key", dir.join("intermediate.key").to_str().unwrap()]);
+    assert!(!wrong.success(), "{}", wrong.stdout);
+
+    let root_key = offline.join("root.key");
+    let root_key_arg = root_key.to_str().unwrap();
+    crl(&["--root-key", root_key_arg]).expect_success("qtls pki crl --issuer root");
+    let first = qtls_pki::RevocationList::read_file(&dir.join("root.crl")).unwrap();
+    assert_eq!(first.issuer(), "CN=Q-TLS Root CA,O=Q-TLS");
+    assert_eq!(first.crl_number(), Some(&[1u8][..]));
+    assert!(first.revoked().is_empty());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("root-crlnumber")).unwrap(),
+        "02\n"
+    );
+    assert!(!dir.join("crlnumber").exists(), "the intermediate's number");
+
+    let revoke = run(
+        qtls()
+            .args(["pki", "revoke", "--ca", "--reason", "CACompromise", "--dir"])
+            .arg(dir),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls pki revoke --ca");
+    assert!(
+        revoke.stdout.contains("root-revoked.txt"),
+        "{}",
+        revoke.stdout
+    );
+    // Revoking it twice is an error, as for end-entity certificates.
+    let again = run(
+        qtls()
+            .args(["pki", "revoke", "--intermediate", "--dir"])
+            .arg(dir),
+        COMMAND_TIMEOUT,
+    );
+    assert!(!again.success(), "{}", again.stdout);
+    let revoked = std::fs::read_to_string(dir.join("revoked.txt")).unwrap();
+    assert!(!revoked.lines().any(|l| l.starts_with('R')), "{revoked}");
+
+    let out = dir.join("published-root.crl");
+    crl(&["--root-key", root_key_arg, "--out", out.to_str().unwrap()])
+        .expect_success("qtls pki crl --issuer root --out");
+    let second = qtls_pki::RevocationList::read_file(&out).unwrap();
+    assert_eq!(second.crl_number(), Some(&[2u8][..]));
+    let entry = second
+        .find(intermediate.serial())
+        .expect("the intermediate");
+    assert_eq!(entry.reason, Some(qtls_pki::RevocationReason::CaCompromise));
+    assert_eq!(second.revoked().len(), 1);
+
+    // The intermediate's own CRL is unaffected and keeps its own numbering.
+    run(
+        qtls()
+            .args(["pki", "crl", "--dir"])
+            .arg(dir)
+            .args(["--passphrase-file", pass_arg]),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls pki crl");
+    let intermediate_crl =
+        qtls_pki::RevocationList::read_file(&dir.join("intermediate.crl")).unwrap();
+    assert_eq!(intermediate_crl.crl_number(), Some(&[1u8][..]));
+    assert!(intermediate_crl.revoked().is_empty());
+    let root_only = run(
+        qtls()
+            .args(["pki", "crl", "--dir"])
+            .arg(dir)
+            .args(["--root-key", root_key_arg]),
+        COMMAND_TIMEOUT,
+    );
+    assert!(!root_only.success(), "--root-key without --issuer root");
+
+    let Some(openssl) = support::require("OpenSSL 4 (QTLS_OPENSSL)", support::openssl()) else {
+        return;
+    };
+    let verified = run(
+        support::openssl_command(&openssl)
+            .args(["crl", "-noout", "-text", "-in"])
+            .arg(&out)
+            .arg("-CAfile")
+            .arg(dir.join("root.pem")),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("openssl crl -CAfile root.pem");
+    assert!(
+        verified.stderr.contains("verify OK") || verified.stdout.contains("verify OK"),
+        "{}\n{}",
+        verified.stdout,
+        verified.stderr
+    );
+    assert!(
+        verified.stdout.contains("CA Compromise"),
+        "{}",
+        verified.stdout
+    );
+}

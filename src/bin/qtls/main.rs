@@ -49,38 +49,49 @@ enum Command {
 #[derive(Subcommand)]
 enum PkiCommand {
     /// Write a complete PKI (root, intermediate, server, client, OCSP responder) as PEM.
-    Init {
-        /// Output directory (created if missing).
-        #[arg(long)]
-        dir: PathBuf,
-        /// composite (MLDSA65-ECDSA-P384-SHA512), mldsa65, mldsa87 or ecdsa-p384.
-        #[arg(long, default_value = "composite")]
-        profile: Profile,
-        /// Server names and addresses, comma-separated.
-        #[arg(long, default_value = "localhost,127.0.0.1", value_delimiter = ',')]
-        hosts: Vec<String>,
-        /// Replace a PKI the directory already holds: its CA keys and its revocation index
-        /// (revoked.txt) are lost.
-        #[arg(long)]
-        force: bool,
-        /// Write the root CA's key (root.key) into this directory instead (e.g. removable
-        /// storage kept offline); issuing and CRLs need only the intermediate key.
-        #[arg(long, value_name = "DIR")]
-        root_key_out: Option<PathBuf>,
-        /// Encrypt the CA keys (root.key, intermediate.key) with the passphrase on this file's
-        /// first line (encrypted PKCS#8: PBES2, PBKDF2-HMAC-SHA-256, AES-256-CBC). Default:
-        /// the QTLS_CA_PASSPHRASE environment variable if set, else unencrypted.
-        #[arg(long, value_name = "FILE")]
-        passphrase_file: Option<PathBuf>,
-        #[command(flatten)]
-        urls: RevocationUrls,
-    },
-    /// Revoke a certificate in a PKI directory's revocation index (revoked.txt).
+    Init(PkiInitArgs),
+    /// Revoke a certificate (or, with --ca, the intermediate CA) in a PKI directory's
+    /// revocation index (revoked.txt; root-revoked.txt).
     Revoke(revocation::RevokeArgs),
-    /// Sign the intermediate CA's CRL from a PKI directory's revocation index.
+    /// Sign the intermediate CA's CRL (or, with --issuer root, the root's) from a PKI
+    /// directory's revocation index.
     Crl(revocation::CrlArgs),
     /// Issue a certificate from a PKI directory's intermediate CA for a key in a token.
     Issue(hsm::PkiIssueArgs),
+}
+
+/// `qtls pki init`.
+#[derive(clap::Args)]
+struct PkiInitArgs {
+    /// Output directory (created if missing).
+    #[arg(long)]
+    dir: PathBuf,
+    /// composite (MLDSA65-ECDSA-P384-SHA512), mldsa65, mldsa87 or ecdsa-p384.
+    #[arg(long, default_value = "composite")]
+    profile: Profile,
+    /// Server names and addresses, comma-separated.
+    #[arg(long, default_value = "localhost,127.0.0.1", value_delimiter = ',')]
+    hosts: Vec<String>,
+    /// Replace a PKI the directory already holds: its CA keys and its revocation indexes
+    /// (revoked.txt, root-revoked.txt) are lost.
+    #[arg(long)]
+    force: bool,
+    /// Write the root CA's key (root.key) into this directory instead (e.g. removable
+    /// storage kept offline); issuing and CRLs need only the intermediate key.
+    #[arg(long, value_name = "DIR")]
+    root_key_out: Option<PathBuf>,
+    /// Encrypt the CA keys (root.key, intermediate.key) with the passphrase on this file's
+    /// first line (encrypted PKCS#8: PBES2, PBKDF2-HMAC-SHA-256, AES-256-CBC). Default:
+    /// the QTLS_CA_PASSPHRASE environment variable if set, else unencrypted.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    urls: RevocationUrls,
+    /// The URL of the root CA's CRL (`qtls pki crl --issuer root` writes it as root.crl),
+    /// put in the intermediate CA certificate's CRLDistributionPoints, so relying parties
+    /// that check the whole chain find the intermediate's status.
+    #[arg(long, value_name = "URL")]
+    ca_crl_url: Option<String>,
 }
 
 /// Where relying parties learn whether an end-entity certificate is revoked.
@@ -149,25 +160,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Pki {
-            command:
-                PkiCommand::Init {
-                    dir,
-                    profile,
-                    hosts,
-                    force,
-                    root_key_out,
-                    passphrase_file,
-                    urls,
-                },
-        } => pki_init(
-            dir,
-            profile,
-            hosts,
-            force,
-            root_key_out,
-            passphrase_file,
-            urls,
-        ),
+            command: PkiCommand::Init(args),
+        } => pki_init(args),
         Command::Pki {
             command: PkiCommand::Revoke(args),
         } => revocation::revoke(args),
@@ -185,20 +179,23 @@ async fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn pki_init(
-    dir: PathBuf,
-    profile: Profile,
-    hosts: Vec<String>,
-    force: bool,
-    root_key_out: Option<PathBuf>,
-    passphrase_file: Option<PathBuf>,
-    urls: RevocationUrls,
-) -> Result<(), Error> {
+fn pki_init(args: PkiInitArgs) -> Result<(), Error> {
+    let PkiInitArgs {
+        dir,
+        profile,
+        hosts,
+        force,
+        root_key_out,
+        passphrase_file,
+        urls,
+        ca_crl_url,
+    } = args;
     let mut options = PkiOptions::new(time::OffsetDateTime::now_utc());
     options.profile = profile;
     options.hosts = hosts;
     options.ocsp_url = urls.ocsp_url;
     options.crl_url = urls.crl_url;
+    options.ca_crl_url = ca_crl_url;
     let pki = Pki::generate(&options).map_err(|e| Error::Config(e.to_string()))?;
     let mut write = PkiWriteOptions::new();
     write.force = force;
@@ -241,9 +238,10 @@ fn pki_init(
     if let Some(root_dir) = root_key_out {
         println!(
             "  the root key is in {} only: keep it offline; qtls pki issue and qtls pki crl \
-             need only {}",
+             need only {}; qtls pki crl --issuer root (the root's CRL) takes --root-key {}",
             root_dir.display(),
-            dir.join("intermediate.key").display()
+            dir.join("intermediate.key").display(),
+            root_dir.join("root.key").display()
         );
     }
     Ok(())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use qtls::{Error, OcspServer};
 use qtls_pki::{
-    parse_serial, serial_hex, Certificate, CertifiedKeyPair, IndexStatus, OcspResponder,
+    parse_serial, serial_hex, CaLevel, Certificate, CertifiedKeyPair, IndexStatus, OcspResponder,
     Passphrase, Pki, RevocationIndex, RevocationReason,
 };
 use qtls_provider::Backend;
@@ -15,15 +15,21 @@ use time::OffsetDateTime;
 
 #[derive(Args)]
 pub(crate) struct RevokeArgs {
-    /// PKI directory (from `qtls pki init`); its revoked.txt is updated.
+    /// PKI directory (from `qtls pki init`); its revoked.txt is updated (root-revoked.txt
+    /// with --ca).
     #[arg(long)]
     dir: PathBuf,
     /// Serial number in hex, as `openssl x509 -serial` prints it (colons allowed).
-    #[arg(long, required_unless_present = "cert", conflicts_with = "cert")]
+    #[arg(long, required_unless_present_any = ["cert", "ca"], conflicts_with = "cert")]
     serial: Option<String>,
     /// The certificate to revoke (PEM), instead of --serial.
     #[arg(long)]
     cert: Option<PathBuf>,
+    /// Revoke the intermediate CA itself, in the root's index (root-revoked.txt); publish it
+    /// with `qtls pki crl --issuer root`. Every certificate it issued is then refused by
+    /// relying parties that check the whole chain.
+    #[arg(long, visible_alias = "intermediate", conflicts_with_all = ["serial", "cert"])]
+    ca: bool,
     /// keyCompromise, CACompromise, affiliationChanged, superseded, cessationOfOperation,
     /// certificateHold, privilegeWithdrawn, AACompromise or unspecified. Default: no reason.
     #[arg(long)]
@@ -33,10 +39,21 @@ pub(crate) struct RevokeArgs {
 #[derive(Args)]
 pub(crate) struct CrlArgs {
     /// PKI directory (from `qtls pki init`): the CRL lists its revoked.txt's revocations and
-    /// is signed by its intermediate CA.
+    /// is signed by its intermediate CA (with --issuer root: root-revoked.txt's, by the root).
     #[arg(long)]
     dir: PathBuf,
-    /// Where to write the CRL. Default: DIR/intermediate.crl.
+    /// The CA that signs the CRL: intermediate (its CRL lists revoked end-entity
+    /// certificates; numbered from DIR/crlnumber) or root (lists a revoked intermediate CA;
+    /// numbered from DIR/root-crlnumber). Relying parties that check the whole chain need
+    /// both.
+    #[arg(long, default_value = "intermediate", value_name = "root|intermediate")]
+    issuer: CaLevel,
+    /// The root CA's key with --issuer root, e.g. where `pki init --root-key-out` put it.
+    /// Default: DIR/root.key.
+    #[arg(long, value_name = "PATH")]
+    root_key: Option<PathBuf>,
+    /// Where to write the CRL. Default: DIR/intermediate.crl (DIR/root.crl with --issuer
+    /// root).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Days from now to nextUpdate (1 to 366).
@@ -48,8 +65,8 @@ pub(crate) struct CrlArgs {
     /// Backend for ML-DSA signing: aws-lc-rs or oqs.
     #[arg(long, default_value = "aws-lc-rs")]
     backend: Backend,
-    /// The passphrase of an encrypted intermediate.key, on this file's first line.
-    /// Default: the QTLS_CA_PASSPHRASE environment variable.
+    /// The passphrase of an encrypted intermediate.key (or root key), on this file's first
+    /// line. Default: the QTLS_CA_PASSPHRASE environment variable.
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
 }
@@ -100,6 +117,17 @@ fn pki_error(e: qtls_pki::Error) -> Error {
 }
 
 pub(crate) fn revoke(args: RevokeArgs) -> Result<(), Error> {
+    if args.ca {
+        let entry =
+            Pki::revoke_intermediate_in_dir(&args.dir, args.reason, OffsetDateTime::now_utc())
+                .map_err(pki_error)?;
+        print_revoked(&entry);
+        println!(
+            "  updated {}; publish it with qtls pki crl --issuer root",
+            args.dir.join(Pki::ROOT_INDEX_FILE).display()
+        );
+        return Ok(());
+    }
     let serial = match (&args.serial, &args.cert) {
         (Some(serial), _) => parse_serial(serial).map_err(pki_error)?,
         (None, Some(cert)) => first_certificate(cert)?.serial().to_vec(),
@@ -107,6 +135,15 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), Error> {
     };
     let entry = Pki::revoke_in_dir(&args.dir, &serial, args.reason, OffsetDateTime::now_utc())
         .map_err(pki_error)?;
+    print_revoked(&entry);
+    println!(
+        "  updated {}",
+        args.dir.join(RevocationIndex::FILE_NAME).display()
+    );
+    Ok(())
+}
+
+fn print_revoked(entry: &qtls_pki::IndexEntry) {
     if let IndexStatus::Revoked { time, reason } = entry.status {
         let reason = reason.map_or_else(|| "no reason given".to_owned(), |r| r.to_string());
         println!(
@@ -115,30 +152,42 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), Error> {
             entry.subject
         );
     }
-    println!(
-        "  updated {}",
-        args.dir.join(RevocationIndex::FILE_NAME).display()
-    );
-    Ok(())
 }
 
 pub(crate) fn crl(args: CrlArgs) -> Result<(), Error> {
     let now = OffsetDateTime::now_utc();
     let next_update = now + time::Duration::days(i64::from(args.days));
+    let level = args.issuer;
+    let key_path = match (level, &args.root_key) {
+        (CaLevel::Root, Some(path)) => path.clone(),
+        (_, Some(_)) => return Err(Error::Config(
+            "--root-key is for --issuer root; the intermediate CA's key is DIR/intermediate.key"
+                .into(),
+        )),
+        (_, None) => args.dir.join(level.key_file()),
+    };
+    if level == CaLevel::Root && args.root_key.is_none() && !key_path.exists() {
+        return Err(Error::Config(format!(
+            "{} does not exist: give --root-key PATH where the root key is kept (e.g. the \
+             directory `qtls pki init --root-key-out` wrote it to)",
+            key_path.display()
+        )));
+    }
     let passphrase =
         Passphrase::from_file_or_env(args.passphrase_file.as_deref()).map_err(pki_error)?;
     let issuer = CertifiedKeyPair::read_pem_files_with_passphrase(
-        &args.dir.join("intermediate.pem"),
-        &args.dir.join("intermediate.key"),
+        &args.dir.join(level.certificate_file()),
+        &key_path,
         args.backend,
         passphrase.as_ref(),
     )
     .map_err(pki_error)?;
-    let out = args.out.unwrap_or_else(|| args.dir.join(Pki::CRL_FILE));
+    let out = args.out.unwrap_or_else(|| args.dir.join(level.crl_file()));
     // Numbered, signed and written under the directory lock: concurrent runs neither reuse a
     // number nor leave an older CRL in `out`.
-    let crl = Pki::write_crl_in_dir(&args.dir, &issuer, now, next_update, &out, args.der)
-        .map_err(pki_error)?;
+    let crl =
+        Pki::write_issuer_crl_in_dir(&args.dir, level, &issuer, now, next_update, &out, args.der)
+            .map_err(pki_error)?;
     println!(
         "CRL number {} of {}: {} revoked, next update {next_update}",
         serial_hex(crl.crl_number().unwrap_or_default()),
