@@ -295,6 +295,23 @@ impl SessionSettings {
     }
 }
 
+/// The bounds qtls.toml and the CLI put on these settings, checked by the same functions:
+/// rustls refuses early data more than 60 s off (RFC 8446 §8.3), the early data a client
+/// may send costs the server that much buffer, and a zero timeout cuts every handshake.
+fn check_bounds(settings: &ServerSettings) -> Result<(), String> {
+    use crate::config::{check_early_data_window, check_handshake_timeout, check_max_early_data};
+    check_handshake_timeout(
+        "limits.handshake_timeout",
+        settings.limits.handshake_timeout,
+    )?;
+    let early = &settings.sessions.early_data;
+    check_max_early_data("sessions.early_data.max_size", early.max_size)?;
+    check_early_data_window(
+        "sessions.early_data.freshness_window",
+        early.freshness_window,
+    )
+}
+
 /// A server ready to run: the listener, the acceptor and its staplers.
 pub struct Server {
     listener: TcpListener,
@@ -347,10 +364,14 @@ pub enum CloseKind {
 impl Server {
     /// Loads certificates, builds verifiers and staplers, and binds `addr`. Staples are
     /// fetched (or read from the disk cache) before this returns.
+    /// Settings out of the ranges below are refused with [`Error::Config`], in the words
+    /// qtls.toml and the CLI use for them ([`crate::config::check_handshake_timeout`],
+    /// [`crate::config::check_max_early_data`], [`crate::config::check_early_data_window`]).
     pub async fn bind(addr: SocketAddr, settings: ServerSettings) -> Result<Self, Error> {
         if settings.certificates.is_empty() && settings.hsm.is_none() {
             return Err(Error::Config("no certificate configured".into()));
         }
+        check_bounds(&settings).map_err(Error::Config)?;
         let provider = settings.tls.provider()?;
         let code_points = settings.tls.code_points;
         let mut served = Vec::new();
