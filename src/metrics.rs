@@ -1,6 +1,9 @@
 //! Server counters: handshakes, resumptions, refusals, key updates and the session store's
 //! own counters, logged through `tracing` and served in the Prometheus text format on an
-//! opt-in listener ([`serve`], `qtls server --metrics ADDR`).
+//! opt-in listener ([`serve`], `qtls server --metrics ADDR`). With the key in PKCS#11
+//! tokens, also whether each token is in service and whether it refused the PIN, read from
+//! [`qtls_hsm::Hsm::status`] (what the failover and its probes last saw: a scrape makes no
+//! token call).
 //!
 //! rustls does not say whether a resumption used a ticket or the stateful store; a server
 //! with tickets enabled resumes TLS 1.3 sessions from tickets only (rustls then ignores the
@@ -26,6 +29,7 @@ use tokio::net::TcpListener;
 use crate::error::Error;
 use crate::key_update::KeyUpdateCounter;
 use crate::sessions::{RotatingTicketer, SessionStore, SessionStoreStats, TicketStats};
+use qtls_hsm::{Hsm, HsmStatus, HsmTicketStats, HsmTicketer, TokenRole};
 
 /// The server's counters; shared by its connection tasks ([`crate::Server::metrics`]).
 #[derive(Default)]
@@ -44,6 +48,8 @@ pub struct Metrics {
     tickets: bool,
     store: Option<Arc<dyn SessionStore>>,
     ticketer: Option<Arc<RotatingTicketer>>,
+    hsm: Option<Hsm>,
+    hsm_ticketer: Option<Arc<HsmTicketer>>,
 }
 
 impl core::fmt::Debug for Metrics {
@@ -87,6 +93,12 @@ pub struct MetricsSnapshot {
     /// The ticketer's counters (issued, decrypted, misses by reason), for our software and
     /// fleet ticketers.
     pub tickets: Option<TicketStats>,
+    /// The tokens' state, when the key is in PKCS#11 tokens.
+    pub hsm: Option<HsmStatus>,
+    /// Operations handed to the tokens ([`Hsm::operations`]); 0 without tokens.
+    pub hsm_operations: u64,
+    /// The counters of the ticketer whose key is in the token, when it issues the tickets.
+    pub hsm_tickets: Option<HsmTicketStats>,
 }
 
 impl Metrics {
@@ -103,6 +115,14 @@ impl Metrics {
     /// Adds the counters of the server's ticketer.
     pub fn with_ticketer(mut self, ticketer: Option<Arc<RotatingTicketer>>) -> Self {
         self.ticketer = ticketer;
+        self
+    }
+
+    /// Adds the state of the tokens behind the server's key, and the counters of the
+    /// ticketer in the token when it is the one issuing tickets.
+    pub fn with_hsm(mut self, hsm: Option<Hsm>, ticketer: Option<Arc<HsmTicketer>>) -> Self {
+        self.hsm = hsm;
+        self.hsm_ticketer = ticketer;
         self
     }
 
@@ -182,6 +202,9 @@ impl Metrics {
             key_updates: self.key_updates.get(),
             store: self.store.as_ref().map(|store| store.stats()),
             tickets: self.ticketer.as_ref().map(|ticketer| ticketer.stats()),
+            hsm: self.hsm.as_ref().map(Hsm::status),
+            hsm_operations: self.hsm.as_ref().map_or(0, Hsm::operations),
+            hsm_tickets: self.hsm_ticketer.as_ref().map(|ticketer| ticketer.stats()),
         }
     }
 
@@ -197,7 +220,11 @@ impl Metrics {
             resumption_misses_absent = store.misses_absent,
             resumption_misses_corrupt = store.misses_corrupt,
             resumption_misses_store_error = store.misses_store_error,
-            ticket_misses = s.tickets.map_or(0, |t| t.rejected()),
+            ticket_misses = s
+                .tickets
+                .map(|t| t.rejected())
+                .or(s.hsm_tickets.map(|t| t.rejected()))
+                .unwrap_or(0),
             store_errors = store.store_errors,
             handshake_failures = s.handshake_failures,
             early_data_accepted = s.early_data_accepted,
@@ -293,6 +320,23 @@ impl Metrics {
                 ],
             );
         }
+        if let Some(tickets) = s.hsm_tickets {
+            counter(
+                "qtls_tickets_issued_total",
+                "Session tickets issued.",
+                &[("", tickets.issued)],
+            );
+            counter(
+                "qtls_ticket_resumption_misses_total",
+                "Tickets sealed in the HSM that did not decrypt, by reason: unknown_key (two or more rotation periods old, or from before a restart or failover), expired (older than the lifetime announced with it), failed (the token did not decrypt it: tampered with, or the call failed), malformed.",
+                &[
+                    ("{reason=\"unknown_key\"}", tickets.unknown_key),
+                    ("{reason=\"expired\"}", tickets.expired),
+                    ("{reason=\"failed\"}", tickets.failed),
+                    ("{reason=\"malformed\"}", tickets.malformed),
+                ],
+            );
+        }
         if let Some(store) = s.store {
             counter(
                 "qtls_session_store_hits_total",
@@ -332,8 +376,49 @@ impl Metrics {
                 &[("", store.evicted)],
             );
         }
+        if let Some(status) = &s.hsm {
+            hsm_families(&mut out, status, s.hsm_operations);
+        }
         out
     }
+}
+
+/// The tokens' gauges, one sample per configured token (`primary`, and `backup` when there
+/// is one).
+fn hsm_families(out: &mut String, status: &HsmStatus, operations: u64) {
+    let mut roles = vec![(TokenRole::Primary, status.primary_up)];
+    if let Some(up) = status.backup_up {
+        roles.push((TokenRole::Backup, up));
+    }
+    let mut family =
+        |name: &str, help: &str, kind: &str, value: &dyn Fn(TokenRole, bool) -> u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (role, up) in &roles {
+                let _ = writeln!(out, "{name}{{token=\"{role}\"}} {}", value(*role, *up));
+            }
+        };
+    family(
+        "qtls_hsm_token_up",
+        "Whether the PKCS#11 token is in service (1) or not (0): failed, hung, or refused the PIN (qtls_hsm_pin_refused); the log says why.",
+        "gauge",
+        &|_, up| u64::from(up),
+    );
+    family(
+        "qtls_hsm_token_active",
+        "Whether new operations go to this token (1): the primary while it is up, else the backup.",
+        "gauge",
+        &|role, _| u64::from(status.active == Some(role)),
+    );
+    family(
+        "qtls_hsm_pin_refused",
+        "Whether the token refused the PIN (1): it stays out of service and is not logged in to again until the server restarts with a new PIN.",
+        "gauge",
+        &|role, _| u64::from(status.pin_refused.contains(&role)),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP qtls_hsm_operations_total Cryptographic operations handed to the tokens (signatures, ticket key work).\n# TYPE qtls_hsm_operations_total counter\nqtls_hsm_operations_total {operations}"
+    );
 }
 
 /// Binds `addr` and serves `GET /metrics` from `metrics` until the task is dropped; returns

@@ -489,13 +489,20 @@ impl Server {
                 .cipher_suites
                 .iter()
                 .any(|suite| suite.version().version == rustls::ProtocolVersion::TLSv1_2);
+        // The token's ticketer issues the tickets unless software or fleet tickets replaced
+        // it (`apply` returns those).
+        let hsm_ticketer = match &ticketer {
+            Some(_) => None,
+            None => hsm.as_ref().and_then(|hsm| hsm.ticketer.clone()),
+        };
         // With a ticketer rustls resumes TLS 1.3 sessions from tickets only.
         let metrics = Arc::new(
             crate::metrics::Metrics::new(
                 rustls::server::ProducesTickets::enabled(&*config.ticketer),
                 store,
             )
-            .with_ticketer(ticketer),
+            .with_ticketer(ticketer)
+            .with_hsm(hsm.as_ref().map(|hsm| hsm.hsm.clone()), hsm_ticketer),
         );
         let acceptor = QtlsAcceptor::new(
             Arc::new(config),

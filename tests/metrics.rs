@@ -1,15 +1,22 @@
 //! `qtls server --metrics ADDR`: a full handshake, a resumption (`qtls client --reconnect`)
-//! and a refused ClientHello show up in the Prometheus text served at /metrics.
+//! and a refused ClientHello show up in the Prometheus text served at /metrics; with the key
+//! in a token, whether each token is in service and whether it refused the PIN.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod runtime_support;
 mod support;
+#[path = "../qtls-hsm/tests/support/tokens.rs"]
+mod tokens;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
+use qtls_hsm::TokenAdmin;
+use qtls_pki::Profile;
+use qtls_provider::{Backend, KeyPair};
 use runtime_support::{run_client, start_server, test_pki, PkiSpec};
 
 fn get_metrics(port: u16) -> String {
@@ -125,4 +132,123 @@ fn stateful_resumption_is_counted() {
 #[test]
 fn ticket_resumption_is_counted() {
     metrics_after_a_full_handshake_and_a_resumption("software", "resumed_ticket");
+}
+
+/// A file holding `pin`, readable by its owner only (the server refuses others).
+fn pin_file(dir: &std::path::Path, name: &str, pin: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, pin).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    path
+}
+
+#[test]
+fn hsm_tokens_in_service_and_refused_pins_are_shown() {
+    let Some(primary) = tokens::kryoptic() else {
+        return;
+    };
+    let Some(backup) = tokens::kryoptic_backup() else {
+        return;
+    };
+    let pki = test_pki(PkiSpec {
+        profile: Profile::Composite,
+        ..PkiSpec::default()
+    });
+    // The served key, imported into this test process's own primary token.
+    let key = KeyPair::from_pem(&std::fs::read(pki.server_key()).unwrap(), Backend::AwsLc).unwrap();
+    let label = tokens::unique("metrics");
+    TokenAdmin::open(&tokens::config(&primary, tokens::PRIMARY).build().unwrap())
+        .unwrap()
+        .import(&label, &key)
+        .unwrap();
+    let good = pin_file(pki.dir.path(), "pin", tokens::USER_PIN);
+    let wrong = pin_file(pki.dir.path(), "wrong-pin", "not-the-pin-0000");
+
+    let port = support::free_port();
+    let metrics_port = support::free_port();
+    let mut server = support::Server::start(
+        Command::new(support::qtls_bin())
+            .envs(tokens::child_env())
+            .env_remove("QTLS_HSM_PIN")
+            .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--cert"])
+            .arg(pki.server_chain())
+            .arg("--hsm-module")
+            .arg(&primary)
+            .args(["--hsm-token", tokens::PRIMARY, "--hsm-key", &label])
+            .arg("--hsm-pin-file")
+            .arg(&good)
+            // A backup whose PIN is wrong: one login, refused, never retried. The token no
+            // test logs in to, so its failed-login count is this test's alone.
+            .arg("--hsm-backup-module")
+            .arg(&backup)
+            .args(["--hsm-backup-token", tokens::UNUSED])
+            .arg("--hsm-backup-pin-file")
+            .arg(&wrong)
+            .args(["--metrics", &format!("127.0.0.1:{metrics_port}")]),
+        port,
+        "listening on",
+        "qtls server with its key in Kryoptic and a backup with a wrong PIN",
+    );
+
+    // The backup starts on a thread of its own: wait (within a bound) for its refusal.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = get_metrics(metrics_port);
+        if sample(&text, "qtls_hsm_pin_refused{token=\"backup\"}") == Some(1)
+            || Instant::now() > deadline
+        {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = server.output();
+    assert_eq!(
+        sample(&text, "qtls_hsm_token_up{token=\"primary\"}"),
+        Some(1),
+        "{text}\n{out}"
+    );
+    assert_eq!(
+        sample(&text, "qtls_hsm_pin_refused{token=\"primary\"}"),
+        Some(0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "qtls_hsm_token_up{token=\"backup\"}"),
+        Some(0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "qtls_hsm_pin_refused{token=\"backup\"}"),
+        Some(1),
+        "{text}\n{out}"
+    );
+    assert_eq!(
+        sample(&text, "qtls_hsm_token_active{token=\"primary\"}"),
+        Some(1),
+        "{text}"
+    );
+
+    // A full handshake signs in the token; the resumption uses a ticket sealed there.
+    let reconnect = format!("127.0.0.1:{port}");
+    let run = run_client(port, &pki.root(), ["--reconnect", &reconnect]);
+    assert!(run.succeeded(), "{}\n{}", run.describe(), server.output());
+    assert_eq!(run.json["second"]["resumed"], true, "{}", run.json);
+    let text = get_metrics(metrics_port);
+    assert!(
+        sample(&text, "qtls_hsm_operations_total").is_some_and(|n| n >= 2),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "qtls_tickets_issued_total").is_some_and(|n| n >= 1),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "qtls_ticket_resumption_misses_total{reason=\"expired\"}"
+        ),
+        Some(0),
+        "{text}"
+    );
+    server.child.assert_running("qtls server");
 }
