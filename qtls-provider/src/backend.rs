@@ -1,6 +1,6 @@
 use core::fmt;
 
-use crate::error::Error;
+use crate::error::{Error, NameKind};
 
 /// The library that computes ML-KEM and ML-DSA.
 ///
@@ -68,9 +68,11 @@ impl core::str::FromStr for Backend {
         match s {
             "aws-lc-rs" | "aws-lc" | "awslc" => Ok(Self::AwsLc),
             "oqs" | "liboqs" => Self::Oqs.ensure_available(),
-            other => Err(Error::Config(format!(
-                "unknown backend {other:?}; known: aws-lc-rs, oqs"
-            ))),
+            other => Err(Error::UnknownName {
+                kind: NameKind::Backend,
+                name: other.to_owned(),
+                known: &["aws-lc-rs", "oqs"],
+            }),
         }
     }
 }

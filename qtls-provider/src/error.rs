@@ -43,8 +43,40 @@ pub enum Error {
     SeveralPrivateKeys(usize),
     /// A composite signature context string longer than 255 bytes.
     ContextTooLong(usize),
-    /// A requested configuration is not possible (for example a code point that collides).
+    /// A requested configuration is not possible.
     Config(String),
+    /// A name (of a group, preset, backend...) that this provider does not know.
+    UnknownName {
+        /// What kind of thing was named.
+        kind: NameKind,
+        /// The name as given.
+        name: String,
+        /// The names that are known.
+        known: &'static [&'static str],
+    },
+    /// A provisional code point that already names something else.
+    CodePointTaken {
+        /// The code point asked for.
+        code_point: u16,
+        /// What it already names.
+        existing: String,
+    },
+    /// A composite signature code point that TLS 1.3 cannot carry: rustls reads values
+    /// whose high byte is at most 0x03 or low byte at most 0x02 as TLS 1.2 hash/signature
+    /// pairs ([RFC 8446 §4.2.3](https://www.rfc-editor.org/rfc/rfc8446#section-4.2.3)).
+    CodePointNotTls13(u16),
+    /// The same code point given for two composite algorithms.
+    CodePointRepeated(u16),
+    /// A provider with no key-exchange group.
+    NoKxGroups,
+    /// A DER encoding failed (a value beyond what a DER length can say); nothing is ever
+    /// truncated instead.
+    Der {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's error.
+        error: der::Error,
+    },
     /// The `oqs` backend was requested but the crate was built without the `oqs` feature.
     BackendUnavailable(&'static str),
 }
@@ -83,6 +115,23 @@ impl fmt::Display for Error {
                 write!(f, "signature context is {len} bytes, at most 255 allowed")
             }
             Self::Config(why) => write!(f, "provider configuration: {why}"),
+            Self::UnknownName { kind, name, known } => {
+                write!(f, "unknown {kind} {name:?}; known: {}", known.join(", "))
+            }
+            Self::CodePointTaken {
+                code_point,
+                existing,
+            } => write!(f, "code point {code_point:#06x} is already {existing}"),
+            Self::CodePointNotTls13(code_point) => write!(
+                f,
+                "composite code point {code_point:#06x} is not usable in TLS 1.3 \
+                 (high byte must exceed 0x03 and low byte 0x02)"
+            ),
+            Self::CodePointRepeated(code_point) => {
+                write!(f, "composite code point {code_point:#06x} is given twice")
+            }
+            Self::NoKxGroups => f.write_str("provider configuration: no key-exchange groups"),
+            Self::Der { what, error } => write!(f, "DER encoding of {what}: {error}"),
             Self::BackendUnavailable(name) => write!(
                 f,
                 "backend {name} is not compiled in (enable the qtls-provider feature `{name}`)"
@@ -92,6 +141,28 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The kind of thing an [`Error::UnknownName`] names.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NameKind {
+    /// A key-exchange group.
+    Group,
+    /// A [`Preset`](crate::Preset).
+    Preset,
+    /// A [`Backend`](crate::Backend).
+    Backend,
+}
+
+impl fmt::Display for NameKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Group => "group",
+            Self::Preset => "preset",
+            Self::Backend => "backend",
+        })
+    }
+}
 
 impl From<Error> for rustls::Error {
     fn from(error: Error) -> Self {

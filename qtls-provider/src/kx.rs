@@ -1,21 +1,21 @@
 //! Key-exchange groups: the hybrids rustls lacks, rustls's own where it has them, and the
 //! same set on liboqs.
 
-use std::sync::Mutex;
-
 use rustls::crypto::aws_lc_rs::kx_group as rustls_kx;
 use rustls::crypto::SupportedKxGroup;
 use rustls::NamedGroup;
 
 use crate::backend::Backend;
-use crate::error::Error;
-use crate::hybrid::{Hybrid, Layout, Order};
-use crate::mlkem::{MlKemGroup, MlKemLevel};
+use crate::error::{Error, NameKind};
+use crate::hybrid::{Hybrid, Layout};
+use crate::interned::Interned;
+use crate::mlkem::{MlKemLevel, MLKEM1024_AWS_LC};
 
-/// SecP384r1MLKEM1024 (draft-ietf-tls-ecdhe-mlkem): P-384 point ‖ ML-KEM-1024.
+/// SecP384r1MLKEM1024 ([draft-ietf-tls-ecdhe-mlkem](https://datatracker.ietf.org/doc/draft-ietf-tls-ecdhe-mlkem/)): P-384 point ‖ ML-KEM-1024.
 pub const SECP384R1MLKEM1024_CODE_POINT: u16 = 0x11ed;
 /// The Q-TLS default for X25519 + ML-KEM-1024, from the private-use range 0xFE00-0xFEFF
-/// (no IANA or oqs-provider value exists; see standards.md §1).
+/// ([RFC 8446 §4.2.7](https://www.rfc-editor.org/rfc/rfc8446#section-4.2.7)); IANA and
+/// oqs-provider have no value for it.
 pub const X25519MLKEM1024_DEFAULT_CODE_POINT: u16 = 0xfe40;
 
 const X25519_LEN: usize = 32;
@@ -23,77 +23,26 @@ const X25519_LEN: usize = 32;
 const SECP256R1_LEN: usize = 65;
 const SECP384R1_LEN: usize = 97;
 
-const fn secp384r1_mlkem1024(backend: Backend) -> Hybrid {
-    Hybrid {
-        classical: rustls_kx::SECP384R1,
-        ml_kem: MlKemGroup {
-            level: MlKemLevel::MlKem1024,
-            backend,
-            name: NamedGroup::MLKEM1024,
-        },
-        layout: Layout {
-            name: NamedGroup::Unknown(SECP384R1MLKEM1024_CODE_POINT),
-            openssl_name: "SecP384r1MLKEM1024",
-            classical_len: SECP384R1_LEN,
-            level: MlKemLevel::MlKem1024,
-            order: Order::EcdhFirst,
-        },
+const fn layout(classical_share_len: usize, level: MlKemLevel, post_quantum_first: bool) -> Layout {
+    Layout {
+        classical_share_len,
+        post_quantum_client_share_len: level.encapsulation_key_len(),
+        post_quantum_server_share_len: level.ciphertext_len(),
+        post_quantum_first,
     }
 }
 
-const fn x25519_mlkem1024(backend: Backend, code_point: u16) -> Hybrid {
+/// ECDH first for the NIST curves, ML-KEM first for X25519, as X25519MLKEM768 and
+/// SecP256r1MLKEM768 do.
+const SECP384R1_MLKEM1024: Layout = layout(SECP384R1_LEN, MlKemLevel::MlKem1024, false);
+const X25519_MLKEM1024: Layout = layout(X25519_LEN, MlKemLevel::MlKem1024, true);
+
+const fn x25519_mlkem1024(post_quantum: &'static dyn SupportedKxGroup, code_point: u16) -> Hybrid {
     Hybrid {
         classical: rustls_kx::X25519,
-        ml_kem: MlKemGroup {
-            level: MlKemLevel::MlKem1024,
-            backend,
-            name: NamedGroup::MLKEM1024,
-        },
-        layout: Layout {
-            name: NamedGroup::Unknown(code_point),
-            openssl_name: "X25519MLKEM1024",
-            classical_len: X25519_LEN,
-            level: MlKemLevel::MlKem1024,
-            order: Order::MlKemFirst,
-        },
-    }
-}
-
-#[cfg(feature = "oqs")]
-const fn x25519_mlkem768(backend: Backend) -> Hybrid {
-    Hybrid {
-        classical: rustls_kx::X25519,
-        ml_kem: MlKemGroup {
-            level: MlKemLevel::MlKem768,
-            backend,
-            name: NamedGroup::MLKEM768,
-        },
-        layout: Layout {
-            name: NamedGroup::X25519MLKEM768,
-            openssl_name: "X25519MLKEM768",
-            classical_len: X25519_LEN,
-            level: MlKemLevel::MlKem768,
-            order: Order::MlKemFirst,
-        },
-    }
-}
-
-#[cfg(feature = "oqs")]
-const fn secp256r1_mlkem768(backend: Backend) -> Hybrid {
-    Hybrid {
-        classical: rustls_kx::SECP256R1,
-        ml_kem: MlKemGroup {
-            level: MlKemLevel::MlKem768,
-            backend,
-            name: NamedGroup::MLKEM768,
-        },
-        layout: Layout {
-            name: NamedGroup::secp256r1MLKEM768,
-            openssl_name: "SecP256r1MLKEM768",
-            classical_len: SECP256R1_LEN,
-            level: MlKemLevel::MlKem768,
-            order: Order::EcdhFirst,
-        },
+        post_quantum,
+        name: NamedGroup::Unknown(code_point),
+        layout: X25519_MLKEM1024,
     }
 }
 
@@ -103,13 +52,18 @@ pub mod kx_group {
 
     /// SecP384r1MLKEM1024 (0x11ED): client share P-384 point (97) ‖ ML-KEM-1024 ek (1568),
     /// server share point (97) ‖ ciphertext (1568), secret ECDH x (48) ‖ K (32).
-    pub static SECP384R1MLKEM1024: &dyn SupportedKxGroup = &secp384r1_mlkem1024(Backend::AwsLc);
+    pub static SECP384R1MLKEM1024: &dyn SupportedKxGroup = &Hybrid {
+        classical: rustls_kx::SECP384R1,
+        post_quantum: MLKEM1024_AWS_LC,
+        name: NamedGroup::Unknown(SECP384R1MLKEM1024_CODE_POINT),
+        layout: SECP384R1_MLKEM1024,
+    };
 
     /// X25519 + ML-KEM-1024 on [`X25519MLKEM1024_DEFAULT_CODE_POINT`]: ek (1568) ‖ X25519
     /// (32), ct (1568) ‖ X25519 (32), secret K ‖ X25519 ss, the layout of X25519MLKEM768.
     /// For another code point use [`x25519_mlkem1024_with_code_point`].
     pub static X25519MLKEM1024: &dyn SupportedKxGroup =
-        &x25519_mlkem1024(Backend::AwsLc, X25519MLKEM1024_DEFAULT_CODE_POINT);
+        &x25519_mlkem1024(MLKEM1024_AWS_LC, X25519MLKEM1024_DEFAULT_CODE_POINT);
 
     pub use rustls_kx::{
         MLKEM1024, MLKEM768, SECP256R1, SECP256R1MLKEM768, SECP384R1, X25519, X25519MLKEM768,
@@ -119,16 +73,32 @@ pub mod kx_group {
     #[cfg(feature = "oqs")]
     pub mod oqs {
         use super::super::*;
+        use crate::mlkem::MlKemGroup;
 
         /// SecP384r1MLKEM1024 with ML-KEM on liboqs.
-        pub static SECP384R1MLKEM1024: &dyn SupportedKxGroup = &secp384r1_mlkem1024(Backend::Oqs);
+        pub static SECP384R1MLKEM1024: &dyn SupportedKxGroup = &Hybrid {
+            classical: rustls_kx::SECP384R1,
+            post_quantum: MLKEM1024,
+            name: NamedGroup::Unknown(SECP384R1MLKEM1024_CODE_POINT),
+            layout: SECP384R1_MLKEM1024,
+        };
         /// X25519MLKEM1024 (default code point) with ML-KEM on liboqs.
         pub static X25519MLKEM1024: &dyn SupportedKxGroup =
-            &x25519_mlkem1024(Backend::Oqs, X25519MLKEM1024_DEFAULT_CODE_POINT);
+            &x25519_mlkem1024(MLKEM1024, X25519MLKEM1024_DEFAULT_CODE_POINT);
         /// X25519MLKEM768 with ML-KEM on liboqs.
-        pub static X25519MLKEM768: &dyn SupportedKxGroup = &x25519_mlkem768(Backend::Oqs);
+        pub static X25519MLKEM768: &dyn SupportedKxGroup = &Hybrid {
+            classical: rustls_kx::X25519,
+            post_quantum: MLKEM768,
+            name: NamedGroup::X25519MLKEM768,
+            layout: layout(X25519_LEN, MlKemLevel::MlKem768, true),
+        };
         /// SecP256r1MLKEM768 with ML-KEM on liboqs.
-        pub static SECP256R1MLKEM768: &dyn SupportedKxGroup = &secp256r1_mlkem768(Backend::Oqs);
+        pub static SECP256R1MLKEM768: &dyn SupportedKxGroup = &Hybrid {
+            classical: rustls_kx::SECP256R1,
+            post_quantum: MLKEM768,
+            name: NamedGroup::secp256r1MLKEM768,
+            layout: layout(SECP256R1_LEN, MlKemLevel::MlKem768, false),
+        };
         /// Pure ML-KEM-768 on liboqs.
         pub static MLKEM768: &dyn SupportedKxGroup = &MlKemGroup {
             level: MlKemLevel::MlKem768,
@@ -150,28 +120,24 @@ pub fn x25519_mlkem1024_with_code_point(
     code_point: u16,
     backend: Backend,
 ) -> Result<&'static dyn SupportedKxGroup, Error> {
-    static GROUPS: Mutex<Vec<(u16, Backend, &'static Hybrid)>> = Mutex::new(Vec::new());
+    static GROUPS: Interned<(u16, Backend), Hybrid> = Interned::new();
 
-    let backend = backend.ensure_available()?;
-    if let Some(known) = group_display_name(NamedGroup::from(code_point)) {
+    let post_quantum = match backend.ensure_available()? {
+        #[cfg(feature = "oqs")]
+        Backend::Oqs => kx_group::oqs::MLKEM1024,
+        _ => MLKEM1024_AWS_LC,
+    };
+    if let Some(existing) = group_display_name(NamedGroup::from(code_point)) {
         if code_point != X25519MLKEM1024_DEFAULT_CODE_POINT {
-            return Err(Error::Config(format!(
-                "code point {code_point:#06x} is already {known}"
-            )));
+            return Err(Error::CodePointTaken {
+                code_point,
+                existing: existing.to_owned(),
+            });
         }
     }
-    let mut groups = GROUPS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((_, _, group)) = groups
-        .iter()
-        .find(|(cp, b, _)| *cp == code_point && *b == backend)
-    {
-        return Ok(*group);
-    }
-    let group: &'static Hybrid = Box::leak(Box::new(x25519_mlkem1024(backend, code_point)));
-    groups.push((code_point, backend, group));
-    Ok(group)
+    Ok(GROUPS.get_or_leak((code_point, backend), || {
+        x25519_mlkem1024(post_quantum, code_point)
+    }))
 }
 
 /// Groups by OpenSSL name, on `backend`.
@@ -230,11 +196,10 @@ pub fn group_by_name(name: &str, backend: Backend) -> Result<&'static dyn Suppor
         .into_iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(&wanted))
         .map(|(_, group)| group)
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "unknown group {name:?}; known groups: {}",
-                GROUP_NAMES.join(", ")
-            ))
+        .ok_or_else(|| Error::UnknownName {
+            kind: NameKind::Group,
+            name: name.to_owned(),
+            known: &GROUP_NAMES,
         })
 }
 
@@ -268,4 +233,90 @@ pub fn group_display_name(group: NamedGroup) -> Option<&'static str> {
         0x001e => "X448",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use rustls::{PeerMisbehaved, ProtocolVersion};
+
+    use super::*;
+
+    fn hybrids() -> Vec<(&'static dyn SupportedKxGroup, &'static dyn SupportedKxGroup)> {
+        let mut groups: Vec<(&'static dyn SupportedKxGroup, &'static dyn SupportedKxGroup)> = vec![
+            (kx_group::SECP384R1MLKEM1024, rustls_kx::SECP384R1),
+            (kx_group::X25519MLKEM1024, rustls_kx::X25519),
+        ];
+        #[cfg(feature = "oqs")]
+        groups.extend([
+            (
+                kx_group::oqs::SECP384R1MLKEM1024,
+                rustls_kx::SECP384R1 as &'static dyn SupportedKxGroup,
+            ),
+            (kx_group::oqs::X25519MLKEM1024, rustls_kx::X25519),
+            (kx_group::oqs::X25519MLKEM768, rustls_kx::X25519),
+            (kx_group::oqs::SECP256R1MLKEM768, rustls_kx::SECP256R1),
+        ]);
+        groups
+    }
+
+    #[test]
+    fn hybrids_agree_and_refuse_shares_of_the_wrong_length() {
+        let invalid = rustls::Error::PeerMisbehaved(PeerMisbehaved::InvalidKeyShare);
+        for (group, classical) in hybrids() {
+            assert!(group.usable_for_version(ProtocolVersion::TLSv1_3));
+            assert!(!group.usable_for_version(ProtocolVersion::TLSv1_2));
+            let client = group.start().unwrap();
+            assert_eq!(client.group(), group.name());
+            let (component, share) = client.hybrid_component().unwrap();
+            assert_eq!(component, classical.name());
+            assert!(client.pub_key().ends_with(share) || client.pub_key().starts_with(share));
+            let server = group.start_and_complete(client.pub_key()).unwrap();
+            assert_eq!(server.group, group.name());
+            let too_long = [server.pub_key.as_slice(), &[0]].concat();
+            let client_secret = client.complete(&server.pub_key).unwrap();
+            assert_eq!(
+                client_secret.secret_bytes(),
+                server.secret.secret_bytes(),
+                "{:?}",
+                group.name()
+            );
+            let client = group.start().unwrap();
+            assert_eq!(client.complete(&too_long).err(), Some(invalid.clone()));
+            let short = &group.start().unwrap().pub_key()[1..].to_vec();
+            assert_eq!(group.start_and_complete(short).err(), Some(invalid.clone()));
+        }
+    }
+
+    #[test]
+    fn a_hybrid_is_fips_when_its_first_part_is() {
+        // SP 800-56C Rev. 2: the first secret of Z ‖ T decides, as rustls decides.
+        assert_eq!(
+            kx_group::SECP384R1MLKEM1024.fips(),
+            rustls_kx::SECP384R1.fips()
+        );
+        assert_eq!(
+            kx_group::X25519MLKEM1024.fips(),
+            rustls_kx::MLKEM1024.fips()
+        );
+        assert_eq!(kx_group::X25519MLKEM768.fips(), rustls_kx::MLKEM768.fips());
+        #[cfg(feature = "oqs")]
+        assert!(!kx_group::oqs::X25519MLKEM1024.fips());
+    }
+
+    #[test]
+    fn custom_code_points_are_built_once_and_checked() {
+        let a = x25519_mlkem1024_with_code_point(0xfe41, Backend::AwsLc).unwrap();
+        let b = x25519_mlkem1024_with_code_point(0xfe41, Backend::AwsLc).unwrap();
+        assert!(core::ptr::addr_eq(a, b));
+        assert_eq!(u16::from(a.name()), 0xfe41);
+        assert_eq!(
+            x25519_mlkem1024_with_code_point(0x001d, Backend::AwsLc).err(),
+            Some(Error::CodePointTaken {
+                code_point: 0x001d,
+                existing: "X25519".into()
+            })
+        );
+    }
 }

@@ -27,9 +27,11 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod code_points;
 mod composite;
 mod error;
 mod hybrid;
+mod interned;
 mod keys;
 mod kx;
 mod mldsa;
@@ -40,8 +42,9 @@ mod suites;
 mod verify;
 
 pub use backend::Backend;
+pub use code_points::CodePoints;
 pub use composite::{CompositeAlgorithm, EcCurve};
-pub use error::Error;
+pub use error::{Error, NameKind};
 pub use keys::{
     private_key_algorithm_name, private_key_der_from_pem, public_key_algorithm_name, KeyAlgorithm,
     KeyPair,
@@ -52,7 +55,7 @@ pub use kx::{
     X25519MLKEM1024_DEFAULT_CODE_POINT,
 };
 pub use mldsa::MlDsaLevel;
-pub use provider::{compatible, hybrid, pqc_only, CodePoints, Preset, ProviderBuilder};
+pub use provider::{compatible, hybrid, pqc_only, Preset, ProviderBuilder};
 pub use sign::QtlsSigningKey;
 pub use suites::{cipher_suite_by_name, cipher_suites_by_names};
 pub use verify::webpki_algs;

@@ -2,6 +2,7 @@
 //! (draft-ietf-tls-mlkem).
 
 use aws_lc_rs::kem;
+use rustls::crypto::aws_lc_rs::kx_group as rustls_kx;
 use rustls::crypto::{ActiveKeyExchange, CompletedKeyExchange, SharedSecret, SupportedKxGroup};
 use rustls::{NamedGroup, ProtocolVersion};
 use zeroize::Zeroizing;
@@ -307,10 +308,28 @@ impl SupportedKxGroup for MlKemGroup {
         self.name
     }
 
+    /// On aws-lc-rs, what rustls says of its own ML-KEM group (aws-lc-rs in FIPS mode);
+    /// liboqs is not a FIPS module.
+    fn fips(&self) -> bool {
+        match (self.backend, self.level) {
+            (Backend::AwsLc, MlKemLevel::MlKem768) => rustls_kx::MLKEM768.fips(),
+            (Backend::AwsLc, MlKemLevel::MlKem1024) => rustls_kx::MLKEM1024.fips(),
+            _ => false,
+        }
+    }
+
     fn usable_for_version(&self, version: ProtocolVersion) -> bool {
         version == ProtocolVersion::TLSv1_3
     }
 }
+
+/// ML-KEM-1024 on aws-lc-rs with the FIPS 203 §7.2 check done here, the post-quantum part
+/// of this crate's hybrids on aws-lc-rs (so both backends refuse exactly the same shares).
+pub(crate) static MLKEM1024_AWS_LC: &dyn SupportedKxGroup = &MlKemGroup {
+    level: MlKemLevel::MlKem1024,
+    backend: Backend::AwsLc,
+    name: NamedGroup::MLKEM1024,
+};
 
 struct ActiveMlKem {
     key: DecapsulationKey,

@@ -4,107 +4,15 @@ use core::fmt;
 use core::str::FromStr;
 
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
-use rustls::{SignatureScheme, SupportedProtocolVersion};
+use rustls::SupportedProtocolVersion;
 
 use crate::backend::Backend;
-use crate::composite::CompositeAlgorithm;
-use crate::error::Error;
-use crate::kx::{self, X25519MLKEM1024_DEFAULT_CODE_POINT};
+use crate::code_points::CodePoints;
+use crate::error::{Error, NameKind};
+use crate::interned::Interned;
+use crate::kx;
 use crate::sign::QtlsKeyProvider;
 use crate::verify::{self, SignaturePolicy};
-
-/// The TLS code points Q-TLS uses where IANA has assigned none yet (standards.md §1-2).
-/// Every peer in a deployment must agree on them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CodePoints {
-    /// NamedGroup for X25519MLKEM1024 (default 0xFE40, private use).
-    pub x25519_mlkem1024: u16,
-    /// SignatureScheme for MLDSA44-ECDSA-P256-SHA256 (default 0x0907).
-    pub mldsa44_ecdsa_p256_sha256: u16,
-    /// SignatureScheme for MLDSA65-ECDSA-P384-SHA512 (default 0x0908).
-    pub mldsa65_ecdsa_p384_sha512: u16,
-    /// SignatureScheme for MLDSA87-ECDSA-P384-SHA512 (default 0x0909).
-    pub mldsa87_ecdsa_p384_sha512: u16,
-}
-
-impl CodePoints {
-    /// The values of draft-reddy-tls-composite-mldsa (Nov 2024 - Dec 2025) and 0xFE40.
-    pub const DEFAULT: Self = Self {
-        x25519_mlkem1024: X25519MLKEM1024_DEFAULT_CODE_POINT,
-        mldsa44_ecdsa_p256_sha256: CompositeAlgorithm::MlDsa44EcdsaP256Sha256.default_code_point(),
-        mldsa65_ecdsa_p384_sha512: CompositeAlgorithm::MlDsa65EcdsaP384Sha512.default_code_point(),
-        mldsa87_ecdsa_p384_sha512: CompositeAlgorithm::MlDsa87EcdsaP384Sha512.default_code_point(),
-    };
-
-    /// The SignatureScheme value for a composite algorithm.
-    pub fn composite(&self, algorithm: CompositeAlgorithm) -> u16 {
-        match algorithm {
-            CompositeAlgorithm::MlDsa44EcdsaP256Sha256 => self.mldsa44_ecdsa_p256_sha256,
-            CompositeAlgorithm::MlDsa65EcdsaP384Sha512 => self.mldsa65_ecdsa_p384_sha512,
-            CompositeAlgorithm::MlDsa87EcdsaP384Sha512 => self.mldsa87_ecdsa_p384_sha512,
-        }
-    }
-
-    /// The composite algorithm signing under `scheme`, if any.
-    pub fn composite_for(&self, scheme: SignatureScheme) -> Option<CompositeAlgorithm> {
-        CompositeAlgorithm::ALL
-            .into_iter()
-            .find(|alg| self.composite(*alg) == u16::from(scheme))
-    }
-
-    /// A name for `scheme`: rustls's for the schemes it knows (`ML_DSA_65`,
-    /// `ECDSA_NISTP384_SHA384`), `MLDSA65_ECDSA_P384_SHA512` style for composites.
-    pub fn scheme_name(&self, scheme: SignatureScheme) -> String {
-        match self.composite_for(scheme) {
-            Some(alg) => alg.name().replace('-', "_"),
-            None => format!("{scheme:?}"),
-        }
-    }
-
-    /// Whether `scheme` is ML-DSA or composite.
-    pub fn is_post_quantum_scheme(&self, scheme: SignatureScheme) -> bool {
-        matches!(
-            scheme,
-            SignatureScheme::ML_DSA_44 | SignatureScheme::ML_DSA_65 | SignatureScheme::ML_DSA_87
-        ) || self.composite_for(scheme).is_some()
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        let composites = [
-            self.mldsa44_ecdsa_p256_sha256,
-            self.mldsa65_ecdsa_p384_sha512,
-            self.mldsa87_ecdsa_p384_sha512,
-        ];
-        for (i, value) in composites.iter().enumerate() {
-            let scheme = SignatureScheme::from(*value);
-            if !matches!(scheme, SignatureScheme::Unknown(_)) {
-                return Err(Error::Config(format!(
-                    "composite code point {value:#06x} is already {scheme:?}"
-                )));
-            }
-            let [high, low] = value.to_be_bytes();
-            // rustls refuses TLS 1.3 schemes that look like TLS 1.2 hash/signature pairs.
-            if high <= 0x03 || low <= 0x02 {
-                return Err(Error::Config(format!(
-                    "composite code point {value:#06x} is not usable in TLS 1.3 \
-                     (high byte must exceed 0x03 and low byte 0x02)"
-                )));
-            }
-            if composites[..i].contains(value) {
-                return Err(Error::Config(format!(
-                    "composite code point {value:#06x} is given twice"
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Default for CodePoints {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
 
 static TLS13_ONLY: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
@@ -166,10 +74,10 @@ impl FromStr for Preset {
         Self::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s) || p.name().replace('-', "_") == s)
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "unknown preset {s:?}; known: hybrid, pqc-only, compatible"
-                ))
+            .ok_or_else(|| Error::UnknownName {
+                kind: NameKind::Preset,
+                name: s.to_owned(),
+                known: &["hybrid", "pqc-only", "compatible"],
             })
     }
 }
@@ -236,7 +144,7 @@ impl ProviderBuilder {
             None => self.preset_groups(backend)?,
         };
         if kx_groups.is_empty() {
-            return Err(Error::Config("no key-exchange groups".into()));
+            return Err(Error::NoKxGroups);
         }
         let defaults = rustls::crypto::aws_lc_rs::default_provider();
         let cipher_suites = match self.preset {
@@ -286,24 +194,11 @@ impl ProviderBuilder {
 }
 
 fn key_provider(backend: Backend, code_points: CodePoints) -> &'static QtlsKeyProvider {
-    use std::sync::Mutex;
-    static PROVIDERS: Mutex<Vec<&'static QtlsKeyProvider>> = Mutex::new(Vec::new());
-
-    let mut providers = PROVIDERS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(found) = providers
-        .iter()
-        .find(|p| p.backend == backend && p.code_points == code_points)
-    {
-        return found;
-    }
-    let made: &'static QtlsKeyProvider = Box::leak(Box::new(QtlsKeyProvider {
+    static PROVIDERS: Interned<(Backend, CodePoints), QtlsKeyProvider> = Interned::new();
+    PROVIDERS.get_or_leak((backend, code_points), || QtlsKeyProvider {
         backend,
         code_points,
-    }));
-    providers.push(made);
-    made
+    })
 }
 
 /// The Q-TLS Hybrid policy on aws-lc-rs (see [`Preset::Hybrid`]).
@@ -334,6 +229,8 @@ fn preset_on_aws_lc(preset: Preset) -> CryptoProvider {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    use rustls::SignatureScheme;
 
     use super::*;
 
@@ -400,7 +297,15 @@ mod tests {
             .iter()
             .any(|g| u16::from(g.name()) == 0xfe41));
 
-        for bad in [0x0403, 0x0901, 0x0300] {
+        let taken = Error::CodePointTaken {
+            code_point: 0x0403,
+            existing: "ECDSA_NISTP256_SHA256".into(),
+        };
+        for (bad, expected) in [
+            (0x0403, taken),
+            (0x0901, Error::CodePointNotTls13(0x0901)),
+            (0x0300, Error::CodePointNotTls13(0x0300)),
+        ] {
             let codes = CodePoints {
                 mldsa65_ecdsa_p384_sha512: bad,
                 ..CodePoints::DEFAULT
@@ -409,21 +314,31 @@ mod tests {
                 .code_points(codes)
                 .build()
                 .unwrap_err();
-            assert!(matches!(error, Error::Config(_)), "{bad:#x}: {error}");
+            assert_eq!(error, expected, "{bad:#x}: {error}");
         }
         let twice = CodePoints {
             mldsa87_ecdsa_p384_sha512: 0x0908,
             ..CodePoints::DEFAULT
         };
-        assert!(ProviderBuilder::new().code_points(twice).build().is_err());
+        assert_eq!(
+            ProviderBuilder::new().code_points(twice).build().err(),
+            Some(Error::CodePointRepeated(0x0908))
+        );
         let collides = CodePoints {
             x25519_mlkem1024: 0x11ec,
             ..CodePoints::DEFAULT
         };
-        assert!(ProviderBuilder::new()
-            .code_points(collides)
-            .build()
-            .is_err());
+        assert_eq!(
+            ProviderBuilder::new().code_points(collides).build().err(),
+            Some(Error::CodePointTaken {
+                code_point: 0x11ec,
+                existing: "X25519MLKEM768".into()
+            })
+        );
+        assert_eq!(
+            ProviderBuilder::new().kx_groups(Vec::new()).build().err(),
+            Some(Error::NoKxGroups)
+        );
     }
 
     #[test]

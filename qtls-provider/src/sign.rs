@@ -7,10 +7,9 @@ use rustls::{SignatureAlgorithm, SignatureScheme};
 use rustls_pki_types::{PrivateKeyDer, SubjectPublicKeyInfoDer};
 
 use crate::backend::Backend;
-use crate::composite::EcCurve;
+use crate::code_points::CodePoints;
 use crate::error::Error;
 use crate::keys::{KeyAlgorithm, KeyPair};
-use crate::provider::CodePoints;
 
 /// A rustls [`SigningKey`] for a [`KeyPair`]: one key, one TLS 1.3 signature scheme.
 #[derive(Debug, Clone)]
@@ -100,22 +99,6 @@ impl rustls::crypto::KeyProvider for QtlsKeyProvider {
                 rustls::crypto::aws_lc_rs::sign::any_supported_type(&key_der)
             }
             Err(e) => Err(e.into()),
-        }
-    }
-}
-
-impl CodePoints {
-    /// The TLS 1.3 SignatureScheme for signatures by a key of `algorithm`.
-    pub fn scheme_for(&self, algorithm: KeyAlgorithm) -> SignatureScheme {
-        match algorithm {
-            KeyAlgorithm::MlDsa(level) => match level {
-                crate::MlDsaLevel::MlDsa44 => SignatureScheme::ML_DSA_44,
-                crate::MlDsaLevel::MlDsa65 => SignatureScheme::ML_DSA_65,
-                crate::MlDsaLevel::MlDsa87 => SignatureScheme::ML_DSA_87,
-            },
-            KeyAlgorithm::Composite(alg) => SignatureScheme::from(self.composite(alg)),
-            KeyAlgorithm::Ecdsa(EcCurve::P256) => SignatureScheme::ECDSA_NISTP256_SHA256,
-            KeyAlgorithm::Ecdsa(EcCurve::P384) => SignatureScheme::ECDSA_NISTP384_SHA384,
         }
     }
 }

@@ -1,16 +1,15 @@
 //! Signature verification algorithms for rustls-webpki (certificate chains) and rustls
 //! (CertificateVerify): the same objects serve both, listed in [`WebPkiSupportedAlgorithms`].
 
-use std::sync::Mutex;
-
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::SignatureScheme;
 use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm};
 
 use crate::backend::Backend;
+use crate::code_points::CodePoints;
 use crate::composite::{self, CompositeAlgorithm};
+use crate::interned::Interned;
 use crate::mldsa::{self, MlDsaLevel};
-use crate::provider::CodePoints;
 
 /// Composite ML-DSA verification (ctx = "", as in X.509 and TLS 1.3).
 #[derive(Debug)]
@@ -220,18 +219,9 @@ pub(crate) fn supported_algorithms(
     policy: SignaturePolicy,
 ) -> &'static WebPkiSupportedAlgorithms {
     type Key = (Backend, CodePoints, SignaturePolicy);
-    static TABLES: Mutex<Vec<(Key, &'static WebPkiSupportedAlgorithms)>> = Mutex::new(Vec::new());
-
+    static TABLES: Interned<Key, WebPkiSupportedAlgorithms> = Interned::new();
     let key = (backend, code_points, policy);
-    let mut tables = TABLES
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((_, table)) = tables.iter().find(|(k, _)| *k == key) {
-        return table;
-    }
-    let table: &'static WebPkiSupportedAlgorithms = Box::leak(Box::new(build_table(key)));
-    tables.push((key, table));
-    table
+    TABLES.get_or_leak(key, || build_table(key))
 }
 
 fn build_table(
