@@ -442,7 +442,7 @@ impl TokenAdmin {
         let mut public = Self::public_template(label, id, KeyType::EC);
         public.extend([
             Attribute::EcParams(key::ec_params(curve)),
-            Attribute::EcPoint(key::ec_point_attribute(point)),
+            Attribute::EcPoint(key::ec_point_attribute(point)?),
         ]);
         self.session
             .create_object(&public)

@@ -9,6 +9,8 @@ use cryptoki::object::{
     Attribute, AttributeType, KeyType, MlDsaParameterSetType, ObjectClass, ObjectHandle,
 };
 use cryptoki::session::Session;
+use der::asn1::{OctetStringRef, SequenceOf, UintRef};
+use der::Encode;
 use qtls_provider::{CompositeAlgorithm, EcCurve, KeyAlgorithm, MlDsaLevel};
 
 use crate::error::Error;
@@ -95,14 +97,20 @@ impl fmt::Display for KeyRef {
 pub struct HsmPublicKey {
     algorithm: KeyAlgorithm,
     public_key: Vec<u8>,
+    /// Encoded once, when the key is read, so that reading it cannot fail.
+    spki: Vec<u8>,
 }
 
 impl HsmPublicKey {
-    pub(crate) fn new(algorithm: KeyAlgorithm, public_key: Vec<u8>) -> Self {
-        Self {
+    pub(crate) fn new(
+        algorithm: KeyAlgorithm,
+        public_key: Vec<u8>,
+    ) -> Result<Self, qtls_provider::Error> {
+        Ok(Self {
             algorithm,
+            spki: algorithm.subject_public_key_info_der(&public_key)?,
             public_key,
-        }
+        })
     }
 
     /// The key's algorithm.
@@ -119,7 +127,7 @@ impl HsmPublicKey {
     /// (RFC 5480), for ML-DSA and composite the algorithm OID with absent parameters
     /// (RFC 9881, draft-ietf-lamps-pq-composite-sigs).
     pub fn subject_public_key_info_der(&self) -> Vec<u8> {
-        self.algorithm.subject_public_key_info_der(&self.public_key)
+        self.spki.clone()
     }
 }
 
@@ -245,7 +253,8 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
                 ),
             };
             Ok(TokenKey {
-                public: HsmPublicKey::new(algorithm, half.public_key.clone()),
+                public: HsmPublicKey::new(algorithm, half.public_key.clone())
+                    .map_err(|e| invalid(e.to_string()))?,
                 handles,
                 exposure,
             })
@@ -277,7 +286,8 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
                 public: HsmPublicKey::new(
                     KeyAlgorithm::Composite(algorithm),
                     [ml_dsa.public_key.as_slice(), &ec.public_key].concat(),
-                ),
+                )
+                .map_err(|e| invalid(e.to_string()))?,
                 handles: KeyHandles::Composite {
                     ml_dsa: ml_dsa.private,
                     ecdsa: ec.private,
@@ -433,7 +443,9 @@ fn single_bytes(
 
 /// DER of a named curve's OID, as CKA_EC_PARAMS holds it.
 pub(crate) fn ec_params(curve: EcCurve) -> Vec<u8> {
-    der_tlv(0x06, curve.oid().as_bytes())
+    // An OID is at most 39 bytes (const-oid's bound), far below any DER length limit.
+    #[allow(clippy::expect_used)]
+    curve.oid().to_der().expect("an OID always encodes")
 }
 
 fn curve_from_params(params: &[u8]) -> Option<EcCurve> {
@@ -475,8 +487,10 @@ fn ec_point(curve: EcCurve, value: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// CKA_EC_POINT for a public key object: the point wrapped in a DER OCTET STRING.
-pub(crate) fn ec_point_attribute(point: &[u8]) -> Vec<u8> {
-    der_tlv(0x04, point)
+pub(crate) fn ec_point_attribute(point: &[u8]) -> Result<Vec<u8>, Error> {
+    OctetStringRef::new(point)
+        .and_then(|point| point.to_der())
+        .map_err(|e| Error::InvalidImport(format!("EC point of {} bytes: {e}", point.len())))
 }
 
 /// Signs `message` with a key in the token, with the semantics TLS 1.3 and X.509 share: pure
@@ -559,39 +573,17 @@ fn ecdsa(
 }
 
 /// PKCS#11 ECDSA signatures are `r ‖ s`, each as long as the curve order; X.509 and TLS want
-/// DER `Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }`.
+/// DER `Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` ([RFC 5480 §2.2](https://www.rfc-editor.org/rfc/rfc5480#section-2.2)).
+/// None for an odd or empty length, or one beyond what a DER length can say.
 pub(crate) fn ecdsa_raw_to_der(raw: &[u8]) -> Option<Vec<u8>> {
     if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return None;
     }
     let (r, s) = raw.split_at(raw.len() / 2);
-    let integer = |bytes: &[u8]| {
-        let trimmed = match bytes.iter().position(|b| *b != 0) {
-            Some(first) => &bytes[first..],
-            None => &[0u8][..],
-        };
-        let mut contents = Vec::with_capacity(trimmed.len() + 1);
-        if trimmed[0] & 0x80 != 0 {
-            contents.push(0);
-        }
-        contents.extend_from_slice(trimmed);
-        der_tlv(0x02, &contents)
-    };
-    Some(der_tlv(0x30, &[integer(r), integer(s)].concat()))
-}
-
-/// One DER tag-length-value with a single-byte tag (definite length, up to 64 KiB).
-pub(crate) fn der_tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let len = contents.len();
-    let mut der = Vec::with_capacity(len + 4);
-    der.push(tag);
-    match len {
-        0..=0x7f => der.push(len as u8),
-        0x80..=0xff => der.extend([0x81, len as u8]),
-        _ => der.extend([0x82, (len >> 8) as u8, len as u8]),
-    }
-    der.extend_from_slice(contents);
-    der
+    let mut value = SequenceOf::<UintRef<'_>, 2>::new();
+    value.add(UintRef::new(r).ok()?).ok()?;
+    value.add(UintRef::new(s).ok()?).ok()?;
+    value.to_der().ok()
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -618,16 +610,35 @@ mod tests {
     }
 
     #[test]
+    fn ecdsa_signatures_over_64_kib_convert_in_full() {
+        use der::{Decode, Reader};
+        // Far beyond any curve: the lengths must be written in full, never cut to 16 bits.
+        let half = 70_000;
+        let raw: Vec<u8> = (0..2 * half).map(|i| (i % 251 + 1) as u8).collect();
+        let der = ecdsa_raw_to_der(&raw).unwrap();
+        let mut reader = der::SliceReader::new(&der).unwrap();
+        let (r, s) = reader
+            .sequence(|seq| {
+                let r = der::asn1::UintRef::decode(seq)?;
+                let s = der::asn1::UintRef::decode(seq)?;
+                Ok((r.as_bytes().to_vec(), s.as_bytes().to_vec()))
+            })
+            .unwrap();
+        der::Reader::finish(reader, ()).unwrap();
+        assert_eq!((r.as_slice(), s.as_slice()), raw.split_at(half));
+    }
+
+    #[test]
     fn ec_points_are_read_wrapped_or_bare() {
         let point: Vec<u8> = [0x04].into_iter().chain([7u8; 96]).collect();
-        let wrapped = ec_point_attribute(&point);
+        let wrapped = ec_point_attribute(&point).unwrap();
         assert_eq!(wrapped.len(), 99);
         assert_eq!(ec_point(EcCurve::P384, &wrapped).unwrap(), point);
         assert_eq!(ec_point(EcCurve::P384, &point).unwrap(), point);
         assert!(ec_point(EcCurve::P256, &point).is_none());
         let p256: Vec<u8> = [0x04].into_iter().chain([7u8; 64]).collect();
         assert_eq!(
-            ec_point(EcCurve::P256, &ec_point_attribute(&p256)).unwrap(),
+            ec_point(EcCurve::P256, &ec_point_attribute(&p256).unwrap()).unwrap(),
             p256
         );
     }
@@ -641,7 +652,7 @@ mod tests {
             KeyAlgorithm::DEFAULT,
         ] {
             let pair = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
-            let public = HsmPublicKey::new(algorithm, pair.public_key().to_vec());
+            let public = HsmPublicKey::new(algorithm, pair.public_key().to_vec()).unwrap();
             assert_eq!(
                 public.subject_public_key_info_der(),
                 pair.subject_public_key_info_der(),

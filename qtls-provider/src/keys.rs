@@ -5,8 +5,8 @@
 use core::fmt;
 use core::str::FromStr;
 
-use der::asn1::{AnyRef, OctetStringRef};
-use der::{Decode, Encode, Reader, SliceReader, Tag, TagNumber, Tagged};
+use der::asn1::{AnyRef, BitStringRef, ContextSpecificRef, OctetStringRef};
+use der::{Decode, Encode, Reader, SliceReader, Tag, TagMode, TagNumber, Tagged};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 use spki::{AlgorithmIdentifierRef, ObjectIdentifier};
@@ -37,14 +37,26 @@ impl KeyAlgorithm {
     /// key of this algorithm: for ECDSA id-ecPublicKey with the named curve (RFC 5480), for
     /// ML-DSA and composite the algorithm OID with absent parameters (RFC 9881,
     /// draft-ietf-lamps-pq-composite-sigs). For keys held elsewhere, such as in a token.
-    pub fn subject_public_key_info_der(&self, public_key: &[u8]) -> Vec<u8> {
-        let algorithm = match self {
-            Self::MlDsa(level) => encode_algorithm_identifier(level.oid(), None),
-            Self::Composite(alg) => encode_algorithm_identifier(alg.oid(), None),
-            Self::Ecdsa(curve) => encode_algorithm_identifier(ID_EC_PUBLIC_KEY, Some(curve.oid())),
+    /// [`Error::Der`] for a key longer than a DER length can say (256 MiB).
+    pub fn subject_public_key_info_der(&self, public_key: &[u8]) -> Result<Vec<u8>, Error> {
+        let (oid, curve) = match self {
+            Self::MlDsa(level) => (level.oid(), None),
+            Self::Composite(alg) => (alg.oid(), None),
+            Self::Ecdsa(curve) => (ID_EC_PUBLIC_KEY, Some(curve.oid())),
         };
-        let bit_string = der_tlv(0x03, &[&[0u8][..], public_key].concat());
-        der_tlv(0x30, &[algorithm, bit_string].concat())
+        let der_error = |error| Error::Der {
+            what: "SubjectPublicKeyInfo",
+            error,
+        };
+        spki::SubjectPublicKeyInfoRef {
+            algorithm: AlgorithmIdentifierRef {
+                oid,
+                parameters: curve.as_ref().map(AnyRef::from),
+            },
+            subject_public_key: BitStringRef::new(0, public_key).map_err(der_error)?,
+        }
+        .to_der()
+        .map_err(der_error)
     }
 
     /// The Q-TLS default: composite MLDSA65-ECDSA-P384-SHA512.
@@ -86,7 +98,14 @@ impl KeyAlgorithm {
             Self::Ecdsa(EcCurve::P256) => const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
             Self::Ecdsa(EcCurve::P384) => const_oid::db::rfc5912::ECDSA_WITH_SHA_384,
         };
-        encode_algorithm_identifier(oid, None)
+        // An OID is at most 39 bytes (const-oid's bound), far below any DER length limit.
+        #[allow(clippy::expect_used)]
+        AlgorithmIdentifierRef {
+            oid,
+            parameters: None,
+        }
+        .to_der()
+        .expect("an OID-only AlgorithmIdentifier always encodes")
     }
 
     fn from_pkcs8_algorithm(algorithm: &AlgorithmIdentifierRef<'_>) -> Result<Self, Error> {
@@ -156,6 +175,8 @@ impl FromStr for KeyAlgorithm {
 /// A private key with its public key, on one backend.
 pub struct KeyPair {
     inner: KeyInner,
+    /// Encoded once, when the key is made, so that reading it cannot fail.
+    spki: Vec<u8>,
 }
 
 enum KeyInner {
@@ -174,7 +195,18 @@ impl KeyPair {
             }
             KeyAlgorithm::Ecdsa(curve) => KeyInner::Ecdsa(EcdsaKey::generate(curve)?),
         };
-        Ok(Self { inner })
+        Self::new(inner)
+    }
+
+    fn new(inner: KeyInner) -> Result<Self, Error> {
+        let mut key = Self {
+            inner,
+            spki: Vec::new(),
+        };
+        key.spki = key
+            .algorithm()
+            .subject_public_key_info_der(key.public_key())?;
+        Ok(key)
     }
 
     /// Loads a PEM document holding one private key: `PRIVATE KEY` (PKCS#8, every type) or
@@ -196,9 +228,10 @@ impl KeyPair {
                     .and_then(|p| p.named_curve())
                     .ok_or_else(|| Error::InvalidPrivateKey("SEC1 key without a curve".into()))?;
                 let curve = curve_from_oid(&curve_oid)?;
-                Ok(Self {
-                    inner: KeyInner::Ecdsa(EcdsaKey::from_der(curve, sec1.secret_sec1_der())?),
-                })
+                Self::new(KeyInner::Ecdsa(EcdsaKey::from_der(
+                    curve,
+                    sec1.secret_sec1_der(),
+                )?))
             }
             _ => Err(Error::UnsupportedAlgorithm(
                 "PKCS#1 RSA keys (use rustls's own key loading for RSA)".into(),
@@ -229,7 +262,7 @@ impl KeyPair {
             }
             KeyAlgorithm::Ecdsa(curve) => KeyInner::Ecdsa(EcdsaKey::from_der(curve, der)?),
         };
-        Ok(Self { inner })
+        Self::new(inner)
     }
 
     /// The key's algorithm.
@@ -261,8 +294,7 @@ impl KeyPair {
 
     /// The DER SubjectPublicKeyInfo.
     pub fn subject_public_key_info_der(&self) -> Vec<u8> {
-        self.algorithm()
-            .subject_public_key_info_der(self.public_key())
+        self.spki.clone()
     }
 
     /// Signs `message` as X.509 and TLS 1.3 do: pure ML-DSA and composite ML-DSA with an
@@ -291,16 +323,25 @@ impl KeyPair {
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
         match &self.inner {
             KeyInner::MlDsa(key) => {
-                let private_key = match key.seed() {
-                    Some(seed) => {
-                        Zeroizing::new([&[0x80, SEED_LEN as u8], seed.as_slice()].concat())
-                    }
-                    None => Zeroizing::new(
-                        OctetStringRef::new(key.expanded())
-                            .and_then(|os| os.to_der())
-                            .map_err(|e| Error::InvalidPrivateKey(format!("encoding: {e}")))?,
-                    ),
+                let der_error = |error| Error::Der {
+                    what: "ML-DSA private key",
+                    error,
                 };
+                let private_key = Zeroizing::new(
+                    match key.seed() {
+                        // seed [0] IMPLICIT OCTET STRING (SIZE (32))
+                        Some(seed) => OctetStringRef::new(seed.as_slice()).and_then(|seed| {
+                            ContextSpecificRef {
+                                tag_number: TagNumber::N0,
+                                tag_mode: TagMode::Implicit,
+                                value: &seed,
+                            }
+                            .to_der()
+                        }),
+                        None => OctetStringRef::new(key.expanded()).and_then(|os| os.to_der()),
+                    }
+                    .map_err(der_error)?,
+                );
                 encode_pkcs8(key.level().oid(), &private_key)
             }
             KeyInner::Composite(key) => encode_pkcs8(key.algorithm().oid(), &key.to_raw()?),
@@ -466,32 +507,10 @@ fn encode_pkcs8(oid: ObjectIdentifier, private_key: &[u8]) -> Result<Zeroizing<V
     }
     .to_der()
     .map(Zeroizing::new)
-    .map_err(|e| Error::InvalidPrivateKey(format!("PKCS#8 encoding: {e}")))
-}
-
-/// A DER AlgorithmIdentifier SEQUENCE with the given OID and optional OID parameter.
-pub(crate) fn encode_algorithm_identifier(
-    oid: ObjectIdentifier,
-    parameter: Option<ObjectIdentifier>,
-) -> Vec<u8> {
-    let mut contents = der_tlv(0x06, oid.as_bytes());
-    if let Some(parameter) = parameter {
-        contents.extend(der_tlv(0x06, parameter.as_bytes()));
-    }
-    der_tlv(0x30, &contents)
-}
-
-/// One DER tag-length-value with a single-byte tag (definite length, up to 64 KiB).
-fn der_tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let len = contents.len();
-    let mut der = vec![tag];
-    match len {
-        0..=0x7f => der.push(len as u8),
-        0x80..=0xff => der.extend([0x81, len as u8]),
-        _ => der.extend([0x82, (len >> 8) as u8, len as u8]),
-    }
-    der.extend_from_slice(contents);
-    der
+    .map_err(|error| Error::Der {
+        what: "PKCS#8 PrivateKeyInfo",
+        error,
+    })
 }
 
 #[cfg(test)]
@@ -573,9 +592,12 @@ mod tests {
         let seed = *inner.seed().unwrap();
         let expanded = inner.expanded().to_vec();
         let oid = MlDsaLevel::MlDsa65.oid();
-        let seed_os = OctetStringRef::new(&seed).unwrap().to_der().unwrap();
         let expanded_os = OctetStringRef::new(&expanded).unwrap().to_der().unwrap();
-        let both = der_tlv(0x30, &[seed_os, expanded_os.clone()].concat());
+        // The seed form is `[0] IMPLICIT OCTET STRING`: 0x80, length 32, the seed.
+        let seed_form = [&[0x80, 0x20][..], &seed].concat();
+        let pkcs8 = key.to_pkcs8_der().unwrap();
+        assert!(pkcs8.windows(seed_form.len()).any(|w| w == seed_form));
+        let both = sequence(&[&seed, &expanded]);
         for private_key in [both, expanded_os] {
             let pkcs8 = encode_pkcs8(oid, &private_key).unwrap();
             let loaded = KeyPair::from_pkcs8_der(&pkcs8, Backend::AwsLc).unwrap();
@@ -583,14 +605,7 @@ mod tests {
         }
         // `both` whose seed does not reproduce the expanded key is refused.
         let other_seed = [7u8; 32];
-        let mismatched = der_tlv(
-            0x30,
-            &[
-                OctetStringRef::new(&other_seed).unwrap().to_der().unwrap(),
-                OctetStringRef::new(&expanded).unwrap().to_der().unwrap(),
-            ]
-            .concat(),
-        );
+        let mismatched = sequence(&[&other_seed, &expanded]);
         let error =
             KeyPair::from_pkcs8_der(&encode_pkcs8(oid, &mismatched).unwrap(), Backend::AwsLc)
                 .unwrap_err()
@@ -610,6 +625,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("31 bytes"), "{error}");
+    }
+
+    /// `SEQUENCE { OCTET STRING... }`, RFC 9881's `both` form.
+    fn sequence(octet_strings: &[&[u8]]) -> Vec<u8> {
+        let mut sequence = der::asn1::SequenceOf::<OctetStringRef<'_>, 2>::new();
+        for bytes in octet_strings {
+            sequence.add(OctetStringRef::new(bytes).unwrap()).unwrap();
+        }
+        sequence.to_der().unwrap()
+    }
+
+    #[test]
+    fn a_spki_over_64_kib_round_trips() {
+        // Longer than any real key: the length must be written in full, never cut to 16 bits.
+        let public_key: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+        let der = KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65)
+            .subject_public_key_info_der(&public_key)
+            .unwrap();
+        let info = spki::SubjectPublicKeyInfoRef::from_der(&der).unwrap();
+        assert_eq!(info.algorithm.oid, MlDsaLevel::MlDsa65.oid());
+        assert_eq!(info.subject_public_key.raw_bytes(), public_key.as_slice());
     }
 
     #[test]
