@@ -34,7 +34,7 @@ use hyper_util::rt::TokioIo;
 use qtls::TlsSettings;
 use qtls::{CertificateSet, ConnectionContext, Identity, QtlsAcceptor, ServedCertificate};
 use qtls_provider::Preset;
-use qtls_verifier::{RevocationPolicy, VerifierBuilder};
+use qtls_verifier::{ClientVerifierBuilder, RevocationPolicy};
 use tokio::net::TcpListener;
 
 struct Args {
@@ -94,10 +94,9 @@ fn acceptor(args: &Args) -> Result<QtlsAcceptor, Box<dyn Error>> {
     // Client certificates are required and verified by qtls-verifier; the acceptor asks the
     // same verifier for the identity it verified.
     let roots = qtls::read_certificates(&args.client_ca)?;
-    let verifier = VerifierBuilder::new(roots, &provider)
-        .code_points(code_points)
+    let verifier = ClientVerifierBuilder::new(roots, &provider)
         .revocation_policy(RevocationPolicy::SoftFail)
-        .build_client_verifier()?;
+        .build()?;
 
     let config = qtls::server_config(
         &settings,

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use qtls_provider::Preset;
-use qtls_verifier::{RevocationPolicy, VerifierBuilder};
+use qtls_verifier::{RevocationPolicy, ServerVerifierBuilder};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,11 +73,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // composite and ML-DSA signatures, the name, EKU serverAuth, and a stapled OCSP
     // response if the server sends one (soft-fail without one; no online lookups here).
     let roots = CertificateDer::pem_file_iter(&args.ca)?.collect::<Result<Vec<_>, _>>()?;
-    let verifier = VerifierBuilder::new(roots, &provider)
+    let verifier = ServerVerifierBuilder::new(roots, &provider)
         .revocation_policy(RevocationPolicy::SoftFail)
         .online_ocsp(false)
         .fetch_crls(false)
-        .build_server_verifier()?;
+        .build()?;
 
     let chain = CertificateDer::pem_file_iter(&args.cert)?.collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(&args.key)?;

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use qtls_provider::Preset;
-use qtls_verifier::{ClientIdentity, RevocationPolicy, VerifierBuilder};
+use qtls_verifier::{ClientIdentity, ClientVerifierBuilder, RevocationPolicy};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -78,9 +78,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // certificates of `qtls pki init` name no OCSP responder or CRL, so the status is
     // reported as unknown and the client is accepted).
     let roots = CertificateDer::pem_file_iter(&args.client_ca)?.collect::<Result<Vec<_>, _>>()?;
-    let verifier = VerifierBuilder::new(roots, &provider)
+    let verifier = ClientVerifierBuilder::new(roots, &provider)
         .revocation_policy(RevocationPolicy::SoftFail)
-        .build_client_verifier()?;
+        .build()?;
 
     let chain = CertificateDer::pem_file_iter(&args.cert)?.collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(&args.key)?;

@@ -567,12 +567,11 @@ impl Offer {
         let provider = settings.provider()?;
         let code_points = &settings.code_points;
         let groups: Vec<_> = provider.kx_groups.iter().map(|g| g.name()).collect();
-        let verifier = qtls_verifier::VerifierBuilder::new(roots.to_vec(), &provider)
-            .code_points(*code_points)
+        let verifier = qtls_verifier::ServerVerifierBuilder::new(roots.to_vec(), &provider)
             .revocation_policy(qtls_verifier::RevocationPolicy::Off)
             .online_ocsp(false)
             .fetch_crls(false)
-            .build_server_verifier()
+            .build()
             .map_err(|e| Error::Config(format!("server verifier: {e}")))?;
         let schemes =
             rustls::client::danger::ServerCertVerifier::supported_verify_schemes(verifier.as_ref());

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qtls_verifier::{ClientIdentity, RevocationDepth, RevocationPolicy, VerifierBuilder};
+use qtls_verifier::{ClientIdentity, ClientVerifierBuilder, RevocationDepth, RevocationPolicy};
 use rustls::server::danger::ClientCertVerifier;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -437,15 +437,14 @@ impl Server {
                         auth.acl.allow.len()
                     );
                 }
-                let verifier = VerifierBuilder::new(roots, &provider)
-                    .code_points(code_points)
+                let verifier = ClientVerifierBuilder::new(roots, &provider)
                     .revocation_policy(auth.revocation)
                     .revocation_depth(auth.revocation_depth)
                     .crl_files(auth.crl_files.clone())
                     .ocsp_responder(auth.ocsp_responder.clone())
                     .require_pq_signatures(settings.require_pq_signatures)
                     .allow_unauthenticated(!required)
-                    .build_client_verifier()
+                    .build()
                     .map_err(|e| Error::Config(e.to_string()))?;
                 let checking: Arc<dyn ClientCertVerifier> = match auth.deny_with {
                     DenyWith::Alert => Arc::new(AuthorizingVerifier::new(

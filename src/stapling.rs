@@ -105,9 +105,9 @@ impl Stapler {
                 certificate.label()
             )));
         };
-        let checker = qtls_verifier::VerifierBuilder::new(vec![issuer.clone()], provider)
+        let checker = qtls_verifier::ServerVerifierBuilder::new(vec![issuer.clone()], provider)
             .timeouts(config.timeout, config.timeout)
-            .build()
+            .build_chain_verifier()
             .map_err(|e| crate::Error::Config(e.to_string()))?;
         let url = config.responder.clone().or_else(|| {
             qtls_verifier::ChainVerifier::revocation_urls(end_entity)

@@ -258,14 +258,13 @@ pub fn client_config(
     identity: Option<&Identity>,
 ) -> Result<(rustls::ClientConfig, SchemeRecord), Error> {
     let provider = settings.provider()?;
-    let inner = qtls_verifier::VerifierBuilder::new(roots, &provider)
-        .code_points(settings.code_points)
+    let inner = qtls_verifier::ServerVerifierBuilder::new(roots, &provider)
         // Off still checks a stapled response (and honours must-staple); it only skips
         // fetching anything.
         .revocation_policy(qtls_verifier::RevocationPolicy::Off)
         .online_ocsp(false)
         .fetch_crls(false)
-        .build_server_verifier()
+        .build()
         .map_err(|e| Error::Config(format!("server verifier: {e}")))?;
     let record = SchemeRecord::default();
     let verifier = Arc::new(RecordingVerifier {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use qtls_pki::Pki;
 use qtls_provider::Backend;
-use qtls_verifier::{RevocationDepth, RevocationPolicy, VerifierBuilder};
+use qtls_verifier::{RevocationDepth, RevocationPolicy, ServerVerifierBuilder};
 use runtime_support::{expect_line, qtls, run_client, start_responder, start_server, ClientRun};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -228,7 +228,7 @@ fn client_auth_section_of_qtls_toml_takes_crls_and_the_revocation_depth() {
     assert_revoked(&run);
 }
 
-/// The README's hard-fail verifier (`VerifierBuilder` with `RevocationPolicy::HardFail`),
+/// The README's hard-fail verifier (`ServerVerifierBuilder` with `RevocationPolicy::HardFail`),
 /// connecting to `qtls server` once; the client's error when the handshake fails.
 fn readme_client(
     pki: &runtime_support::TestPki,
@@ -245,16 +245,16 @@ fn readme_client(
 fn readme_client_with(
     pki: &runtime_support::TestPki,
     port: u16,
-    configure: impl FnOnce(VerifierBuilder) -> VerifierBuilder,
+    configure: impl FnOnce(ServerVerifierBuilder) -> ServerVerifierBuilder,
 ) -> Result<(), String> {
     use std::io::{Read, Write};
     use std::sync::Arc;
     let provider = Arc::new(qtls_provider::hybrid());
     let roots = qtls::read_certificates(&pki.root()).unwrap();
-    let builder = VerifierBuilder::new(roots, &provider)
+    let builder = ServerVerifierBuilder::new(roots, &provider)
         .revocation_policy(RevocationPolicy::HardFail)
         .require_pq_signatures(true);
-    let verifier = configure(builder).build_server_verifier().unwrap();
+    let verifier = configure(builder).build().unwrap();
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
@@ -382,7 +382,7 @@ fn revoked_intermediate_in_the_root_crl_refuses_every_client() {
 }
 
 /// The client side: the README's hard-fail verifier over the whole chain, given both CRLs
-/// with `VerifierBuilder::crl_files`, accepts the server, and refuses it once the root's CRL
+/// with `ServerVerifierBuilder::crl_files`, accepts the server, and refuses it once the root's CRL
 /// lists the intermediate.
 #[test]
 fn readme_verifier_with_both_crl_files_checks_the_whole_chain() {

@@ -242,12 +242,12 @@ impl ServerCertVerifier for StapleCatcher {
 /// Handshakes with 127.0.0.1:`port`, requiring a valid staple; returns it parsed.
 fn staple_of(port: u16, roots: &[CertificateDer<'static>]) -> OcspResponse {
     let provider = Arc::new(qtls_provider::hybrid());
-    let inner = qtls_verifier::VerifierBuilder::new(roots.to_vec(), &provider)
+    let inner = qtls_verifier::ServerVerifierBuilder::new(roots.to_vec(), &provider)
         .revocation_policy(qtls_verifier::RevocationPolicy::HardFail)
         .revocation_depth(qtls_verifier::RevocationDepth::EndEntity)
         .online_ocsp(false)
         .fetch_crls(false)
-        .build_server_verifier()
+        .build()
         .unwrap();
     let catcher = Arc::new(StapleCatcher {
         inner,

@@ -11,7 +11,7 @@ use qtls_pki::{
     OcspResponseBuilder, Usage,
 };
 use qtls_provider::{Backend, KeyAlgorithm, KeyPair};
-use qtls_verifier::{Purpose, RevocationDepth, RevocationPolicy, VerifierBuilder};
+use qtls_verifier::{Purpose, RevocationDepth, RevocationPolicy, ServerVerifierBuilder};
 use rustls::pki_types::UnixTime;
 
 fn certified(usage: Usage, name: &str, issuer: Option<&CertifiedKeyPair>) -> CertifiedKeyPair {
@@ -50,13 +50,14 @@ fn bench(c: &mut Criterion) {
         .unwrap()
         .into_der();
     let provider = qtls_provider::hybrid();
-    let verifier = VerifierBuilder::new(vec![root.certificate().to_certificate_der()], &provider)
-        .revocation_policy(RevocationPolicy::SoftFail)
-        .revocation_depth(RevocationDepth::EndEntity)
-        .online_ocsp(false)
-        .fetch_crls(false)
-        .build()
-        .unwrap();
+    let verifier =
+        ServerVerifierBuilder::new(vec![root.certificate().to_certificate_der()], &provider)
+            .revocation_policy(RevocationPolicy::SoftFail)
+            .revocation_depth(RevocationDepth::EndEntity)
+            .online_ocsp(false)
+            .fetch_crls(false)
+            .build_chain_verifier()
+            .unwrap();
     let chain = [
         leaf.certificate().to_certificate_der(),
         intermediate.certificate().to_certificate_der(),

@@ -1,12 +1,14 @@
 use core::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::CertificateError;
 
-/// Everything that can make a chain fail verification, or a verifier fail to build.
+/// Everything that can make a chain fail verification.
 ///
-/// Each converts to the [`CertificateError`] whose alert the seed's checklist names (see
-/// [`Error::certificate_error`]).
+/// Each converts to the [`CertificateError`] whose alert [RFC 8446 §6.2](https://www.rfc-editor.org/rfc/rfc8446#section-6.2) names for it (see
+/// [`Error::certificate_error`]); a verifier that fails to build says why with
+/// [`VerifierBuilderError`].
 #[non_exhaustive]
 #[derive(Debug, Clone)]
 pub enum Error {
@@ -76,10 +78,13 @@ pub enum Error {
         subject: String,
     },
     /// An OCSP responder or CRL distribution point could not be reached, or did not answer
-    /// with a response; the text names the URL.
-    Fetch(String),
-    /// The verifier's configuration is unusable.
-    Config(String),
+    /// with a response.
+    Fetch {
+        /// The URL asked.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Where a revocation status was learnt.
@@ -210,7 +215,7 @@ impl Error {
             Self::BadStaple(_) | Self::MissingStaple { .. } => {
                 CertificateError::InvalidOcspResponse
             }
-            Self::Fetch(_) | Self::Config(_) => other_error(self.clone()),
+            Self::Fetch { .. } => other_error(self.clone()),
         }
     }
 }
@@ -271,10 +276,85 @@ impl fmt::Display for Error {
                 f,
                 "{subject} requires a stapled OCSP response (must-staple) and none was sent"
             ),
-            Self::Fetch(why) => write!(f, "fetching {why}"),
-            Self::Config(why) => write!(f, "verifier configuration: {why}"),
+            Self::Fetch { url, reason } => write!(f, "fetching {url}: {reason}"),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// Why a [`crate::ServerVerifierBuilder`] or [`crate::ClientVerifierBuilder`] did not build;
+/// each names the input at fault.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum VerifierBuilderError {
+    /// No trust anchor was given.
+    NoTrustAnchors,
+    /// A trust anchor is not a usable certificate ([RFC 5280 §6.1.1](https://www.rfc-editor.org/rfc/rfc5280#section-6.1.1)).
+    TrustAnchor {
+        /// Its position among the roots given, from 0.
+        index: usize,
+        /// Why rustls-webpki refused it.
+        error: webpki::Error,
+    },
+    /// A CRL given to `crls` does not parse ([RFC 5280 §5.1](https://www.rfc-editor.org/rfc/rfc5280#section-5.1)).
+    Crl {
+        /// Its position among the CRLs given, from 0.
+        index: usize,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A CRL file cannot be read, or holds no CRL that parses.
+    CrlFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The OCSP responder URL is unusable (the verifier fetches over plain `http://`, [RFC 6960 Appendix A.1](https://www.rfc-editor.org/rfc/rfc6960#appendix-A.1)).
+    OcspResponderUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Post-quantum signatures are required and the provider verifies none.
+    NoPostQuantumSchemes,
+    /// The thread that re-reads the CRL files could not be started.
+    CrlFileWatcher(std::io::Error),
+}
+
+impl fmt::Display for VerifierBuilderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoTrustAnchors => f.write_str("no trust anchors given"),
+            Self::TrustAnchor { index, error } => {
+                write!(f, "trust anchor #{index} is unusable: {error}")
+            }
+            Self::Crl { index, reason } => write!(f, "CRL #{index} does not parse: {reason}"),
+            Self::CrlFile { path, reason } => {
+                write!(f, "CRL file {}: {reason}", path.display())
+            }
+            Self::OcspResponderUrl { url, reason } => {
+                write!(f, "OCSP responder URL {url:?}: {reason}")
+            }
+            Self::NoPostQuantumSchemes => f.write_str(
+                "post-quantum signatures required, but the provider verifies no ML-DSA or \
+                 composite scheme",
+            ),
+            Self::CrlFileWatcher(error) => {
+                write!(f, "cannot start the CRL file watcher thread: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for VerifierBuilderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::TrustAnchor { error, .. } => Some(error),
+            Self::CrlFileWatcher(error) => Some(error),
+            _ => None,
+        }
+    }
+}

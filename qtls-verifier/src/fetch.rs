@@ -39,39 +39,35 @@ impl Fetcher {
             .post(url)
             .header("Content-Type", "application/ocsp-request")
             .send(request)
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| e.to_string())?;
         if response.status() != 200 {
-            return Err(format!("{url}: HTTP {}", response.status()));
+            return Err(format!("HTTP {}", response.status()));
         }
         response
             .body_mut()
             .with_config()
             .limit(MAX_OCSP_RESPONSE)
             .read_to_vec()
-            .map_err(|e| format!("{url}: {e}"))
+            .map_err(|e| e.to_string())
     }
 
     /// GET a CRL (DER, or PEM which is converted).
     pub(crate) fn crl(&self, url: &str) -> Result<Vec<u8>, String> {
-        let mut response = self
-            .agent
-            .get(url)
-            .call()
-            .map_err(|e| format!("{url}: {e}"))?;
+        let mut response = self.agent.get(url).call().map_err(|e| e.to_string())?;
         if response.status() != 200 {
-            return Err(format!("{url}: HTTP {}", response.status()));
+            return Err(format!("HTTP {}", response.status()));
         }
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_CRL)
             .read_to_vec()
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| e.to_string())?;
         if body.starts_with(b"-----BEGIN") {
             use rustls_pki_types::pem::PemObject;
             return rustls_pki_types::CertificateRevocationListDer::from_pem_slice(&body)
                 .map(|der| der.to_vec())
-                .map_err(|e| format!("{url}: {e}"));
+                .map_err(|e| e.to_string());
         }
         Ok(body)
     }

@@ -6,7 +6,8 @@
 //!   CRLs (configured, or fetched and cached until nextUpdate once their signature verified,
 //!   at most 64 CRLs and 64 MiB), soft- or hard-fail; a failed fetch is not retried for 30 s
 //!   ([`VerifierBuilder::retry_failed_fetches_after`]);
-//! - a post-quantum policy ([`VerifierBuilder::require_pq_signatures`]);
+//! - a post-quantum policy ([`VerifierBuilder::require_pq_signatures`]), with the schemes
+//!   classified by the provider's own table (whatever its composite code points);
 //! - Catalyst dual-key certificates (the alternative signature must verify too, and is
 //!   required under an issuer with an alternative key);
 //! - KeyUsage and AuthorityKeyIdentifier/SubjectKeyIdentifier consistency;
@@ -14,14 +15,14 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use qtls_verifier::{RevocationPolicy, VerifierBuilder};
+//! use qtls_verifier::{RevocationPolicy, ServerVerifierBuilder};
 //!
 //! # fn demo(roots: Vec<rustls::pki_types::CertificateDer<'static>>) -> Result<(), Box<dyn std::error::Error>> {
 //! let provider = Arc::new(qtls_provider::hybrid());
-//! let verifier = VerifierBuilder::new(roots, &provider)
+//! let verifier = ServerVerifierBuilder::new(roots, &provider)
 //!     .revocation_policy(RevocationPolicy::HardFail)
 //!     .require_pq_signatures(true)
-//!     .build_server_verifier()?;
+//!     .build()?;
 //! let config = rustls::ClientConfig::builder_with_provider(provider)
 //!     .with_protocol_versions(&[&rustls::version::TLS13])?
 //!     .dangerous()
@@ -34,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+mod builder;
 mod catalyst;
 mod cert;
 mod error;
@@ -43,7 +45,10 @@ mod ocsp;
 mod rustls_verifiers;
 mod verifier;
 
-pub use error::{Error, OcspError, StatusSource};
+pub use builder::{
+    ClientVerifierBuilder, ServerVerifierBuilder, VerifierBuilder, VerifiesClients, VerifiesServers,
+};
+pub use error::{Error, OcspError, StatusSource, VerifierBuilderError};
 
 /// The subjectAltName DNS names of a DER certificate (None when it does not parse).
 pub fn dns_names(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<Vec<String>> {
@@ -60,5 +65,5 @@ pub use identity::ClientIdentity;
 pub use rustls_verifiers::{QtlsClientVerifier, QtlsServerVerifier};
 pub use verifier::{
     CertificateReport, ChainVerifier, OcspSummary, Purpose, RevocationDepth, RevocationPolicy,
-    RevocationStatus, VerifiedChain, VerifierBuilder,
+    RevocationStatus, VerifiedChain,
 };

@@ -23,6 +23,14 @@ pub struct QtlsServerVerifier {
 }
 
 impl QtlsServerVerifier {
+    /// A builder trusting `roots`, verifying with `provider`'s algorithms.
+    pub fn builder(
+        roots: Vec<CertificateDer<'static>>,
+        provider: &rustls::crypto::CryptoProvider,
+    ) -> crate::ServerVerifierBuilder {
+        crate::ServerVerifierBuilder::new(roots, provider)
+    }
+
     pub(crate) fn new(chain: ChainVerifier) -> Self {
         Self { chain }
     }
@@ -92,6 +100,14 @@ pub struct QtlsClientVerifier {
 }
 
 impl QtlsClientVerifier {
+    /// A builder trusting `roots`, verifying with `provider`'s algorithms.
+    pub fn builder(
+        roots: Vec<CertificateDer<'static>>,
+        provider: &rustls::crypto::CryptoProvider,
+    ) -> crate::ClientVerifierBuilder {
+        crate::ClientVerifierBuilder::new(roots, provider)
+    }
+
     pub(crate) fn new(chain: ChainVerifier, allow_unauthenticated: bool) -> Self {
         let subjects = chain.root_subjects();
         Self {
@@ -226,7 +242,7 @@ fn check_scheme(chain: &ChainVerifier, scheme: SignatureScheme) -> Result<(), ru
     if chain.offers(scheme) {
         return Ok(());
     }
-    if chain.requires_pq() && !chain.code_points().is_post_quantum_scheme(scheme) {
+    if chain.requires_pq() && !chain.is_post_quantum_scheme(scheme) {
         tracing::warn!("{}", Error::ClassicalHandshakeSignature(scheme));
     } else {
         tracing::warn!(

@@ -1,20 +1,18 @@
 //! The chain verifier shared by the server- and client-certificate verifiers.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_lc_rs::digest;
 use der::Decode;
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls_pki_types::{
-    CertificateDer, CertificateRevocationListDer, ServerName, TrustAnchor, UnixTime,
-};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use webpki::{CertRevocationList, OwnedCertRevocationList};
 
+use crate::builder::Settings;
 use crate::cert::ParsedCert;
-use crate::error::{Error, StatusSource};
+use crate::error::{Error, StatusSource, VerifierBuilderError};
 use crate::fetch::Fetcher;
 use crate::ocsp::{self, OcspAnswer, OcspContext, OcspStatus};
 
@@ -115,240 +113,6 @@ impl VerifiedChain {
     }
 }
 
-/// Builds a [`ChainVerifier`], and from it rustls verifiers.
-#[derive(Clone, Debug)]
-pub struct VerifierBuilder {
-    roots: Vec<CertificateDer<'static>>,
-    algorithms: WebPkiSupportedAlgorithms,
-    code_points: qtls_provider::CodePoints,
-    policy: RevocationPolicy,
-    depth: RevocationDepth,
-    online_ocsp: bool,
-    fetch_crls: bool,
-    crls: Vec<CertificateRevocationListDer<'static>>,
-    crl_files: Vec<PathBuf>,
-    crl_files_interval: Duration,
-    ocsp_responder: Option<String>,
-    connect_timeout: Duration,
-    read_timeout: Duration,
-    failed_fetch_window: Duration,
-    clock_skew: Duration,
-    max_ocsp_age: Duration,
-    require_pq_signatures: bool,
-    allow_unauthenticated: bool,
-    allow_stripped_alt_signatures: bool,
-}
-
-impl VerifierBuilder {
-    /// Trust `roots`, verifying signatures with `provider`'s algorithms (composite, ML-DSA,
-    /// ECDSA, RSA, ... as the provider lists them). Defaults: soft-fail revocation over the
-    /// whole chain, online OCSP and CRL fetching on, 3 s connect and 5 s read timeouts,
-    /// failed fetches not retried for 30 s, 5 min clock skew, 7 days for responses without
-    /// nextUpdate.
-    pub fn new(roots: Vec<CertificateDer<'static>>, provider: &CryptoProvider) -> Self {
-        Self {
-            roots,
-            algorithms: provider.signature_verification_algorithms,
-            code_points: qtls_provider::CodePoints::DEFAULT,
-            policy: RevocationPolicy::default(),
-            depth: RevocationDepth::default(),
-            online_ocsp: true,
-            fetch_crls: true,
-            crls: Vec::new(),
-            crl_files: Vec::new(),
-            crl_files_interval: Self::DEFAULT_CRL_FILES_INTERVAL,
-            ocsp_responder: None,
-            connect_timeout: Duration::from_secs(3),
-            read_timeout: Duration::from_secs(5),
-            failed_fetch_window: Duration::from_secs(30),
-            clock_skew: Duration::from_secs(300),
-            max_ocsp_age: Duration::from_secs(7 * 24 * 3600),
-            require_pq_signatures: false,
-            allow_unauthenticated: false,
-            allow_stripped_alt_signatures: false,
-        }
-    }
-
-    /// The code points the provider was built with (to recognise composite schemes).
-    pub fn code_points(mut self, code_points: qtls_provider::CodePoints) -> Self {
-        self.code_points = code_points;
-        self
-    }
-
-    /// Soft- or hard-fail, or off.
-    pub fn revocation_policy(mut self, policy: RevocationPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Check only the end entity, or the whole chain.
-    pub fn revocation_depth(mut self, depth: RevocationDepth) -> Self {
-        self.depth = depth;
-        self
-    }
-
-    /// Ask the AIA OCSP responder when no staple settles the status.
-    pub fn online_ocsp(mut self, enabled: bool) -> Self {
-        self.online_ocsp = enabled;
-        self
-    }
-
-    /// Fetch CRLs from CRL distribution points when OCSP settles nothing.
-    pub fn fetch_crls(mut self, enabled: bool) -> Self {
-        self.fetch_crls = enabled;
-        self
-    }
-
-    /// CRLs to use before fetching any.
-    pub fn crls(mut self, crls: Vec<CertificateRevocationListDer<'static>>) -> Self {
-        self.crls = crls;
-        self
-    }
-
-    /// CRL files (PEM or DER, each any number of CRLs) to use before fetching any, re-read in
-    /// the background when one's modification time or size changes ([RFC 5280 §5](https://www.rfc-editor.org/rfc/rfc5280#section-5)).
-    // Handshakes only read the CRLs last loaded: they never wait for the disk. A file that
-    // becomes unreadable or malformed leaves its previous CRLs in use (a revocation stays
-    // known) and is logged; its CRLs still expire at their nextUpdate.
-    pub fn crl_files(mut self, paths: Vec<PathBuf>) -> Self {
-        self.crl_files = paths;
-        self
-    }
-
-    /// How often [`Self::crl_files`] are checked for changes (a `stat` each); default 2 s.
-    pub fn crl_files_check_interval(mut self, interval: Duration) -> Self {
-        self.crl_files_interval = interval;
-        self
-    }
-
-    /// Ask this OCSP responder about end-entity certificates instead of the one their AIA
-    /// names ([RFC 6960 §4.2.2.1](https://www.rfc-editor.org/rfc/rfc6960#section-4.2.2.1)); intermediates keep their AIA.
-    // One URL answers for one CA (the end entities' issuer); intermediates are issued by
-    // another CA, whose status comes from their own AIA or from a CRL.
-    pub fn ocsp_responder(mut self, url: Option<String>) -> Self {
-        self.ocsp_responder = url;
-        self
-    }
-
-    /// Connect and read timeouts for OCSP and CRL requests.
-    pub fn timeouts(mut self, connect: Duration, read: Duration) -> Self {
-        self.connect_timeout = connect;
-        self.read_timeout = read;
-        self
-    }
-
-    /// How long a failed OCSP or CRL fetch (no answer, timeout, HTTP error) is remembered per URL and not retried; zero retries every time.
-    // A silent responder would otherwise cost the full timeout on every handshake.
-    pub fn retry_failed_fetches_after(mut self, window: Duration) -> Self {
-        self.failed_fetch_window = window;
-        self
-    }
-
-    /// Tolerated clock difference to OCSP responders and CRL issuers.
-    pub fn clock_skew(mut self, skew: Duration) -> Self {
-        self.clock_skew = skew;
-        self
-    }
-
-    /// How old an OCSP response without nextUpdate may be.
-    pub fn max_ocsp_age(mut self, age: Duration) -> Self {
-        self.max_ocsp_age = age;
-        self
-    }
-
-    /// Accept only ML-DSA and composite signatures, in the chain and in CertificateVerify.
-    pub fn require_pq_signatures(mut self, required: bool) -> Self {
-        self.require_pq_signatures = required;
-        self
-    }
-
-    /// DANGEROUS: accept a certificate without an alternative signature under an issuer that has an alternative key ([X.509 (10/2019) §7.2.2](https://www.itu.int/rec/T-REC-X.509-201910-I/en)).
-    // With it, a Catalyst chain is only as strong as its classical signatures: whoever forges
-    // those strips altSignatureAlgorithm/altSignatureValue. Only for CAs known to issue some
-    // children without alternative signatures.
-    pub fn dangerous_allow_stripped_alt_signatures(mut self, allowed: bool) -> Self {
-        self.allow_stripped_alt_signatures = allowed;
-        self
-    }
-
-    /// For client verifiers: let clients without a certificate through.
-    pub fn allow_unauthenticated(mut self, allowed: bool) -> Self {
-        self.allow_unauthenticated = allowed;
-        self
-    }
-
-    /// The default of [`Self::crl_files_check_interval`].
-    pub const DEFAULT_CRL_FILES_INTERVAL: Duration = Duration::from_secs(2);
-
-    /// Builds the shared verifier. Fails when no root is usable or a CRL (or CRL file) does
-    /// not parse.
-    pub fn build(self) -> Result<ChainVerifier, Error> {
-        if self.roots.is_empty() {
-            return Err(Error::Config("no trust anchors".into()));
-        }
-        let mut anchors = Vec::with_capacity(self.roots.len());
-        let mut roots = Vec::with_capacity(self.roots.len());
-        for root in &self.roots {
-            let anchor = webpki::anchor_from_trusted_cert(root)
-                .map_err(|e| Error::Config(format!("unusable trust anchor: {e}")))?
-                .to_owned();
-            anchors.push(anchor);
-            roots.push(ParsedCert::from_der(root)?);
-        }
-        let static_crls = self
-            .crls
-            .iter()
-            .map(|der| Crl::parse(der.as_ref(), None))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut files = crl_files::CrlFiles::new(self.crl_files.clone());
-        let file_crls = files.load_all()?;
-        let crls = static_crls.iter().chain(&file_crls).cloned().collect();
-        let mut schemes = self.algorithms.supported_schemes();
-        if self.require_pq_signatures {
-            schemes.retain(|s| self.code_points.is_post_quantum_scheme(*s));
-            if schemes.is_empty() {
-                return Err(Error::Config(
-                    "post-quantum signatures required, but the provider verifies none".into(),
-                ));
-            }
-        }
-        let interval = self.crl_files_interval;
-        let verifier = ChainVerifier {
-            inner: Arc::new(Inner {
-                fetcher: Fetcher::new(self.connect_timeout, self.read_timeout),
-                anchors,
-                roots,
-                static_crls,
-                crls: RwLock::new(Arc::new(crls)),
-                schemes,
-                config: self,
-                ocsp_cache: Mutex::default(),
-                crl_cache: Mutex::default(),
-                recent: Mutex::default(),
-                failed_fetches: Mutex::default(),
-            }),
-        };
-        if !files.is_empty() {
-            files.watch(Arc::downgrade(&verifier.inner), interval)?;
-        }
-        Ok(verifier)
-    }
-
-    /// Builds a rustls server-certificate verifier (for clients).
-    pub fn build_server_verifier(self) -> Result<Arc<crate::QtlsServerVerifier>, Error> {
-        Ok(Arc::new(crate::QtlsServerVerifier::new(self.build()?)))
-    }
-
-    /// Builds a rustls client-certificate verifier (for servers).
-    pub fn build_client_verifier(self) -> Result<Arc<crate::QtlsClientVerifier>, Error> {
-        let allow = self.allow_unauthenticated;
-        Ok(Arc::new(crate::QtlsClientVerifier::new(
-            self.build()?,
-            allow,
-        )))
-    }
-}
-
 /// Verifies chains: path building, names, usages, policy, Catalyst signatures, revocation.
 /// Cheap to clone; clones share caches.
 #[derive(Clone, Debug)]
@@ -358,13 +122,13 @@ pub struct ChainVerifier {
 
 #[derive(Debug)]
 struct Inner {
-    config: VerifierBuilder,
+    config: Settings,
     fetcher: Fetcher,
     anchors: Vec<TrustAnchor<'static>>,
     roots: Vec<ParsedCert>,
-    /// The CRLs given with [`VerifierBuilder::crls`].
+    /// The CRLs given with [`crate::VerifierBuilder::crls`].
     static_crls: Vec<Crl>,
-    /// Those, and the CRLs last read from [`VerifierBuilder::crl_files`].
+    /// Those, and the CRLs last read from [`crate::VerifierBuilder::crl_files`].
     crls: RwLock<Arc<Vec<Crl>>>,
     schemes: Vec<rustls::SignatureScheme>,
     /// Online OCSP answers by SHA-256 of the certificate, until nextUpdate.
@@ -402,16 +166,10 @@ struct Crl {
 }
 
 impl Crl {
-    fn parse(der: &[u8], url: Option<&str>) -> Result<Self, Error> {
-        let bad = |why: String| {
-            Error::Config(format!(
-                "CRL{}: {why}",
-                url.map(|u| format!(" from {u}")).unwrap_or_default()
-            ))
-        };
-        let list =
-            x509_cert::crl::CertificateList::from_der(der).map_err(|e| bad(e.to_string()))?;
-        let webpki = OwnedCertRevocationList::from_der(der).map_err(|e| bad(format!("{e:?}")))?;
+    /// Parses a DER CRL; the error says why it does not parse.
+    fn parse(der: &[u8]) -> Result<Self, String> {
+        let list = x509_cert::crl::CertificateList::from_der(der).map_err(|e| e.to_string())?;
+        let webpki = OwnedCertRevocationList::from_der(der).map_err(|e| e.to_string())?;
         Ok(Self {
             webpki,
             size: der.len(),
@@ -429,6 +187,86 @@ impl Crl {
                 .collect(),
         })
     }
+}
+
+impl ChainVerifier {
+    /// Builds the verifier from checked `config`.
+    pub(crate) fn from_settings(config: Settings) -> Result<Self, VerifierBuilderError> {
+        if config.roots.is_empty() {
+            return Err(VerifierBuilderError::NoTrustAnchors);
+        }
+        let mut anchors = Vec::with_capacity(config.roots.len());
+        let mut roots = Vec::with_capacity(config.roots.len());
+        for (index, root) in config.roots.iter().enumerate() {
+            let unusable = |error| VerifierBuilderError::TrustAnchor { index, error };
+            let anchor = webpki::anchor_from_trusted_cert(root)
+                .map_err(unusable)?
+                .to_owned();
+            anchors.push(anchor);
+            roots.push(ParsedCert::from_der(root).map_err(|_| unusable(webpki::Error::BadDer))?);
+        }
+        if let Some(url) = &config.ocsp_responder {
+            check_responder_url(url)?;
+        }
+        let static_crls = config
+            .crls
+            .iter()
+            .enumerate()
+            .map(|(index, der)| {
+                Crl::parse(der.as_ref())
+                    .map_err(|reason| VerifierBuilderError::Crl { index, reason })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut files = crl_files::CrlFiles::new(config.crl_files.clone());
+        let file_crls = files.load_all()?;
+        let crls = static_crls.iter().chain(&file_crls).cloned().collect();
+        let mut schemes = config.algorithms.supported_schemes();
+        if config.require_pq_signatures {
+            schemes.retain(|s| config.post_quantum_schemes.contains(s));
+            if schemes.is_empty() {
+                return Err(VerifierBuilderError::NoPostQuantumSchemes);
+            }
+        }
+        let interval = config.crl_files_interval;
+        let verifier = Self {
+            inner: Arc::new(Inner {
+                fetcher: Fetcher::new(config.connect_timeout, config.read_timeout),
+                anchors,
+                roots,
+                static_crls,
+                crls: RwLock::new(Arc::new(crls)),
+                schemes,
+                config,
+                ocsp_cache: Mutex::default(),
+                crl_cache: Mutex::default(),
+                recent: Mutex::default(),
+                failed_fetches: Mutex::default(),
+            }),
+        };
+        if !files.is_empty() {
+            files
+                .watch(Arc::downgrade(&verifier.inner), interval)
+                .map_err(VerifierBuilderError::CrlFileWatcher)?;
+        }
+        Ok(verifier)
+    }
+}
+
+/// An OCSP responder URL the fetcher can use: `http://` with a host ([RFC 6960 Appendix A.1](https://www.rfc-editor.org/rfc/rfc6960#appendix-A.1)).
+// Refused at build time so a typo is a startup error, not a status unknown on every handshake.
+fn check_responder_url(url: &str) -> Result<(), VerifierBuilderError> {
+    let bad = |reason| VerifierBuilderError::OcspResponderUrl {
+        url: url.to_string(),
+        reason,
+    };
+    let uri: ureq::http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(bad("not an http:// URL (OCSP is fetched over plain HTTP)"));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    Ok(())
 }
 
 fn sha256(data: &[u8]) -> Vec<u8> {
@@ -455,8 +293,9 @@ impl ChainVerifier {
         &self.inner.config.algorithms
     }
 
-    pub(crate) fn code_points(&self) -> &qtls_provider::CodePoints {
-        &self.inner.config.code_points
+    /// Whether the provider verifies `scheme` with ML-DSA or composite ML-DSA only.
+    pub(crate) fn is_post_quantum_scheme(&self, scheme: rustls::SignatureScheme) -> bool {
+        self.inner.config.post_quantum_schemes.contains(&scheme)
     }
 
     pub(crate) fn requires_pq(&self) -> bool {
@@ -534,9 +373,13 @@ impl ChainVerifier {
         end_entity: &CertificateDer<'_>,
         issuer: &CertificateDer<'_>,
     ) -> Result<Vec<u8>, Error> {
-        let request = Self::ocsp_request(end_entity, issuer)
-            .map_err(|e| Error::Fetch(format!("{url}: {e}")))?;
-        self.inner.fetcher.ocsp(url, &request).map_err(Error::Fetch)
+        let fetch_error = |reason: String| Error::Fetch {
+            url: url.to_string(),
+            reason,
+        };
+        let request =
+            Self::ocsp_request(end_entity, issuer).map_err(|e| fetch_error(e.to_string()))?;
+        self.inner.fetcher.ocsp(url, &request).map_err(fetch_error)
     }
 
     /// The chain most recently verified for this end-entity certificate, if remembered.
@@ -596,12 +439,14 @@ impl ChainVerifier {
             chain.push(ParsedCert::from_der(intermediate.der().as_ref())?);
         }
         let anchor = path.anchor();
+        // Every anchor was made from one of `roots`; an anchor without its certificate
+        // would be one we do not know, and is refused as such (fail closed).
         let root = self
             .inner
             .roots
             .iter()
             .find(|root| root.matches_anchor(anchor))
-            .ok_or_else(|| Error::Config("trust anchor without its certificate".into()))?
+            .ok_or(Error::Chain(webpki::Error::UnknownIssuer))?
             .clone();
         chain.push(root);
 
@@ -792,14 +637,14 @@ impl ChainVerifier {
             }
             crls.extend(found);
         }
-        if !crls.is_empty() {
-            let lists: Vec<CertRevocationList<'_>> = crls
-                .iter()
-                .map(|crl| CertRevocationList::from(crl.webpki.clone()))
-                .collect();
-            let refs: Vec<&CertRevocationList<'_>> = lists.iter().collect();
-            let options = webpki::RevocationOptionsBuilder::new(&refs)
-                .map_err(|_| Error::Config("no CRLs".into()))?
+        let lists: Vec<CertRevocationList<'_>> = crls
+            .iter()
+            .map(|crl| CertRevocationList::from(crl.webpki.clone()))
+            .collect();
+        let refs: Vec<&CertRevocationList<'_>> = lists.iter().collect();
+        // Fails only for an empty list: then no CRL has anything to say.
+        if let Ok(options) = webpki::RevocationOptionsBuilder::new(&refs) {
+            let options = options
                 .with_depth(webpki::RevocationCheckDepth::Chain)
                 .with_status_policy(webpki::UnknownStatusPolicy::Allow)
                 .with_expiration_policy(webpki::ExpirationPolicy::Enforce)
@@ -902,8 +747,12 @@ impl ChainVerifier {
             }
         };
         for url in urls.into_iter().take(MAX_URLS_PER_CERTIFICATE) {
-            let fetched =
-                self.remembering_failures(&url, || self.inner.fetcher.ocsp(&url, &request));
+            let fetched = self.remembering_failures(&url, || {
+                self.inner
+                    .fetcher
+                    .ocsp(&url, &request)
+                    .map_err(|e| format!("{url}: {e}"))
+            });
             let answer = fetched.and_then(|der| {
                 ocsp::check_response(&der, &self.ocsp_context(cert, issuer, now))
                     .map_err(|e| format!("{url}: {e}"))
@@ -943,8 +792,13 @@ impl ChainVerifier {
                 }
             }
         }
-        let der = self.remembering_failures(url, || self.inner.fetcher.crl(url))?;
-        let crl = Crl::parse(&der, Some(url)).map_err(|e| e.to_string())?;
+        let der = self.remembering_failures(url, || {
+            self.inner
+                .fetcher
+                .crl(url)
+                .map_err(|e| format!("{url}: {e}"))
+        })?;
+        let crl = Crl::parse(&der).map_err(|e| format!("{url}: {e}"))?;
         if crl.issuer != issuer.cert.tbs_certificate.subject {
             // Not this issuer's CRL: the caller reports it; nothing to verify or cache.
             return Ok(crl);
@@ -1080,7 +934,11 @@ fn any_eku() -> impl webpki::ExtendedKeyUsageValidator {
 }
 
 fn is_pq_signature(cert: &ParsedCert) -> bool {
-    let oid = cert.signature_algorithm_oid();
+    is_post_quantum_oid(cert.signature_algorithm_oid())
+}
+
+/// Whether `oid` is ML-DSA ([RFC 9881](https://www.rfc-editor.org/rfc/rfc9881)) or composite ML-DSA ([draft-ietf-lamps-pq-composite-sigs](https://datatracker.ietf.org/doc/draft-ietf-lamps-pq-composite-sigs/)).
+pub(crate) fn is_post_quantum_oid(oid: const_oid::ObjectIdentifier) -> bool {
     qtls_provider::MlDsaLevel::ALL
         .iter()
         .any(|level| level.oid() == oid)

@@ -21,7 +21,7 @@ use const_oid::ObjectIdentifier;
 use der::asn1::{BitString, Ia5String, OctetString, UtcTime};
 use der::{Decode, Encode};
 use qtls_provider::{Backend, EcCurve, KeyAlgorithm, KeyPair, MlDsaLevel};
-use qtls_verifier::{Error, Purpose, VerifierBuilder};
+use qtls_verifier::{Error, Purpose, ServerVerifierBuilder};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{AlertDescription as Alert, CertificateError as CE};
 use x509_cert::certificate::Version;
@@ -286,8 +286,8 @@ impl Root {
         }
     }
 
-    fn builder(&self) -> VerifierBuilder {
-        VerifierBuilder::new(vec![der_of(&self.cert)], &qtls_provider::hybrid())
+    fn builder(&self) -> ServerVerifierBuilder {
+        ServerVerifierBuilder::new(vec![der_of(&self.cert)], &qtls_provider::hybrid())
             .revocation_policy(qtls_verifier::RevocationPolicy::Off)
     }
 
@@ -297,10 +297,10 @@ impl Root {
 
     fn verify_with(
         &self,
-        builder: VerifierBuilder,
+        builder: ServerVerifierBuilder,
         leaf: &Certificate,
     ) -> Result<qtls_verifier::VerifiedChain, Error> {
-        builder.build().unwrap().verify(
+        builder.build_chain_verifier().unwrap().verify(
             &der_of(leaf),
             &[],
             Purpose::Server,
@@ -311,9 +311,9 @@ impl Root {
     }
 
     fn server_verifier(&self) -> std::sync::Arc<qtls_verifier::QtlsServerVerifier> {
-        VerifierBuilder::new(vec![der_of(&self.cert)], &qtls_provider::hybrid())
+        ServerVerifierBuilder::new(vec![der_of(&self.cert)], &qtls_provider::hybrid())
             .revocation_policy(qtls_verifier::RevocationPolicy::Off)
-            .build_server_verifier()
+            .build()
             .unwrap()
     }
 }
@@ -676,7 +676,7 @@ fn stripped_alternative_signature_under_a_catalyst_issuer_is_bad_certificate() {
         vec![der_of(&cert)],
         &leaf_key,
         None,
-        relaxed().build_server_verifier().unwrap(),
+        relaxed().build().unwrap(),
         now(),
     );
     assert!(outcome.client.is_ok(), "{:?}", outcome.client);

@@ -92,7 +92,7 @@ fn client_auth(
     pki: &TestPki,
     client_chain: Vec<CertificateDer<'static>>,
     client_key: Arc<dyn SigningKey>,
-    client_verifier: qtls_verifier::VerifierBuilder,
+    client_verifier: qtls_verifier::ClientVerifierBuilder,
 ) -> Outcome {
     client_auth_over(
         &rustls::version::TLS13,
@@ -110,7 +110,7 @@ fn client_auth_over(
     pki: &TestPki,
     client_chain: Vec<CertificateDer<'static>>,
     client_key: Arc<dyn SigningKey>,
-    client_verifier: qtls_verifier::VerifierBuilder,
+    client_verifier: qtls_verifier::ClientVerifierBuilder,
 ) -> Outcome {
     let server_leaf = pki.server_leaf();
     let server_key = CertifiedKey::new(
@@ -121,16 +121,16 @@ fn client_auth_over(
     let server_config = ServerConfig::builder_with_details(Arc::clone(&provider), clock.clone())
         .with_protocol_versions(&[version])
         .unwrap()
-        .with_client_cert_verifier(client_verifier.build_client_verifier().unwrap())
+        .with_client_cert_verifier(client_verifier.build().unwrap())
         .with_cert_resolver(Arc::new(Resolver(Arc::new(server_key))));
     let client_config = ClientConfig::builder_with_details(Arc::clone(&provider), clock)
         .with_protocol_versions(&[version])
         .unwrap()
         .dangerous()
         .with_custom_certificate_verifier(
-            qtls_verifier::VerifierBuilder::new(pki.roots(), &provider)
+            qtls_verifier::ServerVerifierBuilder::new(pki.roots(), &provider)
                 .revocation_policy(qtls_verifier::RevocationPolicy::Off)
-                .build_server_verifier()
+                .build()
                 .unwrap(),
         )
         .with_client_cert_resolver(Arc::new(ClientCert(Arc::new(CertifiedKey::new(
@@ -170,7 +170,7 @@ fn honest_client_signatures_are_accepted() {
             &pki,
             pki.chain(client.certificate()),
             liar(client.key(), scheme),
-            verifier(&pki),
+            client_verifier(&pki),
         );
         assert!(
             outcome.client.is_ok() && outcome.server.is_ok(),
@@ -207,7 +207,7 @@ fn client_scheme_that_does_not_match_its_key_is_illegal_parameter() {
             &pki,
             pki.chain(client.certificate()),
             liar(client.key(), claimed),
-            verifier(&pki),
+            client_verifier(&pki),
         );
         assert_illegal_parameter_from_server(case, &outcome);
     }
@@ -227,7 +227,7 @@ fn tls12_client_scheme_that_does_not_match_its_key_is_illegal_parameter() {
         &pki,
         chain.clone(),
         liar(client.key(), SignatureScheme::ECDSA_NISTP256_SHA256),
-        qtls_verifier::VerifierBuilder::new(pki.roots(), &provider)
+        qtls_verifier::ClientVerifierBuilder::new(pki.roots(), &provider)
             .revocation_policy(qtls_verifier::RevocationPolicy::Off),
     );
     assert!(
@@ -242,7 +242,7 @@ fn tls12_client_scheme_that_does_not_match_its_key_is_illegal_parameter() {
         &pki,
         chain,
         liar(client.key(), SignatureScheme::RSA_PSS_SHA256),
-        qtls_verifier::VerifierBuilder::new(pki.roots(), &provider)
+        qtls_verifier::ClientVerifierBuilder::new(pki.roots(), &provider)
             .revocation_policy(qtls_verifier::RevocationPolicy::Off),
     );
     assert_illegal_parameter_from_server("TLS 1.2, ECDSA key, RSA-PSS scheme", &outcome);
@@ -259,7 +259,7 @@ fn client_scheme_not_offered_in_certificate_request_is_illegal_parameter() {
         &pki,
         pki.chain(client.certificate()),
         liar(client.key(), SignatureScheme::ECDSA_NISTP256_SHA256),
-        verifier(&pki).require_pq_signatures(true),
+        client_verifier(&pki).require_pq_signatures(true),
     );
     assert_illegal_parameter_from_server("ECDSA under require_pq_signatures", &outcome);
 }
@@ -277,7 +277,7 @@ fn client_scheme_outside_every_table_is_illegal_parameter_in_rustls() {
         &pki,
         pki.chain(client.certificate()),
         liar(client.key(), SignatureScheme::ED448),
-        verifier(&pki),
+        client_verifier(&pki),
     );
     assert_illegal_parameter_from_server("ED448", &outcome);
     assert_eq!(
@@ -311,7 +311,7 @@ fn server_scheme_that_does_not_match_its_key_is_illegal_parameter() {
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(verifier(&pki).build_server_verifier().unwrap())
+        .with_custom_certificate_verifier(verifier(&pki).build().unwrap())
         .with_no_client_auth();
     let mut server = ServerConnection::new(Arc::new(server_config)).unwrap();
     let mut client =

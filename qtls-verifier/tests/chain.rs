@@ -16,7 +16,7 @@ use rustls::{AlertDescription as Alert, CertificateError as CE};
 const COMPOSITE: KeyAlgorithm = KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512);
 
 fn server_verifier(pki: &TestPki) -> Arc<qtls_verifier::QtlsServerVerifier> {
-    verifier(pki).build_server_verifier().unwrap()
+    verifier(pki).build().unwrap()
 }
 
 #[test]
@@ -30,7 +30,7 @@ fn valid_chains_of_every_algorithm_verify_and_handshake() {
         let leaf = pki.server_leaf();
         let chain = pki.chain(leaf.certificate());
         let verified = verifier(&pki)
-            .build()
+            .build_chain_verifier()
             .unwrap()
             .verify(
                 &chain[0],
@@ -106,7 +106,7 @@ fn bad_signature_in_either_half_of_a_composite_is_bad_certificate() {
             rustls::pki_types::CertificateDer::from(bad),
             pki.intermediate.certificate().to_certificate_der(),
         ];
-        let direct = verifier(&pki).build().unwrap().verify(
+        let direct = verifier(&pki).build_chain_verifier().unwrap().verify(
             &chain[0],
             &chain[1..],
             Purpose::Server,
@@ -171,7 +171,7 @@ fn wildcard_and_ip_names() {
             .hosts(["*.example.com", "127.0.0.1"]),
     );
     let chain = pki.chain(leaf.certificate());
-    let verifier = verifier(&pki).build().unwrap();
+    let verifier = verifier(&pki).build_chain_verifier().unwrap();
     for name in ["a.example.com", "127.0.0.1"] {
         verifier
             .verify(
@@ -231,7 +231,7 @@ fn ca_false_intermediate_is_bad_certificate() {
         not_a_ca.certificate().to_certificate_der(),
         pki.intermediate.certificate().to_certificate_der(),
     ];
-    let direct = verifier(&pki).build().unwrap().verify(
+    let direct = verifier(&pki).build_chain_verifier().unwrap().verify(
         &chain[0],
         &chain[1..],
         Purpose::Server,
@@ -267,7 +267,7 @@ fn path_too_long_is_refused() {
         sub.certificate().to_certificate_der(),
         pki.intermediate.certificate().to_certificate_der(),
     ];
-    let direct = verifier(&pki).build().unwrap().verify(
+    let direct = verifier(&pki).build_chain_verifier().unwrap().verify(
         &chain[0],
         &chain[1..],
         Purpose::Server,
@@ -293,7 +293,7 @@ fn post_quantum_policy_refuses_classical_chains_and_signatures() {
     let chain = classical.chain(leaf.certificate());
     let strict = verifier(&classical)
         .require_pq_signatures(true)
-        .build()
+        .build_chain_verifier()
         .unwrap();
     let error = strict
         .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
@@ -306,7 +306,7 @@ fn post_quantum_policy_refuses_classical_chains_and_signatures() {
         None,
         verifier(&classical)
             .require_pq_signatures(true)
-            .build_server_verifier()
+            .build()
             .unwrap(),
         now(),
     );
@@ -322,10 +322,7 @@ fn post_quantum_policy_refuses_classical_chains_and_signatures() {
         pki.chain(leaf.certificate()),
         leaf.key(),
         None,
-        verifier(&pki)
-            .require_pq_signatures(true)
-            .build_server_verifier()
-            .unwrap(),
+        verifier(&pki).require_pq_signatures(true).build().unwrap(),
         now(),
     );
     assert!(outcome.client.is_ok(), "{:?}", outcome.client);
@@ -338,7 +335,7 @@ fn key_identifier_mismatch_is_refused() {
     // path building succeeds through webpki... exercised through ChainVerifier directly.
     let pki = TestPki::new(COMPOSITE);
     let leaf = pki.server_leaf();
-    let verifier: ChainVerifier = verifier(&pki).build().unwrap();
+    let verifier: ChainVerifier = verifier(&pki).build_chain_verifier().unwrap();
     let chain = pki.chain(leaf.certificate());
     assert!(verifier
         .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
@@ -381,9 +378,9 @@ fn composite_trust_anchors_from_the_lamps_vectors_verify_their_self_signatures()
             .decode(test["x5c"].as_str().unwrap())
             .unwrap();
         let cert = rustls::pki_types::CertificateDer::from(der.clone());
-        let verifier = qtls_verifier::VerifierBuilder::new(vec![cert.clone()], &provider)
+        let verifier = qtls_verifier::ServerVerifierBuilder::new(vec![cert.clone()], &provider)
             .revocation_policy(qtls_verifier::RevocationPolicy::Off)
-            .build()
+            .build_chain_verifier()
             .unwrap();
         assert!(verifier.self_signature_verifies(&cert), "{id}");
         let mut bad = der;

@@ -15,8 +15,8 @@ use rustls::{AlertDescription as Alert, CertificateError as CE};
 
 const COMPOSITE: KeyAlgorithm = KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512);
 
-fn client_verifier(pki: &TestPki) -> Arc<qtls_verifier::QtlsClientVerifier> {
-    verifier(pki).build_client_verifier().unwrap()
+fn built_client_verifier(pki: &TestPki) -> Arc<qtls_verifier::QtlsClientVerifier> {
+    common::client_verifier(pki).build().unwrap()
 }
 
 /// Asserts the server refused the client with `expected` and the client received `alert`.
@@ -39,7 +39,7 @@ fn verified_client_identity_is_available_after_the_handshake() {
         pki.leaf_builder(Usage::ClientLeaf, "alice")
             .hosts(["alice.example.com"]),
     );
-    let verifier = client_verifier(&pki);
+    let verifier = built_client_verifier(&pki);
     let (outcome, server) = mutual_handshake(
         &pki,
         Some((pki.chain(client.certificate()), client.key())),
@@ -73,16 +73,16 @@ fn verified_client_identity_is_available_after_the_handshake() {
 #[test]
 fn missing_client_certificate_is_certificate_required() {
     let pki = TestPki::new(COMPOSITE);
-    let (outcome, _) = mutual_handshake(&pki, None, client_verifier(&pki), now());
+    let (outcome, _) = mutual_handshake(&pki, None, built_client_verifier(&pki), now());
     assert_eq!(outcome.server, Err(rustls::Error::NoCertificatesPresented));
     assert_eq!(
         outcome.client,
         Err(rustls::Error::AlertReceived(Alert::CertificateRequired))
     );
     // ... unless anonymous clients are allowed, and then there is no identity.
-    let verifier = verifier(&pki)
+    let verifier = common::client_verifier(&pki)
         .allow_unauthenticated(true)
-        .build_client_verifier()
+        .build()
         .unwrap();
     let (outcome, server) = mutual_handshake(&pki, None, Arc::clone(&verifier), now());
     assert!(outcome.server.is_ok());
@@ -97,7 +97,7 @@ fn client_from_an_unknown_ca_is_unknown_ca() {
     let (outcome, _) = mutual_handshake(
         &pki,
         Some((other.chain(client.certificate()), client.key())),
-        client_verifier(&pki),
+        built_client_verifier(&pki),
         now(),
     );
     assert_client_refused(&outcome, &CE::UnknownIssuer, Alert::UnknownCA);
@@ -110,7 +110,7 @@ fn server_certificate_as_client_certificate_is_unsupported_certificate() {
     let (outcome, _) = mutual_handshake(
         &pki,
         Some((pki.chain(wrong.certificate()), wrong.key())),
-        client_verifier(&pki),
+        built_client_verifier(&pki),
         now(),
     );
     assert_client_refused(&outcome, &CE::InvalidPurpose, Alert::UnsupportedCertificate);
@@ -127,7 +127,7 @@ fn expired_client_certificate_is_certificate_expired() {
     let (outcome, _) = mutual_handshake(
         &pki,
         Some((pki.chain(client.certificate()), client.key())),
-        client_verifier(&pki),
+        built_client_verifier(&pki),
         at(ISSUED + 10 * DAY),
     );
     match &outcome.server {
@@ -157,13 +157,13 @@ fn revoked_client_certificate_is_certificate_revoked_and_good_ones_carry_their_s
         )
         .build(&pki.intermediate)
         .unwrap();
-    let verifier = verifier(&pki)
+    let verifier = common::client_verifier(&pki)
         .revocation_policy(RevocationPolicy::HardFail)
         .revocation_depth(qtls_verifier::RevocationDepth::EndEntity)
         .online_ocsp(false)
         .fetch_crls(false)
         .crls(vec![crl.der().to_vec().into()])
-        .build_client_verifier()
+        .build()
         .unwrap();
     let (outcome, _) = mutual_handshake(
         &pki,

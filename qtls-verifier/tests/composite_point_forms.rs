@@ -77,7 +77,7 @@ fn leaf_with_a_hybrid_point_is_bad_certificate() {
     for prefix in hybrid_prefixes(&point) {
         eprintln!("prefix {prefix:#04x}");
         let modified = with_point_prefix(&chain[0], &pki.intermediate, prefix);
-        let verifier = verifier(&pki).build().unwrap();
+        let verifier = verifier(&pki).build_chain_verifier().unwrap();
         assert_refused_key(verifier.verify(
             &modified,
             &chain[1..],
@@ -106,7 +106,7 @@ fn intermediate_with_a_hybrid_point_is_bad_certificate() {
     for prefix in hybrid_prefixes(&point) {
         eprintln!("prefix {prefix:#04x}");
         let intermediate = with_point_prefix(&chain[1], &pki.root, prefix);
-        assert_refused_key(verifier(&pki).build().unwrap().verify(
+        assert_refused_key(verifier(&pki).build_chain_verifier().unwrap().verify(
             &chain[0],
             &[intermediate],
             Purpose::Server,
@@ -143,5 +143,5 @@ fn certificate_verify_under_a_hybrid_point_fails_in_the_provider() {
 }
 
 fn verifier_for(pki: &TestPki) -> Arc<qtls_verifier::QtlsServerVerifier> {
-    verifier(pki).build_server_verifier().unwrap()
+    verifier(pki).build().unwrap()
 }

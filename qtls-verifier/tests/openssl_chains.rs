@@ -21,8 +21,8 @@ use std::sync::OnceLock;
 
 use qtls_provider::{Backend, KeyPair};
 use qtls_verifier::{
-    ChainVerifier, Error, OcspError, Purpose, RevocationPolicy, RevocationStatus, StatusSource,
-    VerifierBuilder,
+    ChainVerifier, Error, OcspError, Purpose, RevocationPolicy, RevocationStatus,
+    ServerVerifierBuilder, StatusSource,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
@@ -431,8 +431,8 @@ impl OpensslPki {
         }
     }
 
-    fn verifier(&self) -> VerifierBuilder {
-        VerifierBuilder::new(vec![self.root.clone()], &qtls_provider::hybrid())
+    fn verifier(&self) -> ServerVerifierBuilder {
+        ServerVerifierBuilder::new(vec![self.root.clone()], &qtls_provider::hybrid())
     }
 
     /// Hard-fail over the whole chain with no network: the configured CRLs, and the staple.
@@ -442,7 +442,7 @@ impl OpensslPki {
             .online_ocsp(false)
             .fetch_crls(false)
             .crls(crls)
-            .build()
+            .build_chain_verifier()
             .unwrap()
     }
 
@@ -476,7 +476,7 @@ fn openssl_chain_verifies() {
     let verifier = pki
         .verifier()
         .revocation_policy(RevocationPolicy::Off)
-        .build()
+        .build_chain_verifier()
         .unwrap();
     for leaf in [&pki.good, &pki.revoked] {
         let verified = pki.verify(&verifier, leaf, &[]).unwrap();
@@ -538,7 +538,7 @@ fn revoked_leaf_fails_with_openssl_ocsp_staple() {
             .revocation_policy(policy)
             .online_ocsp(false)
             .fetch_crls(false)
-            .build()
+            .build_chain_verifier()
             .unwrap();
         for signer in SIGNERS {
             match pki.verify(&verifier, &pki.revoked, pki.revoked.ocsp(signer)) {
@@ -616,7 +616,7 @@ fn revoked_leaf_fails_with_openssl_crl() {
         .online_ocsp(false)
         .fetch_crls(false)
         .crls(vec![pki.intermediate_crl.clone()])
-        .build()
+        .build_chain_verifier()
         .unwrap();
     assert!(matches!(
         pki.verify(&verifier, &pki.revoked, &[]),
@@ -636,7 +636,7 @@ fn openssl_chain_in_a_handshake_with_openssl_staple() {
             .online_ocsp(false)
             .fetch_crls(false)
             .crls(vec![pki.root_crl.clone()])
-            .build_server_verifier()
+            .build()
             .unwrap()
     };
     let chain = |leaf: &Leaf| vec![leaf.cert.clone(), pki.intermediate.clone()];

@@ -53,7 +53,7 @@ fn revoked() -> OcspCertStatus {
     }
 }
 
-fn staple_verifier(pki: &TestPki) -> qtls_verifier::VerifierBuilder {
+fn staple_verifier(pki: &TestPki) -> qtls_verifier::ServerVerifierBuilder {
     verifier(pki)
         .revocation_policy(RevocationPolicy::SoftFail)
         .online_ocsp(false)
@@ -74,7 +74,7 @@ fn good_staple_is_accepted_and_reported() {
     );
     let chain = pki.chain(leaf.certificate());
     let verified = staple_verifier(&pki)
-        .build()
+        .build_chain_verifier()
         .unwrap()
         .verify(
             &chain[0],
@@ -93,7 +93,7 @@ fn good_staple_is_accepted_and_reported() {
         chain,
         leaf.key(),
         Some(staple),
-        staple_verifier(&pki).build_server_verifier().unwrap(),
+        staple_verifier(&pki).build().unwrap(),
         now(),
     );
     assert!(outcome.client.is_ok(), "{:?}", outcome.client);
@@ -108,7 +108,7 @@ fn revoked_by_staple_is_certificate_revoked() {
         pki.chain(leaf.certificate()),
         leaf.key(),
         Some(staple),
-        staple_verifier(&pki).build_server_verifier().unwrap(),
+        staple_verifier(&pki).build().unwrap(),
         now(),
     );
     assert_refused(&outcome, &CE::Revoked, Alert::CertificateRevoked);
@@ -185,7 +185,7 @@ fn bad_staples_are_bad_certificate_status_response() {
     let chain = pki.chain(leaf.certificate());
     for (case, staple, expected) in cases {
         let error = staple_verifier(&pki)
-            .build()
+            .build_chain_verifier()
             .unwrap()
             .verify(
                 &chain[0],
@@ -204,7 +204,7 @@ fn bad_staples_are_bad_certificate_status_response() {
             chain.clone(),
             leaf.key(),
             Some(staple),
-            staple_verifier(&pki).build_server_verifier().unwrap(),
+            staple_verifier(&pki).build().unwrap(),
             now(),
         );
         assert_refused(
@@ -223,7 +223,7 @@ fn delegated_responder_is_accepted() {
     let staple = ocsp(&pki, &leaf, OcspCertStatus::Good, &responder, hours(48));
     let chain = pki.chain(leaf.certificate());
     staple_verifier(&pki)
-        .build()
+        .build_chain_verifier()
         .unwrap()
         .verify(
             &chain[0],
@@ -247,7 +247,7 @@ fn must_staple_without_a_staple_is_refused() {
         pki.chain(leaf.certificate()),
         leaf.key(),
         None,
-        staple_verifier(&pki).build_server_verifier().unwrap(),
+        staple_verifier(&pki).build().unwrap(),
         now(),
     );
     assert_refused(
@@ -270,7 +270,10 @@ fn online_pki(ocsp_url: &str, crl_url: Option<&str>) -> (TestPki, CertifiedKeyPa
     (pki, leaf)
 }
 
-fn online_verifier(pki: &TestPki, policy: RevocationPolicy) -> qtls_verifier::VerifierBuilder {
+fn online_verifier(
+    pki: &TestPki,
+    policy: RevocationPolicy,
+) -> qtls_verifier::ServerVerifierBuilder {
     verifier(pki)
         .revocation_policy(policy)
         .revocation_depth(qtls_verifier::RevocationDepth::EndEntity)
@@ -295,7 +298,7 @@ fn online_ocsp_good_is_cached_and_revoked_is_refused() {
     };
     let chain = pki.chain(leaf.certificate());
     let verifier = online_verifier(pki, RevocationPolicy::HardFail)
-        .build()
+        .build_chain_verifier()
         .unwrap();
 
     let verified = verifier
@@ -315,7 +318,7 @@ fn online_ocsp_good_is_cached_and_revoked_is_refused() {
     // A fresh verifier sees the revocation and refuses with certificate_revoked.
     *status.lock().unwrap() = revoked();
     let error = online_verifier(pki, RevocationPolicy::HardFail)
-        .build()
+        .build_chain_verifier()
         .unwrap()
         .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
         .unwrap_err();
@@ -334,7 +337,7 @@ fn online_ocsp_good_is_cached_and_revoked_is_refused() {
         leaf.key(),
         None,
         online_verifier(pki, RevocationPolicy::HardFail)
-            .build_server_verifier()
+            .build()
             .unwrap(),
         now(),
     );
@@ -364,7 +367,7 @@ fn revoked_by_crl_is_certificate_revoked() {
     let chain = pki.chain(leaf.certificate());
     let error = builder
         .clone()
-        .build()
+        .build_chain_verifier()
         .unwrap()
         .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
         .unwrap_err();
@@ -378,13 +381,7 @@ fn revoked_by_crl_is_certificate_revoked() {
         ),
         "{error}"
     );
-    let outcome = handshake(
-        chain,
-        leaf.key(),
-        None,
-        builder.build_server_verifier().unwrap(),
-        now(),
-    );
+    let outcome = handshake(chain, leaf.key(), None, builder.build().unwrap(), now());
     assert_refused(&outcome, &CE::Revoked, Alert::CertificateRevoked);
 
     // Another leaf of the same CA is good by the same CRL.
@@ -396,7 +393,7 @@ fn revoked_by_crl_is_certificate_revoked() {
         .fetch_crls(false)
         .revocation_depth(qtls_verifier::RevocationDepth::EndEntity)
         .crls(vec![crl_der])
-        .build()
+        .build_chain_verifier()
         .unwrap()
         .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
         .unwrap();
@@ -426,7 +423,7 @@ fn crl_fetched_from_the_distribution_point_when_ocsp_is_down() {
     *crl_holder.lock().unwrap() = crl.der().to_vec();
     let chain = pki.chain(leaf.certificate());
     let verifier = online_verifier(&pki, RevocationPolicy::HardFail)
-        .build()
+        .build_chain_verifier()
         .unwrap();
     let error = verifier
         .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
@@ -465,7 +462,7 @@ fn soft_and_hard_fail_with_the_responder_down_slow_or_answering_garbage() {
 
         let started = Instant::now();
         let soft = online_verifier(&pki, RevocationPolicy::SoftFail)
-            .build()
+            .build_chain_verifier()
             .unwrap()
             .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
             .unwrap();
@@ -486,7 +483,7 @@ fn soft_and_hard_fail_with_the_responder_down_slow_or_answering_garbage() {
             leaf.key(),
             None,
             online_verifier(&pki, RevocationPolicy::HardFail)
-                .build_server_verifier()
+                .build()
                 .unwrap(),
             now(),
         );
@@ -524,7 +521,7 @@ fn intermediates_are_checked_too() {
         .online_ocsp(false)
         .fetch_crls(false)
         .crls(vec![crl.der().to_vec().into()])
-        .build()
+        .build_chain_verifier()
         .unwrap()
         .verify(&chain[0], &chain[1..], Purpose::Server, None, &[], now())
         .unwrap_err();
@@ -575,7 +572,7 @@ fn a_badly_signed_crl_is_not_cached() {
     *answers.lock().unwrap() = vec![forged_crl(), genuine.der().to_vec()];
     let chain = pki.chain(leaf.certificate());
     let verifier = online_verifier(&pki, RevocationPolicy::SoftFail)
-        .build()
+        .build_chain_verifier()
         .unwrap();
 
     // The forged CRL settles nothing: soft-fail lets the leaf through as unknown.
@@ -643,7 +640,7 @@ fn the_crl_cache_is_bounded() {
         .revocation_policy(RevocationPolicy::HardFail)
         .online_ocsp(false)
         .revocation_depth(qtls_verifier::RevocationDepth::EndEntity)
-        .build()
+        .build_chain_verifier()
         .unwrap();
     let verify_all = || {
         for leaf in &leaves {

@@ -77,7 +77,10 @@ fn silent_pki(listener: &SilentListener) -> (TestPki, CertifiedKeyPair) {
     (pki, leaf)
 }
 
-fn silent_verifier(pki: &TestPki, policy: RevocationPolicy) -> qtls_verifier::VerifierBuilder {
+fn silent_verifier(
+    pki: &TestPki,
+    policy: RevocationPolicy,
+) -> qtls_verifier::ServerVerifierBuilder {
     verifier(pki)
         .revocation_policy(policy)
         .revocation_depth(qtls_verifier::RevocationDepth::EndEntity)
@@ -90,7 +93,7 @@ fn a_silent_responder_costs_one_timeout_per_window_under_soft_fail() {
     let (pki, leaf) = silent_pki(&listener);
     let chain = pki.chain(leaf.certificate());
     let verifier = silent_verifier(&pki, RevocationPolicy::SoftFail)
-        .build()
+        .build_chain_verifier()
         .unwrap();
 
     let first = verifier
@@ -133,7 +136,7 @@ fn a_silent_responder_costs_one_timeout_per_window_under_hard_fail() {
     let (pki, leaf) = silent_pki(&listener);
     let chain = pki.chain(leaf.certificate());
     let verifier = silent_verifier(&pki, RevocationPolicy::HardFail)
-        .build()
+        .build_chain_verifier()
         .unwrap();
     for _ in 0..3 {
         let error = verifier
@@ -150,7 +153,7 @@ fn a_silent_responder_costs_one_timeout_per_window_under_hard_fail() {
         leaf.key(),
         None,
         silent_verifier(&pki, RevocationPolicy::HardFail)
-            .build_server_verifier()
+            .build()
             .unwrap(),
         now(),
     );
@@ -170,7 +173,7 @@ fn with_a_zero_window_every_verification_tries_again() {
     let chain = pki.chain(leaf.certificate());
     let verifier = silent_verifier(&pki, RevocationPolicy::SoftFail)
         .retry_failed_fetches_after(Duration::ZERO)
-        .build()
+        .build_chain_verifier()
         .unwrap();
     for round in 1..=2 {
         verifier

@@ -10,7 +10,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateRevocationListDer;
 
 use super::{Crl, Inner, MAX_CACHED_CRL_BYTES};
-use crate::error::Error;
+use crate::error::VerifierBuilderError;
 
 /// What identifies a version of a file without reading it: modification time and size.
 type Stamp = (Option<SystemTime>, u64);
@@ -48,10 +48,14 @@ impl CrlFiles {
 
     /// Reads every file; any that cannot be read or parsed is an error (at startup, a CRL
     /// that is missing must not pass for one that lists nothing).
-    pub(super) fn load_all(&mut self) -> Result<Vec<Crl>, Error> {
+    pub(super) fn load_all(&mut self) -> Result<Vec<Crl>, VerifierBuilderError> {
         for file in &mut self.files {
-            let stamp = stamp(&file.path).map_err(Error::Config)?;
-            file.crls = read(&file.path).map_err(Error::Config)?;
+            let bad = |reason| VerifierBuilderError::CrlFile {
+                path: file.path.clone(),
+                reason,
+            };
+            let stamp = stamp(&file.path).map_err(bad)?;
+            file.crls = read(&file.path).map_err(bad)?;
             file.stamp = Some(stamp);
         }
         Ok(self.all())
@@ -72,7 +76,8 @@ impl CrlFiles {
                 Ok(stamp) => stamp,
                 Err(why) => {
                     if file.stamp.take().is_some() {
-                        tracing::error!("{why}; its last CRLs stay in use");
+                        let path = file.path.display();
+                        tracing::error!("CRL file {path}: {why}; its last CRLs stay in use");
                     }
                     continue;
                 }
@@ -93,14 +98,17 @@ impl CrlFiles {
                     changed = true;
                 }
                 // Not recorded as read: retried at the next check (a writer may not be done).
-                Err(why) => tracing::error!("{why}; its last CRLs stay in use"),
+                Err(why) => tracing::error!(
+                    "CRL file {}: {why}; its last CRLs stay in use",
+                    file.path.display()
+                ),
             }
         }
         changed
     }
 
     /// Checks the files every `interval` on a thread of its own, until the verifier is gone.
-    pub(super) fn watch(mut self, inner: Weak<Inner>, interval: Duration) -> Result<(), Error> {
+    pub(super) fn watch(mut self, inner: Weak<Inner>, interval: Duration) -> std::io::Result<()> {
         std::thread::Builder::new()
             .name("qtls-crl-files".into())
             .spawn(move || loop {
@@ -119,39 +127,35 @@ impl CrlFiles {
                 }
             })
             .map(|_| ())
-            .map_err(|e| Error::Config(format!("cannot start the CRL file watcher: {e}")))
     }
 }
 
+/// The file's stamp; the error says why there is none.
 fn stamp(path: &std::path::Path) -> Result<Stamp, String> {
-    let metadata =
-        std::fs::metadata(path).map_err(|e| format!("CRL file {}: {e}", path.display()))?;
+    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
     Ok((metadata.modified().ok(), metadata.len()))
 }
 
 /// The CRLs in a PEM file (every X509 CRL block) or a DER file (one CRL), at most
-/// [`MAX_CACHED_CRL_BYTES`] long.
+/// [`MAX_CACHED_CRL_BYTES`] long; the error says what is wrong, without the path.
 fn read(path: &std::path::Path) -> Result<Vec<Crl>, String> {
-    let bad = |why: String| format!("CRL file {}: {why}", path.display());
-    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     file.take(MAX_CACHED_CRL_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     if bytes.len() > MAX_CACHED_CRL_BYTES {
-        return Err(bad(format!("longer than {MAX_CACHED_CRL_BYTES} bytes")));
+        return Err(format!("longer than {MAX_CACHED_CRL_BYTES} bytes"));
     }
     let ders: Vec<CertificateRevocationListDer<'static>> = if bytes.starts_with(b"-----BEGIN") {
         CertificateRevocationListDer::pem_slice_iter(&bytes)
             .collect::<Result<_, _>>()
-            .map_err(|e| bad(e.to_string()))?
+            .map_err(|e| e.to_string())?
     } else {
         vec![CertificateRevocationListDer::from(bytes)]
     };
     if ders.is_empty() {
-        return Err(bad("no X509 CRL block".into()));
+        return Err("no X509 CRL block".into());
     }
-    ders.iter()
-        .map(|der| Crl::parse(der.as_ref(), None).map_err(|e| bad(e.to_string())))
-        .collect()
+    ders.iter().map(|der| Crl::parse(der.as_ref())).collect()
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use qtls_pki::{Certificate, CertificateBuilder, CertifiedKeyPair, Usage};
 use qtls_provider::{Backend, KeyAlgorithm, KeyPair};
-use qtls_verifier::VerifierBuilder;
+use qtls_verifier::{ClientVerifierBuilder, ServerVerifierBuilder};
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::sign::CertifiedKey;
@@ -106,8 +106,15 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(qtls_provider::hybrid())
 }
 
-pub fn verifier(pki: &TestPki) -> VerifierBuilder {
-    VerifierBuilder::new(pki.roots(), &provider())
+/// A server verifier trusting `pki`'s root, revocation off.
+pub fn verifier(pki: &TestPki) -> ServerVerifierBuilder {
+    ServerVerifierBuilder::new(pki.roots(), &provider())
+        .revocation_policy(qtls_verifier::RevocationPolicy::Off)
+}
+
+/// A client verifier trusting `pki`'s root, revocation off.
+pub fn client_verifier(pki: &TestPki) -> ClientVerifierBuilder {
+    ClientVerifierBuilder::new(pki.roots(), &provider())
         .revocation_policy(qtls_verifier::RevocationPolicy::Off)
 }
 
@@ -372,9 +379,9 @@ pub fn mutual_handshake(
         .unwrap()
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(Resolver(Arc::new(server_key))));
-    let server_verifier = VerifierBuilder::new(server_pki.roots(), &provider)
+    let server_verifier = ServerVerifierBuilder::new(server_pki.roots(), &provider)
         .revocation_policy(qtls_verifier::RevocationPolicy::Off)
-        .build_server_verifier()
+        .build()
         .unwrap();
     let builder = ClientConfig::builder_with_details(Arc::clone(&provider), clock)
         .with_protocol_versions(&[&rustls::version::TLS13])

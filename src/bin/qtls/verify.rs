@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use qtls::{read_certificates, Error};
-use qtls_verifier::{Purpose, RevocationPolicy, RevocationStatus, VerifierBuilder};
+use qtls_verifier::{Purpose, RevocationPolicy, RevocationStatus, ServerVerifierBuilder};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateRevocationListDer, ServerName, UnixTime};
 
@@ -64,13 +64,13 @@ pub(crate) fn run(args: VerifyArgs) -> Result<(), Error> {
         (true, false) => RevocationPolicy::SoftFail,
         (true, true) => RevocationPolicy::HardFail,
     };
-    let verifier = VerifierBuilder::new(roots, &provider)
+    let verifier = ServerVerifierBuilder::new(roots, &provider)
         .revocation_policy(policy)
         .online_ocsp(args.online)
         .fetch_crls(args.online)
         .crls(crls)
         .require_pq_signatures(args.require_pq)
-        .build()
+        .build_chain_verifier()
         .map_err(|e| Error::Config(e.to_string()))?;
     let staple = match &args.ocsp {
         Some(path) => std::fs::read(path).map_err(|source| Error::File {
