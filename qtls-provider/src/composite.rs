@@ -77,8 +77,8 @@ impl CompositeAlgorithm {
         }
     }
 
-    /// The TLS SignatureScheme used by default (draft-reddy-tls-composite-mldsa; IANA values
-    /// are still TBD, see standards.md §2).
+    /// The TLS SignatureScheme used by default ([draft-reddy-tls-composite-mldsa](https://datatracker.ietf.org/doc/draft-reddy-tls-composite-mldsa/);
+    /// IANA has assigned none yet).
     pub const fn default_code_point(self) -> u16 {
         match self {
             Self::MlDsa44EcdsaP256Sha256 => 0x0907,
@@ -234,7 +234,7 @@ impl EcdsaKey {
     }
 
     /// RFC 5915 ECPrivateKey with the curve in `parameters` and no `publicKey`, as the
-    /// composite private-key encoding asks (standards.md §3).
+    /// composite private-key encoding asks ([draft-ietf-lamps-pq-composite-sigs](https://datatracker.ietf.org/doc/draft-ietf-lamps-pq-composite-sigs/)).
     pub(crate) fn to_ec_private_key_der(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
         let with_public = self
             .key_pair
