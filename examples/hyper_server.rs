@@ -32,7 +32,9 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use qtls::TlsSettings;
-use qtls::{CertificateSet, ConnectionContext, Identity, QtlsAcceptor, ServedCertificate};
+use qtls::{
+    CertificateSet, ConnectionContext, Identity, KeyExchangePolicy, QtlsAcceptor, ServedCertificate,
+};
 use qtls_provider::Preset;
 use qtls_verifier::{ClientVerifierBuilder, RevocationPolicy};
 use tokio::net::TcpListener;
@@ -103,13 +105,15 @@ fn acceptor(args: &Args) -> Result<QtlsAcceptor, Box<dyn Error>> {
         Arc::clone(&certificates) as Arc<dyn rustls::server::ResolvesServerCert>,
         Some(verifier.clone()),
     )?;
-    Ok(QtlsAcceptor::new(
-        Arc::new(config),
-        certificates,
-        Some(verifier),
-        true, // the PQ gate: refuse ClientHellos without a post-quantum group
-        code_points,
-    ))
+    // The acceptor adds to the rustls config: the PQ gate (ClientHellos without a
+    // post-quantum group get insufficient_security), certificate selection per ClientHello,
+    // and the verified client identity.
+    Ok(QtlsAcceptor::builder(Arc::new(config))
+        .certificates(certificates)
+        .client_verifier(verifier)
+        .key_exchange_policy(KeyExchangePolicy::RequirePostQuantum)
+        .code_points(code_points)
+        .build()?)
 }
 
 /// The request handler: it sees the connection's verified client identity.

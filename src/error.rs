@@ -31,6 +31,15 @@ pub enum Error {
     Http(String),
     /// Bad configuration or arguments.
     Config(String),
+    /// A setting is out of its range.
+    InvalidSetting {
+        /// The setting's name.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
+    },
     /// A certificate chain was rejected; the text names the failure and its alert.
     Rejected(String),
     /// A PKCS#11 token (an HSM) failed or is misconfigured.
@@ -68,21 +77,51 @@ pub(crate) fn alert_of(error: &rustls::Error) -> Option<(&'static str, String)> 
     }
 }
 
-/// The RFC 8446 §6 name of an alert, e.g. `handshake_failure`.
+/// The registered name of an alert, e.g. `handshake_failure`
+/// ([RFC 8446 §6](https://www.rfc-editor.org/rfc/rfc8446#section-6) and the
+/// [IANA TLS Alerts registry](https://www.iana.org/assignments/tls-parameters/tls-parameters.xhtml#tls-parameters-6));
+/// `alert_N` for a value with no name.
 pub fn alert_name(alert: rustls::AlertDescription) -> String {
-    let debug = format!("{alert:?}");
-    let mut name = String::with_capacity(debug.len() + 4);
-    let mut previous_lower = false;
-    for c in debug.chars() {
-        // A word starts at an upper-case letter after a lower-case one: `UnknownCA` is
-        // `unknown_ca`, `BadCertificateStatusResponse` is `bad_certificate_status_response`.
-        if c.is_ascii_uppercase() && previous_lower {
-            name.push('_');
-        }
-        previous_lower = c.is_ascii_lowercase();
-        name.push(c.to_ascii_lowercase());
-    }
-    name
+    use rustls::AlertDescription as A;
+    let name = match alert {
+        A::CloseNotify => "close_notify",
+        A::UnexpectedMessage => "unexpected_message",
+        A::BadRecordMac => "bad_record_mac",
+        A::DecryptionFailed => "decryption_failed",
+        A::RecordOverflow => "record_overflow",
+        A::DecompressionFailure => "decompression_failure",
+        A::HandshakeFailure => "handshake_failure",
+        A::NoCertificate => "no_certificate",
+        A::BadCertificate => "bad_certificate",
+        A::UnsupportedCertificate => "unsupported_certificate",
+        A::CertificateRevoked => "certificate_revoked",
+        A::CertificateExpired => "certificate_expired",
+        A::CertificateUnknown => "certificate_unknown",
+        A::IllegalParameter => "illegal_parameter",
+        A::UnknownCA => "unknown_ca",
+        A::AccessDenied => "access_denied",
+        A::DecodeError => "decode_error",
+        A::DecryptError => "decrypt_error",
+        A::ExportRestriction => "export_restriction",
+        A::ProtocolVersion => "protocol_version",
+        A::InsufficientSecurity => "insufficient_security",
+        A::InternalError => "internal_error",
+        A::InappropriateFallback => "inappropriate_fallback",
+        A::UserCanceled => "user_canceled",
+        A::NoRenegotiation => "no_renegotiation",
+        A::MissingExtension => "missing_extension",
+        A::UnsupportedExtension => "unsupported_extension",
+        A::CertificateUnobtainable => "certificate_unobtainable",
+        A::UnrecognisedName => "unrecognized_name",
+        A::BadCertificateStatusResponse => "bad_certificate_status_response",
+        A::BadCertificateHashValue => "bad_certificate_hash_value",
+        A::UnknownPSKIdentity => "unknown_psk_identity",
+        A::CertificateRequired => "certificate_required",
+        A::NoApplicationProtocol => "no_application_protocol",
+        A::EncryptedClientHelloRequired => "ech_required",
+        other => return format!("alert_{}", u8::from(other)),
+    };
+    name.into()
 }
 
 impl fmt::Display for Error {
@@ -103,6 +142,11 @@ impl fmt::Display for Error {
             Self::Http(why) => write!(f, "HTTP: {why}"),
             Self::Config(why) => write!(f, "configuration: {why}"),
             Self::Rejected(why) => write!(f, "{why}"),
+            Self::InvalidSetting {
+                setting,
+                value,
+                expected,
+            } => write!(f, "{setting} = {value}: must be {expected}"),
             Self::Hsm(e) => write!(f, "HSM: {e}"),
         }
     }
@@ -159,5 +203,67 @@ mod tests {
         ] {
             assert_eq!(alert_name(alert), name);
         }
+    }
+
+    #[test]
+    fn every_alert_value_has_a_distinct_snake_case_name() {
+        let names: Vec<String> = (0..=255u8)
+            .map(|value| alert_name(rustls::AlertDescription::from(value)))
+            .collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 256, "two alert values share a name");
+        for name in &names {
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            alert_name(rustls::AlertDescription::from(0xfe)),
+            "alert_254"
+        );
+        assert_eq!(
+            alert_name(rustls::AlertDescription::UnrecognisedName),
+            "unrecognized_name"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_alert_rustls_sends_for_them() {
+        use rustls::{AlertDescription as A, CertificateError, Error as E, PeerMisbehaved};
+        let sent = |a: A| Some(("sent", alert_name(a)));
+        assert_eq!(
+            alert_of(&E::AlertReceived(A::AccessDenied)),
+            Some(("received", "access_denied".into()))
+        );
+        assert_eq!(
+            alert_of(&E::InvalidCertificate(CertificateError::Revoked)),
+            sent(A::CertificateRevoked)
+        );
+        assert_eq!(
+            alert_of(&E::InvalidCertificate(CertificateError::UnknownIssuer)),
+            sent(A::UnknownCA)
+        );
+        assert_eq!(
+            alert_of(&E::PeerMisbehaved(
+                PeerMisbehaved::SignedKxWithWrongAlgorithm
+            )),
+            sent(A::IllegalParameter)
+        );
+        assert_eq!(
+            alert_of(&E::PeerIncompatible(
+                rustls::PeerIncompatible::NoKxGroupsInCommon
+            )),
+            sent(A::HandshakeFailure)
+        );
+        assert_eq!(
+            alert_of(&E::NoCertificatesPresented),
+            sent(A::CertificateRequired)
+        );
+        // bad_record_mac and decrypt_error both surface as DecryptError: no name is guessed.
+        assert_eq!(alert_of(&E::DecryptError), None);
     }
 }

@@ -19,7 +19,6 @@
 //! the ClientHello with a plaintext `internal_error` alert instead (nothing else has reached
 //! the client yet) and the next handshakes go to the backup token.
 
-use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,17 +162,28 @@ pub fn identity(
     })
 }
 
-thread_local! {
-    /// Set when a [`ReportingKey`] failed to sign on this thread, so the code driving the
-    /// handshake can tell that its own key, not the peer, ended it.
-    static SIGNING_FAILED: Cell<bool> = const { Cell::new(false) };
+/// The error a [`ReportingSigner`] returns when our own key failed to sign: it travels
+/// through rustls unchanged (as [`rustls::Error::Other`]), so the code driving the handshake
+/// can tell that its own key, not the peer, ended it ([`is_signing_failure`]).
+#[derive(Debug)]
+struct SigningKeyFailed(rustls::Error);
+
+impl core::fmt::Display for SigningKeyFailed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "our signing key failed: {}", self.0)
+    }
 }
 
-fn take_signing_failure() -> bool {
-    SIGNING_FAILED.with(|failed| failed.replace(false))
+impl std::error::Error for SigningKeyFailed {}
+
+/// Whether `error` (from rustls processing a ClientHello) is our own signing key's failure:
+/// rustls sends no alert for a signer error, so the acceptor answers with
+/// [`INTERNAL_ERROR_ALERT`] itself.
+pub(crate) fn is_signing_failure(error: &rustls::Error) -> bool {
+    matches!(error, rustls::Error::Other(other) if other.0.downcast_ref::<SigningKeyFailed>().is_some())
 }
 
-/// A signing key that notes its failures for [`noting_signing_failure`] (rustls sends no
+/// A signing key whose failures are recognisable ([`is_signing_failure`]; rustls sends no
 /// alert for a signer error: the handshake just stops).
 #[derive(Debug)]
 struct ReportingKey(Arc<dyn SigningKey>);
@@ -199,23 +209,14 @@ struct ReportingSigner(Box<dyn Signer>);
 
 impl Signer for ReportingSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
-        self.0.sign(message).inspect_err(|_| {
-            SIGNING_FAILED.with(|failed| failed.set(true));
-        })
+        self.0
+            .sign(message)
+            .map_err(|e| rustls::Error::Other(rustls::OtherError(Arc::new(SigningKeyFailed(e)))))
     }
 
     fn scheme(&self) -> SignatureScheme {
         self.0.scheme()
     }
-}
-
-/// Runs `f` (rustls processing a ClientHello, which signs CertificateVerify) and says
-/// whether a [`ReportingKey`] failed to sign meanwhile on this thread: rustls sends no alert
-/// for a signer error, so the acceptor answers with [`INTERNAL_ERROR_ALERT`] itself.
-pub(crate) fn noting_signing_failure<R>(f: impl FnOnce() -> R) -> (R, bool) {
-    take_signing_failure();
-    let result = f();
-    (result, take_signing_failure())
 }
 
 impl From<qtls_hsm::Error> for Error {
@@ -231,7 +232,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signer_failures_are_noted_per_thread() {
+    fn signer_failures_are_told_apart_from_other_errors() {
         #[derive(Debug)]
         struct Failing;
         impl Signer for Failing {
@@ -242,12 +243,12 @@ mod tests {
                 SignatureScheme::ML_DSA_65
             }
         }
-        assert!(!take_signing_failure());
-        assert!(ReportingSigner(Box::new(Failing)).sign(b"m").is_err());
-        std::thread::spawn(|| assert!(!take_signing_failure()))
-            .join()
-            .unwrap();
-        assert!(take_signing_failure());
-        assert!(!take_signing_failure());
+        let error = ReportingSigner(Box::new(Failing)).sign(b"m").unwrap_err();
+        assert!(is_signing_failure(&error));
+        assert!(error.to_string().contains("token down"), "{error}");
+        assert!(!is_signing_failure(&rustls::Error::General(
+            "token down".into()
+        )));
+        assert!(!is_signing_failure(&rustls::Error::DecryptError));
     }
 }

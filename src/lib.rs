@@ -46,7 +46,9 @@ pub mod sessions;
 mod stapling;
 mod tls;
 
-pub use acceptor::{AcceptError, ConnectionContext, QtlsAcceptor};
+pub use acceptor::{
+    AcceptError, AcceptorBuilder, ConnectionContext, KeyExchangePolicy, QtlsAcceptor,
+};
 pub use acl::{authorize_resumed, Acl, AclRule, AuthorizingVerifier, DenyWith, ResumptionRefused};
 pub use certs::{CertificateSet, ServedCertificate};
 pub use connection::{group_name, subject_of, ByteCounters, ConnectionInfo, CountingStream};

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-use crate::acceptor::{ConnectionContext, QtlsAcceptor};
+use crate::acceptor::{ConnectionContext, KeyExchangePolicy, QtlsAcceptor};
 use crate::acl::{Acl, AuthorizingVerifier, DenyWith};
 use crate::certs::{CertificateSet, ServedCertificate};
 use crate::connection::ConnectionInfo;
@@ -75,7 +75,7 @@ pub struct Limits {
     /// Handshakes whose records are processed off the runtime's workers at once (a key or
     /// ticket key in a token, client-certificate verification, which may fetch OCSP or
     /// CRLs); further ones wait for a slot within the handshake timeout
-    /// ([`QtlsAcceptor::with_max_offloaded_handshakes`]).
+    /// ([`crate::AcceptorBuilder::max_offloaded_handshakes`]).
     pub max_blocking_handshakes: usize,
     /// From accept to a finished handshake.
     pub handshake_timeout: Duration,
@@ -503,24 +503,31 @@ impl Server {
             .with_ticketer(ticketer)
             .with_hsm(hsm.as_ref().map(|hsm| hsm.hsm.clone()), hsm_ticketer),
         );
-        let acceptor = QtlsAcceptor::new(
-            Arc::new(config),
-            certificates,
-            reporting_verifier,
-            require_post_quantum,
-            code_points,
-        )
-        .with_handshake_timeout(settings.limits.handshake_timeout)
-        .with_blocking_handshakes(hsm.is_some())
-        .with_tls12(allow_tls12)
-        .with_max_offloaded_handshakes(settings.limits.max_blocking_handshakes)
-        .with_early_data_window(settings.sessions.early_data.freshness_window)
-        .with_metrics(Arc::clone(&metrics));
+        let mut acceptor = QtlsAcceptor::builder(Arc::new(config))
+            .certificates(certificates)
+            .key_exchange_policy(match require_post_quantum {
+                true => KeyExchangePolicy::RequirePostQuantum,
+                false => KeyExchangePolicy::Any,
+            })
+            .code_points(code_points)
+            .handshake_timeout(settings.limits.handshake_timeout)
+            .blocking_handshakes(hsm.is_some())
+            .tls12(allow_tls12)
+            .max_offloaded_handshakes(settings.limits.max_blocking_handshakes)
+            .early_data_window(settings.sessions.early_data.freshness_window)
+            .metrics(Arc::clone(&metrics));
+        if let Some(verifier) = reporting_verifier {
+            acceptor = acceptor.client_verifier(verifier);
+        }
         // Resumed sessions skip the verifier: the acceptor applies the ACL to them.
-        let acceptor = match &settings.client_auth {
-            Some(auth) if auth.deny_with == DenyWith::Alert => acceptor.with_acl(auth.acl.clone()),
-            _ => acceptor,
-        };
+        if let Some(auth) = settings
+            .client_auth
+            .as_ref()
+            .filter(|a| a.deny_with == DenyWith::Alert)
+        {
+            acceptor = acceptor.acl(auth.acl.clone());
+        }
+        let acceptor = acceptor.build()?;
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             listener: TcpListener::bind(addr).await?,

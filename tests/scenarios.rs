@@ -230,7 +230,7 @@ async fn s3_revoked_staple_is_certificate_revoked() {
     let server = Server::bind(loopback(), library_settings(&pki))
         .await
         .unwrap();
-    let served = Arc::clone(&server.acceptor().certificates().certificates()[0]);
+    let served = Arc::clone(&server.acceptor().certificates().unwrap().certificates()[0]);
 
     served.set_staple(Some(staple(&pki, OcspCertStatus::Good)));
     let (outcome, client) = one_connection(&server, pki.root()).await;
@@ -342,13 +342,11 @@ async fn s4_certificate_verify_by_the_wrong_key_is_decrypt_error() {
     ));
     let certificates = Arc::new(CertificateSet::new(vec![served], false));
     let config = qtls::server_config(&settings, certificates.clone(), None).unwrap();
-    let acceptor = QtlsAcceptor::new(
-        Arc::new(config),
-        certificates,
-        None,
-        true,
-        settings.code_points,
-    );
+    let acceptor = QtlsAcceptor::builder(Arc::new(config))
+        .certificates(certificates)
+        .code_points(settings.code_points)
+        .build()
+        .unwrap();
     let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let accept_one = || async {
