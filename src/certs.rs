@@ -200,8 +200,8 @@ impl ResolvesServerCert for CertificateSet {
         if hello.signature_schemes().is_empty() {
             // rustls hands the resolver only the schemes usable with a cipher suite both
             // sides have: none when no suite is shared. Any certificate in service then lets
-            // rustls fail the handshake on the suites with handshake_failure (the design's
-            // scenario 1, which the client's fallback reacts to) instead of access_denied.
+            // rustls fail the handshake on the suites with handshake_failure (RFC 8446 §4.1.1,
+            // which the client's fallback reacts to) instead of access_denied.
             return self
                 .certificates
                 .iter()

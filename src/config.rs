@@ -1,6 +1,6 @@
-//! `qtls.toml`: the server configuration file. Its sections mirror the design's YAML
-//! (listen, policy, certificates, client_auth, ocsp_stapling, hsm); unknown keys are errors
-//! that name the key, and values are checked on load.
+//! `qtls.toml`: the server configuration file. Its sections (listen, policy, certificate,
+//! client_auth, ocsp_stapling, sessions, key_update, metrics, hsm) mirror the CLI's flags;
+//! unknown keys are errors that name the key, and values are checked on load.
 //!
 //! ```toml
 //! [listen]

@@ -55,7 +55,8 @@ pub struct EarlyDataSettings {
 }
 
 impl EarlyDataSettings {
-    /// 16 KiB: the design's `max_early_data_size`.
+    /// 16 KiB: one record's worth of `max_early_data_size`
+    /// ([RFC 8446 §4.6.1](https://www.rfc-editor.org/rfc/rfc8446#section-4.6.1)).
     pub const DEFAULT_MAX_SIZE: u32 = 16 * 1024;
     /// 10 s, as RFC 8446 §8.3 suggests for a window that absorbs clock skew and delays.
     pub const DEFAULT_FRESHNESS_WINDOW: Duration = Duration::from_secs(10);

@@ -1,5 +1,6 @@
-//! The KeyUpdate policy (the design's §10): update the traffic keys of a TLS 1.3 connection
-//! after a number of bytes or a time, whichever comes first.
+//! The KeyUpdate policy: update the traffic keys of a TLS 1.3 connection
+//! ([RFC 8446 §4.6.3](https://www.rfc-editor.org/rfc/rfc8446#section-4.6.3)) after a number of
+//! bytes or a time, whichever comes first.
 //!
 //! rustls already updates keys by itself when a cipher suite's confidentiality limit comes
 //! near (that stays on); this policy adds an operator's limit on top. [`KeyUpdating`] wraps a

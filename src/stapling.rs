@@ -1,6 +1,9 @@
-//! The OCSP stapling service (the design's §9): at startup fetch the leaf's status from its
-//! responder, verify it as clients will, serve it stapled, keep it in memory and on disk so a
-//! restart needs no responder, and refresh it in the background before it runs out.
+//! The OCSP stapling service
+//! ([RFC 8446 §4.4.2.1](https://www.rfc-editor.org/rfc/rfc8446#section-4.4.2.1),
+//! [RFC 6066 §8](https://www.rfc-editor.org/rfc/rfc6066#section-8)): at startup fetch the
+//! leaf's status from its responder, verify it as clients will, serve it stapled, keep it in
+//! memory and on disk so a restart needs no responder, and refresh it in the background
+//! before it runs out.
 //!
 //! A staple is never served past its nextUpdate (RFC 6960 §4.2.2.1): the background task
 //! wakes at the earliest of the next check, the refresh time and nextUpdate, and when the

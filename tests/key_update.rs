@@ -1,4 +1,4 @@
-//! The KeyUpdate policy (the design's §10) on a real loopback connection through the
+//! The KeyUpdate policy (RFC 8446 §4.6.3) on a real loopback connection through the
 //! library: an echo server (`Application::Echo`) and a client stream
 //! (`qtls::client::connect`), both wrapped in `KeyUpdating`, with a small byte threshold and,
 //! separately, a short interval. The data echoed must come back intact (SHA-256 of what was

@@ -1,5 +1,5 @@
-//! The design's §7 error scenarios against the Q-TLS runtime, each asserting the alert the
-//! peer actually receives (scenario 8, the HSM, lives with qtls-hsm's tests):
+//! Error scenarios against the Q-TLS runtime, each asserting the alert (RFC 8446 §6.2) the
+//! peer actually receives (scenario 8, a failing HSM, lives in tests/hsm_failover.rs):
 //!
 //! 1. no shared cipher suite: handshake_failure, then the client's fallback succeeds;
 //! 2. expired server certificate: certificate_expired;

@@ -1,4 +1,4 @@
-//! OCSP stapling by `qtls server` (the design's §9) with a real `qtls ocsp-responder` named in
+//! OCSP stapling by `qtls server` (RFC 8446 §4.4.2.1) with a real `qtls ocsp-responder` named in
 //! the certificate's AIA: the responder up (the client sees a good staple); down at startup
 //! with a disk cache (a restarted server still staples); down without a cache (soft-fail
 //! serves without a staple, hard-fail refuses handshakes with internal_error, then recovers

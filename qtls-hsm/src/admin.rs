@@ -335,7 +335,7 @@ impl TokenAdmin {
     }
 
     /// Fails unless the token lists `mechanism`: tokens differ, and the list says what this
-    /// one can do (standards.md §8).
+    /// one can do (PKCS#11 3.0 §5.5, C_GetMechanismList).
     fn require(&self, mechanism: MechanismType, name: &'static str) -> Result<(), Error> {
         let (context, _) = self.user.module().context();
         // C_GetMechanismInfo rather than the whole list: cryptoki logs an error for every

@@ -314,7 +314,7 @@ fn p384_points_in_hybrid_shares_are_validated() {
 }
 
 /// X25519 public keys from Wycheproof as the classical half of an X25519MLKEM1024 share:
-/// those giving an all-zero shared secret must be refused (standards.md §1).
+/// those giving an all-zero shared secret must be refused (RFC 8446 §7.4.2, RFC 7748 §6.1).
 #[test]
 fn x25519_low_order_points_in_hybrid_shares_are_refused() {
     use wycheproof::xdh::{TestName, TestSet};

@@ -1,5 +1,5 @@
-//! The seed's checklist for chains, without revocation: each failure as the exact rustls
-//! error and the alert the server receives in a real handshake.
+//! Chain verification without revocation (RFC 5280 §6): each failure as the exact rustls
+//! error and the alert (RFC 8446 §6.2) the server receives in a real handshake.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 

@@ -1,4 +1,5 @@
-//! Revocation: stapled OCSP, online OCSP, CRLs; soft and hard fail; the checklist's alerts.
+//! Revocation: stapled OCSP (RFC 6960, RFC 8446 §4.4.2.1), online OCSP, CRLs (RFC 5280 §5);
+//! soft and hard fail; the alert each failure sends (RFC 8446 §6.2).
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
