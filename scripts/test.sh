@@ -16,6 +16,8 @@
 #     QTLS_TEST_REDIS_CLUSTER, stopped when the tests end (tests that stop or restart Redis
 #     start their own);
 #   - QTLS_SHARED_DIR: the project's shared/ folder (default: ../shared beside the clone).
+# After the tests (when no test arguments are given), scripts/tlsfuzzer.sh runs tlsfuzzer's
+# TLS 1.3 conformance scripts against `qtls server` and stock rustls (CONFORMANCE.md).
 # Setup output goes to ~/.cache/qtls/logs; on a failure its tail is printed.
 set -euo pipefail
 
@@ -125,5 +127,25 @@ elif [ "${CI:-}" = true ]; then
   exit 1
 fi
 
-# 4. The tests.
+# 4. The dependency tree's licences, duplicate crates and sources (deny.toml; advisories are
+# left out: their database lives on a git host these machines cannot reach). cargo-deny is
+# installed from crates.io once.
+if ! command -v cargo-deny >/dev/null; then
+  say "installing cargo-deny (once)"
+  cargo install cargo-deny --locked >"$logs/cargo-deny.log" 2>&1 ||
+    fail "$logs/cargo-deny.log" "installing cargo-deny failed"
+fi
+cargo deny --all-features check licenses bans sources 2>"$logs/deny.log" ||
+  fail "$logs/deny.log" "cargo deny found a licence, ban or source problem"
+
+# 5. The tests.
 cargo test --workspace --all-features --locked "$@"
+
+# 5. tlsfuzzer against `qtls server` and stock rustls, compared with the expected failures in
+# scripts/tlsfuzzer-expected/. It skips itself without the tlsfuzzer snapshot in
+# $QTLS_SHARED_DIR or the tlslite venv, except under CI=true.
+if [ $# -eq 0 ]; then
+  scripts/tlsfuzzer.sh
+else
+  say "test arguments given: not running scripts/tlsfuzzer.sh"
+fi
