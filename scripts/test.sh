@@ -141,7 +141,7 @@ cargo deny --all-features check licenses bans sources 2>"$logs/deny.log" ||
 # 5. The tests.
 cargo test --workspace --all-features --locked "$@"
 
-# 5. tlsfuzzer against `qtls server` and stock rustls, compared with the expected failures in
+# 6. tlsfuzzer against `qtls server` and stock rustls, compared with the expected failures in
 # scripts/tlsfuzzer-expected/. It skips itself without the tlsfuzzer snapshot in
 # $QTLS_SHARED_DIR or the tlslite venv, except under CI=true.
 if [ $# -eq 0 ]; then
