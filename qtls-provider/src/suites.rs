@@ -101,6 +101,8 @@ pub fn cipher_suites_by_names(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
