@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Creates, once, a Python venv with tlslite-ng (an independent TLS 1.3 stack with ML-KEM hybrids
 # and ML-DSA) in a cache outside the clone, and prints the path of the venv's python. Used as an
-# interop peer by the tests (tests/peers/tlslite_client.py).
+# interop peer by the tests (tests/peers/tlslite_client.py) and to run tlsfuzzer
+# (scripts/tlsfuzzer.sh), which needs the same packages: tlslite-ng, ecdsa, kyber-py and
+# dilithium-py, pinned here so every run tests with the same code.
 #
 #   QTLS_CACHE     cache root (default ~/.cache/qtls)
 #   TLSLITE_NG     tlslite-ng version (default 0.9.0b2: the first with ML-DSA signatures)
@@ -12,12 +14,16 @@ version="${TLSLITE_NG:-0.9.0b2}"
 venv="$cache/tlslite-venv"
 stamp="$venv/.qtls-tlslite-$version"
 py="${PYTHON:-python3}"
+# tlslite-ng's dependencies (ML-KEM, ML-DSA, ECDSA), as tested with tlslite-ng 0.9.0b2.
+deps=(ecdsa==0.19.2 kyber-py==1.2.0 dilithium-py==1.5.1)
 
 check() {
-  "$venv/bin/python" - "$version" <<'PY'
+  "$venv/bin/python" - "tlslite-ng==$version" "${deps[@]}" <<'PY'
 import sys
 from importlib.metadata import version
-assert version("tlslite-ng") == sys.argv[1], version("tlslite-ng")
+for pin in sys.argv[1:]:
+    name, wanted = pin.split("==")
+    assert version(name) == wanted, (name, version(name), wanted)
 import tlslite.api, kyber_py, dilithium_py, ecdsa  # noqa: F401
 PY
 }
@@ -38,7 +44,7 @@ rm -rf "$venv"
 # Debian's python3 needs the python3-venv package for ensurepip.
 "$py" -m venv "$venv" >&2
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --pre \
-  "tlslite-ng==$version" kyber-py dilithium-py ecdsa >&2
+  "tlslite-ng==$version" "${deps[@]}" >&2
 check >&2
 : >"$stamp"
 echo "$venv/bin/python"
