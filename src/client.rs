@@ -283,17 +283,20 @@ async fn request_with_policy(
 
 /// Reads HTTP/1.1 responses: one by its Content-Length, or the rest until close.
 #[derive(Default)]
-struct ResponseReader {
+pub(crate) struct ResponseReader {
     buffered: Vec<u8>,
     kept: Vec<u8>,
-    head_end: crate::server::HeadEnd,
+    pub(crate) head_end: crate::server::HeadEnd,
 }
 
 impl ResponseReader {
     /// One response, head and body (by Content-Length). Each byte of the head is looked at a
     /// bounded number of times however it is cut into reads; a head that does not parse, or
     /// whose Content-Length is not one number, is an error.
-    async fn head_and_body<S: AsyncRead + Unpin>(&mut self, tls: &mut S) -> Result<Vec<u8>, Error> {
+    pub(crate) async fn head_and_body<S: AsyncRead + Unpin>(
+        &mut self,
+        tls: &mut S,
+    ) -> Result<Vec<u8>, Error> {
         let head_end = loop {
             if let Some(end) = self.head_end.find(&self.buffered) {
                 break end;

@@ -297,18 +297,18 @@ impl core::fmt::Debug for FreshnessCheck {
 /// The age fields at the end of rustls 0.23's encoding of a server session
 /// (`ServerSessionValue`: ..., `creation_time_sec: u64`, `age_obfuscation_offset: u32`).
 #[derive(Clone, Copy, Debug)]
-struct SessionAge {
-    creation_time_secs: u64,
-    age_obfuscation_offset: u32,
+pub(crate) struct SessionAge {
+    pub(crate) creation_time_secs: u64,
+    pub(crate) age_obfuscation_offset: u32,
 }
 
 impl SessionAge {
     const LEN: usize = 12;
     /// Sessions live at most 7 days (RFC 8446 §4.6.1); anything outside that, give or take
     /// a day of clock trouble, is not a creation time.
-    const PLAUSIBLE: u64 = 8 * 24 * 3600;
+    pub(crate) const PLAUSIBLE: u64 = 8 * 24 * 3600;
 
-    fn read(value: &[u8], now_secs: u64) -> Option<Self> {
+    pub(crate) fn read(value: &[u8], now_secs: u64) -> Option<Self> {
         let tail = value.get(value.len().checked_sub(Self::LEN)?..)?;
         let (time, offset) = tail.split_at(8);
         let creation_time_secs = u64::from_be_bytes(time.try_into().ok()?);
@@ -338,7 +338,7 @@ const CHANGE_CIPHER_SPEC: u8 = 0x14;
 /// The records of `arrived` with the complete application_data records among them dropped
 /// while their lengths fit `budget`; change_cipher_spec records are kept in place, and
 /// everything from the first other record (or partial record) on is kept as it is.
-fn drop_early_records(arrived: &[u8], mut budget: usize) -> Vec<u8> {
+pub(crate) fn drop_early_records(arrived: &[u8], mut budget: usize) -> Vec<u8> {
     let mut kept = Vec::new();
     let mut rest = arrived;
     while rest.len() >= RECORD_HEADER {

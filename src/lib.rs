@@ -36,6 +36,8 @@ pub mod config;
 mod connection;
 pub mod early_data;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 pub mod hsm;
 mod key_update;

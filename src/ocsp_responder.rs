@@ -40,7 +40,7 @@ const MAX_REQUEST_BODY: usize = 64 * 1024;
 
 /// How many suffixes of a GET path are base64-decoded at most (each with both alphabets):
 /// the longest few that could be a request, so a path costs a small multiple of its length.
-const MAX_GET_CANDIDATES: usize = 4;
+pub(crate) const MAX_GET_CANDIDATES: usize = 4;
 
 /// The largest request head: a GET carries the request in its path, which hyper caps at
 /// 64 KiB.
@@ -419,7 +419,7 @@ fn request_from_path(path: &str) -> Vec<u8> {
 
 /// [`request_from_path`], and how many base64 decodes it tried: at most
 /// 2 × [`MAX_GET_CANDIDATES`], each linear in the path, so a path costs O(its length).
-fn decode_get_path(path: &str) -> (Vec<u8>, usize) {
+pub(crate) fn decode_get_path(path: &str) -> (Vec<u8>, usize) {
     let decoded = percent_decode(path.trim_start_matches('/'));
     let bytes = decoded.as_bytes();
     // The request is base64 throughout (`/` being a base64 character too), so it starts

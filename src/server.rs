@@ -905,7 +905,7 @@ pub struct EarlyRequests {
 
 /// One HTTP/1.x request, its body read and counted.
 #[derive(Debug)]
-struct Request {
+pub(crate) struct Request {
     method: String,
     body_bytes: u64,
     /// Where in the stream of the client's bytes it starts.
@@ -914,7 +914,7 @@ struct Request {
     chunked: bool,
     /// Why it gets 400 and a close: a head that does not parse or is too large, or a length
     /// that is not one number. Its method is empty and its body is not read.
-    malformed: Option<String>,
+    pub(crate) malformed: Option<String>,
 }
 
 impl Request {
@@ -941,11 +941,11 @@ impl Request {
 /// bytes and [`RequestReader::MAX_HEADERS`] fields, bodies (read and discarded) at most
 /// [`RequestReader::MAX_BODY`] bytes.
 #[derive(Default)]
-struct RequestReader {
+pub(crate) struct RequestReader {
     buffered: Vec<u8>,
     /// Bytes read from the stream so far (`buffered` being the last of them).
     read: u64,
-    head_end: HeadEnd,
+    pub(crate) head_end: HeadEnd,
 }
 
 impl RequestReader {
@@ -956,7 +956,7 @@ impl RequestReader {
     const MAX_HEADERS: usize = 64;
 
     /// The next request; `None` when the peer sent close_notify before one.
-    async fn next<S: AsyncRead + Unpin>(
+    pub(crate) async fn next<S: AsyncRead + Unpin>(
         &mut self,
         stream: &mut S,
     ) -> std::io::Result<Option<Request>> {

@@ -40,6 +40,8 @@ mod catalyst;
 mod cert;
 mod error;
 mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 mod ocsp;
 mod rustls_verifiers;

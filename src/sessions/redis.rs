@@ -668,7 +668,7 @@ impl RedisSessionStore {
 
     /// `session` encrypted for `redis_key`; `None` if encryption fails (the session is then
     /// not stored).
-    fn seal(&self, redis_key: &str, session: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn seal(&self, redis_key: &str, session: &[u8]) -> Option<Vec<u8>> {
         let mut sealed = Vec::with_capacity(session.len() + TAG_LEN);
         sealed.extend_from_slice(session);
         let nonce = self
@@ -683,7 +683,7 @@ impl RedisSessionStore {
     }
 
     /// The session in `value`, if it is ours, for this key, and intact.
-    fn open(&self, redis_key: &str, value: &[u8]) -> Result<Vec<u8>, Unusable> {
+    pub(crate) fn open(&self, redis_key: &str, value: &[u8]) -> Result<Vec<u8>, Unusable> {
         let (&version, rest) = value
             .split_first()
             .ok_or(Unusable::Corrupt("empty value"))?;
@@ -860,7 +860,7 @@ fn additional_data(redis_key: &str) -> Vec<u8> {
 
 /// Why a value read from Redis is not used.
 #[derive(Clone, Copy, Debug)]
-enum Unusable {
+pub(crate) enum Unusable {
     /// Version 1: unencrypted, written by an earlier version.
     UnencryptedFormat,
     Corrupt(&'static str),

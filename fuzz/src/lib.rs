@@ -1,0 +1,516 @@
+//! The body of every fuzz target: one function per target, taking the fuzzer's bytes,
+//! calling the real parser and checking its invariants (a broken invariant panics, which
+//! libFuzzer reports as a crash).
+//!
+//! The same file is compiled into the main workspace's `tests/fuzz_corpus.rs` (through
+//! `#[path]`), so the corpus replay on the stable toolchain runs exactly this code. It may
+//! use only crates both the fuzz crate and the root crate's tests depend on.
+
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use qtls_pki::x509_cert::der::Decode;
+use rustls::crypto::SupportedKxGroup;
+use rustls::server::ProducesTickets;
+use rustls::NamedGroup;
+
+/// Every target, by name, with its body (the name is the file under `fuzz_targets/` and the
+/// directory under `corpus/`).
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("client_hello", client_hello),
+    ("http_request", http_request),
+    ("http_response", http_response),
+    ("early_records", early_records),
+    ("session_age", session_age),
+    ("redis_value", redis_value),
+    ("ticket", ticket),
+    ("ocsp_get_path", ocsp_get_path),
+    ("ocsp_request", ocsp_request),
+    ("ocsp_response", ocsp_response),
+    ("crl", crl),
+    ("kx", kx),
+    ("signature", signature),
+    ("private_key", private_key),
+    ("revocation_index", revocation_index),
+    ("pkcs11_uri", pkcs11_uri),
+    ("config_toml", config_toml),
+];
+
+/// The fixed time (Unix seconds) the fixture PKI was issued at and the targets run at, so
+/// committed responses and tickets stay valid inputs.
+pub const NOW: u64 = 1_796_000_000;
+
+/// The fleet secret of the ticket and Redis-value targets.
+pub const FLEET_SECRET: [u8; 32] = [7; 32];
+
+/// `fuzz/fixtures`: the PKI the OCSP targets answer for and check against.
+pub fn fixtures_dir() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if here.join("fixtures").is_dir() {
+        here.join("fixtures")
+    } else {
+        here.join("fuzz").join("fixtures")
+    }
+}
+
+/// The fixture PKI (written by the corpus generator).
+pub fn fixture_pki() -> &'static qtls_pki::Pki {
+    static PKI: OnceLock<qtls_pki::Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        qtls_pki::Pki::load_from_dir(fixtures_dir(), qtls_pki::Backend::AwsLc)
+            .expect("fuzz/fixtures holds a PKI (run the corpus generator)")
+    })
+}
+
+/// `now` as the PKI crates take it.
+pub fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(NOW as i64).unwrap()
+}
+
+fn take_u16<'a>(data: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = usize::from(u16::from_be_bytes([*data.first()?, *data.get(1)?]));
+    let part = data.get(2..2 + len)?;
+    *data = &data[2 + len..];
+    Some(part)
+}
+
+/// Splits `parts` length-prefixed (u16) fields off the front; the rest is the last field.
+pub fn split(mut data: &[u8], parts: usize) -> Option<(Vec<&[u8]>, &[u8])> {
+    let mut out = Vec::with_capacity(parts);
+    for _ in 0..parts {
+        out.push(take_u16(&mut data)?);
+    }
+    Some((out, data))
+}
+
+/// The inverse of [`split`], for the corpus generator.
+pub fn join(parts: &[&[u8]], rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend_from_slice(&u16::try_from(part.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+const TLS13: u16 = 0x0304;
+
+/// The ClientHello gate on raw records, beside rustls's `Acceptor` on the same bytes: a
+/// hello rustls accepts has versions the gate can read, and the gate's post-quantum verdict
+/// on rustls's groups matches the provider's classification.
+pub fn client_hello(data: &[u8]) {
+    let (versions, _psk) = qtls::fuzzing::client_hello(data);
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut input = data;
+    let accepted = loop {
+        match acceptor.read_tls(&mut input) {
+            Ok(0) | Err(_) => break None,
+            Ok(_) => {}
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => break Some(accepted),
+            Ok(None) => continue,
+            Err(_) => break None,
+        }
+    };
+    let Some(accepted) = accepted else { return };
+    assert!(
+        !versions.is_empty(),
+        "rustls accepted a ClientHello whose versions the gate cannot read"
+    );
+    let hello = accepted.client_hello();
+    let groups: Option<Vec<NamedGroup>> = hello.named_groups().map(<[_]>::to_vec);
+    let code_points = qtls_provider::CodePoints::default();
+    let verdict = qtls::fuzzing::gate_check(data, groups.as_deref(), true, false, &code_points);
+    let post_quantum = groups
+        .unwrap_or_default()
+        .iter()
+        .any(|group| qtls_provider::is_post_quantum_group(*group, &code_points));
+    if versions.contains(&TLS13) {
+        assert_eq!(
+            verdict.is_ok(),
+            post_quantum,
+            "the gate's post-quantum verdict disagrees with rustls's groups"
+        );
+    } else {
+        assert!(
+            verdict.is_err(),
+            "a hello without TLS 1.3 passed a TLS 1.3-only gate"
+        );
+    }
+}
+
+/// The server's HTTP/1.x request reader, the stream cut into reads of `data[0] + 1` bytes:
+/// each byte is looked at a bounded number of times.
+pub fn http_request(data: &[u8]) {
+    let Some((&chunk, stream)) = data.split_first() else {
+        return;
+    };
+    let read = qtls::fuzzing::read_requests(stream, usize::from(chunk) + 1);
+    assert!(
+        read.scanned <= 4 * stream.len() as u64 + 16,
+        "{} bytes scanned for a {}-byte stream",
+        read.scanned,
+        stream.len()
+    );
+}
+
+/// The client's HTTP/1.1 response reader, the stream cut into reads of `data[0] + 1` bytes.
+pub fn http_response(data: &[u8]) {
+    let Some((&chunk, stream)) = data.split_first() else {
+        return;
+    };
+    let (response, scanned) = qtls::fuzzing::read_response(stream, usize::from(chunk) + 1);
+    if let Ok(response) = response {
+        assert!(response.len() <= stream.len());
+        assert!(
+            stream.starts_with(&response),
+            "a response that is not the stream's start"
+        );
+    }
+    assert!(scanned <= 4 * stream.len() as u64 + 16);
+}
+
+/// The early-data record filter: budget from `data[..2]`, records after. What is kept is
+/// never longer, and anything that does not start with a record it drops or keeps is kept.
+pub fn early_records(data: &[u8]) {
+    let Some((budget, arrived)) = data.split_at_checked(2) else {
+        return;
+    };
+    let budget = usize::from(u16::from_be_bytes([budget[0], budget[1]])) * 4;
+    let kept = qtls::fuzzing::drop_early_records(arrived, budget);
+    assert!(kept.len() <= arrived.len());
+    if !matches!(arrived.first(), Some(0x14 | 0x17)) {
+        assert_eq!(kept, arrived);
+    }
+    if arrived.first() == Some(&0x17) && budget == 0 && arrived.get(3..5) != Some(&[0, 0]) {
+        assert_eq!(
+            kept, arrived,
+            "application data dropped beyond a zero budget"
+        );
+    }
+}
+
+/// The 0-RTT session-age reader: `now` from `data[..8]`, the session value after.
+pub fn session_age(data: &[u8]) {
+    let Some((now, value)) = data.split_at_checked(8) else {
+        return;
+    };
+    let now = u64::from_be_bytes(now.try_into().unwrap());
+    if let Some((created, offset)) = qtls::fuzzing::session_age(value, now) {
+        assert!(created.abs_diff(now) <= qtls::fuzzing::SESSION_AGE_PLAUSIBLE_SECS);
+        let tail = &value[value.len() - 12..];
+        assert_eq!(created.to_be_bytes(), tail[..8]);
+        assert_eq!(offset.to_be_bytes(), tail[8..]);
+    }
+}
+
+/// The Redis session-value decoder: key, then value. A value opens only under its key, and
+/// sealing then opening gives the session back.
+pub fn redis_value(data: &[u8]) {
+    let Some((parts, value)) = split(data, 1) else {
+        return;
+    };
+    let key = String::from_utf8_lossy(parts[0]);
+    if let Some(session) = qtls::fuzzing::redis_open(&key, value) {
+        let other = format!("{key}x");
+        assert!(
+            qtls::fuzzing::redis_open(&other, value).is_none(),
+            "a value opened under two keys"
+        );
+        assert!(session.len() < value.len());
+    }
+    let sealed = qtls::fuzzing::redis_seal(&key, value).expect("sealing succeeds");
+    assert_eq!(
+        qtls::fuzzing::redis_open(&key, &sealed).as_deref(),
+        Some(value)
+    );
+}
+
+fn ticketer() -> &'static Arc<qtls::sessions::RotatingTicketer> {
+    static TICKETER: OnceLock<Arc<qtls::sessions::RotatingTicketer>> = OnceLock::new();
+    TICKETER.get_or_init(|| {
+        let secret = qtls::sessions::FleetSecret::from_bytes(&FLEET_SECRET).unwrap();
+        qtls::sessions::RotatingTicketer::fleet(secret)
+            .clock(|| NOW)
+            .build()
+            .unwrap()
+    })
+}
+
+/// The ticket decrypter: arbitrary tickets never panic, and a ticket it made opens to its
+/// plaintext.
+pub fn ticket(data: &[u8]) {
+    let ticketer = ticketer();
+    let _ = ticketer.decrypt(data);
+    if let Some(ticket) = ticketer.encrypt(data) {
+        assert_eq!(ticketer.decrypt(&ticket).as_deref(), Some(data));
+    }
+}
+
+/// The OCSP responder's GET path decoder: a bounded number of decodes, and what it returns
+/// is an OCSPRequest.
+pub fn ocsp_get_path(data: &[u8]) {
+    let path = String::from_utf8_lossy(data);
+    let (der, attempts) = qtls::fuzzing::ocsp_request_from_path(&path);
+    assert!(attempts <= qtls::fuzzing::OCSP_GET_MAX_DECODES);
+    if !der.is_empty() {
+        assert!(qtls_pki::x509_ocsp::OcspRequest::from_der(&der).is_ok());
+    }
+}
+
+fn responder() -> &'static qtls_pki::OcspResponder {
+    static RESPONDER: OnceLock<qtls_pki::OcspResponder> = OnceLock::new();
+    RESPONDER.get_or_init(|| {
+        let pki = fixture_pki();
+        let signer = pki.ocsp_responder();
+        let key = signer.key().to_pkcs8_pem().unwrap();
+        let signer = qtls_pki::CertifiedKeyPair::new(
+            signer.certificate().clone(),
+            qtls_provider::KeyPair::from_pem(key.as_bytes(), qtls_provider::Backend::AwsLc)
+                .unwrap(),
+        )
+        .unwrap();
+        let mut index = qtls_pki::RevocationIndex::default();
+        index.add_issued(pki.server().certificate());
+        index.add_issued(pki.client().certificate());
+        qtls_pki::OcspResponder::new(
+            pki.intermediate().certificate().clone(),
+            signer,
+            index,
+            time::Duration::hours(1),
+        )
+        .unwrap()
+    })
+}
+
+/// The OCSP responder's answer to a POST body: always an OCSPResponse that parses, with no
+/// more single responses than the request could name.
+pub fn ocsp_request(data: &[u8]) {
+    let answer = responder().answer(data, now());
+    let der = answer.der().to_vec();
+    let parsed = qtls_pki::OcspResponse::from_der(der).expect("the responder's answer parses");
+    assert!(parsed.responses().len() <= data.len() / 8 + 1);
+}
+
+fn algorithms() -> &'static [&'static dyn rustls::pki_types::SignatureVerificationAlgorithm] {
+    static PROVIDER: OnceLock<rustls::crypto::CryptoProvider> = OnceLock::new();
+    PROVIDER
+        .get_or_init(qtls_provider::compatible)
+        .signature_verification_algorithms
+        .all
+}
+
+/// The verifier's OCSP response check for the fixture server certificate; whatever it
+/// accepts, qtls-pki's parser reads too.
+pub fn ocsp_response(data: &[u8]) {
+    let pki = fixture_pki();
+    let checked = qtls_verifier::fuzzing::check_ocsp_response(
+        data,
+        pki.server().certificate().der(),
+        pki.intermediate().certificate().der(),
+        algorithms(),
+        NOW + 60,
+    );
+    let parsed = qtls_pki::OcspResponse::from_der(data.to_vec());
+    if let Ok((_, valid_until)) = checked {
+        assert!(
+            parsed.is_ok(),
+            "the verifier accepted a response qtls-pki cannot parse"
+        );
+        assert!(
+            valid_until + 300 >= NOW + 60,
+            "an accepted answer already stale"
+        );
+    }
+}
+
+/// CRL parsing (DER and PEM): every revoked entry is found by its serial, and a parsed CRL
+/// survives PEM and back.
+pub fn crl(data: &[u8]) {
+    let _ = qtls_pki::RevocationList::from_pem(data);
+    let Ok(list) = qtls_pki::RevocationList::from_der(data.to_vec()) else {
+        return;
+    };
+    let _ = (
+        list.issuer(),
+        list.this_update(),
+        list.next_update(),
+        list.crl_number(),
+    );
+    for revoked in list.revoked() {
+        assert!(list.find(&revoked.serial).is_some());
+    }
+    if let Ok(pem) = list.to_pem() {
+        let again = qtls_pki::RevocationList::from_pem(pem.as_bytes()).expect("PEM round trip");
+        assert_eq!(again.der(), list.der());
+    }
+}
+
+fn backends() -> Vec<qtls_provider::Backend> {
+    #[allow(unused_mut)]
+    let mut backends = vec![qtls_provider::Backend::AwsLc];
+    #[cfg(feature = "oqs")]
+    backends.push(qtls_provider::Backend::Oqs);
+    backends
+}
+
+/// Key exchange of every group: `data[0]` picks the group, `data[1]` the mode, the rest is
+/// the peer's share. Both backends accept the same client shares (mode 0, server side:
+/// `start_and_complete`), every backend's client survives any server share (mode 1,
+/// `complete`), and a client on one backend agrees on the secret with a server on another.
+pub fn kx(data: &[u8]) {
+    let [index, mode, share @ ..] = data else {
+        return;
+    };
+    let name = qtls_provider::GROUP_NAMES[usize::from(*index) % qtls_provider::GROUP_NAMES.len()];
+    let groups: Vec<&'static dyn SupportedKxGroup> = backends()
+        .into_iter()
+        .filter_map(|backend| qtls_provider::group_by_name(name, backend).ok())
+        .collect();
+    match mode % 3 {
+        0 => {
+            let verdicts: Vec<bool> = groups
+                .iter()
+                .map(|group| match group.start_and_complete(share) {
+                    Ok(done) => {
+                        assert!(!done.pub_key.is_empty());
+                        assert!(!done.secret.secret_bytes().is_empty());
+                        true
+                    }
+                    Err(_) => false,
+                })
+                .collect();
+            assert!(
+                verdicts.windows(2).all(|w| w[0] == w[1]),
+                "{name}: the backends disagree on a client share: {verdicts:?}"
+            );
+        }
+        1 => {
+            for group in &groups {
+                let client = group.start().expect("key generation");
+                let _ = client.complete(share);
+            }
+        }
+        _ => {
+            for client_group in &groups {
+                for server_group in &groups {
+                    let client = client_group.start().expect("key generation");
+                    let server = server_group
+                        .start_and_complete(client.pub_key())
+                        .expect("a real client share");
+                    let secret = client
+                        .complete(&server.pub_key)
+                        .expect("a real server share");
+                    assert_eq!(
+                        secret.secret_bytes(),
+                        server.secret.secret_bytes(),
+                        "{name}: client and server secrets differ"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The signature verifiers rustls calls, per algorithm and backend.
+fn verifiers() -> Vec<Vec<&'static dyn rustls::pki_types::SignatureVerificationAlgorithm>> {
+    use qtls_provider::webpki_algs as aws;
+    #[allow(unused_mut)]
+    let mut table = vec![
+        vec![aws::MLDSA44_ECDSA_P256_SHA256],
+        vec![aws::MLDSA65_ECDSA_P384_SHA512],
+        vec![aws::MLDSA87_ECDSA_P384_SHA512],
+        vec![aws::ML_DSA_44],
+        vec![aws::ML_DSA_65],
+        vec![aws::ML_DSA_87],
+    ];
+    #[cfg(feature = "oqs")]
+    {
+        use qtls_provider::webpki_algs::oqs;
+        table[0].push(oqs::MLDSA44_ECDSA_P256_SHA256);
+        table[1].push(oqs::MLDSA65_ECDSA_P384_SHA512);
+        table[2].push(oqs::MLDSA87_ECDSA_P384_SHA512);
+        table[3].push(oqs::ML_DSA_44);
+        table[4].push(oqs::ML_DSA_65);
+        table[5].push(oqs::ML_DSA_87);
+    }
+    table
+}
+
+/// Composite and ML-DSA `verify_signature` on arbitrary keys and signatures: `data[0]`
+/// picks the algorithm, then the key and signature (u16-length-prefixed), then the message.
+/// Every backend gives the same verdict.
+pub fn signature(data: &[u8]) {
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((parts, message)) = split(rest, 2) else {
+        return;
+    };
+    let table = verifiers();
+    let algorithms = &table[usize::from(which) % table.len()];
+    let verdicts: Vec<bool> = algorithms
+        .iter()
+        .map(|alg| alg.verify_signature(parts[0], message, parts[1]).is_ok())
+        .collect();
+    assert!(
+        verdicts.windows(2).all(|w| w[0] == w[1]),
+        "the backends disagree: {verdicts:?}"
+    );
+}
+
+/// Private-key loading, every form the CLI reads: PEM (`PRIVATE KEY`, `EC PRIVATE KEY`),
+/// PKCS#8 DER; a key that loads survives PKCS#8 and back with the same public key.
+pub fn private_key(data: &[u8]) {
+    let backend = qtls_provider::Backend::AwsLc;
+    let _ = qtls_provider::private_key_der_from_pem(data);
+    let loaded = [
+        qtls_provider::KeyPair::from_pem(data, backend),
+        qtls_provider::KeyPair::from_pkcs8_der(data, backend),
+    ];
+    for key in loaded.into_iter().flatten() {
+        let der = key.to_pkcs8_der().expect("a loaded key encodes");
+        let again = qtls_provider::KeyPair::from_pkcs8_der(&der, backend).expect("round trip");
+        assert_eq!(again.public_key(), key.public_key());
+        assert_eq!(again.algorithm(), key.algorithm());
+    }
+}
+
+/// The revocation index (OpenSSL `index.txt`) parser: every revoked serial is in the index.
+pub fn revocation_index(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(index) = qtls_pki::RevocationIndex::parse(text, "fuzz") else {
+        return;
+    };
+    for revoked in index.revoked() {
+        assert!(index.get(&revoked.serial).is_some());
+    }
+}
+
+/// `pkcs11:` URIs (RFC 7512): a URI that parses prints as one that parses to the same.
+pub fn pkcs11_uri(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(uri) = text.parse::<qtls_hsm::Pkcs11Uri>() else {
+        return;
+    };
+    let printed = uri.to_string();
+    let again: qtls_hsm::Pkcs11Uri = printed.parse().expect("a printed URI parses");
+    assert_eq!(again, uri, "{printed}");
+}
+
+/// `qtls.toml`: parsing and validation never panic.
+pub fn config_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = qtls::config::ConfigFile::parse(text);
+}

@@ -1,0 +1,186 @@
+//! Thin wrappers around this crate's parsers of peer and file input, for the cargo-fuzz
+//! targets in `fuzz/` and the corpus replay test.
+//!
+//! NOT part of the API: hidden from the docs, exempt from semver, and may change or go away
+//! in any release. Each function calls the real parser the server or client uses.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::sessions::{FleetSecret, RedisSessionStore};
+
+/// What the ClientHello gate reads from raw records: the offered versions and the first PSK
+/// (identity, obfuscated ticket age, whether early data is asked for).
+pub fn client_hello(records: &[u8]) -> (Vec<u16>, Option<(Vec<u8>, u32, bool)>) {
+    let hello = crate::gate::ClientHelloMessage::from_records(records);
+    let offer = hello.psk_offer().map(|offer| {
+        (
+            offer.identity,
+            offer.obfuscated_ticket_age,
+            offer.early_data,
+        )
+    });
+    (hello.versions(), offer)
+}
+
+/// The gate's decision on the hello in `records`, given the groups rustls read from it.
+pub fn gate_check(
+    records: &[u8],
+    groups: Option<&[rustls::NamedGroup]>,
+    require_post_quantum: bool,
+    allow_tls12: bool,
+    code_points: &qtls_provider::CodePoints,
+) -> Result<(), crate::Refusal> {
+    let hello = crate::gate::ClientHelloMessage::from_records(records);
+    crate::gate::check(
+        &hello,
+        groups,
+        require_post_quantum,
+        allow_tls12,
+        code_points,
+    )
+}
+
+/// What the server's request reader made of a stream.
+#[derive(Debug)]
+pub struct RequestsRead {
+    /// Each request read, in order (`Debug` of the server's request), up to the first
+    /// malformed one (after which the server closes).
+    pub requests: Vec<String>,
+    /// How the reading ended: `Ok` at the end of the stream, else the error.
+    pub end: Result<(), String>,
+    /// Bytes the head finder looked at and parsed, to check the bound of RFC 9112 parsing.
+    pub scanned: u64,
+}
+
+/// Reads HTTP/1.x requests from `stream` with the server's request reader, delivering at
+/// most `chunk` bytes per read (at least 1), until the end of the stream or an error.
+pub fn read_requests(stream: &[u8], chunk: usize) -> RequestsRead {
+    let mut io = Chunked::new(stream, chunk);
+    let mut reader = crate::server::RequestReader::default();
+    let mut requests = Vec::new();
+    let end = loop {
+        match run_ready(reader.next(&mut io)) {
+            Ok(Some(request)) => {
+                requests.push(format!("{request:?}"));
+                // The server answers a malformed request with 400 and closes.
+                if request.malformed.is_some() {
+                    break Ok(());
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e.to_string()),
+        }
+        // A request consumes at least one byte, so this ends; the bound is belt and braces.
+        if requests.len() > stream.len() {
+            break Err("more requests than bytes".into());
+        }
+    };
+    RequestsRead {
+        requests,
+        end,
+        scanned: reader.head_end.scanned,
+    }
+}
+
+/// Reads one HTTP/1.1 response (head and Content-Length body) with the client's reader,
+/// `chunk` bytes per read; also returns the bytes the head finder looked at and parsed.
+pub fn read_response(stream: &[u8], chunk: usize) -> (Result<Vec<u8>, String>, u64) {
+    let mut io = Chunked::new(stream, chunk);
+    let mut reader = crate::client::ResponseReader::default();
+    let response = run_ready(reader.head_and_body(&mut io)).map_err(|e| e.to_string());
+    (response, reader.head_end.scanned)
+}
+
+/// The early-data record filter: what is kept of `arrived` when up to `budget` bytes of
+/// 0-RTT application data are dropped.
+pub fn drop_early_records(arrived: &[u8], budget: usize) -> Vec<u8> {
+    crate::early_data::drop_early_records(arrived, budget)
+}
+
+/// The session-age reader of the 0-RTT freshness check: (creation time, age obfuscation
+/// offset) from the tail of a rustls session value, if plausible at `now_secs`.
+pub fn session_age(value: &[u8], now_secs: u64) -> Option<(u64, u32)> {
+    crate::early_data::SessionAge::read(value, now_secs)
+        .map(|age| (age.creation_time_secs, age.age_obfuscation_offset))
+}
+
+/// How far from `now_secs` a session-age reading may be.
+pub const SESSION_AGE_PLAUSIBLE_SECS: u64 = crate::early_data::SessionAge::PLAUSIBLE;
+
+/// The OCSP responder's GET path decoder: the DER request it finds (empty if none) and the
+/// number of base64 decodes it tried.
+pub fn ocsp_request_from_path(path: &str) -> (Vec<u8>, usize) {
+    crate::ocsp_responder::decode_get_path(path)
+}
+
+/// The most base64 decodes [`ocsp_request_from_path`] may try.
+pub const OCSP_GET_MAX_DECODES: usize = 2 * crate::ocsp_responder::MAX_GET_CANDIDATES;
+
+/// A Redis session store with a fixed fleet secret whose server is never contacted.
+fn redis_store() -> &'static Arc<RedisSessionStore> {
+    static STORE: OnceLock<Arc<RedisSessionStore>> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let secret = FleetSecret::from_bytes(&[7; 32]).expect("a 32-byte secret");
+        RedisSessionStore::builder("redis://127.0.0.1:1".parse().expect("a Redis URL"), secret)
+            .build()
+            .expect("a Redis store (connects lazily)")
+    })
+}
+
+/// The Redis value decoder: the session sealed in `value` under `redis_key`, if it opens.
+pub fn redis_open(redis_key: &str, value: &[u8]) -> Option<Vec<u8>> {
+    redis_store().open(redis_key, value).ok()
+}
+
+/// The Redis value encoder, the inverse of [`redis_open`].
+pub fn redis_seal(redis_key: &str, session: &[u8]) -> Option<Vec<u8>> {
+    redis_store().seal(redis_key, session)
+}
+
+/// An `AsyncRead` over a byte slice that is always ready and gives at most `chunk` bytes per
+/// read, so the readers see their input cut into pieces as a network delivers it.
+struct Chunked<'a> {
+    rest: &'a [u8],
+    chunk: usize,
+}
+
+impl<'a> Chunked<'a> {
+    fn new(rest: &'a [u8], chunk: usize) -> Self {
+        Self {
+            rest,
+            chunk: chunk.max(1),
+        }
+    }
+}
+
+impl AsyncRead for Chunked<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let n = self.rest.len().min(self.chunk).min(buf.remaining());
+        let (now, later) = self.rest.split_at(n);
+        buf.put_slice(now);
+        self.rest = later;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Runs a future whose I/O is always ready to completion, without a runtime.
+fn run_ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    // Nothing here waits on anything but the always-ready reader, so one poll should do.
+    for _ in 0..1000 {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+    panic!("a reader over always-ready input did not complete");
+}
