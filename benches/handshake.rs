@@ -18,20 +18,19 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "../qtls-provider/benches/support/clock.rs"]
-mod clock;
-#[path = "support/inproc.rs"]
-mod inproc;
+use qtls_test_support::bench as clock;
+use qtls_test_support::handshake as inproc;
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use clock::{BenchClock, Ratio};
 use criterion::{criterion_group, criterion_main, Criterion};
-use inproc::{drive, pki, BenchPki};
+use inproc::drive_ok as drive;
 use qtls_provider::{
     Backend, CompositeAlgorithm, EcCurve, KeyAlgorithm, MlDsaLevel, Preset, ProviderBuilder,
 };
+use qtls_test_support::pki::{server_identity as pki, ServerIdentity as BenchPki};
 use rustls::client::Resumption;
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::server::NoServerSessionStorage;

@@ -42,17 +42,17 @@
 
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
-#[path = "support/inproc.rs"]
-mod inproc;
+use qtls_test_support::handshake as inproc;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use inproc::{drive, pki, BenchPki};
+use inproc::drive_ok as drive;
 use qtls::sessions::{FleetSecret, MemorySessionStore, RedisSessionStore, RotatingTicketer};
 use qtls_provider::{Backend, KeyAlgorithm, MlDsaLevel, Preset, ProviderBuilder};
+use qtls_test_support::pki::{server_identity as pki, ServerIdentity as BenchPki};
 use rustls::client::Resumption;
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::server::NoServerSessionStorage;

@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/redis.rs"]
-mod redis_support;
+use qtls_test_support::redis as redis_support;
 mod support;
 
 use std::path::Path;

@@ -17,8 +17,7 @@
 
 mod runtime_support;
 mod support;
-#[path = "../qtls-hsm/tests/support/tokens.rs"]
-mod tokens;
+use qtls_test_support::tokens;
 
 use std::ffi::OsString;
 use std::io::{ErrorKind, Read, Write};

@@ -10,8 +10,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod support;
-#[path = "../qtls-hsm/tests/support/tokens.rs"]
-mod tokens;
+use qtls_test_support::tokens;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,8 +6,7 @@
 
 mod runtime_support;
 mod support;
-#[path = "../qtls-hsm/tests/support/tokens.rs"]
-mod tokens;
+use qtls_test_support::tokens;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -6,11 +6,9 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/redis.rs"]
-mod redis_support;
+use qtls_test_support::redis as redis_support;
 mod support;
-#[path = "../qtls-hsm/tests/support/tokens.rs"]
-mod tokens;
+use qtls_test_support::tokens;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -5,8 +5,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/redis.rs"]
-mod redis_support;
+use qtls_test_support::redis as redis_support;
 mod support;
 
 use qtls::sessions::{FleetSecret, RedisSessionStore, RedisTarget, SessionStore};

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/redis.rs"]
-mod redis_support;
+use qtls_test_support::redis as redis_support;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};

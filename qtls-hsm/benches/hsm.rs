@@ -26,10 +26,8 @@
     unreachable_pub
 )]
 
-#[path = "../tests/support/tls.rs"]
-mod tls;
-#[path = "../tests/support/tokens.rs"]
-mod tokens;
+use qtls_test_support::hsm as tls;
+use qtls_test_support::tokens;
 
 use std::path::Path;
 use std::sync::Arc;

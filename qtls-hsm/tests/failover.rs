@@ -8,8 +8,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/tokens.rs"]
-mod tokens;
+use qtls_test_support::tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

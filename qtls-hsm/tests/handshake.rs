@@ -5,10 +5,8 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/tls.rs"]
-mod tls;
-#[path = "support/tokens.rs"]
-mod tokens;
+use qtls_test_support::hsm as tls;
+use qtls_test_support::tokens;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

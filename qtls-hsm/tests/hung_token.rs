@@ -6,8 +6,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/tokens.rs"]
-mod tokens;
+use qtls_test_support::tokens;
 
 use std::time::{Duration, Instant};
 

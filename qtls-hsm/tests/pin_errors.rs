@@ -12,8 +12,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/tokens.rs"]
-mod tokens;
+use qtls_test_support::tokens;
 
 use std::path::Path;
 use std::time::Duration;

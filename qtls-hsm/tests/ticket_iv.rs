@@ -9,8 +9,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/tokens.rs"]
-mod tokens;
+use qtls_test_support::tokens;
 
 use qtls_hsm::{Hsm, HsmTicketer};
 use rustls::server::ProducesTickets;

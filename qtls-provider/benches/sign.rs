@@ -16,8 +16,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "support/clock.rs"]
-mod clock;
+use qtls_test_support::bench as clock;
 
 use std::hint::black_box;
 

@@ -1,106 +1,24 @@
-//! Test PKIs made by qtls-pki with a fixed clock, and in-memory rustls handshakes.
+//! The verifier tests' handshakes and responders, on qtls-test-support's fixed clock, test
+//! PKIs and in-memory driver (re-exported here).
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::Arc;
 
-use qtls_pki::{Certificate, CertificateBuilder, CertifiedKeyPair, Usage};
-use qtls_provider::{Backend, KeyAlgorithm, KeyPair};
+// Each test file uses its own subset.
+#[allow(unused_imports)]
+pub use qtls_test_support::{
+    clock::{at, issued, now, FixedClock, DAY, ISSUED},
+    handshake::{drive, Outcome, Resolver},
+    pki::{ca, TestPki},
+};
+
+use qtls_provider::KeyPair;
 use qtls_verifier::{ClientVerifierBuilder, ServerVerifierBuilder};
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
-use time::OffsetDateTime;
-
-/// 2026-01-01T00:00:00Z: when every test PKI is issued.
-pub const ISSUED: i64 = 1_767_225_600;
-pub const DAY: i64 = 86_400;
-
-pub fn issued() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(ISSUED).unwrap()
-}
-
-/// One day after issuance: inside every validity window.
-pub fn now() -> UnixTime {
-    at(ISSUED + DAY)
-}
-
-pub fn at(unix: i64) -> UnixTime {
-    UnixTime::since_unix_epoch(std::time::Duration::from_secs(unix as u64))
-}
-
-/// A root, an intermediate and leaves, all of one algorithm.
-pub struct TestPki {
-    pub algorithm: KeyAlgorithm,
-    pub root: CertifiedKeyPair,
-    pub intermediate: CertifiedKeyPair,
-}
-
-impl TestPki {
-    pub fn new(algorithm: KeyAlgorithm) -> Self {
-        Self::with_root_name(algorithm, "Test Root")
-    }
-
-    pub fn with_root_name(algorithm: KeyAlgorithm, root_name: &str) -> Self {
-        let root = ca(algorithm, Usage::RootCa, root_name, None);
-        let intermediate = ca(
-            algorithm,
-            Usage::IntermediateCa { path_len: Some(0) },
-            "Test Intermediate",
-            Some(&root),
-        );
-        Self {
-            algorithm,
-            root,
-            intermediate,
-        }
-    }
-
-    pub fn roots(&self) -> Vec<CertificateDer<'static>> {
-        vec![self.root.certificate().to_certificate_der()]
-    }
-
-    /// A server leaf for `localhost` valid for a year from issuance.
-    pub fn server_leaf(&self) -> CertifiedKeyPair {
-        self.leaf(self.leaf_builder(Usage::ServerLeaf, "localhost"))
-    }
-
-    pub fn leaf_builder(&self, usage: Usage, name: &str) -> CertificateBuilder {
-        CertificateBuilder::new(usage, name)
-            .validity(issued(), issued() + time::Duration::days(365))
-            .dns_names([name])
-    }
-
-    pub fn leaf(&self, builder: CertificateBuilder) -> CertifiedKeyPair {
-        let key = KeyPair::generate(self.algorithm, Backend::AwsLc).unwrap();
-        let cert = builder.signed_by(&key, &self.intermediate).unwrap();
-        CertifiedKeyPair::new(cert, key).unwrap()
-    }
-
-    pub fn chain(&self, leaf: &Certificate) -> Vec<CertificateDer<'static>> {
-        vec![
-            leaf.to_certificate_der(),
-            self.intermediate.certificate().to_certificate_der(),
-        ]
-    }
-}
-
-pub fn ca(
-    algorithm: KeyAlgorithm,
-    usage: Usage,
-    name: &str,
-    issuer: Option<&CertifiedKeyPair>,
-) -> CertifiedKeyPair {
-    let key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
-    let builder = CertificateBuilder::new(usage, name)
-        .validity(issued(), issued() + time::Duration::days(3650));
-    let cert = match issuer {
-        Some(issuer) => builder.signed_by(&key, issuer).unwrap(),
-        None => builder.self_signed(&key).unwrap(),
-    };
-    CertifiedKeyPair::new(cert, key).unwrap()
-}
 
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(qtls_provider::hybrid())
@@ -116,30 +34,6 @@ pub fn verifier(pki: &TestPki) -> ServerVerifierBuilder {
 pub fn client_verifier(pki: &TestPki) -> ClientVerifierBuilder {
     ClientVerifierBuilder::new(pki.roots(), &provider())
         .revocation_policy(qtls_verifier::RevocationPolicy::Off)
-}
-
-#[derive(Debug)]
-pub struct FixedClock(pub UnixTime);
-
-impl rustls::time_provider::TimeProvider for FixedClock {
-    fn current_time(&self) -> Option<UnixTime> {
-        Some(self.0)
-    }
-}
-
-#[derive(Debug)]
-pub struct Resolver(pub Arc<CertifiedKey>);
-
-impl rustls::server::ResolvesServerCert for Resolver {
-    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(&self.0))
-    }
-}
-
-/// What each side of a handshake ended with.
-pub struct Outcome {
-    pub client: Result<(), rustls::Error>,
-    pub server: Result<(), rustls::Error>,
 }
 
 /// A full in-memory handshake at `time`: the server presents `chain` (signed by `key`),
@@ -399,52 +293,4 @@ pub fn mutual_handshake(
         ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap()).unwrap();
     let outcome = drive(&mut client, &mut server);
     (outcome, server)
-}
-
-/// Moves records both ways until the handshake is done or a side fails; after a failure the
-/// pending alerts are delivered once more, so each side sees what its peer sent.
-pub fn drive(client: &mut ClientConnection, server: &mut ServerConnection) -> Outcome {
-    let mut outcome = Outcome {
-        client: Ok(()),
-        server: Ok(()),
-    };
-    let to_server = |client: &mut ClientConnection,
-                     server: &mut ServerConnection,
-                     result: &mut Result<(), rustls::Error>| {
-        let mut buf = Vec::new();
-        while client.wants_write() {
-            client.write_tls(&mut buf).unwrap();
-        }
-        let mut pending = buf.as_slice();
-        while !pending.is_empty() && result.is_ok() {
-            server.read_tls(&mut pending).unwrap();
-            *result = server.process_new_packets().map(|_| ());
-        }
-    };
-    let to_client = |server: &mut ServerConnection,
-                     client: &mut ClientConnection,
-                     result: &mut Result<(), rustls::Error>| {
-        let mut buf = Vec::new();
-        while server.wants_write() {
-            server.write_tls(&mut buf).unwrap();
-        }
-        let mut pending = buf.as_slice();
-        while !pending.is_empty() && result.is_ok() {
-            client.read_tls(&mut pending).unwrap();
-            *result = client.process_new_packets().map(|_| ());
-        }
-    };
-    for _ in 0..10 {
-        to_server(client, server, &mut outcome.server);
-        to_client(server, client, &mut outcome.client);
-        if outcome.client.is_err() || outcome.server.is_err() {
-            to_server(client, server, &mut outcome.server);
-            to_client(server, client, &mut outcome.client);
-            break;
-        }
-        if !client.is_handshaking() && !server.is_handshaking() && !client.wants_write() {
-            break;
-        }
-    }
-    outcome
 }

@@ -12,8 +12,6 @@
 //! Kryoptic slots through PKCS#11 (`C_InitToken`, `C_InitPIN`), SoftHSM2 with
 //! `softhsm2-util`. A test whose module is missing is skipped with a message naming what to
 //! install, except under `CI=true`, where it fails.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -25,9 +23,11 @@ pub const USER_PIN: &str = "qtls-test-user-4711";
 /// The security officer PIN of every test token.
 pub const SO_PIN: &str = "qtls-test-so-0815";
 
-/// Kryoptic token labels, one slot each.
+/// The primary Kryoptic token (labels are one slot each).
 pub const PRIMARY: &str = "qtls-primary";
+/// The Kryoptic token of the failover tests' backup.
 pub const BACKUP: &str = "qtls-backup";
+/// A Kryoptic token for tests that need one more.
 pub const SPARE: &str = "qtls-spare";
 /// A Kryoptic token no test logs in to (for wrong-PIN tests: login is per process).
 pub const UNUSED: &str = "qtls-unused";
@@ -35,8 +35,9 @@ pub const UNUSED: &str = "qtls-unused";
 pub const TWIN: &str = "qtls-twin";
 /// The slots of the [`TWIN`] tokens.
 pub const TWIN_SLOTS: [u64; 2] = [5, 6];
-/// The SoftHSM2 token labels.
+/// The SoftHSM2 token.
 pub const SOFTHSM: &str = "qtls-softhsm";
+/// A second SoftHSM2 token.
 pub const SOFTHSM_SPARE: &str = "qtls-softhsm-spare";
 
 /// The tokens of this test process.
@@ -163,19 +164,13 @@ fn remove_stale_token_dirs() {
 }
 
 /// Returns `found`; when it is `None`, fails under `CI=true`, else prints why the test is
-/// skipped and what to install.
+/// skipped and how the token modules are set up ([`crate::require`]).
 pub fn require<T>(what: &str, found: Option<T>) -> Option<T> {
-    if found.is_none() {
-        let how = "run the tests through ./scripts/test.sh, which builds Kryoptic \
-                   (scripts/kryoptic.sh, needs Debian clang libclang-dev libsqlite3-dev) and \
-                   installs softhsm2, and exports QTLS_TEST_PKCS11_MODULE, \
-                   QTLS_TEST_PKCS11_BACKUP_MODULE and QTLS_SOFTHSM_MODULE";
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{what} is missing (CI=true, so this is a failure): {how}");
-        }
-        eprintln!("skipped: {what} is missing; {how}");
-    }
-    found
+    let how = "run the tests through ./scripts/test.sh, which builds Kryoptic \
+               (scripts/kryoptic.sh, needs Debian clang libclang-dev libsqlite3-dev) and \
+               installs softhsm2, and exports QTLS_TEST_PKCS11_MODULE, \
+               QTLS_TEST_PKCS11_BACKUP_MODULE and QTLS_SOFTHSM_MODULE";
+    crate::require(what, how, found)
 }
 
 /// The Kryoptic module, or `None` (skip) when it is not configured.
@@ -259,7 +254,10 @@ pub struct StoreLock(Child);
 impl StoreLock {
     /// Locks `store` for at most `seconds`; `None` (skip) without python3.
     pub fn hold(store: &Path, seconds: f32) -> Option<Self> {
-        let python = require("python3 (to lock a token's SQLite store)", which("python3"))?;
+        let python = require(
+            "python3 (to lock a token's SQLite store)",
+            crate::which("python3"),
+        )?;
         let mut child = Command::new(python)
             .arg("-c")
             .arg(format!(
@@ -290,12 +288,4 @@ impl Drop for StoreLock {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    })
 }

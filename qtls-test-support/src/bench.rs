@@ -1,5 +1,5 @@
-//! What the Q-TLS benches measure with, shared by `qtls-provider/benches/*.rs` and the root
-//! crate's `benches/handshake.rs` (through `#[path]`).
+//! What the Q-TLS benches measure with (`qtls-provider/benches/*.rs`, the root crate's
+//! `benches/handshake.rs`).
 //!
 //! Two kinds of benchmark:
 //!
@@ -27,7 +27,7 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 const SCHEDSTAT: &str = "/proc/thread-self/schedstat";
 
 /// Thread CPU time or wall time, chosen by `QTLS_BENCH_CLOCK` (`thread-cpu` or `wall`).
-pub(crate) struct BenchClock {
+pub struct BenchClock {
     wall: bool,
     formatter: WallTime,
 }
@@ -104,7 +104,7 @@ impl Measurement for BenchClock {
 
 /// The short configuration every Q-TLS bench uses: 20 samples, 1 s warm-up,
 /// `measurement_secs` of measurement, no plots.
-pub(crate) fn criterion(measurement_secs: u64) -> Criterion<BenchClock> {
+pub fn criterion(measurement_secs: u64) -> Criterion<BenchClock> {
     Criterion::default()
         .with_measurement(BenchClock::from_env())
         .sample_size(20)
@@ -115,10 +115,7 @@ pub(crate) fn criterion(measurement_secs: u64) -> Criterion<BenchClock> {
 
 /// A benchmark group with flat sampling: every sample runs the same number of iterations,
 /// so each is long against the clock's tick.
-pub(crate) fn group<'a>(
-    c: &'a mut Criterion<BenchClock>,
-    name: &str,
-) -> BenchmarkGroup<'a, BenchClock> {
+pub fn group<'a>(c: &'a mut Criterion<BenchClock>, name: &str) -> BenchmarkGroup<'a, BenchClock> {
     let mut group = c.benchmark_group(name);
     group.sampling_mode(SamplingMode::Flat);
     group
@@ -126,7 +123,7 @@ pub(crate) fn group<'a>(
 
 /// A dimensionless measurement: each iteration's value is a ratio, as [`paired`] returns it.
 /// Only `iter_custom` can produce it.
-pub(crate) struct Ratio;
+pub struct Ratio;
 
 impl Measurement for Ratio {
     type Intermediate = ();
@@ -177,7 +174,7 @@ impl ValueFormatter for RatioFormatter {
 }
 
 /// The configuration of the paired-ratio benchmarks: as [`criterion`], with [`Ratio`].
-pub(crate) fn ratio_criterion(measurement_secs: u64) -> Criterion<Ratio> {
+pub fn ratio_criterion(measurement_secs: u64) -> Criterion<Ratio> {
     Criterion::default()
         .with_measurement(Ratio)
         .sample_size(20)
@@ -187,10 +184,7 @@ pub(crate) fn ratio_criterion(measurement_secs: u64) -> Criterion<Ratio> {
 }
 
 /// [`group`] for paired-ratio benchmarks.
-pub(crate) fn ratio_group<'a>(
-    c: &'a mut Criterion<Ratio>,
-    name: &str,
-) -> BenchmarkGroup<'a, Ratio> {
+pub fn ratio_group<'a>(c: &'a mut Criterion<Ratio>, name: &str) -> BenchmarkGroup<'a, Ratio> {
     let mut group = c.benchmark_group(name);
     group.sampling_mode(SamplingMode::Flat);
     group
@@ -201,7 +195,7 @@ pub(crate) fn ratio_group<'a>(
 /// `iters × Σ t(numerator) / Σ t(denominator)` in wall time: criterion divides by `iters`,
 /// so its per-iteration estimate is the ratio of the numerator's time to the sum of the
 /// denominator's, measured side by side.
-pub(crate) fn paired(
+pub fn paired(
     iters: u64,
     numerator: &mut dyn FnMut(),
     denominator: &mut [&mut dyn FnMut()],

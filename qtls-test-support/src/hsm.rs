@@ -1,6 +1,6 @@
-//! A software CA that issues certificates for token keys, rustls configurations around them,
-//! and an in-memory handshake driver.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+//! For the HSM tests and benches: a software CA that issues certificates for token keys
+//! (on the real clock, as the tokens' keys are made now), and rustls configurations around
+//! them; handshakes go through [`crate::handshake`].
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -18,12 +18,17 @@ use rustls::{
 };
 use time::{Duration, OffsetDateTime};
 
+use crate::handshake::Side;
+
 /// A root and an intermediate CA (composite, in software), made once per process.
 pub struct Ca {
+    /// The root certificate.
     pub root: CertificateDer<'static>,
+    /// The intermediate that issues the leaves.
     pub intermediate: CertifiedKeyPair,
 }
 
+/// The process's CA.
 pub fn ca() -> &'static Ca {
     static CA: OnceLock<Ca> = OnceLock::new();
     CA.get_or_init(|| {
@@ -78,6 +83,7 @@ pub fn chain_for(
     ]
 }
 
+/// `key` with its [`chain`], checked to match.
 pub fn certified(key: &HsmSigningKey, usage: Usage) -> Arc<CertifiedKey> {
     let certified = CertifiedKey::new(chain(key.public_key(), usage), Arc::new(key.clone()));
     certified.keys_match().unwrap();
@@ -98,10 +104,12 @@ fn roots() -> Arc<RootCertStore> {
     Arc::new(roots)
 }
 
+/// The hybrid provider.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(qtls_provider::hybrid())
 }
 
+/// A server presenting `key`'s certificate, asking for a client certificate with `client_auth`.
 pub fn server_config(key: &HsmSigningKey, client_auth: bool) -> ServerConfig {
     server_config_for(certified(key, Usage::ServerLeaf), client_auth)
 }
@@ -126,6 +134,8 @@ pub fn server_config_for(certified: Arc<CertifiedKey>, client_auth: bool) -> Ser
 /// The CertificateVerify schemes a client saw.
 pub type Seen = Arc<Mutex<Vec<SignatureScheme>>>;
 
+/// A client trusting the CA (presenting `client_key`'s certificate if given), no resumption,
+/// and what CertificateVerify schemes it saw.
 pub fn client_config(client_key: Option<&HsmSigningKey>) -> (ClientConfig, Seen) {
     let inner = WebPkiServerVerifier::builder_with_provider(roots(), provider())
         .build()
@@ -194,68 +204,24 @@ impl ServerCertVerifier for Recording {
     }
 }
 
-/// A client and a server connection for `localhost`.
-pub fn pair(
-    client: &Arc<ClientConfig>,
-    server: &Arc<ServerConfig>,
-) -> (ClientConnection, ServerConnection) {
-    (
-        ClientConnection::new(
-            Arc::clone(client),
-            ServerName::try_from("localhost").unwrap(),
-        )
-        .unwrap(),
-        ServerConnection::new(Arc::clone(server)).unwrap(),
-    )
-}
+pub use crate::handshake::pair;
 
 /// Which side failed a handshake, and how.
 #[derive(Debug)]
 pub enum Failure {
+    /// The client failed first.
     Client(rustls::Error),
+    /// The server failed first.
     Server(rustls::Error),
 }
 
-/// Moves records between the two until neither has anything to send; delivers the alert of
-/// a side that fails to the other.
+/// [`crate::handshake::drive`]: the first side to fail, with its error.
 pub fn drive(client: &mut ClientConnection, server: &mut ServerConnection) -> Result<(), Failure> {
-    loop {
-        let mut moved = false;
-        while client.wants_write() {
-            moved = true;
-            let mut buf = Vec::new();
-            client.write_tls(&mut buf).unwrap();
-            let mut rd = &buf[..];
-            while !rd.is_empty() {
-                server.read_tls(&mut rd).unwrap();
-            }
-            if let Err(e) = server.process_new_packets() {
-                let mut alert = Vec::new();
-                let _ = server.write_tls(&mut alert);
-                let _ = client.read_tls(&mut &alert[..]);
-                let _ = client.process_new_packets();
-                return Err(Failure::Server(e));
-            }
-        }
-        while server.wants_write() {
-            moved = true;
-            let mut buf = Vec::new();
-            server.write_tls(&mut buf).unwrap();
-            let mut rd = &buf[..];
-            while !rd.is_empty() {
-                client.read_tls(&mut rd).unwrap();
-            }
-            if let Err(e) = client.process_new_packets() {
-                let mut alert = Vec::new();
-                let _ = client.write_tls(&mut alert);
-                let _ = server.read_tls(&mut &alert[..]);
-                let _ = server.process_new_packets();
-                return Err(Failure::Client(e));
-            }
-        }
-        if !moved {
-            return Ok(());
-        }
+    let outcome = crate::handshake::drive(client, server);
+    match (outcome.first_failure, outcome.client, outcome.server) {
+        (Some(Side::Client), Err(e), _) => Err(Failure::Client(e)),
+        (Some(Side::Server), _, Err(e)) => Err(Failure::Server(e)),
+        _ => Ok(()),
     }
 }
 

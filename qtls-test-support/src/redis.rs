@@ -1,5 +1,4 @@
 //! Throwaway Redis servers and Redis Clusters on loopback ports, for the session-store tests.
-//! Use with `#[path = "support/redis.rs"] mod redis_support;` from a file under `tests/`.
 //!
 //! Each instance runs `redis-server` (Debian `redis-server`; `QTLS_REDIS_SERVER` and
 //! `QTLS_REDIS_CLI` override the binaries) in its own temporary folder, on a free port of
@@ -13,8 +12,6 @@
 //! (`127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`). Tests that only read and write sessions use
 //! them through [`RedisServer::shared_or_start`] and [`RedisCluster::shared_or_start`]; tests
 //! that stop, restart or count keys start their own.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -28,24 +25,17 @@ fn find(var: &str, name: &str) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(var).filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+    crate::which(name)
 }
 
 /// The `redis-server` binary, or `None` after saying why the test is skipped (under
 /// `CI=true` it panics instead).
 pub fn redis_server_bin() -> Option<PathBuf> {
-    let found = find("QTLS_REDIS_SERVER", "redis-server");
-    if found.is_none() {
-        let why = "redis-server is missing (Debian package redis-server; ./scripts/test.sh \
-                   installs it)";
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{why}; CI=true, so this is a failure");
-        }
-        eprintln!("skipping: {why}");
-    }
-    found
+    crate::require(
+        "redis-server",
+        "install the Debian package redis-server (./scripts/test.sh installs it)",
+        find("QTLS_REDIS_SERVER", "redis-server"),
+    )
 }
 
 fn redis_cli_bin() -> PathBuf {
@@ -71,6 +61,7 @@ fn free_port(bus: bool) -> u16 {
 #[derive(Debug)]
 pub struct RedisServer {
     child: Option<Child>,
+    /// Its port on 127.0.0.1.
     pub port: u16,
     cluster: bool,
     dir: tempfile::TempDir,
@@ -226,6 +217,7 @@ impl Drop for RedisServer {
 /// A Redis Cluster of our own: `n` masters, no replicas, all 16384 slots covered.
 #[derive(Debug)]
 pub struct RedisCluster {
+    /// Its nodes, in the order they were started.
     pub nodes: Vec<RedisServer>,
 }
 
