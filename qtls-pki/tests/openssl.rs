@@ -5,54 +5,14 @@
 //! Without it the tests are skipped, except under `CI=true`, where they fail.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use qtls_pki::{Pki, PkiOptions, Profile};
 use time::{Duration, OffsetDateTime};
 
-/// 2026-01-01T00:00:00Z.
-const CLOCK: i64 = 1_767_225_600;
+use qtls_test_support::clock::ISSUED as CLOCK;
 
-fn openssl() -> Option<PathBuf> {
-    let found = std::env::var_os("QTLS_OPENSSL")
-        .filter(|path| !path.is_empty())
-        .map(PathBuf::from)
-        .filter(|path| path.is_file());
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("QTLS_OPENSSL does not name an openssl binary, and CI=true");
-        }
-        eprintln!("skipped: set QTLS_OPENSSL to an OpenSSL 4 binary to run this test");
-    }
-    found
-}
-
-/// `openssl ARGS` with `OPENSSL_CONF` set to the binary's own (empty) openssl.cnf, so that
-/// no system configuration leaks in.
-fn run(openssl: &Path, dir: &Path, args: &[&str]) -> Output {
-    let conf = openssl
-        .parent()
-        .and_then(Path::parent)
-        .map(|prefix| prefix.join("ssl/openssl.cnf"))
-        .filter(|conf| conf.is_file())
-        .unwrap_or_else(|| PathBuf::from("/dev/null"));
-    let output = Command::new(openssl)
-        .args(args)
-        .current_dir(dir)
-        .env("OPENSSL_CONF", conf)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "openssl {} failed ({}):\n{}{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use qtls_test_support::openssl::{require_openssl as openssl, run_in as run};
 
 fn check(profile: Profile, signature_name: &str) {
     let Some(openssl) = openssl() else { return };

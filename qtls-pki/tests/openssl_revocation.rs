@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use qtls_pki::{
     serial_hex, CertifiedKeyPair, OcspResponder, OcspResponse, Pki, PkiOptions, Profile,
@@ -17,35 +16,12 @@ use qtls_pki::{
 };
 use time::{Duration, OffsetDateTime};
 
-fn openssl() -> Option<PathBuf> {
-    let found = std::env::var_os("QTLS_OPENSSL")
-        .filter(|path| !path.is_empty())
-        .map(PathBuf::from)
-        .filter(|path| path.is_file());
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("QTLS_OPENSSL does not name an openssl binary, and CI=true");
-        }
-        eprintln!("skipped: set QTLS_OPENSSL to an OpenSSL 4 binary to run this test");
-    }
-    found
-}
+use qtls_test_support::openssl::{output_in, require_openssl as openssl};
 
 /// Runs `openssl ARGS` in `dir` with the binary's own (empty) openssl.cnf; returns whether it
 /// succeeded and its stdout and stderr together.
 fn run(openssl: &Path, dir: &Path, args: &[&str]) -> (bool, String) {
-    let conf = openssl
-        .parent()
-        .and_then(Path::parent)
-        .map(|prefix| prefix.join("ssl/openssl.cnf"))
-        .filter(|conf| conf.is_file())
-        .unwrap_or_else(|| PathBuf::from("/dev/null"));
-    let output = Command::new(openssl)
-        .args(args)
-        .current_dir(dir)
-        .env("OPENSSL_CONF", conf)
-        .output()
-        .unwrap();
+    let output = output_in(openssl, dir, args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

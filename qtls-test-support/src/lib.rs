@@ -11,8 +11,9 @@ pub mod bench;
 pub mod clock;
 pub mod handshake;
 pub mod hsm;
+pub mod openssl;
 pub mod pki;
-
+pub mod process;
 pub mod redis;
 pub mod tokens;
 

@@ -16,7 +16,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use qtls_provider::{Backend, KeyPair};
@@ -28,28 +27,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use rustls::{AlertDescription as Alert, CertificateError as CE};
 
-/// The `openssl` binary named by `QTLS_OPENSSL`; `None` (after saying so) when it is missing,
-/// except under `CI=true`, where a missing peer is a failure.
-fn openssl() -> Option<PathBuf> {
-    let found = std::env::var_os("QTLS_OPENSSL")
-        .filter(|path| !path.is_empty())
-        .map(PathBuf::from)
-        .filter(|path| path.is_file());
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "QTLS_OPENSSL does not name an OpenSSL 4 binary (CI=true, so this is a \
-                 failure); run the tests through ./scripts/test.sh, which builds OpenSSL 4 and \
-                 sets QTLS_OPENSSL"
-            );
-        }
-        eprintln!(
-            "skipping: QTLS_OPENSSL is not set to an OpenSSL 4 binary; run ./scripts/test.sh \
-             (it sets QTLS_OPENSSL) to run this test"
-        );
-    }
-    found
-}
+use qtls_test_support::openssl::require_openssl as openssl;
 
 /// A scratch directory, removed when dropped.
 struct Workdir(PathBuf);
@@ -83,30 +61,11 @@ impl Drop for Workdir {
     }
 }
 
-/// Runs `openssl ARGS` in `dir` with `OPENSSL_CONF` set to the binary's own (empty)
-/// openssl.cnf, so that no system configuration leaks in; returns stdout, panics on failure.
+/// Runs `openssl ARGS` in `dir` without any system configuration; returns stdout, panics on
+/// failure.
 fn run(openssl: &Path, dir: &Path, args: &[&str]) -> String {
-    let conf = openssl
-        .parent()
-        .and_then(Path::parent)
-        .map(|prefix| prefix.join("ssl/openssl.cnf"))
-        .filter(|conf| conf.is_file())
-        .unwrap_or_else(|| PathBuf::from("/dev/null"));
-    let output = Command::new(openssl)
-        .args(args)
-        .current_dir(dir)
-        .env("OPENSSL_CONF", conf)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "openssl {} failed ({}):\n{}{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    String::from_utf8_lossy(&qtls_test_support::openssl::run_in(openssl, dir, args).stdout)
+        .into_owned()
 }
 
 const INTERMEDIATE_EXT: &str = "\
