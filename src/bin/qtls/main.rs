@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod client_cmd;
 mod hsm;
 mod revocation;
+mod scan;
 mod server_cmd;
 mod verify;
 
@@ -39,6 +40,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Answer OCSP requests over HTTP from a revocation index (RFC 6960).
     OcspResponder(revocation::OcspResponderArgs),
+    /// Probe a TLS server with separate handshakes: versions, groups, signature schemes,
+    /// suites, chain, OCSP, resumption, 0-RTT, client auth, bytes, and a post-quantum verdict.
+    Scan(scan::ScanArgs),
     /// Keys in PKCS#11 tokens (HSMs).
     Hsm {
         #[command(subcommand)]
@@ -138,7 +142,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let json = matches!(&cli.command, Command::Client(args) if args.json);
+    let json = matches!(&cli.command, Command::Client(args) if args.json)
+        || matches!(&cli.command, Command::Scan(args) if args.json);
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -172,6 +177,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Server(args) => server_cmd::run(*args).await,
         Command::Client(args) => client_cmd::run(args).await,
         Command::Verify(args) => verify::run(args),
+        Command::Scan(args) => scan::run(args).await,
         Command::Pki {
             command: PkiCommand::Issue(args),
         } => hsm::pki_issue(args),

@@ -1,0 +1,291 @@
+//! `qtls scan` against real servers on loopback: `openssl s_server` (OpenSSL 4, QTLS_OPENSSL)
+//! with ML-DSA-65 and ECDSA certificates, TLS 1.3 and TLS 1.2 only, `qtls server` with a
+//! composite chain, and peers that are not TLS servers (closing at once, speaking another
+//! protocol, stalling), which must end with a clear message instead of hanging.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const OPENSSL: &str = "OpenSSL 4 (QTLS_OPENSSL)";
+
+/// Far above what a scan of a loopback server takes; only there so a hang fails the test.
+const SCAN_LIMIT: Duration = Duration::from_secs(120);
+
+fn scan(target: &str, extra: &[&str]) -> support::Output {
+    let mut cmd = Command::new(support::qtls_bin());
+    cmd.args(["scan", target, "--json", "--rate", "100/s"]);
+    if !extra.contains(&"--timeout") {
+        cmd.args(["--timeout", "5s"]);
+    }
+    support::run(cmd.args(extra), SCAN_LIMIT)
+}
+
+fn scan_json(target: &str, extra: &[&str]) -> Value {
+    let out = scan(target, extra);
+    assert!(
+        out.success(),
+        "qtls scan {target} failed:\nstdout: {}\nstderr: {}",
+        out.stdout,
+        out.stderr
+    );
+    support::last_json(&out.stdout)
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().expect("string").to_string())
+        .collect()
+}
+
+fn set(items: &[&str]) -> Vec<String> {
+    let mut items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+    items.sort();
+    items
+}
+
+fn sorted(value: &Value) -> Vec<String> {
+    let mut items = strings(value);
+    items.sort();
+    items
+}
+
+#[test]
+fn openssl_mldsa65_hybrid_groups() {
+    let Some(openssl) = support::require(OPENSSL, support::openssl()) else {
+        return;
+    };
+    let certs = support::openssl_mldsa65_certs(&openssl);
+    let server = support::spawn_openssl_server(
+        &openssl,
+        &certs.leaf,
+        &certs.key,
+        None,
+        "X25519MLKEM768:X25519",
+    );
+    let target = format!("127.0.0.1:{}", server.port);
+    let ca = certs.root.to_str().expect("utf-8 path");
+    let report = scan_json(&target, &["--ca", ca]);
+    assert_eq!(strings(&report["versions"]), ["TLSv1.3"]);
+    assert_eq!(
+        sorted(&report["groups_accepted"]),
+        set(&["X25519MLKEM768", "X25519"]),
+        "{report}"
+    );
+    assert_eq!(report["preferred_group"], "X25519MLKEM768", "{report}");
+    assert_eq!(
+        strings(&report["signature_schemes_accepted"]),
+        ["ML_DSA_65"],
+        "{report}"
+    );
+    let chain = report["chain"].as_array().expect("chain");
+    assert_eq!(chain.len(), 1, "{report}");
+    assert_eq!(chain[0]["key_algorithm"], "ML-DSA-65");
+    assert_eq!(chain[0]["signature_algorithm"], "ML-DSA-65");
+    assert_eq!(report["chain_verified"]["ok"], true, "{report}");
+    assert_eq!(report["chain_post_quantum"], true, "{report}");
+    assert_eq!(report["verdict"]["pq_key_exchange"], true);
+    assert_eq!(report["verdict"]["pq_authentication"], true);
+    assert_eq!(report["verdict"]["key_exchange"], "hybrid");
+    assert_eq!(report["verdict"]["authentication"], "ml-dsa");
+    assert_eq!(report["ocsp"]["stapled"], false);
+    assert_eq!(report["client_auth"]["requested"], false);
+    assert_eq!(report["resumption"]["tls13_resumed"], true, "{report}");
+    // The sizes are what an ML-DSA-65 handshake must carry: a 3,309-byte signature.
+    let bytes = &report["bytes"];
+    assert_eq!(bytes["certificate_verify"], 4 + 2 + 2 + 3309, "{report}");
+    assert!(bytes["server_hello"].as_u64().expect("server_hello") > 1120);
+    let probes = report["probes"].as_u64().expect("probes");
+    assert!(probes <= 48, "{probes} handshakes is more than a few dozen");
+}
+
+#[test]
+fn openssl_ecdsa_certificate_is_not_pq_authentication() {
+    let Some(openssl) = support::require(OPENSSL, support::openssl()) else {
+        return;
+    };
+    let certs = support::qtls_certs("ecdsa-p384");
+    let server = support::spawn_openssl_server(
+        &openssl,
+        &certs.leaf,
+        &certs.key,
+        certs.intermediates.as_deref(),
+        "SecP384r1MLKEM1024:X25519MLKEM768:secp384r1",
+    );
+    let target = format!("127.0.0.1:{}", server.port);
+    let ca = certs.root.to_str().expect("utf-8 path");
+    let report = scan_json(&target, &["--ca", ca]);
+    assert_eq!(
+        sorted(&report["groups_accepted"]),
+        set(&["SecP384r1MLKEM1024", "X25519MLKEM768", "secp384r1"]),
+        "{report}"
+    );
+    assert_eq!(report["preferred_group"], "SecP384r1MLKEM1024", "{report}");
+    assert_eq!(
+        strings(&report["signature_schemes_accepted"]),
+        ["ECDSA_NISTP384_SHA384"],
+        "{report}"
+    );
+    assert_eq!(report["chain"].as_array().expect("chain").len(), 2);
+    assert_eq!(report["chain_verified"]["ok"], true, "{report}");
+    assert_eq!(report["chain_post_quantum"], false);
+    assert_eq!(report["verdict"]["pq_key_exchange"], true);
+    assert_eq!(report["verdict"]["pq_authentication"], false);
+    assert_eq!(report["verdict"]["kind"], "partial");
+}
+
+#[test]
+fn openssl_tls12_only() {
+    let Some(openssl) = support::require(OPENSSL, support::openssl()) else {
+        return;
+    };
+    let certs = support::qtls_certs("ecdsa-p384");
+    let port = support::free_port();
+    let mut cmd = support::openssl_command(&openssl);
+    cmd.args([
+        "s_server",
+        "-accept",
+        &format!("127.0.0.1:{port}"),
+        "-tls1_2",
+        "-www",
+    ])
+    .arg("-cert")
+    .arg(&certs.leaf)
+    .arg("-key")
+    .arg(&certs.key)
+    .arg("-cert_chain")
+    .arg(certs.intermediates.as_deref().expect("intermediate"));
+    let _server = support::Server::start(&mut cmd, port, "ACCEPT", "openssl s_server -tls1_2");
+    let report = scan_json(&format!("127.0.0.1:{port}"), &[]);
+    assert_eq!(strings(&report["versions"]), ["TLSv1.2"], "{report}");
+    let groups = strings(&report["groups_accepted"]);
+    assert!(
+        groups.iter().all(|g| !g.contains("MLKEM")),
+        "TLS 1.2 has no ML-KEM groups: {groups:?}"
+    );
+    assert!(!groups.is_empty(), "{report}");
+    assert!(
+        strings(&report["cipher_suites"])
+            .iter()
+            .all(|s| s.starts_with("TLS_ECDHE_ECDSA_")),
+        "{report}"
+    );
+    assert_eq!(report["verdict"]["pq_key_exchange"], false);
+    assert_eq!(report["verdict"]["pq_authentication"], false);
+    assert_eq!(report["verdict"]["kind"], "classical");
+    assert!(report["resumption"]["tls13_resumed"].is_null());
+}
+
+#[test]
+fn qtls_server_composite() {
+    let certs = support::qtls_certs("composite");
+    let server = support::spawn_qtls_server(&certs.chain, &certs.key, "hybrid");
+    let target = format!("127.0.0.1:{}", server.port);
+    let ca = certs.root.to_str().expect("utf-8 path");
+    let report = scan_json(&target, &["--ca", ca]);
+    assert_eq!(strings(&report["versions"]), ["TLSv1.3"], "{report}");
+    assert_eq!(
+        sorted(&report["groups_accepted"]),
+        set(&[
+            "SecP384r1MLKEM1024",
+            "X25519MLKEM1024",
+            "X25519MLKEM768",
+            "SecP256r1MLKEM768"
+        ]),
+        "{report}"
+    );
+    assert_eq!(report["preferred_group"], "SecP384r1MLKEM1024", "{report}");
+    assert_eq!(
+        strings(&report["signature_schemes_accepted"]),
+        ["MLDSA65_ECDSA_P384_SHA512"],
+        "{report}"
+    );
+    assert_eq!(report["chain_verified"]["ok"], true, "{report}");
+    assert_eq!(report["chain_post_quantum"], true, "{report}");
+    assert_eq!(report["verdict"]["pq_key_exchange"], true);
+    assert_eq!(report["verdict"]["pq_authentication"], true);
+    assert_eq!(report["verdict"]["kind"], "hybrid", "{report}");
+}
+
+/// A loopback listener that treats every connection with `serve` on its own thread.
+fn listener(serve: fn(std::net::TcpStream)) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    port
+}
+
+fn assert_fails_with(port: u16, extra: &[&str], expected: &[&str]) {
+    let target = format!("127.0.0.1:{port}");
+    let out = scan(&target, extra);
+    assert!(
+        out.status.is_some(),
+        "qtls scan {target} did not finish within {SCAN_LIMIT:?}"
+    );
+    assert!(
+        !out.success(),
+        "qtls scan {target} succeeded: {}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains(&format!("scan of {target}: ")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        expected.iter().any(|e| out.stderr.contains(e)),
+        "expected one of {expected:?} in: {}",
+        out.stderr
+    );
+    let json = support::last_json(&out.stdout);
+    assert!(json["error"].is_string(), "{}", out.stdout);
+}
+
+#[test]
+fn listener_that_closes_at_once() {
+    let port = listener(drop);
+    assert_fails_with(
+        port,
+        &[],
+        &["closed the connection", "reset the connection"],
+    );
+}
+
+#[test]
+fn port_that_is_not_tls() {
+    let port = listener(|mut stream| {
+        let mut buf = [0u8; 512];
+        let _ = stream.read(&mut buf);
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    assert_fails_with(port, &[], &["not a TLS server"]);
+}
+
+#[test]
+fn server_that_stalls() {
+    let port = listener(|stream| {
+        // Holds the connection open and never answers.
+        std::thread::sleep(Duration::from_secs(30));
+        drop(stream);
+    });
+    assert_fails_with(port, &["--timeout", "2s"], &["stalls"]);
+}
+
+#[test]
+fn nothing_listening() {
+    let port = support::free_port();
+    assert_fails_with(port, &[], &["cannot connect"]);
+}
