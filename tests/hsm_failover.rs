@@ -58,14 +58,7 @@ fn setup() -> Option<Setup> {
             .import(&label, &key)
             .unwrap();
     }
-    let pin_file = dir.path().join("pin");
-    std::fs::write(&pin_file, tokens::USER_PIN).unwrap();
-    // A PIN file others may read is refused.
-    std::fs::set_permissions(
-        &pin_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    let pin_file = tokens::pin_file(dir.path());
     Some(Setup {
         dir,
         primary,

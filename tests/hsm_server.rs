@@ -328,14 +328,7 @@ fn pins_come_from_a_file_or_the_environment_only() {
     );
     assert!(!flag.success());
     let dir = tempfile::tempdir().unwrap();
-    let pin_file = dir.path().join("pin");
-    std::fs::write(&pin_file, tokens::USER_PIN).unwrap();
-    // A PIN file others may read is refused.
-    std::fs::set_permissions(
-        &pin_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    let pin_file = tokens::pin_file(dir.path());
     keygen(&mut qtls(false), Some(&pin_file)).expect_success("keygen with --pin-file");
     let list = run(
         qtls(true)
@@ -362,39 +355,9 @@ async fn in_process_server(
     pki(dir);
     let label = tokens::unique("in-process");
     let config = tokens::config(&kryoptic, tokens::PRIMARY).build().unwrap();
-    let public = qtls_hsm::TokenAdmin::open(&config)
-        .unwrap()
-        .generate(&label, alg)
-        .unwrap();
-    let intermediate = qtls_pki::CertifiedKeyPair::read_pem_files(
-        &dir.join("intermediate.pem"),
-        &dir.join("intermediate.key"),
-        qtls_pki::Backend::AwsLc,
-    )
-    .unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let leaf = qtls_pki::CertificateBuilder::new(qtls_pki::Usage::ServerLeaf, "localhost")
-        .hosts(["localhost"])
-        .validity(now, now + time::Duration::days(1))
-        .signed_by_for_public_key(
-            &qtls_pki::SubjectPublicKey::new(public.algorithm(), public.public_key()).unwrap(),
-            &intermediate,
-        )
-        .unwrap();
     let chain = dir.join("in-process-chain.pem");
-    std::fs::write(
-        &chain,
-        leaf.to_pem().unwrap() + &intermediate.certificate().to_pem().unwrap(),
-    )
-    .unwrap();
-    let pin_file = dir.join("pin");
-    std::fs::write(&pin_file, tokens::USER_PIN).unwrap();
-    // A PIN file others may read is refused.
-    std::fs::set_permissions(
-        &pin_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    tokens::generate_with_chain(&config, &label, alg, &dir, &chain);
+    let pin_file = tokens::pin_file(dir);
     let mut hsm = qtls::hsm::HsmSettings::new(
         chain,
         &label,

@@ -196,42 +196,15 @@ async fn hsm_server(dir: &Path) -> Option<(qtls::Server, PathBuf)> {
     let pki = pki(dir, "composite");
     let label = tokens::unique("psk-identities");
     let config = tokens::config(&kryoptic, tokens::PRIMARY).build().unwrap();
-    let public = qtls_hsm::TokenAdmin::open(&config)
-        .unwrap()
-        .generate(
-            &label,
-            qtls_provider::KeyAlgorithm::MlDsa(qtls_provider::MlDsaLevel::MlDsa65),
-        )
-        .unwrap();
-    let intermediate = qtls_pki::CertifiedKeyPair::read_pem_files(
-        &pki.join("intermediate.pem"),
-        &pki.join("intermediate.key"),
-        qtls_pki::Backend::AwsLc,
-    )
-    .unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let leaf = qtls_pki::CertificateBuilder::new(qtls_pki::Usage::ServerLeaf, "localhost")
-        .hosts(["localhost"])
-        .validity(now, now + time::Duration::days(1))
-        .signed_by_for_public_key(
-            &qtls_pki::SubjectPublicKey::new(public.algorithm(), public.public_key()).unwrap(),
-            &intermediate,
-        )
-        .unwrap();
     let chain = dir.join("hsm-chain.pem");
-    std::fs::write(
+    tokens::generate_with_chain(
+        &config,
+        &label,
+        qtls_provider::KeyAlgorithm::MlDsa(qtls_provider::MlDsaLevel::MlDsa65),
+        &pki,
         &chain,
-        leaf.to_pem().unwrap() + &intermediate.certificate().to_pem().unwrap(),
-    )
-    .unwrap();
-    let pin_file = dir.join("pin");
-    std::fs::write(&pin_file, tokens::USER_PIN).unwrap();
-    // A PIN file others may read is refused.
-    std::fs::set_permissions(
-        &pin_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    );
+    let pin_file = tokens::pin_file(dir);
     let mut hsm = qtls::hsm::HsmSettings::new(
         chain,
         &label,

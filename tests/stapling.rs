@@ -14,7 +14,7 @@ mod runtime_support;
 mod support;
 
 use std::ffi::OsString;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qtls_pki::OcspResponse;
@@ -22,9 +22,7 @@ use runtime_support::{
     count_lines, expect_line, log_of, run_client, start_responder, start_server, test_pki,
     wait_for_count, PkiSpec, TestPki, RESPONDER_REQUEST,
 };
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName};
 use time::OffsetDateTime;
 
 /// A PKI whose end-entity certificates name an OCSP responder on a port chosen now (nothing
@@ -195,50 +193,6 @@ fn revoked_answer_is_an_error_soft_fail_serves_without_staple_hard_fail_refuses(
 
 // The refresh.
 
-/// qtls-verifier's server verifier (staple required and checked), keeping the staple.
-#[derive(Debug)]
-struct StapleCatcher {
-    inner: Arc<qtls_verifier::QtlsServerVerifier>,
-    staple: Mutex<Vec<u8>>,
-}
-
-impl ServerCertVerifier for StapleCatcher {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.staple.lock().unwrap() = ocsp_response.to_vec();
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
 /// Handshakes with 127.0.0.1:`port`, requiring a valid staple; returns it parsed.
 fn staple_of(port: u16, roots: &[CertificateDer<'static>]) -> OcspResponse {
     let provider = Arc::new(qtls_provider::hybrid());
@@ -249,10 +203,8 @@ fn staple_of(port: u16, roots: &[CertificateDer<'static>]) -> OcspResponse {
         .fetch_crls(false)
         .build()
         .unwrap();
-    let catcher = Arc::new(StapleCatcher {
-        inner,
-        staple: Mutex::new(Vec::new()),
-    });
+    // qtls-verifier's server verifier (staple required and checked), keeping the staple.
+    let catcher = Arc::new(qtls_test_support::handshake::Recording::new(inner));
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()

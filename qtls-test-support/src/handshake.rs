@@ -1,14 +1,17 @@
 //! The in-memory handshake driver: a rustls client and server in one thread, records moved
 //! between them through byte buffers, and configurations on the fixed clock.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::client::danger::ServerCertVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, ServerConfig,
+    ServerConnection, SignatureScheme,
+};
 
 use crate::clock::FixedClock;
 use crate::pki::ServerIdentity;
@@ -213,4 +216,68 @@ pub fn client_config(identity: &ServerIdentity, provider: Arc<CryptoProvider>) -
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth()
+}
+
+/// The CertificateVerify schemes a client saw.
+pub type Seen = Arc<Mutex<Vec<SignatureScheme>>>;
+
+/// A server certificate verifier that leaves every decision to `inner` and keeps what the
+/// server sent: its last OCSP staple and the schemes of its TLS 1.3 CertificateVerify.
+#[derive(Debug)]
+pub struct Recording {
+    /// The verifier that decides.
+    pub inner: Arc<dyn ServerCertVerifier>,
+    /// The staple of the last certificate verified (empty without one).
+    pub staple: Mutex<Vec<u8>>,
+    /// The CertificateVerify schemes seen.
+    pub seen: Seen,
+}
+
+impl Recording {
+    /// Records around `inner`.
+    pub fn new(inner: Arc<dyn ServerCertVerifier>) -> Self {
+        Self {
+            inner,
+            staple: Mutex::new(Vec::new()),
+            seen: Seen::default(),
+        }
+    }
+}
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.staple.lock().unwrap() = ocsp_response.to_vec();
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.seen.lock().unwrap().push(dss.scheme);
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }

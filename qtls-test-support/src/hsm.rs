@@ -2,23 +2,21 @@
 //! (on the real clock, as the tokens' keys are made now), and rustls configurations around
 //! them; handshakes go through [`crate::handshake`].
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use qtls_hsm::{HsmPublicKey, HsmSigningKey};
 use qtls_pki::{CertificateBuilder, CertifiedKeyPair, SubjectPublicKey, Usage};
 use qtls_provider::{Backend, KeyAlgorithm, KeyPair, Preset};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::CertificateDer;
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::{CertifiedKey, SigningKey, SingleCertAndKey};
 use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, ServerConfig,
-    ServerConnection, SignatureScheme,
+    ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection, SignatureScheme,
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::handshake::Side;
+use crate::handshake::{Recording, Side};
 
 /// A root and an intermediate CA (composite, in software), made once per process.
 pub struct Ca {
@@ -131,8 +129,7 @@ pub fn server_config_for(certified: Arc<CertifiedKey>, client_auth: bool) -> Ser
     builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)))
 }
 
-/// The CertificateVerify schemes a client saw.
-pub type Seen = Arc<Mutex<Vec<SignatureScheme>>>;
+pub use crate::handshake::Seen;
 
 /// A client trusting the CA (presenting `client_key`'s certificate if given), no resumption,
 /// and what CertificateVerify schemes it saw.
@@ -146,8 +143,8 @@ pub fn client_config(client_key: Option<&HsmSigningKey>) -> (ClientConfig, Seen)
         .unwrap()
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(Recording {
-            inner,
             seen: Arc::clone(&seen),
+            ..Recording::new(inner)
         }));
     let mut config = match client_key {
         Some(key) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(
@@ -158,50 +155,6 @@ pub fn client_config(client_key: Option<&HsmSigningKey>) -> (ClientConfig, Seen)
     // Every handshake a full one (a signature in the token) unless a test asks otherwise.
     config.resumption = rustls::client::Resumption::disabled();
     (config, seen)
-}
-
-/// rustls's WebPKI verifier, noting the server's CertificateVerify scheme.
-#[derive(Debug)]
-struct Recording {
-    inner: Arc<WebPkiServerVerifier>,
-    seen: Seen,
-}
-
-impl ServerCertVerifier for Recording {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.seen.lock().unwrap().push(dss.scheme);
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
 }
 
 pub use crate::handshake::pair;

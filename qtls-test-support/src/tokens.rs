@@ -238,6 +238,55 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Writes the user PIN to `dir/pin`, readable by the owner only (qtls refuses a PIN file
+/// others may read), and returns its path.
+pub fn pin_file(dir: &Path) -> PathBuf {
+    let pin_file = dir.join("pin");
+    std::fs::write(&pin_file, USER_PIN).unwrap();
+    std::fs::set_permissions(
+        &pin_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    pin_file
+}
+
+/// Generates a `algorithm` key labelled `label` in `config`'s token and writes `chain`: its
+/// `localhost` server leaf (valid for a day) and the intermediate of the PKI in `pki_dir`
+/// (`intermediate.pem`, `intermediate.key`, as `qtls pki init` writes them), which signs it.
+pub fn generate_with_chain(
+    config: &TokenConfig,
+    label: &str,
+    algorithm: qtls_provider::KeyAlgorithm,
+    pki_dir: &Path,
+    chain: &Path,
+) {
+    let public = qtls_hsm::TokenAdmin::open(config)
+        .unwrap()
+        .generate(label, algorithm)
+        .unwrap();
+    let intermediate = qtls_pki::CertifiedKeyPair::read_pem_files(
+        &pki_dir.join("intermediate.pem"),
+        &pki_dir.join("intermediate.key"),
+        qtls_pki::Backend::AwsLc,
+    )
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let leaf = qtls_pki::CertificateBuilder::new(qtls_pki::Usage::ServerLeaf, "localhost")
+        .hosts(["localhost"])
+        .validity(now, now + time::Duration::days(1))
+        .signed_by_for_public_key(
+            &qtls_pki::SubjectPublicKey::new(public.algorithm(), public.public_key()).unwrap(),
+            &intermediate,
+        )
+        .unwrap();
+    std::fs::write(
+        chain,
+        leaf.to_pem().unwrap() + &intermediate.certificate().to_pem().unwrap(),
+    )
+    .unwrap();
+}
+
 /// Environment for a child process (the `qtls` binary) that uses these tokens.
 pub fn child_env() -> Vec<(&'static str, PathBuf)> {
     let tokens = tokens();
