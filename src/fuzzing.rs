@@ -13,9 +13,12 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::sessions::{FleetSecret, RedisSessionStore};
 
-/// What the ClientHello gate reads from raw records: the offered versions and the first PSK
-/// (identity, obfuscated ticket age, whether early data is asked for).
-pub fn client_hello(records: &[u8]) -> (Vec<u16>, Option<(Vec<u8>, u32, bool)>) {
+/// The first PSK of a ClientHello: identity, obfuscated ticket age, whether early data is
+/// asked for.
+pub type PskOffer = (Vec<u8>, u32, bool);
+
+/// What the ClientHello gate reads from raw records: the offered versions and the first PSK.
+pub fn client_hello(records: &[u8]) -> (Vec<u16>, Option<PskOffer>) {
     let hello = crate::gate::ClientHelloMessage::from_records(records);
     let offer = hello.psk_offer().map(|offer| {
         (

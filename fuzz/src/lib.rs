@@ -17,9 +17,12 @@ use rustls::crypto::SupportedKxGroup;
 use rustls::server::ProducesTickets;
 use rustls::NamedGroup;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name, with its body (the name is the file under `fuzz_targets/` and the
 /// directory under `corpus/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("client_hello", client_hello),
     ("http_request", http_request),
     ("http_response", http_response),
