@@ -289,3 +289,70 @@ fn nothing_listening() {
     let port = support::free_port();
     assert_fails_with(port, &[], &["cannot connect"]);
 }
+
+#[test]
+fn qtls_server_pqc_only_mldsa() {
+    let certs = support::qtls_certs("mldsa65");
+    let server = support::spawn_qtls_server(&certs.chain, &certs.key, "pqc-only");
+    let target = format!("127.0.0.1:{}", server.port);
+    let ca = certs.root.to_str().expect("utf-8 path");
+    let report = scan_json(&target, &["--ca", ca]);
+    assert_eq!(
+        strings(&report["groups_accepted"]),
+        ["MLKEM1024"],
+        "{report}"
+    );
+    assert_eq!(report["preferred_group"], "MLKEM1024", "{report}");
+    assert_eq!(
+        strings(&report["signature_schemes_accepted"]),
+        ["ML_DSA_65"],
+        "{report}"
+    );
+    assert_eq!(report["chain_post_quantum"], true, "{report}");
+    assert_eq!(report["verdict"]["kind"], "pqc-only", "{report}");
+}
+
+#[test]
+fn qtls_server_two_chains_and_client_auth() {
+    let composite = support::qtls_certs("composite");
+    let ecdsa = support::qtls_certs("ecdsa-p384");
+    let port = support::free_port();
+    let mut cmd = Command::new(support::qtls_bin());
+    cmd.args([
+        "server",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--preset",
+        "compatible",
+    ])
+    .arg("--cert")
+    .arg(&composite.chain)
+    .arg("--key")
+    .arg(&composite.key)
+    .arg("--cert")
+    .arg(&ecdsa.chain)
+    .arg("--key")
+    .arg(&ecdsa.key)
+    .arg("--client-ca")
+    .arg(&composite.root);
+    let _server = support::Server::start(&mut cmd, port, "listening on", "qtls server");
+    let report = scan_json(&format!("127.0.0.1:{port}"), &[]);
+    let schemes = strings(&report["signature_schemes_accepted"]);
+    for scheme in ["MLDSA65_ECDSA_P384_SHA512", "ECDSA_NISTP384_SHA384"] {
+        assert!(schemes.iter().any(|s| s == scheme), "{scheme}: {report}");
+    }
+    assert_eq!(report["verdict"]["pq_authentication"], true);
+    assert_eq!(report["client_auth"]["requested"], true, "{report}");
+    let authorities = strings(&report["client_auth"]["certificate_authorities"]);
+    assert!(
+        authorities.iter().any(|ca| ca.contains("CN=Q-TLS Root CA")),
+        "the client CA's subject: {report}"
+    );
+    assert!(
+        !report["client_auth"]["signature_schemes"]
+            .as_array()
+            .expect("schemes")
+            .is_empty(),
+        "{report}"
+    );
+}

@@ -51,7 +51,8 @@ With --json, one JSON object with these stable top-level fields:
   client_auth                {requested, signature_schemes, certificate_authorities}
   bytes                      {probe, flights [{from, bytes, segments}], client_hello,
                              server_hello, hello_retry_request, certificate,
-                             certificate_verify, server_first_flight_segments,
+                             certificate_verify, server_first_flight_segments (of
+                             the server's largest flight, the one with its certificate),
                              tcp_connect_ms, handshake_ms}
   probes                     how many handshakes the scan made
   verdict                    {pq_key_exchange, pq_key_exchange_preferred,
@@ -177,7 +178,10 @@ impl ServerCertVerifier for Recorder {
 
 /// Records a CertificateRequest (RFC 8446 §4.3.2) and answers it with no certificate.
 #[derive(Debug, Default)]
-struct Requested(Mutex<Option<(Vec<Vec<u8>>, Vec<SignatureScheme>)>>);
+struct Requested(Mutex<Option<CertificateRequestSeen>>);
+
+/// The CertificateRequest's certificate_authorities (DER names) and signature schemes.
+type CertificateRequestSeen = (Vec<Vec<u8>>, Vec<SignatureScheme>);
 
 impl ResolvesClientCert for Requested {
     fn resolve(
@@ -381,7 +385,7 @@ struct Outcome {
     suite: Option<String>,
     kind: Option<HandshakeKind>,
     seen: Seen,
-    client_auth: Option<(Vec<Vec<u8>>, Vec<SignatureScheme>)>,
+    client_auth: Option<CertificateRequestSeen>,
     wire: WireLog,
     connect_ms: f64,
     handshake_ms: f64,
@@ -991,8 +995,9 @@ fn bytes_of(label: String, outcome: &Outcome) -> Bytes {
         server_first_flight_segments: flights
             .iter()
             .filter(|f| f.from == "server")
-            .last()
-            .map_or(0, |f| f.segments),
+            .map(|f| f.segments)
+            .max()
+            .unwrap_or(0),
         flights,
         server_hello: find(2, false),
         hello_retry_request: find(2, true),
@@ -1211,11 +1216,7 @@ pub(crate) async fn run(args: ScanArgs) -> Result<(), Error> {
                 .collect(),
             certificate_authorities: authorities
                 .iter()
-                .map(|dn| {
-                    x509_cert::name::Name::from_der(dn)
-                        .map(|n| n.to_string())
-                        .unwrap_or_else(|_| hex::encode(dn))
-                })
+                .map(|dn| distinguished_name(dn))
                 .collect(),
         };
     }
@@ -1312,6 +1313,28 @@ pub(crate) async fn run(args: ScanArgs) -> Result<(), Error> {
         print_table(&report);
     }
     Ok(())
+}
+
+/// A certificate_authorities entry as RFC 4514 text: rustls hands over the Name's contents
+/// without its outer SEQUENCE header (RFC 8446 §4.2.4 carries the whole DER Name).
+fn distinguished_name(dn: &[u8]) -> String {
+    let parse = |der: &[u8]| x509_cert::name::Name::from_der(der).map(|n| n.to_string());
+    if let Ok(name) = parse(dn) {
+        return name;
+    }
+    let mut wrapped = vec![0x30];
+    match u32::try_from(dn.len()) {
+        Ok(len) if len < 0x80 => wrapped.push(len as u8),
+        Ok(len) => {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            wrapped.push(0x80 | (4 - skip) as u8);
+            wrapped.extend_from_slice(&bytes[skip..]);
+        }
+        Err(_) => return hex::encode(dn),
+    }
+    wrapped.extend_from_slice(dn);
+    parse(&wrapped).unwrap_or_else(|_| hex::encode(dn))
 }
 
 fn is_pq_group_name(name: &str) -> bool {
