@@ -5,26 +5,15 @@
 
 use std::sync::Arc;
 
-use qtls_pki::{CertificateBuilder, CertifiedKeyPair, Usage};
 use qtls_provider::{
-    Backend, CompositeAlgorithm, EcCurve, KeyAlgorithm, KeyPair, MlDsaLevel, Preset,
-    ProviderBuilder,
+    Backend, CompositeAlgorithm, EcCurve, KeyAlgorithm, MlDsaLevel, Preset, ProviderBuilder,
 };
-use rustls::client::danger::ServerCertVerifier;
+use qtls_test_support::handshake::{self, drive_until_failure as drive};
+use qtls_test_support::pki::{server_identity as pki, ServerIdentity as TestPki};
 use rustls::crypto::{ActiveKeyExchange, CryptoProvider, SupportedKxGroup};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::{
-    AlertDescription, ClientConfig, ClientConnection, NamedGroup, RootCertStore, ServerConfig,
-    ServerConnection,
+    AlertDescription, ClientConfig, ClientConnection, NamedGroup, ServerConfig, ServerConnection,
 };
-use time::OffsetDateTime;
-
-/// 2026-01-01T00:00:00Z: the fixed issuing clock.
-const NOW_UNIX: i64 = 1_767_225_600;
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(NOW_UNIX).unwrap()
-}
 
 const GROUPS: [&str; 5] = [
     "SecP384r1MLKEM1024",
@@ -44,55 +33,6 @@ const ALGORITHMS: [KeyAlgorithm; 7] = [
     KeyAlgorithm::Ecdsa(EcCurve::P384),
 ];
 
-/// A rustls clock fixed one day after the PKI was issued.
-#[derive(Debug)]
-struct FixedClock;
-
-impl rustls::time_provider::TimeProvider for FixedClock {
-    fn current_time(&self) -> Option<UnixTime> {
-        Some(UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-            (NOW_UNIX + 86_400) as u64,
-        )))
-    }
-}
-
-struct TestPki {
-    root: CertificateDer<'static>,
-    chain: Vec<CertificateDer<'static>>,
-    key: Vec<u8>,
-}
-
-fn pki(algorithm: KeyAlgorithm) -> TestPki {
-    let years = time::Duration::days(3650);
-    let now = now();
-    let root_key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
-    let root = CertificateBuilder::new(Usage::RootCa, "Test Root")
-        .validity(now, now + years)
-        .self_signed(&root_key)
-        .unwrap();
-    let root = CertifiedKeyPair::new(root, root_key).unwrap();
-    let intermediate_key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
-    let intermediate =
-        CertificateBuilder::new(Usage::IntermediateCa { path_len: Some(0) }, "Test CA")
-            .validity(now, now + years)
-            .signed_by(&intermediate_key, &root)
-            .unwrap();
-    let leaf_key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
-    let leaf = CertificateBuilder::new(Usage::ServerLeaf, "localhost")
-        .validity(now, now + years)
-        .dns_names(["localhost"])
-        .signed_by(
-            &leaf_key,
-            &CertifiedKeyPair::new(intermediate.clone(), intermediate_key).unwrap(),
-        )
-        .unwrap();
-    TestPki {
-        root: root.certificate().to_certificate_der(),
-        chain: vec![leaf.to_certificate_der(), intermediate.to_certificate_der()],
-        key: leaf_key.to_pkcs8_der().unwrap().to_vec(),
-    }
-}
-
 fn provider(backend: Backend, groups: Vec<&'static dyn SupportedKxGroup>) -> Arc<CryptoProvider> {
     Arc::new(
         ProviderBuilder::new()
@@ -105,69 +45,11 @@ fn provider(backend: Backend, groups: Vec<&'static dyn SupportedKxGroup>) -> Arc
 }
 
 fn server_config(pki: &TestPki, provider: Arc<CryptoProvider>) -> Arc<ServerConfig> {
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone()));
-    Arc::new(
-        ServerConfig::builder_with_details(provider, Arc::new(FixedClock))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(pki.chain.clone(), key)
-            .unwrap(),
-    )
+    Arc::new(handshake::server_config(pki, provider))
 }
 
 fn client_config(pki: &TestPki, provider: Arc<CryptoProvider>) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(pki.root.clone()).unwrap();
-    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots),
-        Arc::clone(&provider),
-    )
-    .build()
-    .unwrap();
-    let verifier: Arc<dyn ServerCertVerifier> = verifier;
-    Arc::new(
-        ClientConfig::builder_with_details(provider, Arc::new(FixedClock))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth(),
-    )
-}
-
-/// Moves records between the two sides until neither has anything to say.
-fn drive(
-    client: &mut ClientConnection,
-    server: &mut ServerConnection,
-) -> Result<(), rustls::Error> {
-    for _ in 0..20 {
-        let mut progressed = false;
-        let mut buf = Vec::new();
-        while client.wants_write() {
-            client.write_tls(&mut buf).unwrap();
-            progressed = true;
-        }
-        let mut pending = buf.as_slice();
-        while !pending.is_empty() {
-            server.read_tls(&mut pending).unwrap();
-            server.process_new_packets()?;
-        }
-        let mut buf = Vec::new();
-        while server.wants_write() {
-            server.write_tls(&mut buf).unwrap();
-            progressed = true;
-        }
-        let mut pending = buf.as_slice();
-        while !pending.is_empty() {
-            client.read_tls(&mut pending).unwrap();
-            client.process_new_packets()?;
-        }
-        if !progressed {
-            return Ok(());
-        }
-    }
-    Ok(())
+    Arc::new(handshake::client_config(pki, provider))
 }
 
 fn backend_pairs() -> Vec<(Backend, Backend)> {

@@ -70,6 +70,28 @@ pub fn drive_timed(
     client: &mut ClientConnection,
     server: &mut ServerConnection,
 ) -> (Outcome, Duration) {
+    exchange(client, server, true)
+}
+
+/// Moves records both ways until neither side has anything to send or a side fails, and
+/// then stops: the failing side's alert stays queued, for tests that look at it.
+pub fn drive_until_failure(
+    client: &mut ClientConnection,
+    server: &mut ServerConnection,
+) -> Result<(), rustls::Error> {
+    let outcome = exchange(client, server, false).0;
+    match outcome.first_failure {
+        Some(Side::Client) => outcome.client,
+        Some(Side::Server) => outcome.server,
+        None => Ok(()),
+    }
+}
+
+fn exchange(
+    client: &mut ClientConnection,
+    server: &mut ServerConnection,
+    deliver_alerts: bool,
+) -> (Outcome, Duration) {
     let mut outcome = Outcome {
         client: Ok(()),
         server: Ok(()),
@@ -87,6 +109,9 @@ pub fn drive_timed(
             &mut server_time,
         );
         note(&mut outcome.first_failure, &outcome.server, Side::Server);
+        if outcome.first_failure.is_some() && !deliver_alerts {
+            break;
+        }
         let sent_to_client = to_client(
             &mut buf,
             server,
@@ -96,20 +121,22 @@ pub fn drive_timed(
         );
         note(&mut outcome.first_failure, &outcome.client, Side::Client);
         if outcome.first_failure.is_some() {
-            to_server(
-                &mut buf,
-                client,
-                server,
-                &mut outcome.server,
-                &mut server_time,
-            );
-            to_client(
-                &mut buf,
-                server,
-                client,
-                &mut outcome.client,
-                &mut server_time,
-            );
+            if deliver_alerts {
+                to_server(
+                    &mut buf,
+                    client,
+                    server,
+                    &mut outcome.server,
+                    &mut server_time,
+                );
+                to_client(
+                    &mut buf,
+                    server,
+                    client,
+                    &mut outcome.client,
+                    &mut server_time,
+                );
+            }
             break;
         }
         if !sent_to_server && !sent_to_client {
