@@ -81,6 +81,13 @@ fn openssl_mldsa65_hybrid_groups() {
         "{report}"
     );
     assert_eq!(report["preferred_group"], "X25519MLKEM768", "{report}");
+    // Offered everything, the client sends a key share for SecP384r1MLKEM1024 first.
+    assert_eq!(
+        strings(&report["hello_retry_groups"]),
+        ["X25519MLKEM768"],
+        "{report}"
+    );
+    assert_eq!(report["early_data"]["max_early_data_size"], 0, "{report}");
     assert_eq!(
         strings(&report["signature_schemes_accepted"]),
         ["ML_DSA_65"],
@@ -129,6 +136,7 @@ fn openssl_ecdsa_certificate_is_not_pq_authentication() {
         "{report}"
     );
     assert_eq!(report["preferred_group"], "SecP384r1MLKEM1024", "{report}");
+    assert_eq!(strings(&report["hello_retry_groups"]), Vec::<String>::new());
     assert_eq!(
         strings(&report["signature_schemes_accepted"]),
         ["ECDSA_NISTP384_SHA384"],
@@ -182,6 +190,14 @@ fn openssl_tls12_only() {
     assert_eq!(report["verdict"]["pq_authentication"], false);
     assert_eq!(report["verdict"]["kind"], "classical");
     assert!(report["resumption"]["tls13_resumed"].is_null());
+    assert_eq!(report["resumption"]["tls12_session_id"], true, "{report}");
+    assert_eq!(report["resumption"]["tls12_ticket"], true, "{report}");
+    assert_eq!(report["bytes"]["hello_retry_request"], Value::Null);
+    // TLS 1.2's Certificate and ServerKeyExchange travel in the clear: read off the wire.
+    assert!(
+        report["bytes"]["certificate"].as_u64().is_some(),
+        "{report}"
+    );
 }
 
 #[test]
@@ -355,4 +371,33 @@ fn qtls_server_two_chains_and_client_auth() {
             .is_empty(),
         "{report}"
     );
+}
+
+#[test]
+fn qtls_server_early_data() {
+    let certs = support::qtls_certs("composite");
+    let port = support::free_port();
+    let mut cmd = Command::new(support::qtls_bin());
+    cmd.args([
+        "server",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--preset",
+        "hybrid",
+        "--early-data",
+    ])
+    .arg("--cert")
+    .arg(&certs.chain)
+    .arg("--key")
+    .arg(&certs.key);
+    let _server =
+        support::Server::start(&mut cmd, port, "listening on", "qtls server --early-data");
+    let report = scan_json(&format!("127.0.0.1:{port}"), &[]);
+    assert_eq!(report["resumption"]["tls13_resumed"], true, "{report}");
+    assert_eq!(
+        report["early_data"]["max_early_data_size"], 16384,
+        "{report}"
+    );
+    assert_eq!(report["early_data"]["offered"], true, "{report}");
+    assert_eq!(report["early_data"]["accepted"], true, "{report}");
 }

@@ -51,7 +51,10 @@ With --json, one JSON object with these stable top-level fields:
   client_auth                {requested, signature_schemes, certificate_authorities}
   bytes                      {probe, flights [{from, bytes, segments}], client_hello,
                              server_hello, hello_retry_request, certificate,
-                             certificate_verify, server_first_flight_segments (of
+                             certificate_verify (TLS 1.2: ServerKeyExchange; TLS 1.3
+                             Certificate and CertificateVerify are encrypted, so their
+                             sizes are computed from the decoded values),
+                             server_first_flight_segments (of
                              the server's largest flight, the one with its certificate),
                              tcp_connect_ms, handshake_ms}
   probes                     how many handshakes the scan made
@@ -856,7 +859,7 @@ struct Bytes {
     /// certificates and staple as RFC 8446 §4.4.2 encodes them.
     certificate: Option<usize>,
     /// The CertificateVerify message; for TLS 1.3 computed from the signature's length
-    /// (RFC 8446 §4.4.3).
+    /// (RFC 8446 §4.4.3); for TLS 1.2 the ServerKeyExchange, which carries the signature.
     certificate_verify: Option<usize>,
     server_first_flight_segments: usize,
     tcp_connect_ms: f64,
