@@ -401,3 +401,104 @@ fn qtls_server_early_data() {
     assert_eq!(report["early_data"]["offered"], true, "{report}");
     assert_eq!(report["early_data"]["accepted"], true, "{report}");
 }
+
+#[test]
+fn qtls_server_ocsp_staple() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let responder_port = support::free_port();
+    support::run(
+        Command::new(support::qtls_bin())
+            .args(["pki", "init", "--profile", "composite", "--dir"])
+            .arg(d)
+            .args(["--hosts", "localhost,127.0.0.1", "--ocsp-url"])
+            .arg(format!("http://127.0.0.1:{responder_port}/")),
+        Duration::from_secs(60),
+    )
+    .expect_success("qtls pki init");
+    let mut responder = Command::new(support::qtls_bin());
+    responder
+        .args(["ocsp-responder", "--listen"])
+        .arg(format!("127.0.0.1:{responder_port}"))
+        .arg("--ca")
+        .arg(d.join("intermediate.pem"))
+        .arg("--signer")
+        .arg(d.join("ocsp.pem"))
+        .arg("--key")
+        .arg(d.join("ocsp.key"))
+        .arg("--index")
+        .arg(d.join("revoked.txt"));
+    let _responder = support::Server::start(
+        &mut responder,
+        responder_port,
+        "listening on",
+        "qtls ocsp-responder",
+    );
+    let port = support::free_port();
+    let mut cmd = Command::new(support::qtls_bin());
+    cmd.env("NO_COLOR", "1")
+        .args([
+            "server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--ocsp-stapling",
+            "soft-fail",
+        ])
+        .arg("--cert")
+        .arg(d.join("server-chain.pem"))
+        .arg("--key")
+        .arg(d.join("server.key"));
+    let server = support::Server::start(&mut cmd, port, "listening on", "qtls server");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !server.output().contains("OCSP staple refreshed") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no staple: {}",
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ca = d.join("root.pem");
+    let report = scan_json(
+        &format!("127.0.0.1:{port}"),
+        &["--ca", ca.to_str().expect("utf-8 path")],
+    );
+    let ocsp = &report["ocsp"];
+    assert_eq!(ocsp["stapled"], true, "{report}");
+    assert_eq!(ocsp["status"], "good", "{report}");
+    assert_eq!(ocsp["verified"], true, "{report}");
+    assert!(ocsp["next_update"].is_string(), "{report}");
+    assert_eq!(report["chain_verified"]["ok"], true, "{report}");
+}
+
+#[test]
+fn human_table_and_bad_arguments() {
+    let certs = support::qtls_certs("composite");
+    let server = support::spawn_qtls_server(&certs.chain, &certs.key, "hybrid");
+    let out = support::run(
+        Command::new(support::qtls_bin()).args([
+            "scan",
+            &format!("127.0.0.1:{}", server.port),
+            "--rate",
+            "100/s",
+        ]),
+        SCAN_LIMIT,
+    )
+    .expect_success("qtls scan (table)");
+    for row in [
+        "versions            TLSv1.3",
+        "preferred group     SecP384r1MLKEM1024",
+        "signature schemes   MLDSA65_ECDSA_P384_SHA512",
+        "verdict             PQ key exchange yes (preferred), PQ authentication yes (default): hybrid",
+    ] {
+        assert!(out.stdout.contains(row), "{row:?} missing in:\n{}", out.stdout);
+    }
+    for bad in [
+        vec!["scan", "127.0.0.1:1", "--rate", "0/s"],
+        vec!["scan", "no-port-here"],
+    ] {
+        let out = support::run(Command::new(support::qtls_bin()).args(&bad), SCAN_LIMIT);
+        assert!(!out.success(), "{bad:?} succeeded");
+        assert!(!out.stderr.is_empty(), "{bad:?}: no message");
+    }
+}
