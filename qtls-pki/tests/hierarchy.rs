@@ -17,14 +17,10 @@ use x509_cert::ext::pkix::{
     KeyUsages, SubjectAltName,
 };
 
-/// 2026-01-01T00:00:00Z.
-const CLOCK: i64 = 1_767_225_600;
 const OCSP_URL: &str = "http://127.0.0.1:8888/ocsp";
 const CRL_URL: &str = "http://127.0.0.1:8888/intermediate.crl";
 
-fn clock() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(CLOCK).unwrap()
-}
+use qtls_test_support::clock::issued as clock;
 
 fn options(profile: Profile) -> PkiOptions {
     let mut options = PkiOptions::new(clock());

@@ -8,15 +8,15 @@
 use std::path::Path;
 
 use qtls_pki::{Pki, PkiOptions, Profile};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
-use qtls_test_support::clock::ISSUED as CLOCK;
+use qtls_test_support::clock::issued;
 
 use qtls_test_support::openssl::{require_openssl as openssl, run_in as run};
 
 fn check(profile: Profile, signature_name: &str) {
     let Some(openssl) = openssl() else { return };
-    let clock = OffsetDateTime::from_unix_timestamp(CLOCK).unwrap();
+    let clock = issued();
     let mut options = PkiOptions::new(clock);
     options.profile = profile;
     options.hosts = vec![
@@ -164,7 +164,7 @@ fn openssl_reads_and_verifies_ecdsa_p384() {
 #[test]
 fn openssl_prints_composite() {
     let Some(openssl) = openssl() else { return };
-    let clock = OffsetDateTime::from_unix_timestamp(CLOCK).unwrap();
+    let clock = issued();
     let pki = Pki::generate(&PkiOptions::new(clock)).unwrap();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qtls-pki-openssl-composite");
     let _ = std::fs::remove_dir_all(&dir);

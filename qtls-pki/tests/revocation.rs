@@ -13,12 +13,9 @@ use qtls_pki::{
     RevocationList, RevocationReason,
 };
 use rustls_pki_types::SignatureVerificationAlgorithm;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
-/// 2026-01-01T00:00:00Z.
-fn clock() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()
-}
+use qtls_test_support::clock::issued as clock;
 
 fn pki(profile: Profile) -> Pki {
     let mut options = PkiOptions::new(clock());

@@ -6,37 +6,17 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use der::Encode;
-use qtls_pki::{
-    CertificateBuilder, CertifiedKeyPair, OcspCertId, OcspCertStatus, OcspHash,
-    OcspResponseBuilder, Usage,
-};
-use qtls_provider::{Backend, KeyAlgorithm, KeyPair};
+use qtls_pki::{OcspCertId, OcspCertStatus, OcspHash, OcspResponseBuilder};
+use qtls_provider::KeyAlgorithm;
+use qtls_test_support::clock;
+use qtls_test_support::pki::TestPki;
 use qtls_verifier::{Purpose, RevocationDepth, RevocationPolicy, ServerVerifierBuilder};
-use rustls::pki_types::UnixTime;
-
-fn certified(usage: Usage, name: &str, issuer: Option<&CertifiedKeyPair>) -> CertifiedKeyPair {
-    let now = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
-    let key = KeyPair::generate(KeyAlgorithm::DEFAULT, Backend::AwsLc).unwrap();
-    let builder = CertificateBuilder::new(usage, name)
-        .validity(now, now + time::Duration::days(365))
-        .dns_names(["localhost"]);
-    let cert = match issuer {
-        Some(issuer) => builder.signed_by(&key, issuer).unwrap(),
-        None => builder.self_signed(&key).unwrap(),
-    };
-    CertifiedKeyPair::new(cert, key).unwrap()
-}
 
 fn bench(c: &mut Criterion) {
-    let issued = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
-    let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_767_225_600 + 86_400));
-    let root = certified(Usage::RootCa, "Root", None);
-    let intermediate = certified(
-        Usage::IntermediateCa { path_len: Some(0) },
-        "CA",
-        Some(&root),
-    );
-    let leaf = certified(Usage::ServerLeaf, "localhost", Some(&intermediate));
+    let (issued, now) = (clock::issued(), clock::now());
+    let pki = TestPki::new(KeyAlgorithm::DEFAULT);
+    let (root, intermediate) = (&pki.root, &pki.intermediate);
+    let leaf = pki.server_leaf();
     let id = OcspCertId::for_certificate(
         OcspHash::Sha1,
         intermediate.certificate(),
@@ -46,7 +26,7 @@ fn bench(c: &mut Criterion) {
     let staple = OcspResponseBuilder::new(issued + time::Duration::hours(12))
         .next_update(issued + time::Duration::days(3))
         .status(id, OcspCertStatus::Good)
-        .build(intermediate.certificate(), &intermediate)
+        .build(intermediate.certificate(), intermediate)
         .unwrap()
         .into_der();
     let provider = qtls_provider::hybrid();
