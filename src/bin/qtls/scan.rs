@@ -57,7 +57,10 @@ With --json, one JSON object with these stable top-level fields:
                              server_first_flight_segments (of
                              the server's largest flight, the one with its certificate),
                              tcp_connect_ms, handshake_ms}
-  probes                     how many handshakes the scan made
+  probes                     how many handshakes the scan made (about 30 to 45: one with
+                             everything offered, then one per version, group, scheme
+                             and suite, and a few for resumption and 0-RTT); three that
+                             run into --timeout end the scan with an error
   verdict                    {pq_key_exchange, pq_key_exchange_preferred,
                              pq_authentication, pq_authentication_default,
                              key_exchange (hybrid, pqc, classical), authentication
@@ -1301,6 +1304,13 @@ pub(crate) async fn run(args: ScanArgs) -> Result<(), Error> {
         issuer.as_ref(),
     );
 
+    if scanner.timeouts >= MAX_TIMEOUTS {
+        return Err(Error::Rejected(format!(
+            "scan of {}: the server stopped answering after {} handshakes ({} ran into the \
+             {:?} limit): it stalls or rate-limits; try a lower --rate",
+            args.target, scanner.probes, scanner.timeouts, scanner.timeout
+        )));
+    }
     let (label, outcome) =
         bytes_probe.unwrap_or_else(|| ("everything offered".to_string(), baseline));
     report.bytes = bytes_of(label, &outcome);
@@ -1387,7 +1397,7 @@ fn verdict(report: &Report, _code_points: &CodePoints) -> Verdict {
         ("hybrid", "composite") => "hybrid",
         ("pqc", "ml-dsa") => "pqc-only",
         ("classical", _) | (_, "classical") => "partial",
-        _ => "post-quantum (hybrid and pure mixed)",
+        _ => "mixed",
     };
     if !v.pq_key_exchange {
         v.advice.push(
