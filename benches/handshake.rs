@@ -8,7 +8,7 @@
 //! verification (leaf + intermediate under a trusted root). Each backend in
 //! `Backend::available()` is measured (`--features oqs` adds liboqs).
 //!
-//! Two benchmark groups per backend (see `qtls-provider/benches/support/clock.rs`):
+//! Two benchmark groups per backend (see `qtls-test-support/src/bench.rs`):
 //! - `handshake-<backend>/<name>`: each handshake alone (thread CPU time unless
 //!   `QTLS_BENCH_CLOCK=wall`), for absolute times;
 //! - `handshake-ratio-<backend>/<group>-<scheme>`: handshake / baseline, run interleaved;

@@ -356,7 +356,7 @@ async fn in_process_server(
     let label = tokens::unique("in-process");
     let config = tokens::config(&kryoptic, tokens::PRIMARY).build().unwrap();
     let chain = dir.join("in-process-chain.pem");
-    tokens::generate_with_chain(&config, &label, alg, &dir, &chain);
+    tokens::generate_with_chain(&config, &label, alg, dir, &chain);
     let pin_file = tokens::pin_file(dir);
     let mut hsm = qtls::hsm::HsmSettings::new(
         chain,

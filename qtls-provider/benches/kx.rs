@@ -7,7 +7,7 @@
 //! (`--features oqs` adds liboqs); ECDH is always aws-lc-rs, and is measured again beside
 //! each backend's groups.
 //!
-//! Two benchmark groups per backend (see `support/clock.rs`):
+//! Two benchmark groups per backend (see `qtls-test-support/src/bench.rs`):
 //! - `kx-<backend>/<op>-<side>`: each operation alone (thread CPU time unless
 //!   `QTLS_BENCH_CLOCK=wall`), for absolute times;
 //! - `kx-ratio-<backend>/<group>-<side>`: group / (ECDH part + ML-KEM part), run

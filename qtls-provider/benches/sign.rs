@@ -6,7 +6,7 @@
 //! and ECDSA-P384/SHA-384. Pure ML-DSA-65 with an empty context (aws-lc-rs's own path on
 //! that backend) is measured for reference.
 //!
-//! Two benchmark groups per backend (see `support/clock.rs`):
+//! Two benchmark groups per backend (see `qtls-test-support/src/bench.rs`):
 //! - `sign-<backend>/<op>`: each operation alone (thread CPU time unless
 //!   `QTLS_BENCH_CLOCK=wall`), for absolute times;
 //! - `sign-ratio-<backend>/...`: composite / (ML-DSA-65 with ctx + ECDSA-P384), and ML-DSA-65
