@@ -502,3 +502,45 @@ fn human_table_and_bad_arguments() {
         assert!(!out.stderr.is_empty(), "{bad:?}: no message");
     }
 }
+
+#[test]
+fn server_that_stalls_after_a_few_handshakes() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let certs = support::qtls_certs("composite");
+    let server = support::spawn_qtls_server(&certs.chain, &certs.key, "hybrid");
+    let upstream = server.port;
+    // A proxy that forwards the first three connections and then holds every other one open
+    // without a byte: the scan's first probes succeed, the rest time out.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            if accepted.fetch_add(1, Ordering::SeqCst) >= 3 {
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(30));
+                    drop(client);
+                });
+                continue;
+            }
+            let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut c_read, mut u_write) = (
+                client.try_clone().expect("clone"),
+                upstream.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_read, &mut u_write);
+                let _ = u_write.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut u_read, mut c_write) = (upstream, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut u_read, &mut c_write);
+                let _ = c_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    assert_fails_with(port, &["--timeout", "1s"], &["stopped answering"]);
+}
