@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::PathBuf;
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use der::{Decode, Encode};
@@ -56,23 +54,8 @@ fn supported(tc_id: &str) -> Option<Supported> {
 }
 
 fn load() -> Option<Vectors> {
-    let shared = std::env::var_os("QTLS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    let path = shared.join("vectors/composite/testvectors.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap()),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("composite vectors missing at {}: {e}", path.display())
-        }
-        Err(e) => {
-            eprintln!(
-                "skipping: composite vectors not found at {} ({e}); set QTLS_SHARED_DIR",
-                path.display()
-            );
-            None
-        }
-    }
+    let bytes = qtls_test_support::vectors::composite_vectors()?;
+    Some(serde_json::from_slice(&bytes).unwrap())
 }
 
 fn b64(s: &str) -> Vec<u8> {

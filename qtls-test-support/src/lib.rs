@@ -16,6 +16,7 @@ pub mod pki;
 pub mod process;
 pub mod redis;
 pub mod tokens;
+pub mod vectors;
 
 use std::path::PathBuf;
 

@@ -396,21 +396,8 @@ fn composite_trust_anchors_from_the_lamps_vectors_verify_their_self_signatures()
 }
 
 fn common_vectors() -> Option<serde_json::Value> {
-    let shared = std::env::var_os("QTLS_SHARED_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared").into());
-    let path = shared.join("vectors/composite/testvectors.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap()),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("{}: {e}", path.display()),
-        Err(e) => {
-            eprintln!(
-                "skipping: composite vectors not found at {} ({e})",
-                path.display()
-            );
-            None
-        }
-    }
+    let bytes = qtls_test_support::vectors::composite_vectors()?;
+    Some(serde_json::from_slice(&bytes).unwrap())
 }
 
 /// The server signs CertificateVerify with a key that is not its certificate's: the client

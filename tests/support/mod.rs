@@ -15,6 +15,8 @@ pub mod fleet;
 pub use qtls_test_support::openssl::{openssl, openssl_command, openssl_conf};
 #[allow(unused_imports)]
 pub use qtls_test_support::process::*;
+#[allow(unused_imports)]
+pub use qtls_test_support::vectors::shared_dir;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,12 +32,6 @@ fn env_path(var: &str) -> Option<PathBuf> {
 /// The python of the tlslite-ng venv named by `QTLS_TLSLITE_PYTHON`, if that file exists.
 pub fn tlslite_python() -> Option<PathBuf> {
     env_path("QTLS_TLSLITE_PYTHON").filter(|p| p.is_file())
-}
-
-/// The project's shared folder (`QTLS_SHARED_DIR`, else `../shared` beside the workspace).
-pub fn shared_dir() -> PathBuf {
-    env_path("QTLS_SHARED_DIR")
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared")))
 }
 
 /// The tlslite-ng client script of the tests.
