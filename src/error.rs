@@ -42,6 +42,8 @@ pub enum Error {
     },
     /// A certificate chain was rejected; the text names the failure and its alert.
     Rejected(String),
+    /// A connection was not accepted (refused by the gate, timed out, or a failed handshake).
+    Accept(crate::AcceptError),
     /// A PKCS#11 token (an HSM) failed or is misconfigured.
     Hsm(qtls_hsm::Error),
 }
@@ -142,6 +144,7 @@ impl fmt::Display for Error {
             Self::Http(why) => write!(f, "HTTP: {why}"),
             Self::Config(why) => write!(f, "configuration: {why}"),
             Self::Rejected(why) => write!(f, "{why}"),
+            Self::Accept(e) => write!(f, "{e}"),
             Self::InvalidSetting {
                 setting,
                 value,
@@ -160,6 +163,7 @@ impl std::error::Error for Error {
             Self::Tls(e) => Some(e),
             Self::Io(e) => Some(e),
             Self::Hsm(e) => Some(e),
+            Self::Accept(e) => Some(e),
             _ => None,
         }
     }

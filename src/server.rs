@@ -660,7 +660,7 @@ impl Server {
                         self.metrics.handshake_failed()
                     }
                 }
-                return Err(Error::Rejected(e.to_string()));
+                return Err(Error::Accept(e));
             }
         };
         self.metrics.handshake(tls.get_ref().1.handshake_kind());
