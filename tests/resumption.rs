@@ -12,7 +12,7 @@ use std::time::Duration;
 use qtls::sessions::{
     FleetSecret, MemorySessionStore, RedisSessionStore, RotatingTicketer, SessionStore,
 };
-use qtls_pki::{CertificateBuilder, CertifiedKeyPair, Usage};
+use qtls_pki::{CertificateBuilder, Usage};
 use qtls_provider::{Backend, EcCurve, KeyAlgorithm, KeyPair};
 use redis_support::{RedisCluster, RedisServer};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -34,22 +34,21 @@ fn pki() -> Pki {
         now + time::Duration::days(1),
     );
     let alg = KeyAlgorithm::Ecdsa(EcCurve::P384);
-    let root_key = KeyPair::generate(alg, Backend::AwsLc).unwrap();
-    let root = CertificateBuilder::new(Usage::RootCa, "Sessions Test Root")
-        .validity(from, to)
-        .self_signed(&root_key)
-        .unwrap();
+    let root = qtls_test_support::pki::ca_valid(
+        alg,
+        Usage::RootCa,
+        "Sessions Test Root",
+        None,
+        (from, to),
+    );
     let leaf_key = KeyPair::generate(alg, Backend::AwsLc).unwrap();
     let leaf = CertificateBuilder::new(Usage::ServerLeaf, "localhost")
         .validity(from, to)
         .dns_names(["localhost"])
-        .signed_by(
-            &leaf_key,
-            &CertifiedKeyPair::new(root.clone(), root_key).unwrap(),
-        )
+        .signed_by(&leaf_key, &root)
         .unwrap();
     Pki {
-        root: root.to_certificate_der(),
+        root: root.certificate().to_certificate_der(),
         chain: vec![leaf.to_certificate_der()],
         key: leaf_key.to_pkcs8_der().unwrap().to_vec(),
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use qtls_hsm::{HsmPublicKey, HsmSigningKey};
 use qtls_pki::{CertificateBuilder, CertifiedKeyPair, SubjectPublicKey, Usage};
-use qtls_provider::{Backend, KeyAlgorithm, KeyPair, Preset};
+use qtls_provider::{KeyAlgorithm, KeyPair, Preset};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::CertificateDer;
 use rustls::server::WebPkiClientVerifier;
@@ -17,6 +17,7 @@ use rustls::{
 use time::{Duration, OffsetDateTime};
 
 use crate::handshake::{Recording, Side};
+use crate::pki::ca_valid;
 
 /// A root and an intermediate CA (composite, in software), made once per process.
 pub struct Ca {
@@ -30,24 +31,23 @@ pub struct Ca {
 pub fn ca() -> &'static Ca {
     static CA: OnceLock<Ca> = OnceLock::new();
     CA.get_or_init(|| {
-        let (from, until) = validity();
-        let root_key = KeyPair::generate(KeyAlgorithm::DEFAULT, Backend::AwsLc).unwrap();
-        let root_cert = CertificateBuilder::new(Usage::RootCa, "HSM test root")
-            .validity(from, until)
-            .self_signed(&root_key)
-            .unwrap();
-        let root = CertifiedKeyPair::new(root_cert, root_key).unwrap();
-        let intermediate_key = KeyPair::generate(KeyAlgorithm::DEFAULT, Backend::AwsLc).unwrap();
-        let intermediate_cert = CertificateBuilder::new(
+        let root = ca_valid(
+            KeyAlgorithm::DEFAULT,
+            Usage::RootCa,
+            "HSM test root",
+            None,
+            validity(),
+        );
+        let intermediate = ca_valid(
+            KeyAlgorithm::DEFAULT,
             Usage::IntermediateCa { path_len: Some(0) },
             "HSM test intermediate",
-        )
-        .validity(from, until)
-        .signed_by(&intermediate_key, &root)
-        .unwrap();
+            Some(&root),
+            validity(),
+        );
         Ca {
             root: root.certificate().to_certificate_der(),
-            intermediate: CertifiedKeyPair::new(intermediate_cert, intermediate_key).unwrap(),
+            intermediate,
         }
     })
 }

@@ -3,6 +3,7 @@
 use qtls_pki::{Certificate, CertificateBuilder, CertifiedKeyPair, Usage};
 use qtls_provider::{Backend, KeyAlgorithm, KeyPair};
 use rustls::pki_types::CertificateDer;
+use time::OffsetDateTime;
 
 use crate::clock::issued;
 
@@ -103,9 +104,21 @@ pub fn ca(
     name: &str,
     issuer: Option<&CertifiedKeyPair>,
 ) -> CertifiedKeyPair {
+    let validity = (issued(), issued() + time::Duration::days(3650));
+    ca_valid(algorithm, usage, name, issuer, validity)
+}
+
+/// A CA certificate valid from `validity.0` until `validity.1` (for PKIs on the real clock),
+/// self-signed without `issuer`.
+pub fn ca_valid(
+    algorithm: KeyAlgorithm,
+    usage: Usage,
+    name: &str,
+    issuer: Option<&CertifiedKeyPair>,
+    (from, until): (OffsetDateTime, OffsetDateTime),
+) -> CertifiedKeyPair {
     let key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
-    let builder = CertificateBuilder::new(usage, name)
-        .validity(issued(), issued() + time::Duration::days(3650));
+    let builder = CertificateBuilder::new(usage, name).validity(from, until);
     let cert = match issuer {
         Some(issuer) => builder.signed_by(&key, issuer).unwrap(),
         None => builder.self_signed(&key).unwrap(),
