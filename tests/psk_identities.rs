@@ -302,14 +302,15 @@ async fn thousands_of_identities_cost_at_most_four_token_decryptions() {
     resuming.write_tls(&mut hello).unwrap();
     let ticket = offered_identities(&hello).remove(0);
 
-    // Identities that name the token's key (version, key id, a nonce) with a wrong tag: each
-    // one the server looks up is a decryption in the token. As many as fit beside 5,000
-    // identities in all; the rest are one byte each.
+    // Identities that carry the real ticket's header (version, key id, issue time, nonce:
+    // qtls-hsm's ticket format 3) with a wrong tag: each one the server looks up is a
+    // decryption in the token. As many as fit beside 5,000 identities in all; the rest are
+    // one byte each.
     let costly = 300;
     let identities: Vec<Vec<u8>> = (0..5000u16)
         .map(|n| {
             if usize::from(n) < costly {
-                let mut forged = ticket[..1 + 8 + 12].to_vec();
+                let mut forged = ticket[..1 + 8 + 8 + 12].to_vec();
                 forged.extend([n as u8; 16]);
                 forged
             } else {
