@@ -89,7 +89,8 @@ impl Acl {
 /// a denied client fails the handshake with access_denied
 /// (`CertificateError::ApplicationVerificationFailure`), and with rules a client without a
 /// certificate gets certificate_required ([`Acl::requires_certificate`]). rustls does not call it for
-/// resumed sessions: [`crate::QtlsAcceptor::with_acl`] applies the ACL to those (see [`Acl`] for how).
+/// resumed sessions: [`crate::AcceptorBuilder::acl`] applies the ACL to those (see [`Acl`]
+/// for how).
 #[derive(Debug)]
 pub struct AuthorizingVerifier {
     inner: Arc<QtlsClientVerifier>,

@@ -173,7 +173,7 @@ impl ValueFormatter for RatioFormatter {
     }
 }
 
-/// The configuration of the paired-ratio benchmarks: as [`criterion`], with [`Ratio`].
+/// The configuration of the paired-ratio benchmarks: as [`criterion()`], with [`Ratio`].
 pub fn ratio_criterion(measurement_secs: u64) -> Criterion<Ratio> {
     Criterion::default()
         .with_measurement(Ratio)
