@@ -16,7 +16,7 @@
 #     QTLS_TEST_REDIS_CLUSTER, stopped when the tests end (tests that stop or restart Redis
 #     start their own);
 #   - QTLS_SHARED_DIR: the project's shared/ folder (default: ../shared beside the clone).
-# After the tests (when no test arguments are given), scripts/tlsfuzzer.sh runs tlsfuzzer's
+# Before the tests (when no test arguments are given), scripts/tlsfuzzer.sh runs tlsfuzzer's
 # TLS 1.3 conformance scripts against `qtls server` and stock rustls (CONFORMANCE.md).
 # Setup output goes to ~/.cache/qtls/logs; on a failure its tail is printed.
 set -euo pipefail
@@ -138,10 +138,7 @@ fi
 cargo deny --all-features check licenses bans sources 2>"$logs/deny.log" ||
   fail "$logs/deny.log" "cargo deny found a licence, ban or source problem"
 
-# 5. The tests.
-cargo test --workspace --all-features --locked "$@"
-
-# 6. tlsfuzzer against `qtls server` and stock rustls, compared with the expected failures in
+# 5. tlsfuzzer against `qtls server` and stock rustls, compared with the expected failures in
 # scripts/tlsfuzzer-expected/. It skips itself without the tlsfuzzer snapshot in
 # $QTLS_SHARED_DIR or the tlslite venv, except under CI=true.
 if [ $# -eq 0 ]; then
@@ -149,3 +146,6 @@ if [ $# -eq 0 ]; then
 else
   say "test arguments given: not running scripts/tlsfuzzer.sh"
 fi
+
+# 6. The tests (last, so that the run ends with cargo test's summary).
+cargo test --workspace --all-features --locked "$@"
