@@ -35,7 +35,7 @@ use rustls::server::StoresServerSessions;
 use rustls::ServerConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::gate::PskOffer;
+use crate::gate::{PskOffer, RECORD_HEADER};
 
 /// The 0-RTT settings of a server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -327,8 +327,6 @@ impl SessionAge {
     }
 }
 
-/// A TLS record header: type, legacy version, length (RFC 8446 §5.1).
-const RECORD_HEADER: usize = 5;
 /// The largest TLSCiphertext fragment (RFC 8446 §5.2: 2^14 + 256).
 const MAX_ENCRYPTED_RECORD: usize = 16384 + 256;
 /// ContentType application_data and change_cipher_spec (RFC 8446 §5.1).

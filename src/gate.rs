@@ -49,8 +49,19 @@ impl Refusal {
 
     /// The plaintext fatal alert record.
     pub fn record(&self) -> [u8; 7] {
-        [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, u8::from(self.alert())]
+        plaintext_alert(self.alert())
     }
+}
+
+/// A TLS record header: type, legacy version, length
+/// ([RFC 8446 §5.1](https://www.rfc-editor.org/rfc/rfc8446#section-5.1)).
+pub(crate) const RECORD_HEADER: usize = 5;
+
+/// A fatal alert as a plaintext record, for refusals before the server's flight
+/// ([RFC 8446 §6](https://www.rfc-editor.org/rfc/rfc8446#section-6)):
+/// `15 03 03 00 02 02 <description>`.
+pub(crate) fn plaintext_alert(alert: AlertDescription) -> [u8; 7] {
+    [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, u8::from(alert)]
 }
 
 impl core::fmt::Display for Refusal {
@@ -149,10 +160,10 @@ impl ClientHelloMessage {
 /// Concatenates the payloads of the leading handshake records.
 fn reassemble(mut records: &[u8]) -> Vec<u8> {
     let mut message = Vec::new();
-    while records.len() >= 5 && records[0] == 0x16 {
+    while records.len() >= RECORD_HEADER && records[0] == 0x16 {
         let len = usize::from(u16::from_be_bytes([records[3], records[4]]));
-        let end = (5 + len).min(records.len());
-        message.extend_from_slice(&records[5..end]);
+        let end = (RECORD_HEADER + len).min(records.len());
+        message.extend_from_slice(&records[RECORD_HEADER..end]);
         records = &records[end..];
     }
     message

@@ -31,10 +31,6 @@ use rustls::{SignatureAlgorithm, SignatureScheme};
 use crate::error::Error;
 use crate::tls::{read_certificates, Identity};
 
-/// A fatal `internal_error` alert as a plaintext record (RFC 8446 §6): what a ClientHello gets
-/// when our own key fails to sign.
-pub(crate) const INTERNAL_ERROR_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50];
-
 /// One token: its module, label and PIN file (the PIN is read from the file when given, else
 /// from the `QTLS_HSM_PIN` environment variable; never from a command line).
 #[derive(Clone, Debug)]
@@ -177,8 +173,8 @@ impl core::fmt::Display for SigningKeyFailed {
 impl std::error::Error for SigningKeyFailed {}
 
 /// Whether `error` (from rustls processing a ClientHello) is our own signing key's failure:
-/// rustls sends no alert for a signer error, so the acceptor answers with
-/// [`INTERNAL_ERROR_ALERT`] itself.
+/// rustls sends no alert for a signer error, so the acceptor answers with a plaintext
+/// `internal_error` alert itself.
 pub(crate) fn is_signing_failure(error: &rustls::Error) -> bool {
     matches!(error, rustls::Error::Other(other) if other.0.downcast_ref::<SigningKeyFailed>().is_some())
 }

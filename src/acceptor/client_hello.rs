@@ -7,16 +7,13 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::AcceptError;
+use crate::gate::{plaintext_alert, RECORD_HEADER};
 
 /// The most ClientHello record bytes read before giving up with decode_error: rustls takes
 /// handshake messages of up to 64 KiB (its `MAX_HANDSHAKE_SIZE`), and a client may split
 /// one into records of any size, so this leaves room for the record headers of a 64 KiB
 /// hello in records of 1 KiB or more. A usual hello is 1-3 KiB, PQ key shares included.
 pub(crate) const MAX_CLIENT_HELLO_RECORDS: usize = 64 * 1024 + 64 * 5 + 5;
-
-/// A TLS record header: type, legacy version, length
-/// ([RFC 8446 §5.1](https://www.rfc-editor.org/rfc/rfc8446#section-5.1)).
-const RECORD_HEADER: usize = 5;
 
 /// Reads a ClientHello record by record into rustls's [`Acceptor`](rustls::server::Acceptor)
 /// and returns it with the raw records (for the gate).
@@ -100,11 +97,6 @@ pub(super) async fn refuse<IO: AsyncRead + AsyncWrite + Unpin>(io: &mut IO, reco
         }
     })
     .await;
-}
-
-/// A fatal alert as a plaintext record (before the server's flight, RFC 8446 §6).
-pub(super) fn plaintext_alert(alert: rustls::AlertDescription) -> [u8; 7] {
-    [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, u8::from(alert)]
 }
 
 /// Hands `bytes` to the acceptor and processes them; a refusal is answered with rustls's

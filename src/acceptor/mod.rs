@@ -364,12 +364,13 @@ impl QtlsAcceptor {
                 if crate::hsm::is_signing_failure(&error) {
                     // Nothing of the failed handshake leaves the server: the client learns
                     // it was our side.
-                    bytes.extend(crate::hsm::INTERNAL_ERROR_ALERT);
+                    bytes.extend(gate::plaintext_alert(
+                        rustls::AlertDescription::InternalError,
+                    ));
                 } else {
                     let _ = alert.write_all(&mut bytes);
                 }
-                let _ = io.write_all(&bytes).await;
-                let _ = io.shutdown().await;
+                refuse(&mut io, &bytes).await;
                 Err(AcceptError::Tls(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     error,
