@@ -737,21 +737,7 @@ mod tests {
 
     use super::*;
 
-    /// A stream that hands out one byte per read, as a server sending 1-byte records does.
-    struct OneByteAtATime(std::io::Cursor<Vec<u8>>);
-
-    impl AsyncRead for OneByteAtATime {
-        fn poll_read(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-            buf: &mut tokio::io::ReadBuf<'_>,
-        ) -> std::task::Poll<std::io::Result<()>> {
-            let mut byte = [0u8; 1];
-            let n = std::io::Read::read(&mut self.0, &mut byte)?;
-            buf.put_slice(&byte[..n]);
-            std::task::Poll::Ready(Ok(()))
-        }
-    }
+    use crate::server::tests::OneByteAtATime;
 
     fn stream(text: &str) -> OneByteAtATime {
         OneByteAtATime(std::io::Cursor::new(text.as_bytes().to_vec()))

@@ -1158,7 +1158,7 @@ async fn drain_until_close<S: AsyncRead + Unpin>(tls: &mut S, idle_timeout: Dura
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
@@ -1212,8 +1212,9 @@ mod tests {
         assert_eq!(served.early.answered, 1);
     }
 
-    /// A stream that hands out one byte per read, as a peer sending 1-byte TLS records does.
-    struct OneByteAtATime(std::io::Cursor<Vec<u8>>);
+    /// A stream that hands out one byte per read, as a peer sending 1-byte TLS records does
+    /// (the client's response reader's tests use it too).
+    pub(crate) struct OneByteAtATime(pub(crate) std::io::Cursor<Vec<u8>>);
 
     impl AsyncRead for OneByteAtATime {
         fn poll_read(
