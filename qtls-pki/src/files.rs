@@ -7,6 +7,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
 
+/// The permission bits of `path` (`mode & 0o777`) when users other than its owner may read or
+/// write it (any of the bits 077), as OpenSSH refuses for private keys; `None` when only the
+/// owner may, and always on non-Unix platforms. The one check behind every "chmod 600 it"
+/// refusal of a secret file (CA passphrases here; keys, PINs and passwords in `qtls`).
+pub fn exposed_file_mode(path: &Path) -> std::io::Result<Option<u32>> {
+    let meta = fs::metadata(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        Ok((mode & 0o077 != 0).then_some(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Ok(None)
+    }
+}
+
 /// Replaces `path` with `contents` atomically: a temporary file in the same directory,
 /// flushed to disk, then renamed over `path`, so a reader (or a crash) sees the old file or
 /// the new one, never a truncated one. A `secret` file is created with mode 0600 on Unix

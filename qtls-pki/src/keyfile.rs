@@ -41,21 +41,16 @@ impl Passphrase {
     /// it, so one file serves both. On Unix a file that users other than its owner may read
     /// or write (mode bits 077) is refused, as OpenSSH refuses such private keys.
     pub fn read_file(path: &Path) -> Result<Self, Error> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(path).map_err(|source| Error::Io {
-                path: path.to_owned(),
-                source,
-            })?;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(Error::InvalidPassphrase(format!(
-                    "passphrase file {}: other users may read or write it (mode {mode:03o}); \
-                     chmod 600 it",
-                    path.display()
-                )));
-            }
+        let exposed = crate::files::exposed_file_mode(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        if let Some(mode) = exposed {
+            return Err(Error::InvalidPassphrase(format!(
+                "passphrase file {}: other users may read or write it (mode {mode:03o}); \
+                 chmod 600 it",
+                path.display()
+            )));
         }
         let contents = Zeroizing::new(std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_owned(),

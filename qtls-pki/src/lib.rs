@@ -72,7 +72,7 @@ pub use builder::{CertificateBuilder, Usage, ID_PE_TLS_FEATURE, ID_PKIX_OCSP_NOC
 pub use certificate::{Certificate, CertifiedKeyPair};
 pub use crl::{CrlBuilder, RevocationList};
 pub use error::Error;
-pub use files::PkiDirLock;
+pub use files::{exposed_file_mode, PkiDirLock};
 pub use keyfile::{encrypt_private_key_pem, read_private_key, Passphrase, PBKDF2_ITERATIONS};
 pub use ocsp::{
     OcspCertId, OcspCertStatus, OcspHash, OcspRequestBuilder, OcspResponder, OcspResponse,

@@ -123,29 +123,17 @@ impl fmt::Debug for FleetSecret {
 /// its owner may read or write (any of the mode bits 077), as OpenSSH does for private keys;
 /// `what` names the file in the error. Checks nothing on other platforms.
 pub fn check_private_file(path: &Path, what: &str) -> Result<(), Error> {
-    let meta = std::fs::metadata(path).map_err(|source| Error::File {
+    let exposed = qtls_pki::exposed_file_mode(path).map_err(|source| Error::File {
         path: path.to_path_buf(),
         source,
     })?;
-    check_mode(path, what, &meta)
-}
-
-#[cfg(unix)]
-fn check_mode(path: &Path, what: &str, meta: &std::fs::Metadata) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Error::Config(format!(
+    match exposed {
+        Some(mode) => Err(Error::Config(format!(
             "{what} file {}: other users may read or write it (mode {mode:03o}); chmod 600 it",
             path.display()
-        )));
+        ))),
+        None => Ok(()),
     }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_mode(_path: &Path, _what: &str, _meta: &std::fs::Metadata) -> Result<(), Error> {
-    Ok(())
 }
 
 /// Reads a one-line secret (a password) from a file that [`check_private_file`] accepts,
