@@ -2,11 +2,21 @@
 //! mutual-TLS handshake over SecP384r1MLKEM1024 on loopback, and what it negotiated and cost.
 //!
 //! `cargo run --release --example demo`
+//!
+//! The server side is the library's acceptor on a tokio listener, as an application embeds
+//! it; the `qtls server` command (crate `qtls-cli`) wraps the same acceptor.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use qtls::{client_config, Identity, TlsSettings};
+use qtls::{
+    client_config, server_config, CertificateSet, ConnectionContext, Identity, KeyExchangePolicy,
+    QtlsAcceptor, ServedCertificate, TlsSettings,
+};
 use qtls_pki::{Pki, PkiOptions, Profile};
+use qtls_verifier::{ClientVerifierBuilder, RevocationPolicy};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,29 +43,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Both sides on the Q-TLS Hybrid preset: TLS 1.3, AES-256-GCM-SHA384, hybrid groups only;
     // the server requires a client certificate from the same PKI.
     let settings = TlsSettings::default();
-    let path = |name: &str| dir.path().join(name);
-    let server = qtls::Server::bind(
-        "127.0.0.1:0".parse()?,
-        qtls::ServerSettings {
-            certificates: vec![(path("server-chain.pem"), path("server.key"))],
-            client_auth: Some(qtls::ClientAuth {
-                ca: path("root.pem"),
-                required: true,
-                revocation: qtls_verifier::RevocationPolicy::Off,
-                revocation_depth: qtls_verifier::RevocationDepth::Chain,
-                crl_files: Vec::new(),
-                ocsp_responder: None,
-                acl: qtls::Acl::default(),
-                deny_with: qtls::DenyWith::Alert,
-            }),
-            ..qtls::ServerSettings::default()
-        },
-    )
-    .await?;
-    let addr = server.local_addr()?;
-    let served = tokio::spawn(async move { server.accept_one().await });
-
     let provider = settings.provider()?;
+    let path = |name: &str| dir.path().join(name);
+    let server_identity = Identity::from_pem_files(
+        &path("server-chain.pem"),
+        &path("server.key"),
+        &provider,
+        &settings,
+    )?;
+    let certificates = Arc::new(CertificateSet::new(
+        vec![Arc::new(ServedCertificate::new(
+            "server-chain.pem",
+            server_identity.certified_key,
+            server_identity.scheme,
+            &settings.code_points,
+        ))],
+        false,
+    ));
+    let verifier =
+        ClientVerifierBuilder::new(qtls::read_certificates(&path("root.pem"))?, &provider)
+            .revocation_policy(RevocationPolicy::Off)
+            .build()?;
+    let config = server_config(
+        &settings,
+        Arc::clone(&certificates) as Arc<dyn rustls::server::ResolvesServerCert>,
+        Some(verifier.clone()),
+    )?;
+    let acceptor = QtlsAcceptor::builder(Arc::new(config))
+        .certificates(certificates)
+        .client_verifier(verifier)
+        .key_exchange_policy(KeyExchangePolicy::RequirePostQuantum)
+        .code_points(settings.code_points)
+        .build()?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let served = tokio::spawn(async move { serve_one(&listener, &acceptor).await });
+
     let client_identity = Identity::from_pem_files(
         &path("client-chain.pem"),
         &path("client.key"),
@@ -76,7 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Duration::from_secs(10),
     )
     .await?;
-    let server_view = served.await??.context;
+    let server_view = served.await?.map_err(|e| e.to_string())?;
 
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     println!("\nmTLS handshake with {addr}:");
@@ -98,4 +121,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  HTTP              {}", show(&report.http_status));
     Ok(())
+}
+
+/// Accepts one connection, answers its HTTP request with the client identity the server
+/// verified, and closes with close_notify.
+async fn serve_one(
+    listener: &TcpListener,
+    acceptor: &QtlsAcceptor,
+) -> Result<ConnectionContext, Box<dyn std::error::Error + Send + Sync>> {
+    let (tcp, _) = listener.accept().await?;
+    let (mut tls, context) = acceptor.accept(tcp).await?;
+    // The request head ends with an empty line; the demo's client sends nothing more.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match tls.read(&mut buf).await? {
+            0 => break,
+            n => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let body = format!(
+        "hello {}\n",
+        context.client.as_ref().map_or("-", |c| c.subject.as_str())
+    );
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(response.as_bytes()).await?;
+    tls.shutdown().await?;
+    Ok(context)
 }

@@ -286,7 +286,7 @@ async fn request_with_policy(
 pub(crate) struct ResponseReader {
     buffered: Vec<u8>,
     kept: Vec<u8>,
-    pub(crate) head_end: crate::server::HeadEnd,
+    pub(crate) head_end: crate::http1::HeadEnd,
 }
 
 impl ResponseReader {
@@ -307,7 +307,7 @@ impl ResponseReader {
             }
         };
         self.head_end.restart();
-        self.head_end.scanned += head_end as u64;
+        self.head_end.parsed(head_end);
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut response = httparse::Response::new(&mut headers);
         match response.parse(&self.buffered[..head_end]) {
@@ -317,7 +317,7 @@ impl ResponseReader {
             }
             Err(e) => return Err(Error::Http(format!("malformed response head: {e}"))),
         }
-        let body_len = crate::server::content_length(response.headers)
+        let body_len = crate::http1::content_length(response.headers)
             .map_err(Error::Http)?
             .map_or(0, |length| usize::try_from(length).unwrap_or(usize::MAX))
             .min(MAX_RESPONSE);
@@ -737,7 +737,7 @@ mod tests {
 
     use super::*;
 
-    use crate::server::tests::OneByteAtATime;
+    use qtls_test_support::io::OneByteAtATime;
 
     fn stream(text: &str) -> OneByteAtATime {
         OneByteAtATime(std::io::Cursor::new(text.as_bytes().to_vec()))
@@ -757,9 +757,9 @@ mod tests {
             .unwrap();
         assert_eq!(response, format!("{head}ok").into_bytes());
         assert!(
-            reader.head_end.scanned <= 4 * head.len() as u64,
+            reader.head_end.scanned() <= 4 * head.len() as u64,
             "{} bytes examined for a head of {}",
-            reader.head_end.scanned,
+            reader.head_end.scanned(),
             head.len()
         );
     }

@@ -14,9 +14,10 @@
 //!   fail too: the session then resumes in 1-RTT and the early data is skipped.
 //! - **At most [`EarlyDataSettings::max_size`] bytes** (16 KiB by default): rustls refuses a
 //!   client that sends more with an `unexpected_message` alert.
-//! - **Safe methods only**: the HTTP layer ([`crate::server::serve_http`]) answers GET, HEAD
-//!   and OPTIONS received as early data at once and any other method with `425 Too Early`
-//!   (RFC 8470 §5.2), after which the client repeats it once the handshake is complete.
+//! - **Safe methods only**: the application decides from [`EarlyDataStatus`]; the `qtls`
+//!   CLI's demo HTTP app answers GET, HEAD and OPTIONS received as early data at once and any
+//!   other method with `425 Too Early` (RFC 8470 §5.2), after which the client repeats it
+//!   once the handshake is complete.
 //!
 //! tokio-rustls's server stream only exists once the handshake is complete, which would
 //! hold every early request until the client's Finished and make 0-RTT as slow as 1-RTT.
@@ -170,9 +171,9 @@ pub struct EarlyDataProgress {
 
 impl EarlyDataProgress {
     /// Progress as if the application had read `early_bytes` of early data (for tests of
-    /// code that reads requests).
-    #[cfg(test)]
-    pub(crate) fn after_reading(early_bytes: u64) -> Arc<Self> {
+    /// code that reads requests; not part of the API).
+    #[doc(hidden)]
+    pub fn after_reading(early_bytes: u64) -> Arc<Self> {
         let progress = Self::default();
         progress
             .early_bytes_read

@@ -6,11 +6,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+#[cfg(feature = "redis")]
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
+#[cfg(feature = "redis")]
 use crate::sessions::{FleetSecret, RedisSessionStore};
 
 /// The first PSK of a ClientHello: identity, obfuscated ticket age, whether early data is
@@ -48,55 +50,13 @@ pub fn gate_check(
     )
 }
 
-/// What the server's request reader made of a stream.
-#[derive(Debug)]
-pub struct RequestsRead {
-    /// Each request read, in order (`Debug` of the server's request), up to the first
-    /// malformed one (after which the server closes).
-    pub requests: Vec<String>,
-    /// How the reading ended: `Ok` at the end of the stream, else the error.
-    pub end: Result<(), String>,
-    /// Bytes the head finder looked at and parsed, to check the bound of RFC 9112 parsing.
-    pub scanned: u64,
-}
-
-/// Reads HTTP/1.x requests from `stream` with the server's request reader, delivering at
-/// most `chunk` bytes per read (at least 1), until the end of the stream or an error.
-pub fn read_requests(stream: &[u8], chunk: usize) -> RequestsRead {
-    let mut io = Chunked::new(stream, chunk);
-    let mut reader = crate::server::RequestReader::default();
-    let mut requests = Vec::new();
-    let end = loop {
-        match run_ready(reader.next(&mut io)) {
-            Ok(Some(request)) => {
-                requests.push(format!("{request:?}"));
-                // The server answers a malformed request with 400 and closes.
-                if request.malformed.is_some() {
-                    break Ok(());
-                }
-            }
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e.to_string()),
-        }
-        // A request consumes at least one byte, so this ends; the bound is belt and braces.
-        if requests.len() > stream.len() {
-            break Err("more requests than bytes".into());
-        }
-    };
-    RequestsRead {
-        requests,
-        end,
-        scanned: reader.head_end.scanned,
-    }
-}
-
 /// Reads one HTTP/1.1 response (head and Content-Length body) with the client's reader,
 /// `chunk` bytes per read; also returns the bytes the head finder looked at and parsed.
 pub fn read_response(stream: &[u8], chunk: usize) -> (Result<Vec<u8>, String>, u64) {
     let mut io = Chunked::new(stream, chunk);
     let mut reader = crate::client::ResponseReader::default();
     let response = run_ready(reader.head_and_body(&mut io)).map_err(|e| e.to_string());
-    (response, reader.head_end.scanned)
+    (response, reader.head_end.scanned())
 }
 
 /// The early-data record filter: what is kept of `arrived` when up to `budget` bytes of
@@ -115,16 +75,8 @@ pub fn session_age(value: &[u8], now_secs: u64) -> Option<(u64, u32)> {
 /// How far from `now_secs` a session-age reading may be.
 pub const SESSION_AGE_PLAUSIBLE_SECS: u64 = crate::early_data::SessionAge::PLAUSIBLE;
 
-/// The OCSP responder's GET path decoder: the DER request it finds (empty if none) and the
-/// number of base64 decodes it tried.
-pub fn ocsp_request_from_path(path: &str) -> (Vec<u8>, usize) {
-    crate::ocsp_responder::decode_get_path(path)
-}
-
-/// The most base64 decodes [`ocsp_request_from_path`] may try.
-pub const OCSP_GET_MAX_DECODES: usize = 2 * crate::ocsp_responder::MAX_GET_CANDIDATES;
-
 /// A Redis session store with a fixed fleet secret whose server is never contacted.
+#[cfg(feature = "redis")]
 fn redis_store() -> &'static Arc<RedisSessionStore> {
     static STORE: OnceLock<Arc<RedisSessionStore>> = OnceLock::new();
     STORE.get_or_init(|| {
@@ -135,11 +87,13 @@ fn redis_store() -> &'static Arc<RedisSessionStore> {
     })
 }
 
+#[cfg(feature = "redis")]
 /// The Redis value decoder: the session sealed in `value` under `redis_key`, if it opens.
 pub fn redis_open(redis_key: &str, value: &[u8]) -> Option<Vec<u8>> {
     redis_store().open(redis_key, value).ok()
 }
 
+#[cfg(feature = "redis")]
 /// The Redis value encoder, the inverse of [`redis_open`].
 pub fn redis_seal(redis_key: &str, session: &[u8]) -> Option<Vec<u8>> {
     redis_store().seal(redis_key, session)
@@ -147,13 +101,14 @@ pub fn redis_seal(redis_key: &str, session: &[u8]) -> Option<Vec<u8>> {
 
 /// An `AsyncRead` over a byte slice that is always ready and gives at most `chunk` bytes per
 /// read, so the readers see their input cut into pieces as a network delivers it.
-struct Chunked<'a> {
+pub struct Chunked<'a> {
     rest: &'a [u8],
     chunk: usize,
 }
 
 impl<'a> Chunked<'a> {
-    fn new(rest: &'a [u8], chunk: usize) -> Self {
+    /// `rest`, at most `chunk` bytes (at least 1) per read.
+    pub fn new(rest: &'a [u8], chunk: usize) -> Self {
         Self {
             rest,
             chunk: chunk.max(1),
@@ -176,7 +131,7 @@ impl AsyncRead for Chunked<'_> {
 }
 
 /// Runs a future whose I/O is always ready to completion, without a runtime.
-fn run_ready<F: Future>(future: F) -> F::Output {
+pub fn run_ready<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut context = Context::from_waker(Waker::noop());
     // Nothing here waits on anything but the always-ready reader, so one poll should do.

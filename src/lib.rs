@@ -1,7 +1,14 @@
 //! Q-TLS: hybrid post-quantum TLS 1.3 servers and clients on tokio and rustls.
 //!
-//! The crypto lives in [`qtls_provider`] and certificate issuance in [`qtls_pki`]; this
-//! crate wires them into tokio-rustls endpoints and the `qtls` command-line tool.
+//! The crypto lives in [`qtls_provider`], chain verification and revocation in
+//! [`qtls_verifier`], token keys in [`qtls_hsm`]; this crate wires them into tokio-rustls
+//! endpoints: the acceptor (policy gate, certificate selection per ClientHello, the verified
+//! client identity), the 0-RTT and key-update streams, session stores and ticketers, OCSP
+//! stapling and the client connector. The `qtls` command-line tool and its demo apps are the
+//! `qtls-cli` crate; `examples/hyper_server.rs` shows the production route for HTTP.
+//!
+//! Features: `redis` (session stores in Redis and Redis Cluster), `oqs` (the liboqs
+//! backend of [`qtls_provider`]).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -30,9 +37,9 @@
 mod acceptor;
 mod acl;
 mod blocking;
+pub mod bounds;
 mod certs;
 pub mod client;
-pub mod config;
 mod connection;
 pub mod early_data;
 mod error;
@@ -40,10 +47,9 @@ mod error;
 pub mod fuzzing;
 mod gate;
 pub mod hsm;
+pub mod http1;
 mod key_update;
 pub mod metrics;
-mod ocsp_responder;
-pub mod server;
 pub mod sessions;
 mod stapling;
 mod tls;
@@ -58,11 +64,6 @@ pub use early_data::{EarlyDataSettings, EarlyDataStatus, ServerTlsStream};
 pub use error::{alert_name, Error};
 pub use gate::{offered_versions, Refusal};
 pub use key_update::{KeyUpdateCounter, KeyUpdatePolicy, KeyUpdating, RefreshTrafficKeys};
-pub use ocsp_responder::{OcspServer, OCSP_REQUEST_TYPE, OCSP_RESPONSE_TYPE};
-pub use server::{
-    serve_echo, Application, ClientAuth, CloseKind, Limits, ServedConnection, Server,
-    ServerSettings, SessionSettings, SessionStoreSetting, ShutdownHandle, TicketSetting,
-};
 pub use stapling::{StapleFailurePolicy, StapleState, Stapler, StaplingConfig};
 pub use tls::{
     client_config, read_certificates, read_roots, server_config, HandshakeRecord, Identity,

@@ -1,6 +1,6 @@
 //! Server counters: handshakes, resumptions, refusals, key updates and the session store's
-//! own counters, logged through `tracing` and served in the Prometheus text format on an
-//! opt-in listener ([`serve`], `qtls server --metrics ADDR`). With the key in PKCS#11
+//! own counters, logged through `tracing` and rendered in the Prometheus text format
+//! ([`Metrics::prometheus`]; the `qtls` CLI serves it with `qtls server --metrics ADDR`). With the key in PKCS#11
 //! tokens, also whether each token is in service and whether it refused the PIN, read from
 //! [`qtls_hsm::Hsm::status`] (what the failover and its probes last saw: a scrape makes no
 //! token call).
@@ -11,27 +11,15 @@
 //! they are off.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-
-use crate::error::Error;
 use crate::key_update::KeyUpdateCounter;
 use crate::sessions::{RotatingTicketer, SessionStore, SessionStoreStats, TicketStats};
 use qtls_hsm::{Hsm, HsmStatus, HsmTicketStats, HsmTicketer, TokenRole};
 
-/// The server's counters; shared by its connection tasks ([`crate::Server::metrics`]).
+/// A server's counters; shared by its connection tasks and its [`crate::QtlsAcceptor`].
 #[derive(Default)]
 pub struct Metrics {
     connections: AtomicU64,
@@ -131,11 +119,13 @@ impl Metrics {
         self.key_updates.clone()
     }
 
-    pub(crate) fn connection(&self) {
+    /// Counts an accepted TCP connection.
+    pub fn connection(&self) {
         self.connections.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn handshake(&self, kind: Option<rustls::HandshakeKind>) {
+    /// Counts a completed handshake of `kind` (rustls's `handshake_kind()`).
+    pub fn handshake(&self, kind: Option<rustls::HandshakeKind>) {
         let counter = match kind {
             Some(rustls::HandshakeKind::Resumed) if self.tickets => &self.resumed_ticket,
             Some(rustls::HandshakeKind::Resumed) => &self.resumed_stateful,
@@ -144,7 +134,8 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn refused(&self, alert: String) {
+    /// Counts a ClientHello refused with `alert` (its name, as [`crate::alert_name`] gives it).
+    pub fn refused(&self, alert: String) {
         let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
         *refused.entry(alert).or_default() += 1;
     }
@@ -166,14 +157,17 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn early_requests(&self, early: crate::server::EarlyRequests) {
+    /// Counts requests that came as early data: `answered` before the handshake completed,
+    /// `too_early` answered with 425 Too Early ([RFC 8470 §5.2](https://www.rfc-editor.org/rfc/rfc8470#section-5.2)).
+    pub fn early_requests(&self, answered: u64, too_early: u64) {
         self.early_requests_answered
-            .fetch_add(early.answered, Ordering::Relaxed);
+            .fetch_add(answered, Ordering::Relaxed);
         self.early_requests_too_early
-            .fetch_add(early.too_early, Ordering::Relaxed);
+            .fetch_add(too_early, Ordering::Relaxed);
     }
 
-    pub(crate) fn handshake_failed(&self) {
+    /// Counts a handshake that failed after the ClientHello was let through.
+    pub fn handshake_failed(&self) {
         self.handshake_failures.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -419,64 +413,6 @@ fn hsm_families(out: &mut String, status: &HsmStatus, operations: u64) {
         out,
         "# HELP qtls_hsm_operations_total Cryptographic operations handed to the tokens (signatures, ticket key work).\n# TYPE qtls_hsm_operations_total counter\nqtls_hsm_operations_total {operations}"
     );
-}
-
-/// Binds `addr` and serves `GET /metrics` from `metrics` until the task is dropped; returns
-/// the bound address and the serving future.
-pub async fn serve(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-) -> Result<(SocketAddr, impl std::future::Future<Output = ()>), Error> {
-    let listener = TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let run = async move {
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!("metrics: accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let metrics = Arc::clone(&metrics);
-            tokio::spawn(async move {
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let metrics = Arc::clone(&metrics);
-                    async move { Ok::<_, Infallible>(respond(&metrics, &request)) }
-                });
-                if let Err(e) = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(%peer, "metrics connection ended: {e}");
-                }
-            });
-        }
-    };
-    Ok((bound, run))
-}
-
-fn respond(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let (status, body, content_type) = match (request.method(), request.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/metrics") => (
-            StatusCode::OK,
-            metrics.prometheus(),
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
-        (_, "/metrics") => (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "GET /metrics\n".into(),
-            "text/plain",
-        ),
-        _ => (StatusCode::NOT_FOUND, "GET /metrics\n".into(), "text/plain"),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
 }
 
 #[cfg(test)]

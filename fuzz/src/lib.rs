@@ -55,7 +55,8 @@ pub fn fixtures_dir() -> PathBuf {
     if here.join("fixtures").is_dir() {
         here.join("fixtures")
     } else {
-        here.join("fuzz").join("fixtures")
+        // Compiled into qtls-cli's corpus replay test: the fuzz crate is its sibling.
+        here.join("../fuzz/fixtures")
     }
 }
 
@@ -153,7 +154,7 @@ pub fn http_request(data: &[u8]) {
     let Some((&chunk, stream)) = data.split_first() else {
         return;
     };
-    let read = qtls::fuzzing::read_requests(stream, usize::from(chunk) + 1);
+    let read = qtls_cli::fuzzing::read_requests(stream, usize::from(chunk) + 1);
     assert!(
         read.scanned <= 4 * stream.len() as u64 + 16,
         "{} bytes scanned for a {}-byte stream",
@@ -259,8 +260,8 @@ pub fn ticket(data: &[u8]) {
 /// is an OCSPRequest.
 pub fn ocsp_get_path(data: &[u8]) {
     let path = String::from_utf8_lossy(data);
-    let (der, attempts) = qtls::fuzzing::ocsp_request_from_path(&path);
-    assert!(attempts <= qtls::fuzzing::OCSP_GET_MAX_DECODES);
+    let (der, attempts) = qtls_cli::fuzzing::ocsp_request_from_path(&path);
+    assert!(attempts <= qtls_cli::fuzzing::OCSP_GET_MAX_DECODES);
     if !der.is_empty() {
         assert!(qtls_pki::x509_ocsp::OcspRequest::from_der(&der).is_ok());
     }
@@ -515,5 +516,5 @@ pub fn config_toml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = qtls::config::ConfigFile::parse(text);
+    let _ = qtls_cli::config::ConfigFile::parse(text);
 }

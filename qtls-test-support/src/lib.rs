@@ -11,6 +11,7 @@ pub mod bench;
 pub mod clock;
 pub mod handshake;
 pub mod hsm;
+pub mod io;
 pub mod openssl;
 pub mod pki;
 pub mod process;

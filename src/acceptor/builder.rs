@@ -171,9 +171,9 @@ impl AcceptorBuilder {
             })
         };
         // The same bounds as qtls.toml and the CLI, from the same checks.
-        crate::config::check_handshake_timeout("handshake_timeout", self.handshake_timeout)
+        crate::bounds::check_handshake_timeout("handshake_timeout", self.handshake_timeout)
             .map_err(Error::Config)?;
-        crate::config::check_early_data_window("early_data_window", self.early_data_window)
+        crate::bounds::check_early_data_window("early_data_window", self.early_data_window)
             .map_err(Error::Config)?;
         if self.max_offloaded_handshakes == 0 {
             return invalid("max_offloaded_handshakes", "0".into(), "at least 1");

@@ -6,8 +6,8 @@
 //!   the client a random identifier. rustls stores and looks sessions up through
 //!   [`rustls::server::StoresServerSessions`] (`ServerConfig::session_storage`), and in TLS 1.3
 //!   it *takes* them: a session resumes at most once. [`MemorySessionStore`] keeps them in the
-//!   process (the default for one node); [`RedisSessionStore`] keeps them in Redis or Redis
-//!   Cluster so that every node of a fleet can resume every session, and its `take` is a
+//!   process (the default for one node); `RedisSessionStore` (the `redis` feature) keeps them
+//!   in Redis or Redis Cluster so that every node of a fleet can resume every session, and its `take` is a
 //!   single `GETDEL`, atomic across the fleet. This is the mode that 0-RTT needs: rustls
 //!   accepts early data only on stateful sessions.
 //! - **Stateless** (tickets): the server encrypts the session into the ticket itself with
@@ -29,6 +29,8 @@
 //! warning.
 //!
 //! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # mod with_redis {
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use qtls::sessions::{
@@ -54,23 +56,27 @@
 //! println!("hits {} misses {} errors {}", stats.hits, stats.misses(), stats.store_errors);
 //! # Ok(())
 //! # }
+//! # }
 //! ```
 
-use core::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use rustls::server::StoresServerSessions;
 
 mod budget;
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
 mod secret;
 pub mod tickets;
+#[cfg(feature = "redis")]
+mod warn_limiter;
 
 pub use self::budget::{with_lookup_budget, MAX_PSK_LOOKUPS};
 pub use self::memory::MemorySessionStore;
+#[cfg(feature = "redis")]
 pub use self::redis::{RedisSessionStore, RedisStoreBuilder, RedisTarget, REDIS_PASSWORD_ENV};
 pub use self::secret::{check_private_file, read_secret_file, FleetSecret};
 pub use self::tickets::{RotatingTicketer, TicketStats, TicketerBuilder};
@@ -144,6 +150,8 @@ pub(crate) struct Counters {
 
 /// One thing a store operation can end with, for [`Counters::count`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Failures and undecodable values happen in the Redis store only.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) enum Outcome {
     Stored,
     NotStored,
@@ -200,62 +208,9 @@ impl Counters {
     }
 }
 
-/// Lets one warning through per interval and counts the ones it holds back, so that a store
-/// that is down does not log once per handshake.
-pub(crate) struct WarnLimiter {
-    interval: Duration,
-    last: Mutex<Option<Instant>>,
-    suppressed: AtomicU64,
-}
-
-impl WarnLimiter {
-    pub(crate) fn new(interval: Duration) -> Self {
-        Self {
-            interval,
-            last: Mutex::new(None),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(n)` when a warning may be logged now, `n` being how many were held back since the
-    /// last one; `None` when this one should be held back.
-    pub(crate) fn admit(&self) -> Option<u64> {
-        let now = Instant::now();
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        match *last {
-            Some(at) if now.duration_since(at) < self.interval => {
-                self.suppressed.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-            _ => {
-                *last = Some(now);
-                Some(self.suppressed.swap(0, Ordering::Relaxed))
-            }
-        }
-    }
-}
-
-impl fmt::Debug for WarnLimiter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WarnLimiter")
-            .field("interval", &self.interval)
-            .finish_non_exhaustive()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn warn_limiter_admits_one_per_interval_and_counts_the_rest() {
-        let limiter = WarnLimiter::new(Duration::from_millis(200));
-        assert_eq!(limiter.admit(), Some(0));
-        assert_eq!(limiter.admit(), None);
-        assert_eq!(limiter.admit(), None);
-        std::thread::sleep(Duration::from_millis(250));
-        assert_eq!(limiter.admit(), Some(2));
-    }
 
     #[test]
     fn counters_snapshot() {

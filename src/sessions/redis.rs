@@ -14,9 +14,9 @@ use redis::{ConnectionLike as _, RedisError, Value};
 use rustls::server::StoresServerSessions;
 use tokio::sync::mpsc;
 
+use super::warn_limiter::WarnLimiter;
 use super::{
-    Counters, FleetSecret, Outcome, SessionStore, SessionStoreStats, WarnLimiter,
-    DEFAULT_SESSION_LIFETIME,
+    Counters, FleetSecret, Outcome, SessionStore, SessionStoreStats, DEFAULT_SESSION_LIFETIME,
 };
 use crate::Error;
 

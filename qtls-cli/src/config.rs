@@ -71,11 +71,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::acl::{Acl, AclRule, DenyWith};
-use crate::error::Error;
 use crate::server::{ClientAuth, Limits, ServerSettings};
-use crate::stapling::{StapleFailurePolicy, StaplingConfig};
-use crate::tls::TlsSettings;
+use qtls::Error;
+use qtls::TlsSettings;
+use qtls::{Acl, AclRule, DenyWith};
+use qtls::{StapleFailurePolicy, StaplingConfig};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -154,8 +154,8 @@ pub struct HsmTokenSection {
 
 impl HsmSection {
     /// The server's HSM settings this section describes.
-    pub fn settings(&self) -> crate::hsm::HsmSettings {
-        use crate::hsm::{HsmSettings, HsmToken};
+    pub fn settings(&self) -> qtls::hsm::HsmSettings {
+        use qtls::hsm::{HsmSettings, HsmToken};
         let mut hsm = HsmSettings::new(
             self.chain.clone(),
             self.key.clone(),
@@ -206,46 +206,15 @@ impl HsmSection {
     }
 }
 
-/// The longest early-data freshness window: rustls itself refuses early data whose ticket
-/// age is off by more than 60 s (RFC 8446 §8.3).
-pub const MAX_EARLY_DATA_WINDOW: Duration = Duration::from_secs(60);
-
-/// The most early data a server may accept from one client: 16 MiB.
-pub const MAX_EARLY_DATA_SIZE: u32 = 16 << 20;
-
 /// The longest `--validity` of `qtls ocsp-responder`, in seconds (7 days).
 pub const MAX_OCSP_VALIDITY_SECS: u32 = 7 * 24 * 3600;
 
-/// The freshness window for 0-RTT: at most [`MAX_EARLY_DATA_WINDOW`]; `name` is the key
-/// or flag the error names.
-pub fn check_early_data_window(name: &str, window: Duration) -> Result<(), String> {
-    if window > MAX_EARLY_DATA_WINDOW {
-        return Err(format!(
-            "{name} {} is over {}, the most rustls allows",
-            humantime::format_duration(window),
-            humantime::format_duration(MAX_EARLY_DATA_WINDOW)
-        ));
-    }
-    Ok(())
-}
-
-/// The most early data a client may send: from 1 byte to [`MAX_EARLY_DATA_SIZE`].
-pub fn check_max_early_data(name: &str, size: u32) -> Result<(), String> {
-    if size == 0 || size > MAX_EARLY_DATA_SIZE {
-        return Err(format!(
-            "{name} {size} is out of range: from 1 to {MAX_EARLY_DATA_SIZE} bytes (16 MiB)"
-        ));
-    }
-    Ok(())
-}
-
-/// The handshake timeout: above 0 (a zero timeout would cut every handshake).
-pub fn check_handshake_timeout(name: &str, timeout: Duration) -> Result<(), String> {
-    if timeout.is_zero() {
-        return Err(format!("{name} must be above 0"));
-    }
-    Ok(())
-}
+// The bounds on the server's early-data and handshake settings are the library's, so that
+// qtls.toml, the flags and `AcceptorBuilder::build` refuse the same values in the same words.
+pub use qtls::bounds::{
+    check_early_data_window, check_handshake_timeout, check_max_early_data, MAX_EARLY_DATA_SIZE,
+    MAX_EARLY_DATA_WINDOW,
+};
 
 /// `[key_update]`: update the traffic keys after `bytes` or `interval`, whichever first.
 #[derive(Debug, Deserialize)]
@@ -348,7 +317,7 @@ fn default_max_connections() -> usize {
     1024
 }
 fn default_max_blocking_handshakes() -> usize {
-    crate::QtlsAcceptor::DEFAULT_MAX_OFFLOADED_HANDSHAKES
+    qtls::QtlsAcceptor::DEFAULT_MAX_OFFLOADED_HANDSHAKES
 }
 fn default_handshake_timeout() -> Duration {
     Duration::from_secs(10)
@@ -670,7 +639,7 @@ impl ConfigFile {
                 );
             }
             if let Some(path) = &sessions.redis_password_file {
-                let password = crate::sessions::read_secret_file(path, "Redis password")
+                let password = qtls::sessions::read_secret_file(path, "Redis password")
                     .map_err(|e| format!("sessions.redis_password_file: {e}"))?;
                 *target = target
                     .with_password(&password)
@@ -684,14 +653,16 @@ impl ConfigFile {
             ticket_rotation: sessions.ticket_rotation,
             memory_store_bytes: sessions.memory_bytes,
             queue_store_writes: sessions.queue_store_writes,
-            early_data: crate::EarlyDataSettings {
-                enabled: sessions.early_data,
-                max_size: sessions
-                    .max_early_data
-                    .unwrap_or(crate::EarlyDataSettings::DEFAULT_MAX_SIZE),
-                freshness_window: sessions
-                    .early_data_window
-                    .unwrap_or(crate::EarlyDataSettings::DEFAULT_FRESHNESS_WINDOW),
+            early_data: {
+                let mut early_data = qtls::EarlyDataSettings::default();
+                early_data.enabled = sessions.early_data;
+                if let Some(max) = sessions.max_early_data {
+                    early_data = early_data.with_max_size(max);
+                }
+                if let Some(window) = sessions.early_data_window {
+                    early_data = early_data.with_freshness_window(window);
+                }
+                early_data
             },
         })
     }
@@ -784,8 +755,8 @@ impl ConfigFile {
         })
     }
 
-    fn key_update_policy(&self) -> crate::KeyUpdatePolicy {
-        let mut policy = crate::KeyUpdatePolicy::default();
+    fn key_update_policy(&self) -> qtls::KeyUpdatePolicy {
+        let mut policy = qtls::KeyUpdatePolicy::default();
         if let Some(section) = &self.key_update {
             if let Some(bytes) = section.bytes {
                 policy.bytes = bytes;
@@ -852,15 +823,12 @@ mod tests {
             .map(|s| s.cache.refresh_before_expiry);
         assert_eq!(stapling, Some(Duration::from_secs(7200)));
         let settings = file.server_settings().unwrap();
-        assert_eq!(
-            settings.limits.key_update,
-            crate::KeyUpdatePolicy::default()
-        );
+        assert_eq!(settings.limits.key_update, qtls::KeyUpdatePolicy::default());
         assert_eq!(
             settings.sessions.early_data,
-            crate::EarlyDataSettings::enabled()
+            qtls::EarlyDataSettings::enabled()
         );
-        assert_eq!(settings.sessions.tickets, crate::TicketSetting::Off);
+        assert_eq!(settings.sessions.tickets, crate::server::TicketSetting::Off);
         assert_eq!(settings.sessions.memory_store_bytes, Some(32 << 20));
         let hsm = settings.hsm.as_ref().unwrap();
         assert_eq!(
@@ -873,7 +841,7 @@ mod tests {
         assert_eq!(hsm.ticket_rotation, Some(Duration::from_secs(24 * 3600)));
         assert!(matches!(
             settings.sessions.store,
-            crate::SessionStoreSetting::Redis(_)
+            crate::server::SessionStoreSetting::Redis(_)
         ));
         assert_eq!(
             file.metrics.map(|m| m.address.port()),

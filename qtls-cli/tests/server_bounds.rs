@@ -1,6 +1,6 @@
 //! `Server::bind` refuses the out-of-range settings that qtls.toml and the CLI refuse
 //! (early-data window over 60 s, early data outside 1 byte to 16 MiB, a zero handshake
-//! timeout), with the same messages: both go through the checks in `qtls::config`.
+//! timeout), with the same messages: both go through the checks in `qtls::bounds`.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -10,11 +10,12 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use qtls::config::{
+use qtls::bounds::{
     check_early_data_window, check_handshake_timeout, check_max_early_data, MAX_EARLY_DATA_SIZE,
     MAX_EARLY_DATA_WINDOW,
 };
-use qtls::{EarlyDataSettings, Error, Limits, Server, ServerSettings};
+use qtls::{EarlyDataSettings, Error};
+use qtls_cli::{Limits, Server, ServerSettings};
 use runtime_support::{test_pki, PkiSpec, TestPki};
 
 fn settings(pki: &TestPki) -> ServerSettings {

@@ -21,9 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest::{Context, SHA256};
-use qtls::{
-    Application, KeyUpdateCounter, KeyUpdatePolicy, Limits, Server, ServerSettings, TlsSettings,
-};
+use qtls::{KeyUpdateCounter, KeyUpdatePolicy, TlsSettings};
+use qtls_cli::{Application, Limits, Server, ServerSettings};
 use runtime_support::{test_pki, PkiSpec, TestPki};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

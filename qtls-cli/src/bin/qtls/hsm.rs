@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use qtls::hsm::{HsmSettings, HsmToken};
-use qtls::{Error, ServerSettings};
+use qtls::Error;
+use qtls_cli::ServerSettings;
 use qtls_hsm::{KeyRef, Pin, Pkcs11Uri, TokenAdmin, TokenConfig, PIN_ENV_VAR};
 use qtls_pki::{
     Backend, CertificateBuilder, CertifiedKeyPair, Passphrase, Pki, RevocationIndex,

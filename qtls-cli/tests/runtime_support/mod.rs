@@ -279,4 +279,4 @@ pub fn wait_for_count(server: &support::Server, needle: &str, n: usize) -> bool 
 }
 
 /// The log line `qtls ocsp-responder` writes for each request it answers.
-pub const RESPONDER_REQUEST: &str = "qtls::ocsp_responder: OCSP peer=";
+pub const RESPONDER_REQUEST: &str = "qtls_cli::ocsp_responder: OCSP peer=";

@@ -18,7 +18,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use qtls::hsm::{HsmSettings, HsmToken};
-use qtls::{client_config, Error, ServerSettings, TlsSettings};
+use qtls::{client_config, Error, TlsSettings};
+use qtls_cli::ServerSettings;
 use qtls_hsm::{Hsm, TokenAdmin, TokenRole};
 use qtls_provider::{Backend, KeyPair};
 use rustls_pki_types::ServerName;
@@ -158,7 +159,7 @@ async fn the_server_fails_over_with_internal_error_for_the_handshake_in_flight()
     let Some(setup) = setup() else {
         return;
     };
-    let server = qtls::Server::bind(
+    let server = qtls_cli::Server::bind(
         "127.0.0.1:0".parse().unwrap(),
         ServerSettings {
             hsm: Some(setup.settings()),

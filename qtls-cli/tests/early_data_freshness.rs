@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qtls::client::{ClientReport, HttpRequest};
-use qtls::{EarlyDataSettings, Server, ServerSettings, SessionSettings, TlsSettings};
+use qtls::{EarlyDataSettings, TlsSettings};
+use qtls_cli::{Server, ServerSettings, SessionSettings};
 use runtime_support::{test_pki, PkiSpec, TestPki};
 use rustls::pki_types::UnixTime;
 use rustls::time_provider::TimeProvider;

@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qtls::client::ClientOptions;
-use qtls::{CertificateSet, QtlsAcceptor, ServedCertificate, Server, ServerSettings, TlsSettings};
+use qtls::{CertificateSet, QtlsAcceptor, ServedCertificate, TlsSettings};
+use qtls_cli::{Server, ServerSettings};
 use qtls_pki::{OcspCertId, OcspCertStatus, OcspHash, OcspResponseBuilder, RevocationReason};
 use qtls_provider::{Backend, KeyAlgorithm, KeyPair, MlDsaLevel, Preset};
 use runtime_support::{expect_line, run_client, start_server, test_pki, PkiSpec, TestPki};

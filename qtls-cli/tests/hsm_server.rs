@@ -350,7 +350,7 @@ async fn in_process_server(
     dir: &Path,
     alg: qtls_provider::KeyAlgorithm,
     tickets_in_token: bool,
-) -> Option<(qtls::Server, PathBuf)> {
+) -> Option<(qtls_cli::Server, PathBuf)> {
     let kryoptic = tokens::kryoptic()?;
     pki(dir);
     let label = tokens::unique("in-process");
@@ -372,11 +372,11 @@ async fn in_process_server(
         // Stateful sessions in memory instead.
         hsm.ticket_rotation = None;
     }
-    let server = qtls::Server::bind(
+    let server = qtls_cli::Server::bind(
         "127.0.0.1:0".parse().unwrap(),
-        qtls::ServerSettings {
+        qtls_cli::ServerSettings {
             hsm: Some(hsm),
-            ..qtls::ServerSettings::default()
+            ..qtls_cli::ServerSettings::default()
         },
     )
     .await

@@ -131,7 +131,7 @@ fn responder_whose_signer_expired_while_running_answers_internal_error() {
         .unwrap();
     let body = runtime.block_on(async move {
         // test_pki's certificates are valid for at most a few years.
-        let server = qtls::OcspServer::bind("127.0.0.1:0".parse().unwrap(), responder, None)
+        let server = qtls_cli::OcspServer::bind("127.0.0.1:0".parse().unwrap(), responder, None)
             .await
             .unwrap()
             .with_clock(|| OffsetDateTime::now_utc() + time::Duration::days(365 * 50));

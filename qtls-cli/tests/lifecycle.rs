@@ -19,7 +19,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qtls::{CloseKind, Server, ServerSettings, TlsSettings};
+use qtls::TlsSettings;
+use qtls_cli::{CloseKind, Server, ServerSettings};
 use runtime_support::{
     count_lines, expect_line, log_of, run_client, start_responder, start_server, test_pki,
     wait_for_count, PkiSpec, TestPki,

@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::error::Error;
+use qtls::Error;
 
 /// The media type of OCSP requests (RFC 6960 §A.1).
 pub const OCSP_REQUEST_TYPE: &str = "application/ocsp-request";
@@ -78,7 +78,7 @@ const LOGGED_SERIALS: usize = 4;
 ///     RevocationIndex::read(index_path)?,
 ///     time::Duration::hours(1),
 /// )?;
-/// let server = qtls::OcspServer::bind(
+/// let server = qtls_cli::OcspServer::bind(
 ///     "127.0.0.1:8080".parse()?,
 ///     responder,
 ///     Some(index_path.to_owned()),

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub, dead_code)]
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod targets;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use rustls::server::ProducesTickets;
 use targets::{join, NOW};
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
 fn in_ci() -> bool {

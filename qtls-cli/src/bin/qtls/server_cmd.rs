@@ -5,11 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use qtls::config::ConfigFile;
-use qtls::{
-    AclRule, ClientAuth, DenyWith, Error, Server, ServerSettings, StapleFailurePolicy,
-    StaplingConfig,
-};
+use qtls::{AclRule, DenyWith, Error, StapleFailurePolicy, StaplingConfig};
+use qtls_cli::config::ConfigFile;
+use qtls_cli::{ClientAuth, Server, ServerSettings};
 use qtls_provider::{Backend, Preset};
 use qtls_verifier::{RevocationDepth, RevocationPolicy};
 
@@ -189,7 +187,7 @@ pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
         .or(file.metrics.as_ref().map(|m| m.address))
     {
         let (bound, serve) =
-            qtls::metrics::serve(addr, std::sync::Arc::clone(server.metrics())).await?;
+            qtls_cli::metrics_http::serve(addr, std::sync::Arc::clone(server.metrics())).await?;
         println!("metrics on http://{bound}/metrics");
         tokio::spawn(serve);
     }
@@ -332,9 +330,9 @@ fn apply_flags(
         settings.limits.handshake_timeout = Duration::from(timeout);
     }
     if let Some(store) = &args.session_store {
-        settings.sessions.store = qtls::config::parse_store(store)
+        settings.sessions.store = qtls_cli::config::parse_store(store)
             .map_err(|e| Error::Config(format!("--session-store {e}")))?;
-        if let qtls::SessionStoreSetting::Redis(target) = &settings.sessions.store {
+        if let qtls_cli::SessionStoreSetting::Redis(target) = &settings.sessions.store {
             if target.has_password() {
                 tracing::warn!(
                     "--session-store: the Redis address holds a password, which other users \
@@ -351,7 +349,7 @@ fn apply_flags(
     if let Some(file) = &args.ticket_key_file {
         settings.sessions.fleet_secret = Some(file.clone());
         if args.tickets.is_none() && !args.early_data {
-            settings.sessions.tickets = qtls::TicketSetting::Fleet;
+            settings.sessions.tickets = qtls_cli::TicketSetting::Fleet;
         }
     }
     if args.queue_store_writes {
@@ -360,7 +358,7 @@ fn apply_flags(
     if args.early_data {
         settings.sessions.early_data.enabled = true;
         if args.tickets.is_none() {
-            settings.sessions.tickets = qtls::TicketSetting::Off;
+            settings.sessions.tickets = qtls_cli::TicketSetting::Off;
         }
     }
     if let Some(max) = args.max_early_data {
@@ -370,7 +368,7 @@ fn apply_flags(
         settings.sessions.early_data.freshness_window = window.into();
     }
     if let Some(tickets) = &args.tickets {
-        settings.sessions.tickets = qtls::config::parse_tickets(tickets)
+        settings.sessions.tickets = qtls_cli::config::parse_tickets(tickets)
             .map_err(|e| Error::Config(format!("--tickets {e}")))?;
     }
     if let Some(rotation) = args.ticket_rotation {
@@ -383,7 +381,7 @@ fn apply_flags(
         settings.limits.key_update.interval = interval.into();
     }
     if args.runtime.echo {
-        settings.application = qtls::Application::Echo;
+        settings.application = qtls_cli::Application::Echo;
     }
     if settings.certificates.is_empty() && settings.hsm.is_none() {
         return Err(Error::Config(
@@ -395,7 +393,9 @@ fn apply_flags(
 
 /// Bounds on the flags' values that clap does not check; errors name the flag.
 fn check_flags(args: &ServerArgs) -> Result<(), String> {
-    use qtls::config::{check_early_data_window, check_handshake_timeout, check_max_early_data};
+    use qtls_cli::config::{
+        check_early_data_window, check_handshake_timeout, check_max_early_data,
+    };
     if let Some(timeout) = args.handshake_timeout {
         check_handshake_timeout("--handshake-timeout", timeout.into())?;
     }
@@ -415,7 +415,7 @@ fn redis_password(
     config_password_file: Option<&Path>,
     settings: &mut ServerSettings,
 ) -> Result<(), Error> {
-    let qtls::SessionStoreSetting::Redis(target) = &mut settings.sessions.store else {
+    let qtls_cli::SessionStoreSetting::Redis(target) = &mut settings.sessions.store else {
         if args.redis_password_file.is_some() {
             return Err(Error::Config(
                 "--redis-password-file needs a Redis --session-store".into(),

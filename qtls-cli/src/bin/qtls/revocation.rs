@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use qtls::{Error, OcspServer};
+use qtls::Error;
+use qtls_cli::OcspServer;
 use qtls_pki::{
     parse_serial, serial_hex, CaLevel, Certificate, CertifiedKeyPair, IndexStatus, OcspResponder,
     Passphrase, Pki, RevocationIndex, RevocationReason,
@@ -94,7 +95,7 @@ pub(crate) struct OcspResponderArgs {
     #[arg(
         long,
         default_value_t = 3600,
-        value_parser = clap::value_parser!(u32).range(1..=i64::from(qtls::config::MAX_OCSP_VALIDITY_SECS))
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(qtls_cli::config::MAX_OCSP_VALIDITY_SECS))
     )]
     validity: u32,
     /// Backend for ML-DSA signing: aws-lc-rs or oqs.

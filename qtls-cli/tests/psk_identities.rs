@@ -191,7 +191,7 @@ fn five_thousand_identities_cost_at_most_four_redis_lookups() {
 }
 
 /// A tokio server in this process with its key (ML-DSA-65) and its ticket key in Kryoptic.
-async fn hsm_server(dir: &Path) -> Option<(qtls::Server, PathBuf)> {
+async fn hsm_server(dir: &Path) -> Option<(qtls_cli::Server, PathBuf)> {
     let kryoptic = tokens::kryoptic()?;
     let pki = pki(dir, "composite");
     let label = tokens::unique("psk-identities");
@@ -215,11 +215,11 @@ async fn hsm_server(dir: &Path) -> Option<(qtls::Server, PathBuf)> {
         },
     );
     hsm.sessions = 2;
-    let server = qtls::Server::bind(
+    let server = qtls_cli::Server::bind(
         "127.0.0.1:0".parse().unwrap(),
-        qtls::ServerSettings {
+        qtls_cli::ServerSettings {
             hsm: Some(hsm),
-            ..qtls::ServerSettings::default()
+            ..qtls_cli::ServerSettings::default()
         },
     )
     .await

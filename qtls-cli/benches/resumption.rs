@@ -28,7 +28,7 @@
 //! Redis: `QTLS_TEST_REDIS_URL` if set, else a `redis-server` started here (skipped without
 //! one).
 //!
-//! **Time to the first response byte**, over TCP: a `qtls::Server` with early data on and a
+//! **Time to the first response byte**, over TCP: a `qtls_cli::Server` with early data on and a
 //! client that resumes with its GET as early data (`0-rtt`), or resumes and sends the GET
 //! after the handshake (`1-rtt`), or makes a full handshake (`full`); on loopback and
 //! through a proxy that delays each direction by 5 ms (a 10 ms round trip), interleaved.
@@ -401,18 +401,18 @@ fn time_to_first_byte(connections: usize) {
             .unwrap()
             .write_to_dir(dir.path())
             .unwrap();
-        let settings = qtls::ServerSettings {
+        let settings = qtls_cli::ServerSettings {
             certificates: vec![(
                 dir.path().join("server-chain.pem"),
                 dir.path().join("server.key"),
             )],
-            sessions: qtls::SessionSettings {
+            sessions: qtls_cli::SessionSettings {
                 early_data: qtls::EarlyDataSettings::enabled(),
-                ..qtls::SessionSettings::default()
+                ..qtls_cli::SessionSettings::default()
             },
-            ..qtls::ServerSettings::default()
+            ..qtls_cli::ServerSettings::default()
         };
-        let server = qtls::Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings)
+        let server = qtls_cli::Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings)
             .await
             .unwrap();
         let direct = server.local_addr().unwrap();
