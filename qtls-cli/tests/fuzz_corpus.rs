@@ -541,7 +541,7 @@ fn files(pki: &qtls_pki::Pki) {
     for (i, uri) in uris.iter().enumerate() {
         write("pkcs11_uri", &format!("uri-{i}"), uri.as_bytes());
     }
-    let example: String = include_str!("../src/config.rs")
+    let example: String = include_str!("../src/config/mod.rs")
         .lines()
         .skip_while(|l| !l.starts_with("//! ```toml"))
         .skip(1)
