@@ -15,7 +15,7 @@ pub enum Backend {
     ///
     /// aws-lc-rs has no API for ML-DSA with a non-empty context string, which composite
     /// ML-DSA needs (its ML-DSA half signs with ctx = the composite label), so that one
-    /// operation uses RustCrypto's `ml-dsa` crate on this backend.
+    /// operation uses Cryspen's `libcrux-ml-dsa` on this backend.
     #[default]
     AwsLc,
     /// liboqs through the `oqs` crate (cargo feature `oqs`).

@@ -35,6 +35,7 @@ mod interned;
 mod keys;
 mod kx;
 mod mldsa;
+mod mldsa_context;
 mod mlkem;
 mod provider;
 mod sign;

@@ -4,15 +4,13 @@
 //! form) when it is known, and always as the expanded signing key (FIPS 204 Alg. 24 skEncode),
 //! which is what liboqs signs with.
 
-use std::sync::OnceLock;
-
 use aws_lc_rs::encoding::AsRawBytes;
 use aws_lc_rs::signature::{self, KeyPair as _, PqdsaKeyPair, PqdsaSigningAlgorithm};
-use ml_dsa::{EncodedVerifyingKey, ExpandedSigningKey, MlDsa44, MlDsa65, MlDsa87, MlDsaParams};
 use zeroize::Zeroizing;
 
 use crate::backend::Backend;
 use crate::error::Error;
+use crate::mldsa_context::{self, ContextSigningKey};
 
 /// Length of an ML-DSA seed ξ (FIPS 204 Alg. 1).
 pub(crate) const SEED_LEN: usize = 32;
@@ -115,9 +113,8 @@ pub(crate) struct MlDsaKey {
     expanded: Zeroizing<Vec<u8>>,
     /// aws-lc-rs always holds the key: it expands seeds and signs with an empty context.
     aws_lc: PqdsaKeyPair,
-    /// RustCrypto's `ml-dsa`, built on first use for signing with a non-empty context on the
-    /// aws-lc-rs backend (see [`Backend::AwsLc`]).
-    with_context: OnceLock<RustCryptoKey>,
+    /// libcrux signs with a non-empty context on the aws-lc-rs backend ([`mldsa_context`]).
+    with_context: Option<ContextSigningKey>,
     #[cfg(feature = "oqs")]
     oqs: Option<(oqs::sig::Sig, oqs::sig::SecretKey)>,
 }
@@ -190,13 +187,17 @@ impl MlDsaKey {
             }
             _ => None,
         };
+        let with_context = match backend {
+            Backend::AwsLc => Some(ContextSigningKey::new(level, &expanded)?),
+            Backend::Oqs => None,
+        };
         Ok(Self {
             level,
             backend,
             seed,
             expanded,
             aws_lc,
-            with_context: OnceLock::new(),
+            with_context,
             #[cfg(feature = "oqs")]
             oqs,
         })
@@ -243,12 +244,13 @@ impl MlDsaKey {
             signature.truncate(len);
             return Ok(signature);
         }
-        let mut rnd = Zeroizing::new([0u8; 32]);
-        aws_lc_rs::rand::fill(rnd.as_mut()).map_err(|_| Error::Backend("random"))?;
         let key = self
             .with_context
-            .get_or_init(|| RustCryptoKey::new(self.level, self.seed(), &self.expanded));
-        Ok(key.sign(message, context, &rnd))
+            .as_ref()
+            .ok_or(Error::Backend("ML-DSA with a context: no signing key"))?;
+        let mut rnd = Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(rnd.as_mut()).map_err(|_| Error::Backend("random"))?;
+        key.sign(message, context, &rnd)
     }
 
     pub(crate) fn backend(&self) -> Backend {
@@ -295,17 +297,7 @@ pub(crate) fn verify(
                 .verify(message, signature)
                 .is_ok()
         }
-        _ => match level {
-            MlDsaLevel::MlDsa44 => {
-                rust_crypto_verify::<MlDsa44>(public_key, message, context, signature)
-            }
-            MlDsaLevel::MlDsa65 => {
-                rust_crypto_verify::<MlDsa65>(public_key, message, context, signature)
-            }
-            MlDsaLevel::MlDsa87 => {
-                rust_crypto_verify::<MlDsa87>(public_key, message, context, signature)
-            }
-        },
+        _ => mldsa_context::verify(level, public_key, message, context, signature),
     }
 }
 
@@ -349,75 +341,4 @@ fn z_within_bound(level: MlDsaLevel, signature: &[u8]) -> bool {
 fn oqs_sig(level: MlDsaLevel) -> Result<oqs::sig::Sig, Error> {
     oqs::init();
     oqs::sig::Sig::new(level.oqs()).map_err(|_| Error::Backend("liboqs ML-DSA unavailable"))
-}
-
-enum RustCryptoKey {
-    MlDsa44(Box<ExpandedSigningKey<MlDsa44>>),
-    MlDsa65(Box<ExpandedSigningKey<MlDsa65>>),
-    MlDsa87(Box<ExpandedSigningKey<MlDsa87>>),
-}
-
-impl RustCryptoKey {
-    fn new(level: MlDsaLevel, seed: Option<&[u8; SEED_LEN]>, expanded: &[u8]) -> Self {
-        match level {
-            MlDsaLevel::MlDsa44 => Self::MlDsa44(rust_crypto_key(seed, expanded)),
-            MlDsaLevel::MlDsa65 => Self::MlDsa65(rust_crypto_key(seed, expanded)),
-            MlDsaLevel::MlDsa87 => Self::MlDsa87(rust_crypto_key(seed, expanded)),
-        }
-    }
-
-    fn sign(&self, message: &[u8], context: &[u8], rnd: &[u8; 32]) -> Vec<u8> {
-        match self {
-            Self::MlDsa44(key) => rust_crypto_sign(key, message, context, rnd),
-            Self::MlDsa65(key) => rust_crypto_sign(key, message, context, rnd),
-            Self::MlDsa87(key) => rust_crypto_sign(key, message, context, rnd),
-        }
-    }
-}
-
-fn rust_crypto_key<P: MlDsaParams>(
-    seed: Option<&[u8; SEED_LEN]>,
-    expanded: &[u8],
-) -> Box<ExpandedSigningKey<P>> {
-    match seed {
-        Some(seed) => Box::new(ExpandedSigningKey::from_seed(&(*seed).into())),
-        None => {
-            // The length was checked against the parameter set when the key was loaded, and
-            // aws-lc-rs accepted the same bytes.
-            #[allow(deprecated, clippy::expect_used)]
-            let encoded = ml_dsa::ExpandedSigningKeyBytes::<P>::try_from(expanded)
-                .expect("expanded key length checked at load");
-            #[allow(deprecated)]
-            Box::new(ExpandedSigningKey::from_expanded(&encoded))
-        }
-    }
-}
-
-/// FIPS 204 Alg. 2: M' = 0 ‖ |ctx| ‖ ctx ‖ M, then ML-DSA.Sign_internal with fresh rnd.
-fn rust_crypto_sign<P: MlDsaParams>(
-    key: &ExpandedSigningKey<P>,
-    message: &[u8],
-    context: &[u8],
-    rnd: &[u8; 32],
-) -> Vec<u8> {
-    // Callers reject contexts over 255 bytes before this point.
-    let prefix = [0u8, context.len() as u8];
-    key.sign_internal(&[&prefix, context, message], &(*rnd).into())
-        .encode()
-        .to_vec()
-}
-
-fn rust_crypto_verify<P: MlDsaParams>(
-    public_key: &[u8],
-    message: &[u8],
-    context: &[u8],
-    signature: &[u8],
-) -> bool {
-    let Ok(encoded) = EncodedVerifyingKey::<P>::try_from(public_key) else {
-        return false;
-    };
-    let Ok(signature) = ml_dsa::Signature::<P>::try_from(signature) else {
-        return false;
-    };
-    ml_dsa::VerifyingKey::<P>::decode(&encoded).verify_with_context(message, context, &signature)
 }
