@@ -66,6 +66,6 @@ pub use gate::{offered_versions, Refusal};
 pub use key_update::{KeyUpdateCounter, KeyUpdatePolicy, KeyUpdating, RefreshTrafficKeys};
 pub use stapling::{StapleFailurePolicy, StapleState, Stapler, StaplingConfig};
 pub use tls::{
-    client_config, read_certificates, read_roots, server_config, HandshakeRecord, Identity,
-    SchemeRecord, TlsSettings,
+    client_config, client_config_with_intermediates, read_certificates, read_roots, server_config,
+    HandshakeRecord, Identity, SchemeRecord, TlsSettings,
 };

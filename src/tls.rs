@@ -117,6 +117,18 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The same key with its leaf certificate alone, for peers that hold the intermediates
+    /// themselves ([RFC 8446 §4.4.2](https://www.rfc-editor.org/rfc/rfc8446#section-4.4.2)
+    /// lets a sender omit certificates the peer is known to have).
+    pub fn without_intermediates(&self) -> Self {
+        let mut certified = CertifiedKey::clone(&self.certified_key);
+        certified.cert.truncate(1);
+        Self {
+            certified_key: Arc::new(certified),
+            scheme: self.scheme,
+        }
+    }
+
     /// Loads a chain (leaf first) and its private key from PEM files.
     pub fn from_pem_files(
         chain: &Path,
@@ -257,8 +269,22 @@ pub fn client_config(
     roots: Vec<CertificateDer<'static>>,
     identity: Option<&Identity>,
 ) -> Result<(rustls::ClientConfig, SchemeRecord), Error> {
+    client_config_with_intermediates(settings, roots, Vec::new(), identity)
+}
+
+/// As [`client_config`], with intermediate CA certificates known beforehand: path building
+/// uses them when the server does not send its own
+/// ([`qtls_verifier::VerifierBuilder::intermediates`]), so servers of a provisioned fleet may
+/// send their leaf alone and fit their first flight in one initial congestion window.
+pub fn client_config_with_intermediates(
+    settings: &TlsSettings,
+    roots: Vec<CertificateDer<'static>>,
+    intermediates: Vec<CertificateDer<'static>>,
+    identity: Option<&Identity>,
+) -> Result<(rustls::ClientConfig, SchemeRecord), Error> {
     let provider = settings.provider()?;
     let inner = qtls_verifier::ServerVerifierBuilder::new(roots, &provider)
+        .intermediates(intermediates)
         // Off still checks a stapled response (and honours must-staple); it only skips
         // fetching anything.
         .revocation_policy(qtls_verifier::RevocationPolicy::Off)

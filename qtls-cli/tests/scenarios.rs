@@ -123,6 +123,7 @@ async fn s1_library_fetch_falls_back_after_handshake_failure() {
             ..TlsSettings::default()
         },
         roots: qtls::read_certificates(&pki.root()).unwrap(),
+        intermediates: Vec::new(),
         identity: None,
         fallback: None,
         timeout: Duration::from_secs(10),

@@ -438,3 +438,41 @@ fn loaded_key_signs_verifiable_certificates() {
     verify(&pki, &leaf, clock(), webpki::KeyUsage::server_auth()).unwrap();
     let _: CertificateDer<'_> = leaf.to_certificate_der();
 }
+
+/// `PkiOptions::flat`: the root issues the leaves, chains are the leaf alone, the files keep
+/// their names (the issuing CA's are the root's) and a reload knows it is flat.
+#[test]
+fn flat_hierarchy_issues_leaves_from_the_root() {
+    let mut flat = options(Profile::Composite);
+    flat.flat = true;
+    let pki = Pki::generate(&flat).unwrap();
+    assert!(pki.is_flat());
+    assert_eq!(pki.intermediate().certificate(), pki.root().certificate());
+    let chain = pki.server_chain();
+    assert_eq!(chain.len(), 1, "the leaf alone");
+    verify(
+        &pki,
+        pki.server().certificate(),
+        clock(),
+        webpki::KeyUsage::server_auth(),
+    )
+    .unwrap();
+    assert_eq!(pki.client_chain().len(), 1);
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("qtls-pki-flat");
+    let _ = std::fs::remove_dir_all(&dir);
+    pki.write_to_dir(&dir).unwrap();
+    let written = std::fs::read_to_string(dir.join("server-chain.pem")).unwrap();
+    assert_eq!(written.matches("BEGIN CERTIFICATE").count(), 1);
+    let loaded = Pki::load_from_dir(&dir, Default::default()).unwrap();
+    assert!(loaded.is_flat());
+    assert_eq!(loaded.server_chain(), chain);
+
+    // Its root signs everything, so it cannot also be kept offline; an intermediate's CRL
+    // URL has no intermediate to go in.
+    let mut offline = qtls_pki::PkiWriteOptions::new();
+    offline.root_key_dir = Some(dir.join("offline"));
+    assert!(pki.write_to_dir_with(&dir, &offline).is_err());
+    flat.ca_crl_url = Some(CRL_URL.into());
+    assert!(Pki::generate(&flat).is_err());
+}

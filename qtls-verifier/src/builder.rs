@@ -16,6 +16,8 @@ use crate::{QtlsClientVerifier, QtlsServerVerifier};
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) roots: Vec<CertificateDer<'static>>,
+    /// Intermediates known beforehand, tried after the peer's own in path building.
+    pub(crate) intermediates: Vec<CertificateDer<'static>>,
     pub(crate) algorithms: WebPkiSupportedAlgorithms,
     /// The schemes the provider verifies with ML-DSA or composite ML-DSA only.
     pub(crate) post_quantum_schemes: Vec<SignatureScheme>,
@@ -114,6 +116,7 @@ impl<Side: Default> VerifierBuilder<Side> {
         Self {
             settings: Settings {
                 roots,
+                intermediates: Vec::new(),
                 algorithms,
                 post_quantum_schemes: post_quantum_schemes(&algorithms),
                 policy: RevocationPolicy::default(),
@@ -134,6 +137,16 @@ impl<Side: Default> VerifierBuilder<Side> {
             },
             side: Side::default(),
         }
+    }
+
+    /// Intermediate CA certificates known beforehand: path building uses them, after any the
+    /// peer sends, when the peer does not send its own ([RFC 4158 §2](https://www.rfc-editor.org/rfc/rfc4158#section-2)).
+    /// A fleet whose peers are provisioned with the intermediates can then stop sending them
+    /// (some 5.8 KB per composite ML-DSA-65 certificate); they are only path candidates, never
+    /// trust anchors, and a peer that needs one nobody has still gets unknown_ca.
+    pub fn intermediates(mut self, intermediates: Vec<CertificateDer<'static>>) -> Self {
+        self.settings.intermediates = intermediates;
+        self
     }
 
     /// Soft- or hard-fail, or off.

@@ -297,6 +297,13 @@ pub enum VerifierBuilderError {
         /// Why rustls-webpki refused it.
         error: webpki::Error,
     },
+    /// A known intermediate given to `intermediates` is not a certificate with a usable key.
+    Intermediate {
+        /// Its position among the intermediates given, from 0.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A CRL given to `crls` does not parse ([RFC 5280 §5.1](https://www.rfc-editor.org/rfc/rfc5280#section-5.1)).
     Crl {
         /// Its position among the CRLs given, from 0.
@@ -330,6 +337,9 @@ impl fmt::Display for VerifierBuilderError {
             Self::NoTrustAnchors => f.write_str("no trust anchors given"),
             Self::TrustAnchor { index, error } => {
                 write!(f, "trust anchor #{index} is unusable: {error}")
+            }
+            Self::Intermediate { index, reason } => {
+                write!(f, "known intermediate #{index} is unusable: {reason}")
             }
             Self::Crl { index, reason } => write!(f, "CRL #{index} does not parse: {reason}"),
             Self::CrlFile { path, reason } => {

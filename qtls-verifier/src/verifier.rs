@@ -205,6 +205,13 @@ impl ChainVerifier {
             anchors.push(anchor);
             roots.push(ParsedCert::from_der(root).map_err(|_| unusable(webpki::Error::BadDer))?);
         }
+        for (index, der) in config.intermediates.iter().enumerate() {
+            let unusable = |reason: String| VerifierBuilderError::Intermediate { index, reason };
+            let parsed = ParsedCert::from_der(der).map_err(|e| unusable(e.to_string()))?;
+            parsed
+                .check_public_key()
+                .map_err(|e| unusable(e.to_string()))?;
+        }
         if let Some(url) = &config.ocsp_responder {
             check_responder_url(url)?;
         }
@@ -413,6 +420,20 @@ impl ChainVerifier {
                 parsed.check_public_key()?;
             }
         }
+        // The peer's intermediates first, then the known ones (checked when the verifier was
+        // built): rustls-webpki's path building tries candidates in order under its own
+        // signature budget, so the known ones add candidates, not unbounded work.
+        let with_known: Vec<CertificateDer<'_>>;
+        let intermediates = if config.intermediates.is_empty() {
+            intermediates
+        } else {
+            with_known = intermediates
+                .iter()
+                .chain(&config.intermediates)
+                .map(|der| CertificateDer::from(der.as_ref()))
+                .collect();
+            &with_known
+        };
         let ee = webpki::EndEntityCert::try_from(end_entity).map_err(Error::Chain)?;
         let usage = match purpose {
             Purpose::Server => webpki::KeyUsage::server_auth(),

@@ -416,3 +416,75 @@ fn invalid_certificate_verify_is_decrypt_error() {
     );
     assert_refused(&outcome, &CE::BadSignature, Alert::DecryptError);
 }
+
+/// Known intermediates stand in for ones the peer does not send
+/// ([`qtls_verifier::VerifierBuilder::intermediates`]); they are path candidates only.
+#[test]
+fn known_intermediates_complete_a_chain_sent_without_them() {
+    let pki = TestPki::new(COMPOSITE);
+    let leaf = pki.server_leaf();
+    let chain = pki.chain(leaf.certificate());
+    let name = "localhost".try_into().unwrap();
+    let verify = |builder: qtls_verifier::ServerVerifierBuilder| {
+        builder.build_chain_verifier().unwrap().verify(
+            &chain[0],
+            &[],
+            Purpose::Server,
+            Some(&name),
+            &[],
+            now(),
+        )
+    };
+    // The leaf alone: no path to the root, as before.
+    assert!(matches!(
+        verify(verifier(&pki)),
+        Err(Error::Chain(webpki::Error::UnknownIssuer))
+    ));
+    // With the intermediate known beforehand: the same three-certificate path.
+    let verified = verify(verifier(&pki).intermediates(chain[1..].to_vec())).unwrap();
+    assert_eq!(verified.certificates.len(), 3);
+    assert_eq!(verified.certificates[2].subject, "CN=Test Root");
+    // A known certificate is never an anchor: the intermediate alone as "root" of a leaf
+    // from another hierarchy does not make it trusted.
+    let other = TestPki::with_root_name(COMPOSITE, "Other Root");
+    let other_chain = other.chain(other.server_leaf().certificate());
+    let stranger = verifier(&pki)
+        .intermediates(other_chain[1..].to_vec())
+        .build_chain_verifier()
+        .unwrap()
+        .verify(
+            &other_chain[0],
+            &[],
+            Purpose::Server,
+            Some(&name),
+            &[],
+            now(),
+        );
+    assert!(matches!(
+        stranger,
+        Err(Error::Chain(webpki::Error::UnknownIssuer))
+    ));
+}
+
+#[test]
+fn an_unusable_known_intermediate_is_refused_when_building() {
+    let pki = TestPki::new(COMPOSITE);
+    let garbage = rustls_pki_types::CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
+    let error = verifier(&pki)
+        .intermediates(vec![garbage])
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            qtls_verifier::VerifierBuilderError::Intermediate { index: 0, .. }
+        ),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("known intermediate #0 is unusable"),
+        "{error}"
+    );
+}

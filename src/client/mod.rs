@@ -227,8 +227,12 @@ pub async fn fetch(
     let attempt = |settings: crate::TlsSettings| {
         let server_name = server_name.clone();
         async move {
-            let (config, record) =
-                crate::client_config(&settings, options.roots.clone(), options.identity.as_ref())?;
+            let (config, record) = crate::client_config_with_intermediates(
+                &settings,
+                options.roots.clone(),
+                options.intermediates.clone(),
+                options.identity.as_ref(),
+            )?;
             request_with_policy(
                 addr,
                 server_name,
@@ -293,8 +297,12 @@ pub async fn fetch_and_reconnect(
     options: &ClientOptions,
 ) -> Result<(ClientReport, ClientReport), Error> {
     let settings = &options.settings;
-    let (mut config, record) =
-        crate::client_config(settings, options.roots.clone(), options.identity.as_ref())?;
+    let (mut config, record) = crate::client_config_with_intermediates(
+        settings,
+        options.roots.clone(),
+        options.intermediates.clone(),
+        options.identity.as_ref(),
+    )?;
     config.enable_early_data = options.request.early_data;
     let config = Arc::new(config);
     let report_first = request_with_policy(

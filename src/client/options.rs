@@ -15,6 +15,9 @@ pub struct ClientOptions {
     pub settings: crate::TlsSettings,
     /// Trust anchors for the server's chain.
     pub roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// Intermediate CA certificates known beforehand, for servers that send their leaf alone
+    /// ([`crate::client_config_with_intermediates`]).
+    pub intermediates: Vec<rustls_pki_types::CertificateDer<'static>>,
     /// Client certificate and key for mTLS.
     pub identity: Option<crate::Identity>,
     /// After a handshake_failure alert, retry once as this says, say so in the log, and

@@ -17,6 +17,7 @@
 //! [[certificate]]
 //! chain = "pki/server-chain.pem"
 //! key = "pki/server.key"
+//! send_intermediates = true         # false: the leaf alone, for clients that hold them
 //!
 //! [client_auth]
 //! ca = "pki/root.pem"
@@ -25,6 +26,7 @@
 //! revocation_depth = "chain"        # chain | end-entity (only the client's certificate)
 //! crls = ["pki/intermediate.crl"]   # re-read within seconds of a change
 //! ocsp_responder = "http://127.0.0.1:8080/"  # instead of the certificates' AIA
+//! intermediates = ["pki/intermediate.pem"]  # for clients that send their leaf alone
 //! deny_with = "alert"               # alert (access_denied) | http403
 //! allow = [{ subject = "CN=qtls-client,O=Q-TLS" }]
 //!

@@ -213,6 +213,10 @@ pub struct CertificateSection {
     pub chain: PathBuf,
     /// Its private key (PEM).
     pub key: PathBuf,
+    /// Whether the server sends the chain's intermediates (default true); `false` must be
+    /// the same in every `[[certificate]]` (see `ServerSettings::omit_intermediates`).
+    #[serde(default)]
+    pub send_intermediates: Option<bool>,
 }
 
 /// `[client_auth]`.
@@ -236,6 +240,9 @@ pub struct ClientAuthSection {
     /// The OCSP responder asked about client certificates instead of their AIA address.
     #[serde(default)]
     pub ocsp_responder: Option<String>,
+    /// Intermediate CA certificates of client chains known beforehand (PEM files).
+    #[serde(default)]
+    pub intermediates: Vec<PathBuf>,
     /// `alert` (access_denied) or `http403`.
     #[serde(default)]
     pub deny_with: DenyWith,

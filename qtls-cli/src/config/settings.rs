@@ -48,6 +48,22 @@ impl HsmSection {
 }
 
 impl ConfigFile {
+    /// `send_intermediates` of the `[[certificate]]` entries: the server sends every chain
+    /// whole or every leaf alone, so entries that say both are refused.
+    fn omit_intermediates(&self) -> Result<bool, Error> {
+        let mut said = self
+            .certificates
+            .iter()
+            .filter_map(|c| c.send_intermediates);
+        let first = said.next();
+        if said.any(|send| Some(send) != first) {
+            return Err(Error::Config(
+                "certificate.send_intermediates must be the same in every [[certificate]]".into(),
+            ));
+        }
+        Ok(first == Some(false))
+    }
+
     fn session_settings(&self) -> Result<crate::server::SessionSettings, String> {
         let Some(sessions) = &self.sessions else {
             return Ok(crate::server::SessionSettings::default());
@@ -108,6 +124,7 @@ impl ConfigFile {
                 .iter()
                 .map(|c| (c.chain.clone(), c.key.clone()))
                 .collect(),
+            omit_intermediates: self.omit_intermediates()?,
             client_auth: self.client_auth.as_ref().map(|auth| ClientAuth {
                 ca: auth.ca.clone(),
                 required: auth.required,
@@ -122,6 +139,7 @@ impl ConfigFile {
                 },
                 crl_files: auth.crls.clone(),
                 ocsp_responder: auth.ocsp_responder.clone(),
+                intermediates: auth.intermediates.clone(),
                 acl: Acl {
                     allow: auth.allow.clone(),
                 },

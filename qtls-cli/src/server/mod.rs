@@ -92,7 +92,10 @@ impl Server {
         let mut chains = Vec::new();
         for (chain, key) in &settings.certificates {
             qtls::sessions::check_private_file(key, "private key")?;
-            let identity = Identity::from_pem_files(chain, key, &provider, &settings.tls)?;
+            let mut identity = Identity::from_pem_files(chain, key, &provider, &settings.tls)?;
+            if settings.omit_intermediates {
+                identity = identity.without_intermediates();
+            }
             chains.push(read_certificates(chain)?);
             served.push(Arc::new(ServedCertificate::new(
                 chain.display().to_string(),
@@ -112,9 +115,13 @@ impl Server {
         };
         if let Some(hsm) = &hsm {
             chains.push(hsm.identity.certified_key.cert.clone());
+            let identity = match settings.omit_intermediates {
+                true => hsm.identity.without_intermediates(),
+                false => hsm.identity.clone(),
+            };
             served.push(Arc::new(ServedCertificate::new(
                 format!("pkcs11 key {}", hsm.key.key_ref()),
-                Arc::clone(&hsm.identity.certified_key),
+                Arc::clone(&identity.certified_key),
                 hsm.identity.scheme,
                 &code_points,
             )));
@@ -151,7 +158,12 @@ impl Server {
                         auth.acl.allow.len()
                     );
                 }
+                let mut intermediates = Vec::new();
+                for path in &auth.intermediates {
+                    intermediates.extend(read_certificates(path)?);
+                }
                 let verifier = ClientVerifierBuilder::new(roots, &provider)
+                    .intermediates(intermediates)
                     .revocation_policy(auth.revocation)
                     .revocation_depth(auth.revocation_depth)
                     .crl_files(auth.crl_files.clone())

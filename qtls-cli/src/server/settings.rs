@@ -27,6 +27,10 @@ pub struct ClientAuth {
     /// The OCSP responder asked about client certificates instead of their AIA address
     /// ([RFC 6960](https://www.rfc-editor.org/rfc/rfc6960)).
     pub ocsp_responder: Option<String>,
+    /// Intermediate CA certificates of client chains known beforehand (PEM files), used in
+    /// path building when a client sends its leaf alone
+    /// ([`qtls_verifier::VerifierBuilder::intermediates`]).
+    pub intermediates: Vec<PathBuf>,
     /// Which verified clients may connect.
     pub acl: Acl,
     /// What a client the ACL denies gets.
@@ -44,6 +48,7 @@ impl ClientAuth {
             revocation_depth: RevocationDepth::Chain,
             crl_files: Vec::new(),
             ocsp_responder: None,
+            intermediates: Vec::new(),
             acl: Acl::default(),
             deny_with: DenyWith::Alert,
         }
@@ -90,6 +95,12 @@ pub struct ServerSettings {
     pub tls: TlsSettings,
     /// Certificate chains and keys, in preference order (PEM files).
     pub certificates: Vec<(PathBuf, PathBuf)>,
+    /// Send each certificate's leaf alone, without its intermediates, to clients provisioned
+    /// with them (`qtls client --intermediates`): a composite ML-DSA-65 intermediate is some
+    /// 5.8 KB, what keeps a hybrid first flight over one initial congestion window
+    /// ([RFC 6928](https://www.rfc-editor.org/rfc/rfc6928), 10 segments). Clients without
+    /// them get unknown_ca. Stapling still uses the whole chain.
+    pub omit_intermediates: bool,
     /// Client authentication; None: no client certificates requested.
     pub client_auth: Option<ClientAuth>,
     /// OCSP stapling; None: no stapling.

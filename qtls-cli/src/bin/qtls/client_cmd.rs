@@ -27,6 +27,14 @@ pub(crate) struct ClientArgs {
     /// Client private key (PEM).
     #[arg(long, requires = "cert")]
     key: Option<PathBuf>,
+    /// Intermediate CA certificates known beforehand (PEM), used in path building when the
+    /// server sends its leaf alone (`qtls server --send-intermediates no`).
+    #[arg(long)]
+    intermediates: Option<PathBuf>,
+    /// Whether to send the intermediates of --cert (`no`: the leaf alone, for servers that
+    /// hold them: `qtls server --client-intermediates`).
+    #[arg(long, default_value = "yes", value_parser = yes_no, action = clap::ArgAction::Set)]
+    send_intermediates: bool,
     /// hybrid, pqc-only or compatible.
     #[arg(long, default_value = "hybrid")]
     preset: Preset,
@@ -84,7 +92,13 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
     };
     let provider = settings.provider()?;
     let identity = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => Some(Identity::from_pem_files(cert, key, &provider, &settings)?),
+        (Some(cert), Some(key)) => {
+            let identity = Identity::from_pem_files(cert, key, &provider, &settings)?;
+            Some(match args.send_intermediates {
+                true => identity,
+                false => identity.without_intermediates(),
+            })
+        }
         _ => None,
     };
     let name = match &args.servername {
@@ -100,6 +114,10 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
     let options = ClientOptions {
         settings,
         roots: read_certificates(&args.ca)?,
+        intermediates: match &args.intermediates {
+            Some(path) => read_certificates(path)?,
+            None => Vec::new(),
+        },
         identity,
         fallback: args.fallback,
         timeout: Duration::from_secs(args.timeout),
@@ -194,4 +212,13 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
         println!("HTTP:              {}", show(&report.http_status));
     }
     Ok(())
+}
+
+/// `yes` or `no` (also `true`/`false`), for flags whose default is on.
+pub(crate) fn yes_no(text: &str) -> Result<bool, String> {
+    match text {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        other => Err(format!("{other:?}: expected yes or no")),
+    }
 }

@@ -96,6 +96,12 @@ struct PkiInitArgs {
     /// that check the whole chain find the intermediate's status.
     #[arg(long, value_name = "URL")]
     ca_crl_url: Option<String>,
+    /// A flat hierarchy for small private PKIs: the root issues the leaves itself, so chains
+    /// are the leaf alone (a hybrid first flight then fits one initial congestion window).
+    /// Trade-off: the root key signs every certificate and CRL (intermediate.pem/.key are
+    /// the root's), so it is online as often as an issuing CA; not with --root-key-out.
+    #[arg(long, conflicts_with_all = ["root_key_out", "ca_crl_url"])]
+    flat: bool,
 }
 
 /// Where relying parties learn whether an end-entity certificate is revoked.
@@ -195,6 +201,7 @@ fn pki_init(args: PkiInitArgs) -> Result<(), Error> {
         passphrase_file,
         urls,
         ca_crl_url,
+        flat,
     } = args;
     let mut options = PkiOptions::new(time::OffsetDateTime::now_utc());
     options.profile = profile;
@@ -202,6 +209,7 @@ fn pki_init(args: PkiInitArgs) -> Result<(), Error> {
     options.ocsp_url = urls.ocsp_url;
     options.crl_url = urls.crl_url;
     options.ca_crl_url = ca_crl_url;
+    options.flat = flat;
     let pki = Pki::generate(&options).map_err(|e| Error::Config(e.to_string()))?;
     let mut write = PkiWriteOptions::new();
     write.force = force;
@@ -216,9 +224,14 @@ fn pki_init(args: PkiInitArgs) -> Result<(), Error> {
         e => Error::Config(e.to_string()),
     })?;
     println!("{profile} PKI in {}:", dir.display());
+    let issuing = if pki.is_flat() {
+        "root (issuer)"
+    } else {
+        "intermediate"
+    };
     for (role, pair) in [
         ("root", pki.root()),
-        ("intermediate", pki.intermediate()),
+        (issuing, pki.intermediate()),
         ("server", pki.server()),
         ("client", pki.client()),
         ("ocsp", pki.ocsp_responder()),

@@ -26,6 +26,11 @@ pub(crate) struct ServerArgs {
     /// Private key (PEM) for the --cert at the same position.
     #[arg(long = "key")]
     keys: Vec<PathBuf>,
+    /// Whether to send the intermediates of each --cert (`no`: the leaf alone, for clients
+    /// provisioned with them, `qtls client --intermediates`, so that a hybrid first flight
+    /// fits one initial congestion window; others get unknown_ca).
+    #[arg(long, value_parser = crate::client_cmd::yes_no)]
+    send_intermediates: Option<bool>,
     /// hybrid, pqc-only or compatible.
     #[arg(long)]
     preset: Option<Preset>,
@@ -74,6 +79,10 @@ pub(crate) struct ServerArgs {
     /// Ask this OCSP responder about client certificates instead of their AIA address.
     #[arg(long, value_name = "URL")]
     client_ocsp_responder: Option<String>,
+    /// Intermediate CA certificates of client chains (PEM), used when a client sends its leaf
+    /// alone (`qtls client --send-intermediates no`); repeatable.
+    #[arg(long = "client-intermediates", value_name = "FILE")]
+    client_intermediates: Vec<PathBuf>,
     /// OCSP stapling: off, soft-fail or hard-fail.
     #[arg(long, value_parser = ["off", "soft-fail", "hard-fail"])]
     ocsp_stapling: Option<String>,
@@ -248,6 +257,9 @@ fn apply_flags(
         _ => {}
     }
     settings.require_pq_signatures |= args.require_pq_signatures;
+    if let Some(send) = args.send_intermediates {
+        settings.omit_intermediates = !send;
+    }
     if let Some(ca) = &args.client_ca {
         let auth = settings
             .client_auth
@@ -279,7 +291,10 @@ fn apply_flags(
         if let Some(url) = &args.client_ocsp_responder {
             auth.ocsp_responder = Some(url.clone());
         }
+        auth.intermediates
+            .extend(args.client_intermediates.iter().cloned());
     } else if args.require_client_cert
+        || !args.client_intermediates.is_empty()
         || !args.allow_subjects.is_empty()
         || args.client_revocation.is_some()
         || args.client_revocation_depth.is_some()
@@ -288,7 +303,8 @@ fn apply_flags(
     {
         return Err(Error::Config(
             "--require-client-cert, --allow-subject and the --client-revocation, \
-             --client-crl and --client-ocsp-responder flags need --client-ca"
+             --client-crl, --client-ocsp-responder and --client-intermediates flags need \
+             --client-ca"
                 .into(),
         ));
     }
