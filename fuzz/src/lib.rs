@@ -40,6 +40,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("revocation_index", revocation_index),
     ("pkcs11_uri", pkcs11_uri),
     ("config_toml", config_toml),
+    ("encrypted_key", encrypted_key),
+    ("catalyst_pre_tbs", catalyst_pre_tbs),
 ];
 
 /// The fixed time (Unix seconds) the fixture PKI was issued at and the targets run at, so
@@ -511,10 +513,51 @@ pub fn pkcs11_uri(data: &[u8]) {
     assert_eq!(again, uri, "{printed}");
 }
 
-/// `qtls.toml`: parsing and validation never panic.
+/// `qtls.toml`: parsing, validation and the conversion into server settings never panic.
+/// Files a config names are read by the conversion: names of special files (which may never
+/// end) are skipped, since a config is the operator's, not a peer's, input.
 pub fn config_toml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = qtls_cli::config::ConfigFile::parse(text);
+    let Ok(config) = qtls_cli::config::ConfigFile::parse(text) else {
+        return;
+    };
+    if ["/dev", "/proc", "/sys"]
+        .iter()
+        .any(|special| text.contains(special))
+    {
+        return;
+    }
+    let _ = config.server_settings();
+}
+
+/// Key files (`qtls_pki::read_private_key`): plain PEM keys and `ENCRYPTED PRIVATE KEY`
+/// (PBES2) with the seeds' passphrase. The cost a file asks for is bounded before any key
+/// derivation; a key that loads survives PKCS#8 and back.
+pub fn encrypted_key(data: &[u8]) {
+    if let Ok(der) = qtls_pki::fuzzing::private_key_file(data) {
+        let again = qtls_provider::KeyPair::from_pkcs8_der(&der, qtls_provider::Backend::AwsLc)
+            .expect("a key we loaded reloads from its PKCS#8");
+        assert_eq!(
+            again.to_pkcs8_der().expect("re-encodes").as_slice(),
+            der.as_slice()
+        );
+    }
+}
+
+/// Catalyst's PreTBSCertificate (X.509 (10/2019) §7.2.2) of arbitrary certificates: what the
+/// verifier signs over is one DER SEQUENCE, shorter than the certificate it came from.
+pub fn catalyst_pre_tbs(data: &[u8]) {
+    if let Some(Ok(pre_tbs)) = qtls_verifier::fuzzing::catalyst_pre_tbs(data) {
+        use der::Decode;
+        let outer = der::AnyRef::from_der(&pre_tbs).expect("the PreTBSCertificate is DER");
+        assert_eq!(der::Tagged::tag(&outer), der::Tag::Sequence);
+        assert!(
+            pre_tbs.len() < data.len(),
+            "{} >= {}",
+            pre_tbs.len(),
+            data.len()
+        );
+    }
 }

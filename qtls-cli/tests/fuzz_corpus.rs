@@ -88,6 +88,44 @@ fn generate_fuzz_corpus() {
     ocsp(pki);
     keys_and_signatures();
     files(pki);
+    key_files_and_catalyst(pki);
+}
+
+/// Key files, plain and encrypted with the fuzz passphrase, and certificates for the Catalyst
+/// PreTBSCertificate builder (the fixture PKI's; libFuzzer mutates their extensions).
+fn key_files_and_catalyst(pki: &qtls_pki::Pki) {
+    use qtls_provider::{Backend, CompositeAlgorithm, EcCurve, KeyAlgorithm, KeyPair, MlDsaLevel};
+    for (name, algorithm) in [
+        ("ecdsa-p384", KeyAlgorithm::Ecdsa(EcCurve::P384)),
+        ("mldsa44", KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa44)),
+        (
+            "composite",
+            KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256),
+        ),
+    ] {
+        let key = KeyPair::generate(algorithm, Backend::AwsLc).unwrap();
+        write(
+            "encrypted_key",
+            &format!("{name}.pem"),
+            key.to_pkcs8_pem().unwrap().as_bytes(),
+        );
+        write(
+            "encrypted_key",
+            &format!("{name}-encrypted.pem"),
+            qtls_pki::fuzzing::encrypted_seed(&key).as_bytes(),
+        );
+    }
+    for (role, pair) in [
+        ("root", pki.root()),
+        ("intermediate", pki.intermediate()),
+        ("server", pki.server()),
+    ] {
+        write(
+            "catalyst_pre_tbs",
+            &format!("{role}.der"),
+            pair.certificate().to_certificate_der().as_ref(),
+        );
+    }
 }
 
 fn records(message: &[u8], fragment: usize) -> Vec<u8> {

@@ -96,6 +96,15 @@ pub fn encrypt_private_key_pem(
     key: &KeyPair,
     passphrase: &Passphrase,
 ) -> Result<Zeroizing<String>, Error> {
+    encrypt_with_iterations(key, passphrase, PBKDF2_ITERATIONS)
+}
+
+/// [`encrypt_private_key_pem`] with `iterations` of PBKDF2 (the fuzz seeds use few).
+pub(crate) fn encrypt_with_iterations(
+    key: &KeyPair,
+    passphrase: &Passphrase,
+    iterations: u32,
+) -> Result<Zeroizing<String>, Error> {
     use aws_lc_rs::rand::SecureRandom;
     let pkcs8 = key.to_pkcs8_der().map_err(|source| Error::Key {
         context: "exporting a private key to encrypt it".into(),
@@ -106,9 +115,8 @@ pub fn encrypt_private_key_pem(
     random.fill(&mut salt).map_err(|_| Error::Random)?;
     random.fill(&mut iv).map_err(|_| Error::Random)?;
     let encoding = |e: &dyn fmt::Display| Error::KeyEncryption(e.to_string());
-    let params =
-        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(PBKDF2_ITERATIONS, &salt, &iv)
-            .map_err(|e| encoding(&e))?;
+    let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(iterations, &salt, &iv)
+        .map_err(|e| encoding(&e))?;
     let info = pkcs8::PrivateKeyInfo::from_der(&pkcs8).map_err(|e| encoding(&e))?;
     let encrypted = info
         .encrypt_with_params(params, passphrase.as_bytes())
@@ -120,6 +128,50 @@ pub fn encrypt_private_key_pem(
     )
     .map(Zeroizing::new)
     .map_err(|e| encoding(&e))
+}
+
+/// The most PBKDF2 iterations a key file may ask for: RFC 8018 §4.2's figure "for especially
+/// critical keys" ([§4.2](https://www.rfc-editor.org/rfc/rfc8018#section-4.2)), a few
+/// seconds here; the count is the file's to say, and 2^32 of them would stall whoever loads
+/// it for an hour.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
+/// The most memory (128 · N · r bytes, [RFC 7914 §2](https://www.rfc-editor.org/rfc/rfc7914#section-2))
+/// and lanes (p) an scrypt-encrypted key file may ask for: OpenSSL's default `maxmem` is
+/// 32 MiB; a file asking for more could exhaust memory.
+const MAX_SCRYPT_MEMORY: u64 = 64 << 20;
+const MAX_SCRYPT_LANES: u16 = 16;
+
+/// Why the cost `encrypted` asks for is refused, if it is over the limits.
+fn excessive_cost(
+    encrypted: &pkcs8::EncryptedPrivateKeyInfo<'_>,
+    max_iterations: u32,
+) -> Option<String> {
+    use pkcs8::pkcs5::{pbes2::Kdf, EncryptionScheme};
+    let EncryptionScheme::Pbes2(parameters) = &encrypted.encryption_algorithm else {
+        return None; // PBES1 is refused by the decryption itself.
+    };
+    match &parameters.kdf {
+        Kdf::Pbkdf2(pbkdf2) if pbkdf2.iteration_count > max_iterations => Some(format!(
+            "PBKDF2 with {} iterations, over the {max_iterations} allowed",
+            pbkdf2.iteration_count
+        )),
+        Kdf::Scrypt(scrypt) => {
+            let memory = 128u64
+                .saturating_mul(scrypt.cost_parameter)
+                .saturating_mul(u64::from(scrypt.block_size));
+            (memory > MAX_SCRYPT_MEMORY || scrypt.parallelization > MAX_SCRYPT_LANES).then(|| {
+                format!(
+                    "scrypt with N={} r={} p={}, over {} MiB or {MAX_SCRYPT_LANES} lanes",
+                    scrypt.cost_parameter,
+                    scrypt.block_size,
+                    scrypt.parallelization,
+                    MAX_SCRYPT_MEMORY >> 20
+                )
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Loads the private key in the PEM file `path`: `PRIVATE KEY` / `EC PRIVATE KEY` as
@@ -134,12 +186,24 @@ pub fn read_private_key(
         path: path.to_owned(),
         source,
     })?);
+    private_key_from_pem(&pem, path, backend, passphrase, MAX_PBKDF2_ITERATIONS)
+}
+
+/// [`read_private_key`] on the file's contents; `max_iterations` bounds PBKDF2 (the fuzz
+/// target uses a lower bound than [`MAX_PBKDF2_ITERATIONS`] to keep each run short).
+pub(crate) fn private_key_from_pem(
+    pem: &[u8],
+    path: &Path,
+    backend: Backend,
+    passphrase: Option<&Passphrase>,
+    max_iterations: u32,
+) -> Result<KeyPair, Error> {
     let loading = |source| Error::Key {
         context: format!("loading the private key {}", path.display()),
         source,
     };
-    let Some(block) = encrypted_block(&pem) else {
-        return KeyPair::from_pem(&pem, backend).map_err(loading);
+    let Some(block) = encrypted_block(pem) else {
+        return KeyPair::from_pem(pem, backend).map_err(loading);
     };
     let Some(passphrase) = passphrase else {
         return Err(Error::EncryptedKey {
@@ -157,6 +221,9 @@ pub fn read_private_key(
     }
     let encrypted = pkcs8::EncryptedPrivateKeyInfo::from_der(&der)
         .map_err(|e| decryption(format!("EncryptedPrivateKeyInfo: {e}")))?;
+    if let Some(why) = excessive_cost(&encrypted, max_iterations) {
+        return Err(decryption(why));
+    }
     let decrypted = encrypted.decrypt(passphrase.as_bytes()).map_err(|e| {
         decryption(format!(
             "wrong passphrase, or a scheme we cannot read ({e})"
@@ -225,5 +292,64 @@ mod tests {
             b"line one"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A key file whose PBES2 parameters ask for `kdf`, encrypting nothing useful.
+    fn costly_key_file(kdf: pkcs8::pkcs5::pbes2::Kdf<'_>) -> String {
+        use der::Encode;
+        let encrypted = pkcs8::EncryptedPrivateKeyInfo {
+            encryption_algorithm: pkcs8::pkcs5::EncryptionScheme::Pbes2(
+                pkcs8::pkcs5::pbes2::Parameters {
+                    kdf,
+                    encryption: pkcs8::pkcs5::pbes2::EncryptionScheme::Aes256Cbc { iv: &[0; 16] },
+                },
+            ),
+            encrypted_data: &[0; 32],
+        };
+        let der = encrypted.to_der().unwrap();
+        pkcs8::der::pem::encode_string(ENCRYPTED_LABEL, pkcs8::der::pem::LineEnding::LF, &der)
+            .unwrap()
+    }
+
+    /// Before the bound, the 4e9 iterations below ran for about an hour (the test gave up
+    /// after 60 s); scrypt parameters asking for a petabyte aborted the process.
+    #[test]
+    fn key_files_asking_for_unbounded_work_are_refused() {
+        use pkcs8::pkcs5::pbes2::{Kdf, Pbkdf2Params, Pbkdf2Prf, ScryptParams};
+        let pbkdf2 = costly_key_file(Kdf::Pbkdf2(Pbkdf2Params {
+            salt: &[7; 16],
+            iteration_count: 4_000_000_000,
+            key_length: None,
+            prf: Pbkdf2Prf::HmacWithSha256,
+        }));
+        let scrypt = costly_key_file(Kdf::Scrypt(ScryptParams {
+            salt: &[7; 16],
+            cost_parameter: 1 << 40,
+            block_size: 8,
+            parallelization: 1,
+            key_length: None,
+        }));
+        for (pem, expected) in [
+            (pbkdf2, "4000000000 iterations"),
+            (scrypt, "scrypt with N="),
+        ] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let passphrase = Passphrase::new("s3cret").unwrap();
+                let result = private_key_from_pem(
+                    pem.as_bytes(),
+                    Path::new("costly.key"),
+                    Backend::AwsLc,
+                    Some(&passphrase),
+                    MAX_PBKDF2_ITERATIONS,
+                );
+                let _ = tx.send(result.map(|_| ()).map_err(|e| e.to_string()));
+            });
+            let refused = rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("still deriving the key after 60 s")
+                .unwrap_err();
+            assert!(refused.contains(expected), "{refused}");
+        }
     }
 }

@@ -61,6 +61,8 @@ mod certificate;
 mod crl;
 mod error;
 mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keyfile;
 mod ocsp;
 mod pki;
@@ -73,7 +75,9 @@ pub use certificate::{Certificate, CertifiedKeyPair};
 pub use crl::{CrlBuilder, RevocationList};
 pub use error::Error;
 pub use files::{exposed_file_mode, PkiDirLock};
-pub use keyfile::{encrypt_private_key_pem, read_private_key, Passphrase, PBKDF2_ITERATIONS};
+pub use keyfile::{
+    encrypt_private_key_pem, read_private_key, Passphrase, MAX_PBKDF2_ITERATIONS, PBKDF2_ITERATIONS,
+};
 pub use ocsp::{
     OcspCertId, OcspCertStatus, OcspHash, OcspRequestBuilder, OcspResponder, OcspResponse,
     OcspResponseBuilder, OcspSingleResponse,

@@ -47,3 +47,11 @@ pub fn check_ocsp_response(
     };
     Ok((status, answer.valid_until.as_secs()))
 }
+
+/// The Catalyst PreTBSCertificate (X.509 (10/2019) §7.2.2) of the certificate `der`, as the
+/// verifier builds it to check an alternative signature: `None` if the certificate does not
+/// parse, else the encoding or why it fails.
+pub fn catalyst_pre_tbs(der: &[u8]) -> Option<Result<Vec<u8>, String>> {
+    let cert = crate::cert::ParsedCert::from_der(der).ok()?;
+    Some(crate::catalyst::pre_tbs_certificate(&cert).map_err(|e| e.to_string()))
+}
