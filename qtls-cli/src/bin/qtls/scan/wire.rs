@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::probe::Outcome;
@@ -13,18 +14,21 @@ use super::report::{Bytes, Flight};
 /// TCP's usual maximum segment size on Ethernet, to count segments per flight.
 const SEGMENT: usize = 1460;
 
-/// Received bytes kept per probe to decode plaintext handshake messages.
-const KEEP_RECEIVED: usize = 256 * 1024;
+/// Bytes kept per probe in each direction, to decode plaintext handshake messages.
+const KEEP_BYTES: usize = 256 * 1024;
 
-/// The order of reads and writes on the wire, and the bytes read (up to [`KEEP_RECEIVED`]).
+/// The order of reads and writes on the wire, and the bytes read and written (each up to
+/// [`KEEP_BYTES`]).
 #[derive(Debug, Default)]
-pub(super) struct WireLog {
+pub(crate) struct WireLog {
     /// (written by us, bytes), consecutive same-direction transfers merged.
-    pub(super) flights: Vec<(bool, usize)>,
-    pub(super) received: Vec<u8>,
+    pub(crate) flights: Vec<(bool, usize)>,
+    pub(crate) received: Vec<u8>,
+    /// What we wrote: `qtls report` reads its ClientHello's key shares and PSK identities.
+    pub(crate) sent: Vec<u8>,
     /// A middlebox-compatibility ChangeCipherSpec (RFC 8446 §D.4) written while the server's
     /// flight is still arriving: counted with our next flight, so it does not split theirs.
-    pub(super) pending_ccs: usize,
+    pub(crate) pending_ccs: usize,
 }
 
 /// The ChangeCipherSpec record a TLS 1.3 client sends for middlebox compatibility.
@@ -46,9 +50,9 @@ impl WireLog {
 }
 
 /// A stream that logs each flight's size on the wire.
-pub(super) struct Wire<S> {
-    pub(super) inner: S,
-    pub(super) log: Arc<Mutex<WireLog>>,
+pub(crate) struct Wire<S> {
+    pub(crate) inner: S,
+    pub(crate) log: Arc<Mutex<WireLog>>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Wire<S> {
@@ -62,7 +66,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Wire<S> {
         let new = &buf.filled()[before..];
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         log.add(false, new.len());
-        let room = KEEP_RECEIVED.saturating_sub(log.received.len());
+        let room = KEEP_BYTES.saturating_sub(log.received.len());
         log.received.extend_from_slice(&new[..new.len().min(room)]);
         poll
     }
@@ -77,6 +81,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Wire<S> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &poll {
             let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            let room = KEEP_BYTES.saturating_sub(log.sent.len());
+            log.sent.extend_from_slice(&buf[..(*n).min(room)]);
             if buf[..*n] == CCS_RECORD {
                 log.pending_ccs += *n;
             } else {
@@ -139,6 +145,30 @@ fn plaintext_messages(received: &[u8]) -> Vec<(u8, usize, bool)> {
     messages
 }
 
+/// The size of a TLS 1.3 Certificate message carrying `certs` (and `ocsp` as the leaf's
+/// status_request extension), header included (RFC 8446 §4.4.2).
+pub(crate) fn certificate_message_len(certs: &[CertificateDer<'_>], ocsp: &[u8]) -> usize {
+    let entries: usize = certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let extensions = if i == 0 && !ocsp.is_empty() {
+                4 + 1 + 3 + ocsp.len()
+            } else {
+                0
+            };
+            3 + c.as_ref().len() + 2 + extensions
+        })
+        .sum();
+    4 + 1 + 3 + entries
+}
+
+/// The size of a CertificateVerify message with a signature of `signature_len` bytes,
+/// header included (RFC 8446 §4.4.3).
+pub(crate) fn certificate_verify_len(signature_len: usize) -> usize {
+    4 + 2 + 2 + signature_len
+}
+
 pub(super) fn bytes_of(label: String, outcome: &Outcome) -> Bytes {
     let flights: Vec<Flight> = outcome
         .wire
@@ -160,21 +190,10 @@ pub(super) fn bytes_of(label: String, outcome: &Outcome) -> Bytes {
     let tls13 = outcome.version == Some(rustls::ProtocolVersion::TLSv1_3);
     let (certificate, certificate_verify) = if tls13 {
         let certs = &outcome.seen.certs;
-        let entries: usize = certs
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let extensions = if i == 0 && !outcome.seen.ocsp.is_empty() {
-                    4 + 1 + 3 + outcome.seen.ocsp.len()
-                } else {
-                    0
-                };
-                3 + c.as_ref().len() + 2 + extensions
-            })
-            .sum();
         (
-            (!certs.is_empty()).then_some(4 + 1 + 3 + entries),
-            (outcome.seen.signature_len > 0).then_some(4 + 2 + 2 + outcome.seen.signature_len),
+            (!certs.is_empty()).then(|| certificate_message_len(certs, &outcome.seen.ocsp)),
+            (outcome.seen.signature_len > 0)
+                .then(|| certificate_verify_len(outcome.seen.signature_len)),
         )
     } else {
         (find(11, false), find(12, false))
