@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod client_cmd;
 mod hsm;
+mod report;
 mod revocation;
 mod scan;
 mod server_cmd;
@@ -43,6 +44,10 @@ enum Command {
     /// Probe a TLS server with separate handshakes: versions, groups, signature schemes,
     /// suites, chain, OCSP, resumption, 0-RTT, client auth, bytes, and a post-quantum verdict.
     Scan(scan::ScanArgs),
+    /// Measure the design's tables on this machine (message sizes; full, session-ID,
+    /// ticket and 0-RTT handshakes at added round-trip times; server CPU) against local
+    /// servers: writes report.md, report.json and SVG charts.
+    Report(report::ReportArgs),
     /// Keys in PKCS#11 tokens (HSMs).
     Hsm {
         #[command(subcommand)]
@@ -184,6 +189,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Client(args) => client_cmd::run(args).await,
         Command::Verify(args) => verify::run(args),
         Command::Scan(args) => scan::run(args).await,
+        Command::Report(args) => report::run(args).await,
         Command::Pki {
             command: PkiCommand::Issue(args),
         } => hsm::pki_issue(args),
