@@ -17,7 +17,9 @@
 #     start their own);
 #   - QTLS_SHARED_DIR: the project's shared/ folder (default: ../shared beside the clone).
 # Before the tests (when no test arguments are given), scripts/tlsfuzzer.sh runs tlsfuzzer's
-# TLS 1.3 conformance scripts against `qtls server` and stock rustls (CONFORMANCE.md).
+# TLS 1.3 conformance scripts against `qtls server` and stock rustls (CONFORMANCE.md), and,
+# where a nightly toolchain is present, scripts/fuzz.sh runs each cargo-fuzz target for
+# QTLS_FUZZ_SECONDS (default 15; 0 skips; cargo-fuzz is installed from crates.io once).
 # Setup output goes to ~/.cache/qtls/logs; on a failure its tail is printed.
 set -euo pipefail
 
@@ -147,5 +149,16 @@ else
   say "test arguments given: not running scripts/tlsfuzzer.sh"
 fi
 
-# 6. The tests (last, so that the run ends with cargo test's summary).
+# 6. Each cargo-fuzz target for a short time where a nightly toolchain is present (FUZZING.md;
+# the corpus replay in step 7 runs on stable either way). QTLS_FUZZ_SECONDS=0 skips it.
+fuzz_seconds=${QTLS_FUZZ_SECONDS:-15}
+if [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ] && cargo +nightly --version >/dev/null 2>&1; then
+  say "fuzzing each target for ${fuzz_seconds}s (scripts/fuzz.sh; log: $logs/fuzz.log)"
+  scripts/fuzz.sh "$fuzz_seconds" >"$logs/fuzz.log" 2>&1 || fail "$logs/fuzz.log" "a fuzz target failed"
+  sed -n '/^target /,$p' "$logs/fuzz.log"
+elif [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ]; then
+  say "no nightly toolchain: fuzz targets not run (their corpora are replayed by cargo test)"
+fi
+
+# 7. The tests (last, so that the run ends with cargo test's summary).
 cargo test --workspace --all-features --locked "$@"
