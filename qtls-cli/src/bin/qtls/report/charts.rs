@@ -98,6 +98,7 @@ fn grouped_bars(
                 .disable_x_mesh()
                 .x_labels(categories.len() * 2 + 1)
                 .x_label_formatter(&label)
+                .y_label_formatter(&|v| super::markdown::thousands(v.round() as usize))
                 .y_desc(y_desc)
                 .label_style((FONT, 14))
                 .draw()
@@ -260,6 +261,8 @@ fn time_to_first_byte(report: &Report, path: &Path) -> Result<(), Error> {
         .configure_mesh()
         .x_desc("added round-trip time (ms)")
         .y_desc("ms")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .label_style((FONT, 14))
         .draw()
         .map_err(|e| fail(&e))?;

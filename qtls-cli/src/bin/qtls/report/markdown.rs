@@ -95,7 +95,10 @@ pub(super) fn render(report: &Report) -> String {
                 Some(h) =>
                     format!(
                 "HSM operations are counted by the server (`qtls_hsm_operations_total` on its \
-                 metrics endpoint) with its key in a {} token ({}{}).",
+                 metrics endpoint) with its key in a {} token ({}{}); the scenarios' servers \
+                 use that key, so a PKCS#11 module that runs in the server process (as \
+                 Kryoptic and SoftHSM2 do) adds its signing to their CPU time, which the \
+                 configurations' software keys do not.",
                 h.kind,
                 h.key_algorithm,
                 if h.throwaway { ", made for this run" } else { "" }
