@@ -205,17 +205,33 @@ pub fn paired(
         op();
         start.elapsed()
     };
+    let mut top = || time(numerator);
+    let mut bottom: Vec<_> = denominator.iter_mut().map(|op| move || time(*op)).collect();
+    let mut bottom: Vec<&mut dyn FnMut() -> Duration> = bottom
+        .iter_mut()
+        .map(|op| op as &mut dyn FnMut() -> Duration)
+        .collect();
+    paired_timed(iters, &mut top, &mut bottom)
+}
+
+/// [`paired`] for operations that report their own time, so that a part of a larger one can
+/// be compared (the server's calls within an in-memory handshake, say).
+pub fn paired_timed(
+    iters: u64,
+    numerator: &mut dyn FnMut() -> Duration,
+    denominator: &mut [&mut dyn FnMut() -> Duration],
+) -> f64 {
     let mut top = Duration::ZERO;
     let mut bottom = Duration::ZERO;
     for round in 0..iters {
         if round % 2 == 0 {
-            top += time(numerator);
+            top += numerator();
         }
         for op in denominator.iter_mut() {
-            bottom += time(*op);
+            bottom += op();
         }
         if round % 2 == 1 {
-            top += time(numerator);
+            top += numerator();
         }
     }
     iters as f64 * top.as_secs_f64() / bottom.as_secs_f64()
