@@ -16,10 +16,11 @@
 //! | `qtls+staple` | `qtls` with `--ocsp-stapling soft-fail --ocsp-responder URL`: a `qtls ocsp-responder` on the same PKI signing with its delegated ML-DSA-65 responder certificate, which the staple carries |
 //! | `qtls+staple-ca` | the same, the responses signed by the intermediate CA itself (a smaller staple) |
 //! | `openssl` | `openssl s_server -tls1_3 -www -groups SecP384r1MLKEM1024 -cert ... -cert_chain ... -key ...` |
+//! | `qtls-composite` | `qtls` with a composite MLDSA65-ECDSA-P384 chain (`qtls pki init --profile composite`) |
 //!
-//! all with the same ML-DSA-65 leaf and intermediate (`qtls pki init --profile mldsa65`),
-//! and the same clients, offering only SecP384r1MLKEM1024 (each server's negotiation, and
-//! that only the `qtls+staple` servers staple, is checked first):
+//! all but `qtls-composite` with the same ML-DSA-65 leaf and intermediate (`qtls pki init
+//! --profile mldsa65`), and the same clients, offering only SecP384r1MLKEM1024 (each server's
+//! negotiation, and that only the `qtls+staple` servers staple, is checked first):
 //!
 //! - `s_client` (the measurement the verdicts use): `openssl s_client -status
 //!   -verify_return_error` processes, one full handshake each, a fixed number per server and
@@ -32,6 +33,11 @@
 //!   meets a reset (qtls logs most of these connections as failed with ECONNRESET after it
 //!   read and checked the Finished: the handshake's work is done). Run one server after
 //!   another, its A/A spread is several percent, so it cross-checks only qtls / openssl.
+//! - `qtls client` (for `qtls-composite`, since OpenSSL has no composite signatures):
+//!   `qtls client --group SecP384r1MLKEM1024` processes, one full handshake and one `GET /`
+//!   each, taking turns connection by connection between `qtls-composite`, `qtls` and
+//!   `openssl` (whichever run), so that the composite server is compared with `openssl
+//!   s_server` on ML-DSA-65 under the same client.
 //!
 //! The server's CPU time (user + system, all threads) is read from the kernel's per-thread
 //! accounting (`/proc/PID/task/*/schedstat`, ns) before and after, and divided by the number
@@ -43,7 +49,8 @@
 //! Environment: `QTLS_OPENSSL` (an OpenSSL 4 `openssl`; default: `scripts/openssl.sh`, which
 //! builds it once into `~/.cache/qtls`), `QTLS_BENCH_CONNECTIONS` (s_client connections per
 //! server and round, default 300), `QTLS_BENCH_ROUNDS` (default 4), `QTLS_BENCH_STIME_SECONDS`
-//! (default 5; 0 skips s_time).
+//! (default 5; 0 skips s_time), `QTLS_BENCH_SERVERS` (the servers to run, comma-separated
+//! names from the table; default all).
 //!
 //! Without `--bench` (as under `cargo test --benches`) it does nothing.
 
@@ -57,6 +64,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const GROUP: &str = "SecP384r1MLKEM1024";
+/// The server OpenSSL cannot talk to (no composite signatures): `qtls client` measures it.
+const COMPOSITE: &str = "qtls-composite";
+/// The servers `qtls client` connects to, taking turns, when they run.
+const QTLS_CLIENT_SERVERS: [&str; 3] = [COMPOSITE, "qtls", "openssl"];
 const WARMUP: usize = 20;
 /// Linux's USER_HZ (the unit of /proc/PID/stat's utime and stime).
 const TICK_NS: u64 = 10_000_000;
@@ -69,6 +80,15 @@ fn main() {
     let connections = env_number("QTLS_BENCH_CONNECTIONS", 300);
     let rounds = env_number("QTLS_BENCH_ROUNDS", 4);
     let stime_seconds = env_number("QTLS_BENCH_STIME_SECONDS", 5);
+    let selected: Option<Vec<String>> = std::env::var("QTLS_BENCH_SERVERS")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.split(',').map(|n| n.trim().to_string()).collect());
+    let wanted = |name: &str| {
+        selected
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == name))
+    };
 
     let openssl = openssl_binary();
     let work = tempfile::Builder::new()
@@ -88,6 +108,17 @@ fn main() {
             .arg(&pki),
         "qtls pki init --profile mldsa65",
     );
+    let composite_pki = dir.join("pki-composite");
+    if wanted(COMPOSITE) {
+        check(
+            Command::new(&qtls)
+                .args(["pki", "init", "--profile", "composite", "--hosts"])
+                .arg("localhost,127.0.0.1")
+                .arg("--dir")
+                .arg(&composite_pki),
+            "qtls pki init --profile composite",
+        );
+    }
     let empty_conf = dir.join("empty.cnf");
     std::fs::write(&empty_conf, "").unwrap();
     let client_conf = dir.join("client.cnf");
@@ -103,6 +134,11 @@ fn main() {
         openssl: openssl.clone(),
         conf: client_conf,
         ca: pki.join("root.pem"),
+    };
+    let qtls_client = QtlsClient {
+        qtls: qtls.clone(),
+        ca: pki.join("root.pem"),
+        composite_ca: composite_pki.join("root.pem"),
     };
 
     // OCSP responders for the stapling servers: one signing with the PKI's delegated
@@ -127,6 +163,11 @@ fn main() {
 
     let qtls_server = |name: &'static str, extra: &[String]| {
         let port = free_port();
+        let pki = if name == COMPOSITE {
+            &composite_pki
+        } else {
+            &pki
+        };
         let mut cmd = Command::new(&qtls);
         cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--preset", "hybrid"])
@@ -148,14 +189,21 @@ fn main() {
         ]
         .map(String::from)
     };
-    let mut servers = vec![
-        qtls_server("qtls", &["--policy".into(), "any".into()]),
+    let any = ["--policy", "any"].map(String::from);
+    let configurations: [(&'static str, &[String]); 6] = [
+        ("qtls", &any),
         // The same server again: the A/A ratio shows how far two identical processes differ.
-        qtls_server("qtls-again", &["--policy".into(), "any".into()]),
-        qtls_server("qtls+gate", &["--policy".into(), "pq-required".into()]),
-        qtls_server("qtls+staple", &stapling(delegated_port)),
-        qtls_server("qtls+staple-ca", &stapling(by_ca_port)),
+        ("qtls-again", &any),
+        ("qtls+gate", &["--policy", "pq-required"].map(String::from)),
+        ("qtls+staple", &stapling(delegated_port)),
+        ("qtls+staple-ca", &stapling(by_ca_port)),
+        (COMPOSITE, &any),
     ];
+    let mut servers: Vec<Process> = configurations
+        .into_iter()
+        .filter(|(name, _)| wanted(name))
+        .map(|(name, extra)| qtls_server(name, extra))
+        .collect();
     let openssl_port = free_port();
     let mut s_server = Command::new(&openssl);
     s_server
@@ -168,13 +216,38 @@ fn main() {
         .arg(pki.join("intermediate.pem"))
         .arg("-key")
         .arg(pki.join("server.key"));
-    servers.push(Process::spawn("openssl", &mut s_server, dir, openssl_port));
+    if wanted("openssl") {
+        servers.push(Process::spawn("openssl", &mut s_server, dir, openssl_port));
+    }
     let spawned = Instant::now();
+    assert!(!servers.is_empty(), "QTLS_BENCH_SERVERS selects no server");
+    // Which servers each client measures (indices into `servers`).
+    let s_client_servers: Vec<usize> = (0..servers.len())
+        .filter(|&i| servers[i].name != COMPOSITE)
+        .collect();
+    let qtls_client_servers: Vec<usize> = (0..servers.len())
+        .filter(|&i| QTLS_CLIENT_SERVERS.contains(&servers[i].name))
+        .collect();
+    let qtls_client_servers = if qtls_client_servers
+        .iter()
+        .any(|&i| servers[i].name == COMPOSITE)
+    {
+        qtls_client_servers
+    } else {
+        Vec::new()
+    };
 
     // What each server negotiates, that only the stapling ones staple, and how many bytes
     // the client reads in the handshake.
     let mut handshake_bytes = Vec::new();
-    for server in &servers {
+    for (index, server) in servers.iter().enumerate() {
+        if qtls_client_servers.contains(&index) {
+            let report = qtls_client.check(server);
+            if server.name == COMPOSITE {
+                handshake_bytes.push(report["handshake_bytes_received"].as_u64().unwrap_or(0));
+                continue;
+            }
+        }
         let out = client.s_client_output(server.port);
         handshake_bytes.push(
             out.lines()
@@ -211,8 +284,11 @@ fn main() {
 
     let load_before = load_average();
     let started = Instant::now();
-    for server in &servers {
-        client.s_client_loop(server.port, WARMUP);
+    for &index in &s_client_servers {
+        client.s_client_loop(servers[index].port, WARMUP);
+    }
+    for &index in &qtls_client_servers {
+        qtls_client.connect_loop(&servers[index], WARMUP);
     }
     // The stapler fetched its response on a blocking-pool thread, which tokio ends after
     // 10 s idle: let it go before measuring.
@@ -228,17 +304,21 @@ fn main() {
 
     let mut results: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
     let mut stime_results: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
+    let mut qtls_results: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
     for round in 0..rounds {
         // s_client: the servers take turns connection by connection, so that whatever else
         // the machine does falls on all of them alike; each one's CPU over the round is its
         // own work (idle servers burn none, as checked above).
         let before: Vec<Cpu> = servers.iter().map(|s| Cpu::read(s.pid())).collect();
-        for i in 0..connections {
-            for offset in 0..servers.len() {
-                client.s_client_loop(servers[(i + offset) % servers.len()].port, 1);
+        let turns = s_client_servers.len();
+        for i in 0..connections * usize::from(turns > 0) {
+            for offset in 0..turns {
+                let index = s_client_servers[(i + offset) % turns];
+                client.s_client_loop(servers[index].port, 1);
             }
         }
-        for (index, server) in servers.iter().enumerate() {
+        for &index in &s_client_servers {
+            let server = &servers[index];
             let mut sample = Cpu::read(server.pid()).since(&before[index]);
             sample.connections = connections;
             eprintln!(
@@ -250,9 +330,32 @@ fn main() {
             );
             results[index].push(sample);
         }
+        // `qtls client`, the same way, between the composite server and its comparisons.
+        let before: Vec<Cpu> = servers.iter().map(|s| Cpu::read(s.pid())).collect();
+        let turns = qtls_client_servers.len();
+        for i in 0..connections * usize::from(turns > 0) {
+            for offset in 0..turns {
+                let index = qtls_client_servers[(i + offset) % turns];
+                qtls_client.connect_loop(&servers[index], 1);
+            }
+        }
+        for &index in &qtls_client_servers {
+            let server = &servers[index];
+            let mut sample = Cpu::read(server.pid()).since(&before[index]);
+            sample.connections = connections;
+            eprintln!(
+                "round {round} {:<14} qtls client: {} connections, {:.0} µs/handshake{}",
+                server.name,
+                sample.connections,
+                sample.per_handshake_us(),
+                if sample.precise { "" } else { " (ticks)" }
+            );
+            qtls_results[index].push(sample);
+        }
         // s_time runs for a time, one server after the other (in a rotating order).
-        for offset in 0..servers.len() * usize::from(stime_seconds > 0) {
-            let index = (round + offset) % servers.len();
+        let turns = s_client_servers.len();
+        for offset in 0..turns * usize::from(stime_seconds > 0) {
+            let index = s_client_servers[(round + offset) % turns];
             let server = &servers[index];
             let before = Cpu::read(server.pid());
             let connections = client.s_time(server.port, stime_seconds);
@@ -302,7 +405,13 @@ fn main() {
     if stime_seconds > 0 {
         tables.push(("s_time", &stime_results));
     }
+    if !qtls_client_servers.is_empty() {
+        tables.push(("qtls client", &qtls_results));
+    }
     let cell = |runs: &[Sample]| {
+        if runs.is_empty() {
+            return "–".to_string();
+        }
         let per: Vec<f64> = runs.iter().map(Sample::per_handshake_us).collect();
         format!(
             "{:.0} ({:.0}–{:.0}; {} handshakes{})",
@@ -323,11 +432,15 @@ fn main() {
     )
     .unwrap();
     let mut header =
-        "| server | bytes s_client read in the handshake | s_client | times on a CPU per handshake (s_client) |"
+        "| server | bytes the client read in the handshake | s_client | times on a CPU per handshake (s_client) |"
             .to_string();
     let mut rule = "|---|---:|---:|---:|".to_string();
     if stime_seconds > 0 {
         header.push_str(" s_time |");
+        rule.push_str("---:|");
+    }
+    if !qtls_client_servers.is_empty() {
+        header.push_str(" qtls client |");
         rule.push_str("---:|");
     }
     writeln!(report, "{header}\n{rule}").unwrap();
@@ -337,13 +450,25 @@ fn main() {
             .map(Sample::slices_per_handshake)
             .collect();
         let mut row = format!(
-            "| `{name}` | {} | {} | {:.1} |",
+            "| `{name}` | {}{} | {} | {} |",
             handshake_bytes[index],
+            if *name == COMPOSITE {
+                " (qtls client)"
+            } else {
+                ""
+            },
             cell(&results[index]),
-            median(&slices)
+            if slices.is_empty() {
+                "–".to_string()
+            } else {
+                format!("{:.1}", median(&slices))
+            }
         );
         if stime_seconds > 0 {
             write!(row, " {} |", cell(&stime_results[index])).unwrap();
+        }
+        if !qtls_client_servers.is_empty() {
+            write!(row, " {} |", cell(&qtls_results[index])).unwrap();
         }
         writeln!(report, "{row}").unwrap();
     }
@@ -354,7 +479,7 @@ fn main() {
     )
     .unwrap();
     writeln!(report, "|---|---|---:|---:|---|---:|---|").unwrap();
-    let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    let position = |name: &str| names.iter().position(|n| *n == name);
     let ratios = [
         ("qtls / openssl", "qtls", "openssl", Some(0.40)),
         ("qtls+gate / qtls", "qtls+gate", "qtls", Some(1.03)),
@@ -371,6 +496,9 @@ fn main() {
             "qtls",
             None,
         ),
+        // No target: OpenSSL has no composite, so this compares different certificates.
+        ("qtls-composite / openssl", COMPOSITE, "openssl", None),
+        ("qtls-composite / qtls", COMPOSITE, "qtls", None),
     ];
     for (short, samples) in &tables {
         for (label, numerator, denominator, target) in ratios {
@@ -379,10 +507,19 @@ fn main() {
             if *short == "s_time" && !matches!(numerator, "qtls" | "qtls-again") {
                 continue;
             }
-            let (num, den) = (
-                &samples[position(numerator)],
-                &samples[position(denominator)],
-            );
+            // `qtls client` measures the composite server and what it is compared with.
+            if *short == "qtls client" && !matches!(numerator, "qtls" | COMPOSITE) {
+                continue;
+            }
+            let (Some(num), Some(den)) = (position(numerator), position(denominator)) else {
+                continue;
+            };
+            let (num, den) = (&samples[num], &samples[den]);
+            if num.is_empty() || den.is_empty() {
+                continue;
+            }
+            // Under `qtls client` every ratio is reported without a verdict.
+            let target = target.filter(|_| *short != "qtls client");
             let per_round: Vec<f64> = num
                 .iter()
                 .zip(den.iter())
@@ -391,6 +528,7 @@ fn main() {
             let pooled = pooled_us(num) / pooled_us(den);
             let med = median(&per_round);
             let verdict = match target {
+                None if *short == "qtls client" || numerator == COMPOSITE => "reported",
                 None => "noise floor",
                 Some(target) if *short == "s_time" && med <= target => "cross-check: within",
                 Some(_) if *short == "s_time" => "cross-check: above",
@@ -600,6 +738,86 @@ impl Client {
                     .and_then(|(n, _)| n.trim().parse().ok())
             })
             .unwrap_or_else(|| panic!("no connection count in s_time's output:\n{text}"))
+    }
+}
+
+/// `qtls client`: the client of the composite server and of the servers it is compared with
+/// (OpenSSL has no composite signatures), one process per connection, sending `GET /`.
+struct QtlsClient {
+    qtls: PathBuf,
+    ca: PathBuf,
+    composite_ca: PathBuf,
+}
+
+impl QtlsClient {
+    fn command(&self, server: &Process) -> Command {
+        let ca = if server.name == COMPOSITE {
+            &self.composite_ca
+        } else {
+            &self.ca
+        };
+        let mut cmd = Command::new(&self.qtls);
+        cmd.args(["client", "--connect", &format!("127.0.0.1:{}", server.port)])
+            .args(["--servername", "localhost", "--group", GROUP])
+            .arg("--ca")
+            .arg(ca)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// One connection with `--json`, checked: the group, the signature scheme (composite for
+    /// the composite server, ML-DSA-65 for the others) and an HTTP answer.
+    fn check(&self, server: &Process) -> serde_json::Value {
+        let out = self
+            .command(server)
+            .arg("--json")
+            .output()
+            .expect("qtls client");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{}: qtls client failed:\n{text}",
+            server.name
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}:\n{text}", server.name));
+        assert_eq!(
+            report["group"].as_str(),
+            Some(GROUP),
+            "{}: {text}",
+            server.name
+        );
+        let scheme = report["signature_scheme"].as_str().unwrap_or_default();
+        let expected = if server.name == COMPOSITE {
+            scheme.contains("MLDSA65") && scheme.contains("ECDSA")
+        } else {
+            scheme == "ML_DSA_65"
+        };
+        assert!(
+            expected,
+            "{}: signature scheme {scheme:?}:\n{text}",
+            server.name
+        );
+        assert!(report["http_status"].is_string(), "{}: {text}", server.name);
+        report
+    }
+
+    /// `n` sequential full handshakes, each by a new `qtls client` process.
+    fn connect_loop(&self, server: &Process, n: usize) {
+        for _ in 0..n {
+            let status = self
+                .command(server)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("qtls client");
+            assert!(
+                status.success(),
+                "qtls client to {} failed: {status}",
+                server.name
+            );
+        }
     }
 }
 
