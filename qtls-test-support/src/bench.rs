@@ -102,6 +102,51 @@ impl Measurement for BenchClock {
     }
 }
 
+/// A stopwatch of the time a thread spent on a CPU: wall time less the time the thread waited
+/// in the run queue meanwhile (`/proc/thread-self/schedstat`'s second field, which the kernel
+/// adds to when it gives the thread a CPU back, so a preemption is counted in full as soon as
+/// it ends). For operations that do not block, this is their CPU time at `Instant`'s
+/// resolution, where the first field moves only in scheduler ticks; on a shared machine it
+/// takes out of the paired ratios the preemptions that make wall time spiky. Without the
+/// file it is wall time.
+#[derive(Debug, Clone, Copy)]
+pub struct OnCpu {
+    wall: Instant,
+    waited_ns: u64,
+}
+
+impl OnCpu {
+    /// Starts now.
+    pub fn start() -> Self {
+        let waited_ns = run_delay_ns();
+        Self {
+            wall: Instant::now(),
+            waited_ns,
+        }
+    }
+
+    /// The time on a CPU since [`Self::start`].
+    pub fn elapsed(&self) -> Duration {
+        let wall = self.wall.elapsed();
+        let waited = run_delay_ns().saturating_sub(self.waited_ns);
+        wall.saturating_sub(Duration::from_nanos(waited))
+    }
+}
+
+/// The time `op` spent on a CPU (see [`OnCpu`]).
+pub fn on_cpu(op: impl FnOnce()) -> Duration {
+    let started = OnCpu::start();
+    op();
+    started.elapsed()
+}
+
+fn run_delay_ns() -> u64 {
+    std::fs::read_to_string(SCHEDSTAT)
+        .ok()
+        .and_then(|s| s.split_ascii_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The short configuration every Q-TLS bench uses: 20 samples, 1 s warm-up,
 /// `measurement_secs` of measurement, no plots.
 pub fn criterion(measurement_secs: u64) -> Criterion<BenchClock> {

@@ -2,7 +2,7 @@
 //! between them through byte buffers, and configurations on the fixed clock.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -13,6 +13,7 @@ use rustls::{
     ServerConnection, SignatureScheme,
 };
 
+use crate::bench::OnCpu;
 use crate::clock::FixedClock;
 use crate::pki::ServerIdentity;
 
@@ -65,7 +66,8 @@ pub fn drive(client: &mut ClientConnection, server: &mut ServerConnection) -> Ou
 }
 
 /// [`drive`], also returning the time spent in the server's calls (reading, processing and
-/// writing its records), for the benches.
+/// writing its records) on a CPU ([`crate::bench::OnCpu`]: preemptions left out), for the
+/// benches.
 pub fn drive_timed(
     client: &mut ClientConnection,
     server: &mut ServerConnection,
@@ -172,7 +174,7 @@ fn to_server(
     while client.wants_write() {
         client.write_tls(buf).unwrap();
     }
-    let started = Instant::now();
+    let started = OnCpu::start();
     // read_tls takes a flight in pieces, so each is fed until it is used up.
     let mut pending = buf.as_slice();
     while !pending.is_empty() && result.is_ok() {
@@ -192,7 +194,7 @@ fn to_client(
     server_time: &mut Duration,
 ) -> bool {
     buf.clear();
-    let started = Instant::now();
+    let started = OnCpu::start();
     while server.wants_write() {
         server.write_tls(buf).unwrap();
     }
