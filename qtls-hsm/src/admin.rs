@@ -111,13 +111,15 @@ impl TokenAdmin {
                 self.generate_ml_dsa(label, &id, level).map(|_| ())
             }
             KeyAlgorithm::Composite(alg) => {
+                let curve = key::composite_ec_curve(alg)
+                    .ok_or_else(|| Error::UnsupportedAlgorithm(alg.name().to_owned()))?;
                 self.require(
                     MechanismType::ML_DSA_KEY_PAIR_GEN,
                     "CKM_ML_DSA_KEY_PAIR_GEN",
                 )?;
                 self.require(MechanismType::ECC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN")?;
                 self.generate_ml_dsa(label, &id, alg.ml_dsa())
-                    .and_then(|_| self.generate_ec(label, &id, alg.curve()).map(|_| ()))
+                    .and_then(|_| self.generate_ec(label, &id, curve).map(|_| ()))
             }
             other => return Err(Error::UnsupportedAlgorithm(other.name().to_owned())),
         };
@@ -164,6 +166,8 @@ impl TokenAdmin {
                 self.import_ml_dsa(label, &id, level, &private, public, protection)
             }
             KeyAlgorithm::Composite(alg) => {
+                let curve = key::composite_ec_curve(alg)
+                    .ok_or_else(|| Error::UnsupportedAlgorithm(alg.name().to_owned()))?;
                 let private = info.private_key;
                 if private.len() <= 32 {
                     return Err(Error::InvalidImport("composite key too short".into()));
@@ -178,9 +182,7 @@ impl TokenAdmin {
                     ml_dsa_public,
                     protection,
                 )
-                .and_then(|()| {
-                    self.import_ec(label, &id, alg.curve(), ec_private_key, point, protection)
-                })
+                .and_then(|()| self.import_ec(label, &id, curve, ec_private_key, point, protection))
             }
             other => return Err(Error::UnsupportedAlgorithm(other.name().to_owned())),
         };

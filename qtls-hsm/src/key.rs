@@ -275,7 +275,7 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
             };
             let algorithm = CompositeAlgorithm::ALL
                 .into_iter()
-                .find(|alg| alg.ml_dsa() == level && alg.curve() == curve)
+                .find(|alg| alg.ml_dsa() == level && composite_ec_curve(*alg) == Some(curve))
                 .ok_or_else(|| {
                     invalid(format!(
                         "{} is not a composite algorithm",
@@ -442,6 +442,15 @@ fn single_bytes(
 }
 
 /// DER of a named curve's OID, as CKA_EC_PARAMS holds it.
+/// The NIST curve of a composite's ECDSA half, for the composites a token can hold as an
+/// ML-DSA key and an EC key under one name; `None` for the others.
+pub(crate) fn composite_ec_curve(algorithm: CompositeAlgorithm) -> Option<EcCurve> {
+    match algorithm.traditional() {
+        qtls_provider::Traditional::Ecdsa { curve, .. } => curve.ec_curve(),
+        _ => None,
+    }
+}
+
 pub(crate) fn ec_params(curve: EcCurve) -> Vec<u8> {
     // An OID is at most 39 bytes (const-oid's bound), far below any DER length limit.
     #[allow(clippy::expect_used)]
@@ -521,13 +530,9 @@ pub(crate) fn sign(
                 &representative,
                 Some(algorithm.label()),
             )?;
-            let ecdsa_sig = ecdsa(
-                session,
-                token,
-                ecdsa_key,
-                algorithm.curve(),
-                &representative,
-            )?;
+            let curve = composite_ec_curve(algorithm)
+                .ok_or_else(|| Error::UnsupportedAlgorithm(algorithm.name().to_owned()))?;
+            let ecdsa_sig = ecdsa(session, token, ecdsa_key, curve, &representative)?;
             Ok([ml_dsa_sig, ecdsa_sig].concat())
         }
     }
