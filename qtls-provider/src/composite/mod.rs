@@ -151,6 +151,17 @@ impl CompositeAlgorithm {
         !matches!(self.spec().traditional, Traditional::RsaPkcs1v15 { .. })
     }
 
+    /// For a composite that may not sign a TLS 1.3 CertificateVerify (RSASSA-PKCS1-v1_5),
+    /// the one with the same ML-DSA level and RSA size that may (RSASSA-PSS); else itself.
+    pub const fn certificate_verify_counterpart(self) -> Self {
+        match self {
+            Self::MlDsa44Rsa2048Pkcs15Sha256 => Self::MlDsa44Rsa2048PssSha256,
+            Self::MlDsa65Rsa3072Pkcs15Sha512 => Self::MlDsa65Rsa3072PssSha512,
+            Self::MlDsa65Rsa4096Pkcs15Sha512 => Self::MlDsa65Rsa4096PssSha512,
+            other => other,
+        }
+    }
+
     /// The ML-DSA component.
     pub const fn ml_dsa(self) -> MlDsaLevel {
         self.spec().ml_dsa
@@ -435,6 +446,19 @@ mod tests {
             }
         }
         assert_eq!(CompositeAlgorithm::from_name("mldsa65-rsa4096"), None);
+        for algorithm in CompositeAlgorithm::ALL {
+            let counterpart = algorithm.certificate_verify_counterpart();
+            assert!(counterpart.tls_certificate_verify());
+            assert_eq!(counterpart.ml_dsa(), algorithm.ml_dsa());
+            assert_eq!(counterpart == algorithm, algorithm.tls_certificate_verify());
+            if let (
+                Traditional::RsaPkcs1v15 { bits, .. },
+                Traditional::RsaPss { bits: pss_bits, .. },
+            ) = (algorithm.traditional(), counterpart.traditional())
+            {
+                assert_eq!(bits, pss_bits);
+            }
+        }
     }
 
     #[test]
