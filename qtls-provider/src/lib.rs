@@ -158,6 +158,28 @@ pub mod primitives {
         crate::ecdsa::verify(curve, point, message, signature)
     }
 
+    /// A composite's traditional component alone, for benchmarks and cross-checks: the key
+    /// the composite would hold beside its ML-DSA key.
+    pub struct CompositeTraditionalKey(crate::composite::TradKey);
+
+    impl CompositeTraditionalKey {
+        /// A fresh key of `algorithm`'s traditional component.
+        pub fn generate(algorithm: CompositeAlgorithm) -> Result<Self, Error> {
+            crate::composite::TradKey::generate(algorithm.traditional()).map(Self)
+        }
+
+        /// The public key in the draft's encoding (RSAPublicKey, uncompressed point, raw
+        /// EdDSA key).
+        pub fn public_key(&self) -> Vec<u8> {
+            self.0.public_key()
+        }
+
+        /// Trad.Sign(tradSK, M'), as the composite signs M'.
+        pub fn sign(&self, representative: &[u8]) -> Result<Vec<u8>, Error> {
+            self.0.sign(representative)
+        }
+    }
+
     /// The traditional half of a composite alone: Trad.Verify(tradPK, M', tradSig) with the
     /// draft's checks on the key's encoding, for known-answer tests of each component.
     pub fn composite_traditional_verify(

@@ -17,7 +17,7 @@ use crate::backend::Backend;
 use crate::error::Error;
 use crate::mldsa::{self, MlDsaKey, MlDsaLevel, SEED_LEN};
 use algorithms::{Spec, SPECS};
-use traditional::TradKey;
+pub(crate) use traditional::TradKey;
 
 pub use algorithms::EncodedLen;
 pub use combiner::PreHash;
