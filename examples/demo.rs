@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let mut options = PkiOptions::new(time::OffsetDateTime::now_utc());
-    options.profile = Profile::Composite;
+    options.profile = Profile::COMPOSITE;
     options.hosts = vec!["localhost".into(), "127.0.0.1".into()];
     let pki = Pki::generate(&options)?;
     pki.write_to_dir(dir.path())?;

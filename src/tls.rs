@@ -144,9 +144,21 @@ impl Identity {
                 source,
             })?);
         let key_der = private_key_from_pem(&key_pem, key)?;
-        let scheme = KeyPair::from_der(&key_der, settings.backend)
-            .ok()
-            .map(|pair| settings.code_points.scheme_for(pair.algorithm()));
+        let pair = KeyPair::from_der(&key_der, settings.backend).ok();
+        if let Some(qtls_provider::KeyAlgorithm::Composite(alg)) =
+            pair.as_ref().map(|p| p.algorithm())
+        {
+            if !alg.tls_certificate_verify() {
+                // It would load, then fail every handshake with no scheme in common.
+                return Err(Error::Provider(
+                    qtls_provider::Error::NotForCertificateVerify {
+                        algorithm: alg.name(),
+                        instead: alg.certificate_verify_counterpart().name(),
+                    },
+                ));
+            }
+        }
+        let scheme = pair.map(|pair| settings.code_points.scheme_for(pair.algorithm()));
         let key_algorithm = qtls_provider::private_key_algorithm_name(&key_der);
         let signing_key = provider.key_provider.load_private_key(key_der)?;
         let certified_key = CertifiedKey::new(chain, signing_key);

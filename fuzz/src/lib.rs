@@ -423,28 +423,48 @@ pub fn kx(data: &[u8]) {
     }
 }
 
-/// The signature verifiers rustls calls, per algorithm and backend.
+/// The composites in the order of [`verifiers`]: the three that came first keep indices 0-2
+/// (the corpus's seeds name them), the other 15 follow ML-DSA at 6-20.
+pub fn composite_order() -> Vec<qtls_provider::CompositeAlgorithm> {
+    use qtls_provider::CompositeAlgorithm as C;
+    let first = [
+        C::MlDsa44EcdsaP256Sha256,
+        C::MlDsa65EcdsaP384Sha512,
+        C::MlDsa87EcdsaP384Sha512,
+    ];
+    first
+        .into_iter()
+        .chain(C::ALL.into_iter().filter(|alg| !first.contains(alg)))
+        .collect()
+}
+
+/// The signature verifiers rustls calls, per algorithm and backend: the composites of
+/// [`composite_order`] at 0-2 and 6-20, ML-DSA-44/65/87 at 3-5.
 fn verifiers() -> Vec<Vec<&'static dyn rustls::pki_types::SignatureVerificationAlgorithm>> {
     use qtls_provider::webpki_algs as aws;
-    #[allow(unused_mut)]
-    let mut table = vec![
-        vec![aws::MLDSA44_ECDSA_P256_SHA256],
-        vec![aws::MLDSA65_ECDSA_P384_SHA512],
-        vec![aws::MLDSA87_ECDSA_P384_SHA512],
-        vec![aws::ML_DSA_44],
-        vec![aws::ML_DSA_65],
-        vec![aws::ML_DSA_87],
-    ];
+    let per_backend = |alg| {
+        #[allow(unused_mut)]
+        let mut row = vec![aws::composite(alg)];
+        #[cfg(feature = "oqs")]
+        row.push(aws::oqs::composite(alg));
+        row
+    };
+    let composites = composite_order();
+    let mut table: Vec<_> = composites[..3]
+        .iter()
+        .map(|alg| per_backend(*alg))
+        .collect();
+    table.push(vec![aws::ML_DSA_44]);
+    table.push(vec![aws::ML_DSA_65]);
+    table.push(vec![aws::ML_DSA_87]);
     #[cfg(feature = "oqs")]
     {
         use qtls_provider::webpki_algs::oqs;
-        table[0].push(oqs::MLDSA44_ECDSA_P256_SHA256);
-        table[1].push(oqs::MLDSA65_ECDSA_P384_SHA512);
-        table[2].push(oqs::MLDSA87_ECDSA_P384_SHA512);
         table[3].push(oqs::ML_DSA_44);
         table[4].push(oqs::ML_DSA_65);
         table[5].push(oqs::ML_DSA_87);
     }
+    table.extend(composites[3..].iter().map(|alg| per_backend(*alg)));
     table
 }
 

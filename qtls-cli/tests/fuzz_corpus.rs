@@ -479,25 +479,22 @@ fn qtls_fuzz_responder(pki: &qtls_pki::Pki, revoke_server: bool) -> qtls_pki::Oc
 }
 
 fn keys_and_signatures() {
-    use qtls_provider::{CompositeAlgorithm, EcCurve, KeyAlgorithm, KeyPair, MlDsaLevel};
+    use qtls_provider::{EcCurve, KeyAlgorithm, KeyPair, MlDsaLevel};
     let backend = qtls_provider::Backend::AwsLc;
-    let algorithms = [
-        (
-            0u8,
-            KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256),
-        ),
-        (
-            1,
-            KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512),
-        ),
-        (
-            2,
-            KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512),
-        ),
-        (3, KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa44)),
-        (4, KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65)),
-        (5, KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa87)),
-    ];
+    // The indices of the `signature` target's table (fuzz/src/lib.rs `verifiers`).
+    let composites = targets::composite_order();
+    let algorithms: Vec<(u8, KeyAlgorithm)> = composites[..3]
+        .iter()
+        .map(|alg| KeyAlgorithm::Composite(*alg))
+        .chain(MlDsaLevel::ALL.map(KeyAlgorithm::MlDsa))
+        .chain(
+            composites[3..]
+                .iter()
+                .map(|alg| KeyAlgorithm::Composite(*alg)),
+        )
+        .enumerate()
+        .map(|(i, alg)| (u8::try_from(i).unwrap(), alg))
+        .collect();
     let message = b"TLS 1.3, server CertificateVerify\x00 transcript hash";
     for (index, algorithm) in algorithms {
         let key = KeyPair::generate(algorithm, backend).unwrap();

@@ -118,6 +118,13 @@ fn qtls_client_and_server_with_the_server_key_in_each_token() {
             "MLDSA65_ECDSA_P384_SHA512",
         ));
         cases.push((kryoptic.clone(), tokens::PRIMARY, "mldsa65", "ML_DSA_65"));
+        // A composite whose ECDSA half is on P-521, by its readable name.
+        cases.push((
+            kryoptic.clone(),
+            tokens::PRIMARY,
+            "mldsa87-ecdsa-p521",
+            "MLDSA87_ECDSA_P521_SHA512",
+        ));
         cases.push((
             kryoptic,
             tokens::PRIMARY,
@@ -154,6 +161,35 @@ fn qtls_client_and_server_with_the_server_key_in_each_token() {
 /// A key that can leave its token (imported with CKA_EXTRACTABLE true into Kryoptic, with
 /// CKA_SENSITIVE false into SoftHSM2): `qtls server` refuses to start, naming the key and the
 /// attribute; with `--hsm-allow-exportable-key` it serves.
+/// `qtls hsm keygen --alg` with a composite no token here can hold (an RSA, EdDSA or
+/// brainpool half): refused with the reason, nothing generated.
+#[test]
+fn qtls_hsm_keygen_names_what_the_token_cannot_hold() {
+    let Some(kryoptic) = tokens::kryoptic() else {
+        return;
+    };
+    for (alg, reason) in [
+        ("mldsa65-rsa4096-pss", "RSA halves"),
+        ("mldsa87-ed448", "EdDSA halves"),
+        ("mldsa65-ecdsa-bp256", "brainpool"),
+    ] {
+        let label = tokens::unique("cli-refused");
+        let out = run(
+            qtls(true)
+                .args(["hsm", "keygen", "--module"])
+                .arg(&kryoptic)
+                .args(["--token", tokens::PRIMARY, "--label", &label, "--alg", alg]),
+            COMMAND_TIMEOUT,
+        );
+        assert!(!out.success(), "{alg}: {}", out.stdout);
+        assert!(
+            out.stderr.contains("cannot be kept in a token") && out.stderr.contains(reason),
+            "{alg}: {}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn qtls_server_refuses_a_key_that_can_leave_the_token_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();

@@ -150,7 +150,7 @@ fn hsm_tokens_in_service_and_refused_pins_are_shown() {
         return;
     };
     let pki = test_pki(PkiSpec {
-        profile: Profile::Composite,
+        profile: Profile::COMPOSITE,
         ..PkiSpec::default()
     });
     // The served key, imported into this test process's own primary token.

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 fn composite_pki(ocsp_url: Option<String>) -> TestPki {
     test_pki(PkiSpec {
-        profile: Profile::Composite,
+        profile: Profile::COMPOSITE,
         ocsp_url,
         ..PkiSpec::default()
     })
@@ -108,7 +108,7 @@ fn client_certificate_from_an_unknown_ca_gets_unknown_ca() {
     let pki = composite_pki(None);
     // Another hierarchy with other CA names (a same-named CA would fail on its signature).
     let mut options = PkiOptions::new(OffsetDateTime::now_utc() - time::Duration::hours(1));
-    options.profile = Profile::Composite;
+    options.profile = Profile::COMPOSITE;
     options.organization = "Elsewhere".into();
     let other = Pki::generate(&options).unwrap();
     let other_dir = tempfile::tempdir().unwrap();
@@ -141,7 +141,7 @@ fn client_certificate_revoked_by_ocsp_gets_certificate_revoked() {
     // A second client certificate of the same CA, then revoked with `qtls pki revoke`.
     let revoked = pki.pki.intermediate();
     let key = qtls_provider::KeyPair::generate(
-        Profile::Composite.key_algorithm(),
+        Profile::COMPOSITE.key_algorithm(),
         qtls_provider::Backend::AwsLc,
     )
     .unwrap();

@@ -29,7 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn composite_pki(ocsp_url: Option<String>) -> TestPki {
     test_pki(PkiSpec {
-        profile: Profile::Composite,
+        profile: Profile::COMPOSITE,
         ocsp_url,
         ..PkiSpec::default()
     })
@@ -195,7 +195,7 @@ fn resumption_is_refused_once_the_client_certificate_expired() {
     let pki = composite_pki(None);
     // A client certificate valid for a few more seconds.
     let key = qtls_provider::KeyPair::generate(
-        Profile::Composite.key_algorithm(),
+        Profile::COMPOSITE.key_algorithm(),
         qtls_provider::Backend::AwsLc,
     )
     .unwrap();

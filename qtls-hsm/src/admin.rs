@@ -7,7 +7,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use der::Decode;
-use qtls_provider::{EcCurve, KeyAlgorithm, KeyPair, MlDsaLevel};
+use qtls_provider::{CompositeCurve, KeyAlgorithm, KeyPair, MlDsaLevel};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
@@ -92,16 +92,18 @@ impl TokenAdmin {
 
     /// Generates a key pair in the token under `label` and returns its public key.
     ///
-    /// ECDSA P-256/P-384, ML-DSA-44/65/87 and the three composite algorithms are supported,
-    /// as far as the token offers the mechanisms (SoftHSM2 has no ML-DSA). Refuses a label
-    /// that is already in use.
+    /// ECDSA P-256/P-384, ML-DSA-44/65/87 and the composites with an ECDSA half on P-256,
+    /// P-384 or P-521 are supported, as far as the token offers the mechanisms (SoftHSM2 has
+    /// no ML-DSA); the other composites are refused with [`Error::CompositeNotInToken`].
+    /// Refuses a label that is already in use.
     pub fn generate(&self, label: &str, algorithm: KeyAlgorithm) -> Result<HsmPublicKey, Error> {
         self.check_free(label)?;
         let id = self.new_id()?;
         let created = match algorithm {
             KeyAlgorithm::Ecdsa(curve) => {
                 self.require(MechanismType::ECC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN")?;
-                self.generate_ec(label, &id, curve).map(|_| ())
+                self.generate_ec(label, &id, key::token_curve(curve))
+                    .map(|_| ())
             }
             KeyAlgorithm::MlDsa(level) => {
                 self.require(
@@ -111,13 +113,14 @@ impl TokenAdmin {
                 self.generate_ml_dsa(label, &id, level).map(|_| ())
             }
             KeyAlgorithm::Composite(alg) => {
+                let curve = key::composite_ec_curve(alg)?;
                 self.require(
                     MechanismType::ML_DSA_KEY_PAIR_GEN,
                     "CKM_ML_DSA_KEY_PAIR_GEN",
                 )?;
                 self.require(MechanismType::ECC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN")?;
                 self.generate_ml_dsa(label, &id, alg.ml_dsa())
-                    .and_then(|_| self.generate_ec(label, &id, alg.curve()).map(|_| ()))
+                    .and_then(|_| self.generate_ec(label, &id, curve).map(|_| ()))
             }
             other => return Err(Error::UnsupportedAlgorithm(other.name().to_owned())),
         };
@@ -156,14 +159,20 @@ impl TokenAdmin {
             .map_err(|e| Error::InvalidImport(format!("PKCS#8: {e}")))?;
         let public = key_pair.public_key();
         let created = match key_pair.algorithm() {
-            KeyAlgorithm::Ecdsa(curve) => {
-                self.import_ec(label, &id, curve, info.private_key, public, protection)
-            }
+            KeyAlgorithm::Ecdsa(curve) => self.import_ec(
+                label,
+                &id,
+                key::token_curve(curve),
+                info.private_key,
+                public,
+                protection,
+            ),
             KeyAlgorithm::MlDsa(level) => {
                 let private = MlDsaPrivate::from_pkcs8(info.private_key)?;
                 self.import_ml_dsa(label, &id, level, &private, public, protection)
             }
             KeyAlgorithm::Composite(alg) => {
+                let curve = key::composite_ec_curve(alg)?;
                 let private = info.private_key;
                 if private.len() <= 32 {
                     return Err(Error::InvalidImport("composite key too short".into()));
@@ -178,9 +187,7 @@ impl TokenAdmin {
                     ml_dsa_public,
                     protection,
                 )
-                .and_then(|()| {
-                    self.import_ec(label, &id, alg.curve(), ec_private_key, point, protection)
-                })
+                .and_then(|()| self.import_ec(label, &id, curve, ec_private_key, point, protection))
             }
             other => return Err(Error::UnsupportedAlgorithm(other.name().to_owned())),
         };
@@ -392,7 +399,7 @@ impl TokenAdmin {
         template
     }
 
-    fn generate_ec(&self, label: &str, id: &[u8], curve: EcCurve) -> Result<(), Error> {
+    fn generate_ec(&self, label: &str, id: &[u8], curve: CompositeCurve) -> Result<(), Error> {
         let mut public = Self::public_template(label, id, KeyType::EC);
         public.push(Attribute::EcParams(key::ec_params(curve)));
         let private = Self::private_template(label, id, KeyType::EC, ImportProtection::PROTECTED);
@@ -417,7 +424,7 @@ impl TokenAdmin {
         &self,
         label: &str,
         id: &[u8],
-        curve: EcCurve,
+        curve: CompositeCurve,
         ec_private_key: &[u8],
         point: &[u8],
         protection: ImportProtection,

@@ -105,6 +105,14 @@ pub enum Error {
     },
     /// An algorithm this crate cannot keep in a token.
     UnsupportedAlgorithm(String),
+    /// A composite ML-DSA algorithm whose traditional half this crate cannot keep in a token
+    /// beside the ML-DSA half: only ECDSA on P-256, P-384 and P-521 is supported.
+    CompositeNotInToken {
+        /// The composite, e.g. `MLDSA65-RSA4096-PSS-SHA512`.
+        algorithm: &'static str,
+        /// What the tokens or this crate lack.
+        reason: &'static str,
+    },
     /// A token operation did not finish in time.
     Timeout {
         /// The token.
@@ -288,6 +296,11 @@ impl fmt::Display for Error {
                 write!(f, "{token} does not offer {mechanism}")
             }
             Self::UnsupportedAlgorithm(what) => write!(f, "unsupported algorithm: {what}"),
+            Self::CompositeNotInToken { algorithm, reason } => write!(
+                f,
+                "{algorithm} cannot be kept in a token: qtls-hsm holds a composite key as an \
+                 ML-DSA key and an ECDSA key on P-256, P-384 or P-521; not {reason}"
+            ),
             Self::Timeout {
                 token,
                 operation,

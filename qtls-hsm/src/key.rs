@@ -11,7 +11,9 @@ use cryptoki::object::{
 use cryptoki::session::Session;
 use der::asn1::{OctetStringRef, SequenceOf, UintRef};
 use der::Encode;
-use qtls_provider::{CompositeAlgorithm, EcCurve, KeyAlgorithm, MlDsaLevel};
+use qtls_provider::{
+    CompositeAlgorithm, CompositeCurve, EcCurve, KeyAlgorithm, MlDsaLevel, Traditional,
+};
 
 use crate::error::Error;
 use crate::uri::{ObjectType, Pkcs11Uri};
@@ -137,7 +139,7 @@ impl HsmPublicKey {
 pub(crate) enum KeyHandles {
     Ecdsa {
         private: ObjectHandle,
-        curve: EcCurve,
+        curve: CompositeCurve,
     },
     MlDsa {
         private: ObjectHandle,
@@ -189,7 +191,8 @@ struct Half {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum HalfKind {
-    Ec(EcCurve),
+    /// P-256, P-384 or P-521.
+    Ec(CompositeCurve),
     MlDsa(MlDsaLevel),
 }
 
@@ -229,7 +232,10 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
         halves
             .iter()
             .map(|h| match h.kind {
-                HalfKind::Ec(curve) => KeyAlgorithm::Ecdsa(curve).name(),
+                HalfKind::Ec(curve) => match curve.ec_curve() {
+                    Some(curve) => KeyAlgorithm::Ecdsa(curve).name(),
+                    None => "ECDSA-P521",
+                },
                 HalfKind::MlDsa(level) => level.name(),
             })
             .collect::<Vec<_>>()
@@ -239,7 +245,12 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
         [half] => {
             let (algorithm, handles) = match half.kind {
                 HalfKind::Ec(curve) => (
-                    KeyAlgorithm::Ecdsa(curve),
+                    KeyAlgorithm::Ecdsa(curve.ec_curve().ok_or_else(|| {
+                        invalid(format!(
+                            "a stand-alone ECDSA {} key (only a composite's half may use it)",
+                            curve.name()
+                        ))
+                    })?),
                     KeyHandles::Ecdsa {
                         private: half.private,
                         curve,
@@ -275,7 +286,7 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
             };
             let algorithm = CompositeAlgorithm::ALL
                 .into_iter()
-                .find(|alg| alg.ml_dsa() == level && alg.curve() == curve)
+                .find(|alg| alg.ml_dsa() == level && composite_ec_curve(*alg).ok() == Some(curve))
                 .ok_or_else(|| {
                     invalid(format!(
                         "{} is not a composite algorithm",
@@ -350,10 +361,9 @@ fn read_half(
     let kind = match key_type {
         Some(t) if t == KeyType::EC => {
             let params = ec_params.ok_or_else(|| invalid("EC key without CKA_EC_PARAMS".into()))?;
-            HalfKind::Ec(
-                curve_from_params(&params)
-                    .ok_or_else(|| invalid("EC key on a curve other than P-256 or P-384".into()))?,
-            )
+            HalfKind::Ec(curve_from_params(&params).ok_or_else(|| {
+                invalid("EC key on a curve other than P-256, P-384 or P-521".into())
+            })?)
         }
         Some(t) if t == KeyType::ML_DSA => {
             let set = parameter_set
@@ -441,15 +451,58 @@ fn single_bytes(
         })
 }
 
+/// The curves a token key's EC half may use here: the NIST curves of the composites (the
+/// test tokens with ML-DSA, Kryoptic, have no brainpool curves).
+const TOKEN_CURVES: [CompositeCurve; 3] = [
+    CompositeCurve::P256,
+    CompositeCurve::P384,
+    CompositeCurve::P521,
+];
+
+/// The curve of a stand-alone ECDSA key.
+pub(crate) fn token_curve(curve: EcCurve) -> CompositeCurve {
+    match curve {
+        EcCurve::P256 => CompositeCurve::P256,
+        // EcCurve is non-exhaustive; P-384 is the other curve it has.
+        _ => CompositeCurve::P384,
+    }
+}
+
+/// Whether qtls-hsm can keep a composite of `algorithm` in a token, as an ML-DSA key and an
+/// EC key under one name: for an ECDSA half on P-256, P-384 or P-521, its curve; otherwise
+/// [`Error::CompositeNotInToken`] saying why not.
+pub(crate) fn composite_ec_curve(algorithm: CompositeAlgorithm) -> Result<CompositeCurve, Error> {
+    let refuse = |reason: &'static str| Error::CompositeNotInToken {
+        algorithm: algorithm.name(),
+        reason,
+    };
+    match algorithm.traditional() {
+        Traditional::Ecdsa { curve, .. } if TOKEN_CURVES.contains(&curve) => Ok(curve),
+        Traditional::Ecdsa { .. } => Err(refuse(
+            "brainpool curves: Kryoptic, the token with ML-DSA, has no brainpool curves (only \
+             P-256, P-384, P-521), and SoftHSM2, which has them, has no ML-DSA",
+        )),
+        Traditional::RsaPss { .. } | Traditional::RsaPkcs1v15 { .. } => Err(refuse(
+            "RSA halves: qtls-hsm does not generate, read or sign with token RSA keys yet, and \
+             an ML-DSA + RSA key pair in a token does not say whether it is the PSS or the \
+             PKCS#1 v1.5 composite",
+        )),
+        _ => Err(refuse(
+            "EdDSA halves: qtls-hsm does not drive CKM_EDDSA yet (Kryoptic has Ed25519 and \
+             Ed448, SoftHSM2 has no ML-DSA)",
+        )),
+    }
+}
+
 /// DER of a named curve's OID, as CKA_EC_PARAMS holds it.
-pub(crate) fn ec_params(curve: EcCurve) -> Vec<u8> {
+pub(crate) fn ec_params(curve: CompositeCurve) -> Vec<u8> {
     // An OID is at most 39 bytes (const-oid's bound), far below any DER length limit.
     #[allow(clippy::expect_used)]
     curve.oid().to_der().expect("an OID always encodes")
 }
 
-fn curve_from_params(params: &[u8]) -> Option<EcCurve> {
-    [EcCurve::P256, EcCurve::P384]
+fn curve_from_params(params: &[u8]) -> Option<CompositeCurve> {
+    TOKEN_CURVES
         .into_iter()
         .find(|curve| ec_params(*curve) == params)
 }
@@ -475,7 +528,7 @@ fn level_from_parameter_set(set: MlDsaParameterSetType) -> Option<MlDsaLevel> {
 
 /// The uncompressed point from CKA_EC_POINT: PKCS#11 says a DER OCTET STRING holding the
 /// point; some tokens return the bare point. The lengths tell them apart.
-fn ec_point(curve: EcCurve, value: &[u8]) -> Option<Vec<u8>> {
+fn ec_point(curve: CompositeCurve, value: &[u8]) -> Option<Vec<u8>> {
     let len = curve.point_len();
     let point = match value {
         [0x04, l, rest @ ..] if usize::from(*l) == len && rest.len() == len => rest,
@@ -521,13 +574,8 @@ pub(crate) fn sign(
                 &representative,
                 Some(algorithm.label()),
             )?;
-            let ecdsa_sig = ecdsa(
-                session,
-                token,
-                ecdsa_key,
-                algorithm.curve(),
-                &representative,
-            )?;
+            let curve = composite_ec_curve(algorithm)?;
+            let ecdsa_sig = ecdsa(session, token, ecdsa_key, curve, &representative)?;
             Ok([ml_dsa_sig, ecdsa_sig].concat())
         }
     }
@@ -553,12 +601,14 @@ fn ecdsa(
     session: &Session,
     token: &str,
     key: ObjectHandle,
-    curve: EcCurve,
+    curve: CompositeCurve,
     message: &[u8],
 ) -> Result<Vec<u8>, Error> {
+    // Each NIST curve with its own hash (P-521 with SHA-512, draft-ietf-lamps-pq-composite-sigs §6).
     let hash = match curve {
-        EcCurve::P256 => &digest::SHA256,
-        _ => &digest::SHA384,
+        CompositeCurve::P256 => &digest::SHA256,
+        CompositeCurve::P384 => &digest::SHA384,
+        _ => &digest::SHA512,
     };
     let digest = digest::digest(hash, message);
     let raw = session
@@ -633,14 +683,19 @@ mod tests {
         let point: Vec<u8> = [0x04].into_iter().chain([7u8; 96]).collect();
         let wrapped = ec_point_attribute(&point).unwrap();
         assert_eq!(wrapped.len(), 99);
-        assert_eq!(ec_point(EcCurve::P384, &wrapped).unwrap(), point);
-        assert_eq!(ec_point(EcCurve::P384, &point).unwrap(), point);
-        assert!(ec_point(EcCurve::P256, &point).is_none());
+        assert_eq!(ec_point(CompositeCurve::P384, &wrapped).unwrap(), point);
+        assert_eq!(ec_point(CompositeCurve::P384, &point).unwrap(), point);
+        assert!(ec_point(CompositeCurve::P256, &point).is_none());
         let p256: Vec<u8> = [0x04].into_iter().chain([7u8; 64]).collect();
         assert_eq!(
-            ec_point(EcCurve::P256, &ec_point_attribute(&p256).unwrap()).unwrap(),
+            ec_point(CompositeCurve::P256, &ec_point_attribute(&p256).unwrap()).unwrap(),
             p256
         );
+        // P-521's 133-byte point takes a long-form length in its OCTET STRING.
+        let p521: Vec<u8> = [0x04].into_iter().chain([7u8; 132]).collect();
+        let wrapped = ec_point_attribute(&p521).unwrap();
+        assert_eq!(&wrapped[..3], &[0x04, 0x81, 133]);
+        assert_eq!(ec_point(CompositeCurve::P521, &wrapped).unwrap(), p521);
     }
 
     #[test]
@@ -659,10 +714,38 @@ mod tests {
                 "{algorithm}"
             );
         }
-        assert_eq!(
-            curve_from_params(&ec_params(EcCurve::P384)),
-            Some(EcCurve::P384)
-        );
+        for curve in TOKEN_CURVES {
+            assert_eq!(curve_from_params(&ec_params(curve)), Some(curve));
+        }
+    }
+
+    #[test]
+    fn composites_a_token_cannot_hold_are_refused_with_the_reason() {
+        for algorithm in CompositeAlgorithm::ALL {
+            match (algorithm.traditional(), composite_ec_curve(algorithm)) {
+                (qtls_provider::Traditional::Ecdsa { curve, .. }, Ok(held)) => {
+                    assert_eq!(curve, held);
+                    assert!(curve.name().starts_with("P-"));
+                }
+                (
+                    traditional,
+                    Err(Error::CompositeNotInToken {
+                        algorithm: name,
+                        reason,
+                    }),
+                ) => {
+                    assert_eq!(name, algorithm.name());
+                    let family = match traditional {
+                        qtls_provider::Traditional::Ecdsa { .. } => "brainpool",
+                        qtls_provider::Traditional::RsaPss { .. }
+                        | qtls_provider::Traditional::RsaPkcs1v15 { .. } => "RSA",
+                        _ => "EdDSA",
+                    };
+                    assert!(reason.contains(family), "{name}: {reason}");
+                }
+                (traditional, other) => panic!("{traditional:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -3,8 +3,21 @@
 //!
 //! - [`HsmSigningKey`]: a rustls [`SigningKey`](rustls::sign::SigningKey) for ECDSA P-384
 //!   (CKM_ECDSA over a SHA-384 digest), ML-DSA-65/87 (PKCS#11 3.2 CKM_ML_DSA, pure, empty
-//!   context) and composite MLDSA65-ECDSA-P384-SHA512 (both halves in the token, combined as
-//!   draft-ietf-lamps-pq-composite-sigs says), whose private keys never leave the token.
+//!   context) and the composites of draft-ietf-lamps-pq-composite-sigs-19 whose traditional
+//!   half is ECDSA on P-256, P-384 or P-521 (MLDSA44-ECDSA-P256-SHA256,
+//!   MLDSA65-ECDSA-P256-SHA512, MLDSA65-ECDSA-P384-SHA512, MLDSA87-ECDSA-P384-SHA512,
+//!   MLDSA87-ECDSA-P521-SHA512: both halves in the token, combined as the draft says), whose
+//!   private keys never leave the token.
+//!
+//! # What a token can hold
+//!
+//! A composite key is an ML-DSA key and a traditional key under one name, so the token
+//! needs both. Kryoptic (1.5, `pqc`) has ML-DSA, ECDSA on P-256/P-384/P-521, RSA and
+//! EdDSA; SoftHSM2 (2.6) has RSA, ECDSA (brainpool too) and EdDSA but no ML-DSA, so it holds
+//! ECDSA keys only. The other 13 composites are refused with
+//! [`Error::CompositeNotInToken`]: brainpool halves (Kryoptic has no brainpool curves), and
+//! RSA and EdDSA halves, which this crate does not drive yet (an ML-DSA + RSA pair would
+//! also not say whether it is the PSS or the PKCS#1 v1.5 composite).
 //! - [`Hsm`]: the tokens behind the keys: a session pool per token ([`TokenConfig`]), and
 //!   failover to a backup token that is re-probed and taken back when healthy.
 //! - [`HsmTicketer`]: a rustls [`ProducesTickets`](rustls::server::ProducesTickets) whose

@@ -17,7 +17,7 @@ use crate::key::{HsmPublicKey, KeyRef};
 /// |---|---|---|
 /// | ECDSA P-384 (P-256) | ecdsa_secp384r1_sha384 (…256r1_sha256) | CKM_ECDSA over a SHA-384 (SHA-256) digest computed here |
 /// | ML-DSA-44/65/87 | mldsa44/65/87 | CKM_ML_DSA (PKCS#11 3.2), pure, empty context |
-/// | composite MLDSA65-ECDSA-P384-SHA512 (and the other two) | 0x0908 (per [`CodePoints`]) | both halves: CKM_ML_DSA with the composite label as context over M', CKM_ECDSA over SHA-384(M') |
+/// | composite MLDSA65-ECDSA-P384-SHA512 (and the other four with a P-256, P-384 or P-521 half) | 0x0908 (per [`CodePoints`]) | both halves: CKM_ML_DSA with the composite label as context over M', CKM_ECDSA over SHA-384(M') (SHA-256, SHA-512 for the other curves) |
 ///
 /// Composite signatures are assembled exactly as draft-ietf-lamps-pq-composite-sigs §4.2
 /// says (M' computed here, `mldsaSig ‖ DER ecdsaSig`), so they verify with the provider's

@@ -19,12 +19,16 @@ use qtls_provider::{
 use rustls::sign::SigningKey;
 use rustls::SignatureScheme;
 
-const ALGORITHMS: [KeyAlgorithm; 5] = [
+/// Every composite a token can hold (ECDSA halves on P-256, P-384, P-521) and the others.
+const ALGORITHMS: [KeyAlgorithm; 8] = [
     KeyAlgorithm::Ecdsa(EcCurve::P384),
     KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65),
     KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa87),
     KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512),
     KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512),
+    KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256),
+    KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa65EcdsaP256Sha512),
+    KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa87EcdsaP521Sha512),
 ];
 
 /// Verifies `signature` over `message` in software (aws-lc-rs; the composite ML-DSA half with
@@ -194,6 +198,53 @@ fn softhsm_signs_ecdsa_and_names_what_it_lacks() {
         "{error}"
     );
     assert!(admin.public_key(&KeyRef::label(&missing)).is_err());
+}
+
+/// The composites whose traditional half is RSA, EdDSA or brainpool ECDSA are refused, for
+/// generation and import, with the reason, and nothing is left in the token.
+#[test]
+fn composites_a_token_cannot_hold_are_refused_with_the_reason() {
+    let Some(kryoptic) = tokens::kryoptic() else {
+        return;
+    };
+    let admin = admin(&kryoptic, tokens::PRIMARY);
+    let refused: Vec<_> = CompositeAlgorithm::ALL
+        .into_iter()
+        .filter(|alg| !ALGORITHMS.contains(&KeyAlgorithm::Composite(*alg)))
+        .collect();
+    assert_eq!(refused.len(), 13);
+    for alg in refused {
+        let label = tokens::unique("refused");
+        let error = admin
+            .generate(&label, KeyAlgorithm::Composite(alg))
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::CompositeNotInToken { algorithm, .. } if *algorithm == alg.name()),
+            "{}: {error}",
+            alg.name()
+        );
+        assert!(error.to_string().contains("P-521"), "{error}");
+        assert!(matches!(
+            admin.public_key(&KeyRef::label(&label)),
+            Err(Error::KeyNotFound { .. })
+        ));
+    }
+    // Import too (one per family: an RSA-2048, an Ed25519 and a brainpool half).
+    for alg in [
+        CompositeAlgorithm::MlDsa44Rsa2048PssSha256,
+        CompositeAlgorithm::MlDsa44Ed25519Sha512,
+        CompositeAlgorithm::MlDsa65EcdsaBrainpoolP256r1Sha512,
+    ] {
+        let software = KeyPair::generate(KeyAlgorithm::Composite(alg), Backend::AwsLc).unwrap();
+        let label = tokens::unique("refused-import");
+        let error = admin.import(&label, &software).unwrap_err();
+        assert!(
+            matches!(error, Error::CompositeNotInToken { .. }),
+            "{}: {error}",
+            alg.name()
+        );
+        assert!(admin.public_key(&KeyRef::label(&label)).is_err());
+    }
 }
 
 #[test]

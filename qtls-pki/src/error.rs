@@ -251,11 +251,14 @@ impl fmt::Display for Error {
                 f,
                 "the private key does not match the public key of the certificate for {subject:?}"
             ),
-            Self::UnknownProfile(name) => write!(
-                f,
-                "unknown certificate profile {name:?}; known: composite, mldsa65, mldsa87, \
-                 ecdsa-p384"
-            ),
+            Self::UnknownProfile(name) => {
+                let known: Vec<&str> = crate::Profile::ALL.iter().map(|p| p.name()).collect();
+                write!(
+                    f,
+                    "unknown certificate profile {name:?}; known: composite, {}",
+                    known.join(", ")
+                )
+            }
             Self::InvalidOptions(why) => write!(f, "invalid PKI options: {why}"),
             Self::Random => f.write_str("the system random number generator failed"),
             Self::InvalidPublicKey { algorithm, reason } => {

@@ -22,7 +22,7 @@ use crate::revocation::{IndexEntry, RevocationIndex, RevocationReason};
 #[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct PkiOptions {
-    /// The algorithm of every key and signature. Default: [`Profile::Composite`].
+    /// The algorithms of the keys and signatures. Default: [`Profile::COMPOSITE`].
     pub profile: Profile,
     /// The server certificate's SubjectAltName entries: DNS names (`*.` for a wildcard) and
     /// IP addresses. An entry may itself be a comma-separated list. The first host is also
@@ -288,8 +288,11 @@ impl Pki {
             })
         };
         let (ca_end, leaf_end) = (end(options.ca_validity)?, end(options.leaf_validity)?);
-        let algorithm = options.profile.key_algorithm();
-        let generate = |role: &str| {
+        let (ca_algorithm, leaf_algorithm) = (
+            options.profile.key_algorithm(),
+            options.profile.leaf_key_algorithm(),
+        );
+        let generate_as = |role: &str, algorithm| {
             KeyPair::generate(algorithm, options.backend).map_err(|source| Error::Key {
                 context: format!("generating the {role} key ({algorithm})"),
                 source,
@@ -312,6 +315,7 @@ impl Pki {
             builder
         };
 
+        let generate = |role: &str| generate_as(role, ca_algorithm);
         let root_key = generate("root CA")?;
         let root_cert =
             builder(Usage::RootCa, &format!("{org} Root CA"), ca_end).self_signed(&root_key)?;
@@ -339,14 +343,14 @@ impl Pki {
         };
         let issuer = intermediate.as_ref().unwrap_or(&root);
 
-        let server_key = generate("server")?;
+        let server_key = generate_as("server", leaf_algorithm)?;
         let server_cert = leaf_builder(Usage::ServerLeaf, server_name)
             .hosts(&hosts)
             .must_staple(options.must_staple)
             .signed_by(&server_key, issuer)?;
         let server = CertifiedKeyPair::new(server_cert, server_key)?;
 
-        let client_key = generate("client")?;
+        let client_key = generate_as("client", leaf_algorithm)?;
         let client_cert = leaf_builder(Usage::ClientLeaf, PkiOptions::CLIENT_COMMON_NAME)
             .signed_by(&client_key, issuer)?;
         let client = CertifiedKeyPair::new(client_cert, client_key)?;

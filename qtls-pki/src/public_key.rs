@@ -12,7 +12,7 @@ use crate::error::Error;
 /// issues a certificate for when the private key lives in an HSM.
 ///
 /// The bytes are those of the SubjectPublicKeyInfo BIT STRING: the uncompressed EC point for
-/// ECDSA, the raw public key for ML-DSA (RFC 9881), `mldsaPK ‖ point` for composite ML-DSA.
+/// ECDSA, the raw public key for ML-DSA (RFC 9881), `mldsaPK ‖ tradPK` for composite ML-DSA.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubjectPublicKey {
     algorithm: KeyAlgorithm,
@@ -31,7 +31,15 @@ impl SubjectPublicKey {
         let (expected, point) = match algorithm {
             KeyAlgorithm::MlDsa(level) => (level.public_key_len(), None),
             KeyAlgorithm::Composite(alg) => {
-                (alg.public_key_len(), Some(alg.ml_dsa().public_key_len()))
+                // The size table and the traditional component's encoding (draft §4.1).
+                alg.check_public_key(&public_key).map_err(|e| match e {
+                    qtls_provider::Error::InvalidPublicKey { reason, .. } => invalid(reason),
+                    other => invalid(other.to_string()),
+                })?;
+                return Ok(Self {
+                    algorithm,
+                    public_key,
+                });
             }
             KeyAlgorithm::Ecdsa(curve) => (curve.point_len(), Some(0)),
             other => return Err(invalid(format!("{other} keys are not supported"))),

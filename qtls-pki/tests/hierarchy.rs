@@ -50,7 +50,8 @@ fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
 
 fn signature_oid(profile: Profile) -> ObjectIdentifier {
     ObjectIdentifier::new_unwrap(match profile {
-        Profile::Composite => "1.3.6.1.5.5.7.6.46",
+        Profile::COMPOSITE => "1.3.6.1.5.5.7.6.46",
+        Profile::Composite(alg) => return alg.oid(),
         Profile::MlDsa65 => "2.16.840.1.101.3.4.3.18",
         Profile::MlDsa87 => "2.16.840.1.101.3.4.3.19",
         Profile::EcdsaP384 => "1.2.840.10045.4.3.3",
@@ -133,6 +134,21 @@ fn check_profile(profile: Profile) {
         );
         assert_eq!(ski, sha1.as_ref(), "SKI of {}", cert.subject());
         assert_eq!(cert.public_key(), pki_key_of(&pki, cert));
+    }
+    // The TLS keys use the profile's leaf algorithm (a PKCS#1 v1.5 composite's PSS twin).
+    for (pair, algorithm) in [
+        (pki.root(), profile.key_algorithm()),
+        (pki.intermediate(), profile.key_algorithm()),
+        (pki.ocsp_responder(), profile.key_algorithm()),
+        (pki.server(), profile.leaf_key_algorithm()),
+        (pki.client(), profile.leaf_key_algorithm()),
+    ] {
+        assert_eq!(
+            pair.key().algorithm(),
+            algorithm,
+            "{}",
+            pair.certificate().subject()
+        );
     }
     assert_eq!(root.authority_key_identifier(), None);
     assert_eq!(
@@ -326,7 +342,23 @@ fn pki_key_of<'a>(pki: &'a Pki, cert: &Certificate) -> &'a [u8] {
 
 #[test]
 fn composite_hierarchy() {
-    check_profile(Profile::Composite);
+    check_profile(Profile::COMPOSITE);
+}
+
+/// One hierarchy per family of traditional component: the design's RSA-4096 (PSS, and
+/// PKCS#1 v1.5 CAs over PSS leaves), P-521, brainpool, Ed25519, Ed448.
+#[test]
+fn composite_hierarchies_of_every_traditional_family() {
+    for name in [
+        "mldsa65-rsa4096-pss",
+        "mldsa65-rsa4096-pkcs15",
+        "mldsa87-ecdsa-p521",
+        "mldsa65-ecdsa-bp256",
+        "mldsa44-ed25519",
+        "mldsa87-ed448",
+    ] {
+        check_profile(name.parse().unwrap());
+    }
 }
 
 #[test]
@@ -346,7 +378,7 @@ fn ecdsa_p384_hierarchy() {
 
 #[test]
 fn write_and_load_round_trip() {
-    let pki = Pki::generate(&options(Profile::Composite)).unwrap();
+    let pki = Pki::generate(&options(Profile::COMPOSITE)).unwrap();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("qtls-pki-round-trip");
     let _ = std::fs::remove_dir_all(&dir);
     let written = pki.write_to_dir(&dir).unwrap();
@@ -443,7 +475,7 @@ fn loaded_key_signs_verifiable_certificates() {
 /// their names (the issuing CA's are the root's) and a reload knows it is flat.
 #[test]
 fn flat_hierarchy_issues_leaves_from_the_root() {
-    let mut flat = options(Profile::Composite);
+    let mut flat = options(Profile::COMPOSITE);
     flat.flat = true;
     let pki = Pki::generate(&flat).unwrap();
     assert!(pki.is_flat());

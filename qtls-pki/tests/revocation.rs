@@ -172,7 +172,7 @@ fn ca_serial(cert: &Certificate) -> x509_cert::serial_number::SerialNumber {
 
 #[test]
 fn crl_composite() {
-    check_crl(Profile::Composite);
+    check_crl(Profile::COMPOSITE);
 }
 
 #[test]
@@ -307,7 +307,7 @@ fn check_ocsp(profile: Profile) {
 
 #[test]
 fn ocsp_composite() {
-    check_ocsp(Profile::Composite);
+    check_ocsp(Profile::COMPOSITE);
 }
 
 #[test]
@@ -475,7 +475,7 @@ fn write_to_dir_records_issued_certificates_and_keeps_revocations() {
 #[test]
 fn root_crl_lists_the_revoked_intermediate() {
     use qtls_pki::CaLevel;
-    let pki = pki(Profile::Composite);
+    let pki = pki(Profile::COMPOSITE);
     let dir = dir("qtls-pki-root-crl");
     let written = pki.write_to_dir(&dir).unwrap();
     assert!(written.contains(&dir.join(Pki::ROOT_INDEX_FILE)));

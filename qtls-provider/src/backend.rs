@@ -4,8 +4,10 @@ use crate::error::{Error, NameKind};
 
 /// The library that computes ML-KEM and ML-DSA.
 ///
-/// Classical primitives (ECDH, ECDSA, AES-GCM, SHA-2, HKDF) always come from aws-lc-rs;
-/// the backend decides only the post-quantum halves. Both backends produce byte-identical
+/// Classical primitives (ECDH, ECDSA, RSA, Ed25519, AES-GCM, SHA-2, HKDF) always come from
+/// aws-lc-rs, and the composite halves aws-lc-rs lacks (brainpool ECDSA, Ed448, SHAKE256)
+/// from RustCrypto's `bp256`/`bp384`, `ed448-goldilocks` and `shake`; the backend decides
+/// only the post-quantum halves. Both backends produce byte-identical
 /// wire formats, so a client on one and a server on the other interoperate; the tests check
 /// exactly that.
 #[non_exhaustive]

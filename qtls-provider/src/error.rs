@@ -79,6 +79,14 @@ pub enum Error {
     },
     /// The `oqs` backend was requested but the crate was built without the `oqs` feature.
     BackendUnavailable(&'static str),
+    /// A key whose algorithm may sign certificates but not a TLS 1.3 CertificateVerify: the
+    /// RSASSA-PKCS1-v1_5 composites ([draft-reddy-tls-composite-mldsa-10 §3](https://datatracker.ietf.org/doc/html/draft-reddy-tls-composite-mldsa-10#section-3)).
+    NotForCertificateVerify {
+        /// The key's algorithm.
+        algorithm: &'static str,
+        /// The algorithm to issue TLS end-entity keys for instead.
+        instead: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -132,6 +140,12 @@ impl fmt::Display for Error {
             }
             Self::NoKxGroups => f.write_str("provider configuration: no key-exchange groups"),
             Self::Der { what, error } => write!(f, "DER encoding of {what}: {error}"),
+            Self::NotForCertificateVerify { algorithm, instead } => write!(
+                f,
+                "{algorithm} keys cannot sign a TLS 1.3 CertificateVerify (RSASSA-PKCS1-v1_5 \
+                 composites are for certificates only, draft-reddy-tls-composite-mldsa-10 §3): \
+                 give the server or client a {instead} key and certificate"
+            ),
             Self::BackendUnavailable(name) => write!(
                 f,
                 "backend {name} is not compiled in (enable the qtls-provider feature `{name}`)"

@@ -13,7 +13,8 @@ use spki::{AlgorithmIdentifierRef, ObjectIdentifier};
 use zeroize::Zeroizing;
 
 use crate::backend::Backend;
-use crate::composite::{CompositeAlgorithm, CompositeKey, EcCurve, EcdsaKey};
+use crate::composite::{CompositeAlgorithm, CompositeKey};
+use crate::ecdsa::{EcCurve, EcdsaKey};
 use crate::error::Error;
 use crate::mldsa::{MlDsaKey, MlDsaLevel, SEED_LEN};
 
@@ -26,7 +27,7 @@ const ID_EC_PUBLIC_KEY: ObjectIdentifier = const_oid::db::rfc5912::ID_EC_PUBLIC_
 pub enum KeyAlgorithm {
     /// Pure ML-DSA (FIPS 204, RFC 9881).
     MlDsa(MlDsaLevel),
-    /// Composite ML-DSA + ECDSA (draft-ietf-lamps-pq-composite-sigs).
+    /// Composite ML-DSA + a traditional algorithm (draft-ietf-lamps-pq-composite-sigs).
     Composite(CompositeAlgorithm),
     /// ECDSA; certificates are signed with the curve's hash (P-256/SHA-256, P-384/SHA-384).
     Ecdsa(EcCurve),
@@ -62,17 +63,39 @@ impl KeyAlgorithm {
     /// The Q-TLS default: composite MLDSA65-ECDSA-P384-SHA512.
     pub const DEFAULT: Self = Self::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512);
 
-    /// Every algorithm, in the order `--help` texts list them.
-    pub const ALL: [Self; 8] = [
-        Self::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512),
-        Self::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512),
-        Self::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256),
-        Self::MlDsa(MlDsaLevel::MlDsa44),
-        Self::MlDsa(MlDsaLevel::MlDsa65),
-        Self::MlDsa(MlDsaLevel::MlDsa87),
-        Self::Ecdsa(EcCurve::P256),
-        Self::Ecdsa(EcCurve::P384),
-    ];
+    /// Every algorithm, in the order `--help` texts list them: the default, the other
+    /// composites in OID order, ML-DSA, ECDSA.
+    pub const ALL: [Self; 23] = {
+        let mut all = [Self::DEFAULT; 23];
+        let mut i = 0;
+        let mut next = 1;
+        while i < CompositeAlgorithm::ALL.len() {
+            let alg = CompositeAlgorithm::ALL[i];
+            if !matches!(alg, CompositeAlgorithm::MlDsa65EcdsaP384Sha512) {
+                all[next] = Self::Composite(alg);
+                next += 1;
+            }
+            i += 1;
+        }
+        all[18] = Self::MlDsa(MlDsaLevel::MlDsa44);
+        all[19] = Self::MlDsa(MlDsaLevel::MlDsa65);
+        all[20] = Self::MlDsa(MlDsaLevel::MlDsa87);
+        all[21] = Self::Ecdsa(EcCurve::P256);
+        all[22] = Self::Ecdsa(EcCurve::P384);
+        all
+    };
+
+    /// The readable name the CLI lists: `mldsa65-rsa4096-pss`, `mldsa87`, `ecdsa-p384`.
+    pub const fn cli_name(self) -> &'static str {
+        match self {
+            Self::MlDsa(MlDsaLevel::MlDsa44) => "mldsa44",
+            Self::MlDsa(MlDsaLevel::MlDsa65) => "mldsa65",
+            Self::MlDsa(MlDsaLevel::MlDsa87) => "mldsa87",
+            Self::Composite(alg) => alg.cli_name(),
+            Self::Ecdsa(EcCurve::P256) => "ecdsa-p256",
+            Self::Ecdsa(EcCurve::P384) => "ecdsa-p384",
+        }
+    }
 
     /// A human-readable name, e.g. `ML-DSA-65`, `MLDSA65-ECDSA-P384-SHA512`, `ECDSA-P384`.
     pub const fn name(self) -> &'static str {
@@ -146,27 +169,22 @@ impl FromStr for KeyAlgorithm {
             "mldsa44" => Some(Self::MlDsa(MlDsaLevel::MlDsa44)),
             "mldsa65" | "dilithium3" => Some(Self::MlDsa(MlDsaLevel::MlDsa65)),
             "mldsa87" => Some(Self::MlDsa(MlDsaLevel::MlDsa87)),
-            "mldsa65-ecdsa-p384" => Some(Self::DEFAULT),
-            "mldsa87-ecdsa-p384" => {
-                Some(Self::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512))
-            }
-            "mldsa44-ecdsa-p256" => {
-                Some(Self::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256))
-            }
             "p256" | "ecdsa-p256" => Some(Self::Ecdsa(EcCurve::P256)),
             "p384" | "ecdsa-p384" => Some(Self::Ecdsa(EcCurve::P384)),
             _ => None,
         };
         alias
+            .or_else(|| CompositeAlgorithm::from_name(&wanted).map(Self::Composite))
             .or_else(|| {
                 Self::ALL
                     .into_iter()
                     .find(|alg| alg.name().eq_ignore_ascii_case(&wanted))
             })
             .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|alg| alg.cli_name()).collect();
                 Error::UnsupportedAlgorithm(format!(
-                    "{s:?}; known: composite, mldsa44, mldsa65, mldsa87, mldsa65-ecdsa-p384, \
-                     mldsa87-ecdsa-p384, mldsa44-ecdsa-p256, ecdsa-p256, ecdsa-p384"
+                    "{s:?}; known: composite, {}",
+                    known.join(", ")
                 ))
             })
     }
@@ -242,8 +260,9 @@ impl KeyPair {
     /// Loads a PKCS#8 (RFC 5958) private key.
     ///
     /// ML-DSA keys may use any of RFC 9881's forms: `seed`, `expandedKey` or `both` (in which
-    /// case the seed must reproduce the expanded key). Composite keys hold
-    /// `seed ‖ ECPrivateKey` (draft-ietf-lamps-pq-composite-sigs §5.2).
+    /// case the seed must reproduce the expanded key). Composite keys hold `seed ‖ tradSK`
+    /// (draft-ietf-lamps-pq-composite-sigs-19 §4.2), as PKCS#8 v1 or v2 (whose publicKey
+    /// must match).
     pub fn from_pkcs8_der(der: &[u8], backend: Backend) -> Result<Self, Error> {
         let info = pkcs8::PrivateKeyInfo::from_der(der)
             .map_err(|e| Error::InvalidPrivateKey(format!("PKCS#8: {e}")))?;
@@ -258,7 +277,24 @@ impl KeyPair {
                 KeyInner::MlDsa(parse_ml_dsa_private_key(level, backend, info.private_key)?)
             }
             KeyAlgorithm::Composite(alg) => {
-                KeyInner::Composite(CompositeKey::from_raw(alg, backend, info.private_key)?)
+                // draft-ietf-lamps-pq-composite-sigs-19 §5.3: parameters MUST be absent, and
+                // a publicKey, if present, MUST be the composite public key.
+                if info.algorithm.parameters.is_some() {
+                    return Err(Error::InvalidPrivateKey(format!(
+                        "{} AlgorithmIdentifier must have absent parameters",
+                        alg.name()
+                    )));
+                }
+                let key = CompositeKey::from_raw(alg, backend, info.private_key)?;
+                if let Some(public_key) = info.public_key {
+                    if public_key != key.public_key() {
+                        return Err(Error::InvalidPrivateKey(format!(
+                            "the PKCS#8 publicKey is not this {} key's",
+                            alg.name()
+                        )));
+                    }
+                }
+                KeyInner::Composite(key)
             }
             KeyAlgorithm::Ecdsa(curve) => KeyInner::Ecdsa(EcdsaKey::from_der(curve, der)?),
         };
@@ -319,7 +355,7 @@ impl KeyPair {
     }
 
     /// The PKCS#8 v1 encoding: ML-DSA in RFC 9881 `seed` form when the seed is known (else
-    /// `expandedKey`), composite as `seed ‖ ECPrivateKey`, ECDSA with id-ecPublicKey.
+    /// `expandedKey`), composite as `seed ‖ tradSK`, ECDSA with id-ecPublicKey.
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
         match &self.inner {
             KeyInner::MlDsa(key) => {

@@ -5,10 +5,17 @@
 //! - the key-exchange groups **SecP384r1MLKEM1024** (0x11ED) and **X25519MLKEM1024**
 //!   (private-use 0xFE40 by default), beside rustls's X25519MLKEM768, SecP256r1MLKEM768 and
 //!   MLKEM1024 ([`kx_group`]);
-//! - **composite ML-DSA** signatures (draft-ietf-lamps-pq-composite-sigs): MLDSA65-ECDSA-P384-SHA512
-//!   (TLS 0x0908), MLDSA87-ECDSA-P384-SHA512 (0x0909) and MLDSA44-ECDSA-P256-SHA256 (0x0907),
-//!   for both CertificateVerify and certificate chains ([`webpki_algs`]);
-//! - key loading for ML-DSA (seed, expanded or both), composite and ECDSA keys ([`KeyPair`]);
+//! - **composite ML-DSA** signatures: all 18 algorithms of
+//!   [draft-ietf-lamps-pq-composite-sigs-19](https://datatracker.ietf.org/doc/html/draft-ietf-lamps-pq-composite-sigs-19)
+//!   ([`CompositeAlgorithm`]; ML-DSA-44/65/87 with RSASSA-PSS, RSASSA-PKCS1-v1_5, ECDSA on
+//!   P-256/P-384/P-521/brainpoolP256r1/brainpoolP384r1, Ed25519 or Ed448) in certificate
+//!   chains ([`webpki_algs`]), and the 15 that
+//!   [draft-reddy-tls-composite-mldsa-10](https://datatracker.ietf.org/doc/html/draft-reddy-tls-composite-mldsa-10)
+//!   and draft-beck-tls-hybrid-codepoints allow in TLS 1.3 CertificateVerify, under settable
+//!   provisional code points ([`CodePoints`]: MLDSA65-ECDSA-P384-SHA512 is 0x0908, the
+//!   RSASSA-PKCS1-v1_5 composites are X.509 only);
+//! - key loading for ML-DSA (seed, expanded or both), composite (every form the draft allows)
+//!   and ECDSA keys ([`KeyPair`]);
 //! - presets ([`hybrid`], [`pqc_only`], [`compatible`]) and a [`ProviderBuilder`];
 //! - a second backend, liboqs, for ML-KEM and ML-DSA (cargo feature `oqs`, [`Backend`]).
 //!
@@ -29,6 +36,7 @@
 mod backend;
 mod code_points;
 mod composite;
+mod ecdsa;
 mod error;
 mod hybrid;
 mod interned;
@@ -44,7 +52,10 @@ mod verify;
 
 pub use backend::Backend;
 pub use code_points::CodePoints;
-pub use composite::{CompositeAlgorithm, EcCurve};
+pub use composite::{
+    ComponentHash, CompositeAlgorithm, CompositeCurve, EncodedLen, PreHash, Traditional,
+};
+pub use ecdsa::EcCurve;
 pub use error::{Error, NameKind};
 pub use keys::{
     private_key_algorithm_name, private_key_der_from_pem, public_key_algorithm_name, KeyAlgorithm,
@@ -144,7 +155,40 @@ pub mod primitives {
 
     /// ECDSA verification (DER signature, the curve's hash), as the composite ECDSA half does.
     pub fn ecdsa_verify(curve: EcCurve, point: &[u8], message: &[u8], signature: &[u8]) -> bool {
-        crate::composite::ecdsa_verify(curve, point, message, signature)
+        crate::ecdsa::verify(curve, point, message, signature)
+    }
+
+    /// A composite's traditional component alone, for benchmarks and cross-checks: the key
+    /// the composite would hold beside its ML-DSA key.
+    pub struct CompositeTraditionalKey(crate::composite::TradKey);
+
+    impl CompositeTraditionalKey {
+        /// A fresh key of `algorithm`'s traditional component.
+        pub fn generate(algorithm: CompositeAlgorithm) -> Result<Self, Error> {
+            crate::composite::TradKey::generate(algorithm.traditional()).map(Self)
+        }
+
+        /// The public key in the draft's encoding (RSAPublicKey, uncompressed point, raw
+        /// EdDSA key).
+        pub fn public_key(&self) -> Vec<u8> {
+            self.0.public_key()
+        }
+
+        /// Trad.Sign(tradSK, M'), as the composite signs M'.
+        pub fn sign(&self, representative: &[u8]) -> Result<Vec<u8>, Error> {
+            self.0.sign(representative)
+        }
+    }
+
+    /// The traditional half of a composite alone: Trad.Verify(tradPK, M', tradSig) with the
+    /// draft's checks on the key's encoding, for known-answer tests of each component.
+    pub fn composite_traditional_verify(
+        algorithm: CompositeAlgorithm,
+        traditional_public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        crate::composite::traditional_verify(algorithm, traditional_public_key, message, signature)
     }
 
     /// ML-DSA.Verify with a context string on `backend`.

@@ -266,10 +266,22 @@ mod tests {
             .iter()
             .map(|(scheme, _)| *scheme)
             .collect();
-        assert_eq!(schemes.len(), 6);
+        // 15 composites and 3 ML-DSA: the three RSASSA-PKCS1-v1_5 composites verify chains
+        // (`all`) but are never offered for CertificateVerify (draft-reddy-tls-composite-mldsa §3).
+        assert_eq!(schemes.len(), 18);
+        assert_eq!(provider.signature_verification_algorithms.all.len(), 21);
         assert!(schemes
             .iter()
             .all(|s| code_points.is_post_quantum_scheme(*s)));
+        for alg in crate::CompositeAlgorithm::ALL {
+            let scheme = SignatureScheme::from(code_points.composite(alg));
+            assert_eq!(
+                schemes.contains(&scheme),
+                alg.tls_certificate_verify(),
+                "{}",
+                alg.name()
+            );
+        }
         let classical = hybrid()
             .signature_verification_algorithms
             .mapping
@@ -316,10 +328,8 @@ mod tests {
                 .unwrap_err();
             assert_eq!(error, expected, "{bad:#x}: {error}");
         }
-        let twice = CodePoints {
-            mldsa87_ecdsa_p384_sha512: 0x0908,
-            ..CodePoints::DEFAULT
-        };
+        let twice = CodePoints::DEFAULT
+            .with_composite(crate::CompositeAlgorithm::MlDsa87Ed448Shake256, 0x0908);
         assert_eq!(
             ProviderBuilder::new().code_points(twice).build().err(),
             Some(Error::CodePointRepeated(0x0908))

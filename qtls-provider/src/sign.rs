@@ -38,6 +38,13 @@ impl QtlsSigningKey {
 
 impl SigningKey for QtlsSigningKey {
     fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
+        // A composite with RSASSA-PKCS1-v1_5 never signs a CertificateVerify, even if a peer
+        // offers its code point (draft-reddy-tls-composite-mldsa-10 §3).
+        if let KeyAlgorithm::Composite(alg) = self.key.algorithm() {
+            if !alg.tls_certificate_verify() {
+                return None;
+            }
+        }
         offered.contains(&self.scheme).then(|| {
             Box::new(QtlsSigner {
                 key: Arc::clone(&self.key),

@@ -12,7 +12,7 @@ use crate::interned::Interned;
 use crate::mldsa::{self, MlDsaLevel};
 
 /// Composite ML-DSA verification (ctx = "", as in X.509 and TLS 1.3).
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct CompositeVerify {
     pub(crate) algorithm: CompositeAlgorithm,
     pub(crate) backend: Backend,
@@ -86,51 +86,124 @@ impl SignatureVerificationAlgorithm for MlDsaVerify {
     }
 }
 
+/// One verification object per composite algorithm on `backend`, in OID order.
+const fn composite_table(backend: Backend) -> [CompositeVerify; 18] {
+    let mut table = [CompositeVerify {
+        algorithm: CompositeAlgorithm::ALL[0],
+        backend,
+    }; 18];
+    let mut i = 0;
+    while i < 18 {
+        table[i].algorithm = CompositeAlgorithm::ALL[i];
+        i += 1;
+    }
+    table
+}
+
+static AWS_LC: [CompositeVerify; 18] = composite_table(Backend::AwsLc);
+#[cfg(feature = "oqs")]
+static OQS: [CompositeVerify; 18] = composite_table(Backend::Oqs);
+
 /// Verification algorithms, as rustls names its own in `webpki_algs`.
 pub mod webpki_algs {
     use super::*;
 
+    /// The composite algorithm's verification object on aws-lc-rs.
+    pub fn composite(algorithm: CompositeAlgorithm) -> &'static dyn SignatureVerificationAlgorithm {
+        &AWS_LC[algorithm.index()]
+    }
+
+    /// MLDSA44-RSA2048-PSS-SHA256 on aws-lc-rs.
+    pub static MLDSA44_RSA2048_PSS_SHA256: &dyn SignatureVerificationAlgorithm = &AWS_LC[0];
+    /// MLDSA44-RSA2048-PKCS15-SHA256 on aws-lc-rs.
+    pub static MLDSA44_RSA2048_PKCS15_SHA256: &dyn SignatureVerificationAlgorithm = &AWS_LC[1];
+    /// MLDSA44-Ed25519-SHA512 on aws-lc-rs.
+    pub static MLDSA44_ED25519_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[2];
     /// MLDSA44-ECDSA-P256-SHA256 on aws-lc-rs.
-    pub static MLDSA44_ECDSA_P256_SHA256: &dyn SignatureVerificationAlgorithm = &CompositeVerify {
-        algorithm: CompositeAlgorithm::MlDsa44EcdsaP256Sha256,
-        backend: Backend::AwsLc,
-    };
+    pub static MLDSA44_ECDSA_P256_SHA256: &dyn SignatureVerificationAlgorithm = &AWS_LC[3];
+    /// MLDSA65-RSA3072-PSS-SHA512 on aws-lc-rs.
+    pub static MLDSA65_RSA3072_PSS_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[4];
+    /// MLDSA65-RSA3072-PKCS15-SHA512 on aws-lc-rs.
+    pub static MLDSA65_RSA3072_PKCS15_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[5];
+    /// MLDSA65-RSA4096-PSS-SHA512 on aws-lc-rs.
+    pub static MLDSA65_RSA4096_PSS_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[6];
+    /// MLDSA65-RSA4096-PKCS15-SHA512 on aws-lc-rs.
+    pub static MLDSA65_RSA4096_PKCS15_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[7];
+    /// MLDSA65-ECDSA-P256-SHA512 on aws-lc-rs.
+    pub static MLDSA65_ECDSA_P256_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[8];
     /// MLDSA65-ECDSA-P384-SHA512 on aws-lc-rs.
-    pub static MLDSA65_ECDSA_P384_SHA512: &dyn SignatureVerificationAlgorithm = &CompositeVerify {
-        algorithm: CompositeAlgorithm::MlDsa65EcdsaP384Sha512,
-        backend: Backend::AwsLc,
-    };
+    pub static MLDSA65_ECDSA_P384_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[9];
+    /// MLDSA65-ECDSA-brainpoolP256r1-SHA512 on aws-lc-rs.
+    pub static MLDSA65_ECDSA_BRAINPOOLP256R1_SHA512: &dyn SignatureVerificationAlgorithm =
+        &AWS_LC[10];
+    /// MLDSA65-Ed25519-SHA512 on aws-lc-rs.
+    pub static MLDSA65_ED25519_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[11];
     /// MLDSA87-ECDSA-P384-SHA512 on aws-lc-rs.
-    pub static MLDSA87_ECDSA_P384_SHA512: &dyn SignatureVerificationAlgorithm = &CompositeVerify {
-        algorithm: CompositeAlgorithm::MlDsa87EcdsaP384Sha512,
-        backend: Backend::AwsLc,
-    };
+    pub static MLDSA87_ECDSA_P384_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[12];
+    /// MLDSA87-ECDSA-brainpoolP384r1-SHA512 on aws-lc-rs.
+    pub static MLDSA87_ECDSA_BRAINPOOLP384R1_SHA512: &dyn SignatureVerificationAlgorithm =
+        &AWS_LC[13];
+    /// MLDSA87-Ed448-SHAKE256 on aws-lc-rs.
+    pub static MLDSA87_ED448_SHAKE256: &dyn SignatureVerificationAlgorithm = &AWS_LC[14];
+    /// MLDSA87-RSA3072-PSS-SHA512 on aws-lc-rs.
+    pub static MLDSA87_RSA3072_PSS_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[15];
+    /// MLDSA87-RSA4096-PSS-SHA512 on aws-lc-rs.
+    pub static MLDSA87_RSA4096_PSS_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[16];
+    /// MLDSA87-ECDSA-P521-SHA512 on aws-lc-rs.
+    pub static MLDSA87_ECDSA_P521_SHA512: &dyn SignatureVerificationAlgorithm = &AWS_LC[17];
     /// Pure ML-DSA on aws-lc-rs: rustls-webpki's own objects.
     pub use webpki::aws_lc_rs::{ML_DSA_44, ML_DSA_65, ML_DSA_87};
 
-    /// The same algorithms on liboqs.
+    /// The same algorithms with the ML-DSA halves on liboqs.
     #[cfg(feature = "oqs")]
     pub mod oqs {
         use super::*;
 
-        /// MLDSA44-ECDSA-P256-SHA256 on liboqs (ECDSA half on aws-lc-rs).
-        pub static MLDSA44_ECDSA_P256_SHA256: &dyn SignatureVerificationAlgorithm =
-            &CompositeVerify {
-                algorithm: CompositeAlgorithm::MlDsa44EcdsaP256Sha256,
-                backend: Backend::Oqs,
-            };
-        /// MLDSA65-ECDSA-P384-SHA512 on liboqs (ECDSA half on aws-lc-rs).
-        pub static MLDSA65_ECDSA_P384_SHA512: &dyn SignatureVerificationAlgorithm =
-            &CompositeVerify {
-                algorithm: CompositeAlgorithm::MlDsa65EcdsaP384Sha512,
-                backend: Backend::Oqs,
-            };
-        /// MLDSA87-ECDSA-P384-SHA512 on liboqs (ECDSA half on aws-lc-rs).
-        pub static MLDSA87_ECDSA_P384_SHA512: &dyn SignatureVerificationAlgorithm =
-            &CompositeVerify {
-                algorithm: CompositeAlgorithm::MlDsa87EcdsaP384Sha512,
-                backend: Backend::Oqs,
-            };
+        /// The composite algorithm's verification object with its ML-DSA half on liboqs.
+        pub fn composite(
+            algorithm: CompositeAlgorithm,
+        ) -> &'static dyn SignatureVerificationAlgorithm {
+            &OQS[algorithm.index()]
+        }
+
+        /// MLDSA44-RSA2048-PSS-SHA256 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA44_RSA2048_PSS_SHA256: &dyn SignatureVerificationAlgorithm = &OQS[0];
+        /// MLDSA44-RSA2048-PKCS15-SHA256 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA44_RSA2048_PKCS15_SHA256: &dyn SignatureVerificationAlgorithm = &OQS[1];
+        /// MLDSA44-Ed25519-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA44_ED25519_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[2];
+        /// MLDSA44-ECDSA-P256-SHA256 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA44_ECDSA_P256_SHA256: &dyn SignatureVerificationAlgorithm = &OQS[3];
+        /// MLDSA65-RSA3072-PSS-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA65_RSA3072_PSS_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[4];
+        /// MLDSA65-RSA3072-PKCS15-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA65_RSA3072_PKCS15_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[5];
+        /// MLDSA65-RSA4096-PSS-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA65_RSA4096_PSS_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[6];
+        /// MLDSA65-RSA4096-PKCS15-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA65_RSA4096_PKCS15_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[7];
+        /// MLDSA65-ECDSA-P256-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA65_ECDSA_P256_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[8];
+        /// MLDSA65-ECDSA-P384-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA65_ECDSA_P384_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[9];
+        /// MLDSA65-ECDSA-brainpoolP256r1-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA65_ECDSA_BRAINPOOLP256R1_SHA512: &dyn SignatureVerificationAlgorithm =
+            &OQS[10];
+        /// MLDSA65-Ed25519-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA65_ED25519_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[11];
+        /// MLDSA87-ECDSA-P384-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA87_ECDSA_P384_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[12];
+        /// MLDSA87-ECDSA-brainpoolP384r1-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA87_ECDSA_BRAINPOOLP384R1_SHA512: &dyn SignatureVerificationAlgorithm =
+            &OQS[13];
+        /// MLDSA87-Ed448-SHAKE256 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA87_ED448_SHAKE256: &dyn SignatureVerificationAlgorithm = &OQS[14];
+        /// MLDSA87-RSA3072-PSS-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA87_RSA3072_PSS_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[15];
+        /// MLDSA87-RSA4096-PSS-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA87_RSA4096_PSS_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[16];
+        /// MLDSA87-ECDSA-P521-SHA512 on liboqs (traditional half as on aws-lc-rs).
+        pub static MLDSA87_ECDSA_P521_SHA512: &dyn SignatureVerificationAlgorithm = &OQS[17];
         /// ML-DSA-44 on liboqs.
         pub static ML_DSA_44: &dyn SignatureVerificationAlgorithm = &MlDsaVerify {
             level: MlDsaLevel::MlDsa44,
@@ -150,54 +223,28 @@ pub mod webpki_algs {
 }
 
 type Alg = &'static dyn SignatureVerificationAlgorithm;
-type PostQuantumAlgorithms = ([(CompositeAlgorithm, Alg); 3], [(MlDsaLevel, Alg); 3]);
 
-/// The composite and ML-DSA verification objects of `backend`.
-fn post_quantum_algorithms(backend: Backend) -> PostQuantumAlgorithms {
+/// The composite verification object of `backend`.
+fn composite_algorithm(backend: Backend, algorithm: CompositeAlgorithm) -> Alg {
     match backend {
         #[cfg(feature = "oqs")]
-        Backend::Oqs => (
-            [
-                (
-                    CompositeAlgorithm::MlDsa44EcdsaP256Sha256,
-                    webpki_algs::oqs::MLDSA44_ECDSA_P256_SHA256,
-                ),
-                (
-                    CompositeAlgorithm::MlDsa65EcdsaP384Sha512,
-                    webpki_algs::oqs::MLDSA65_ECDSA_P384_SHA512,
-                ),
-                (
-                    CompositeAlgorithm::MlDsa87EcdsaP384Sha512,
-                    webpki_algs::oqs::MLDSA87_ECDSA_P384_SHA512,
-                ),
-            ],
-            [
-                (MlDsaLevel::MlDsa44, webpki_algs::oqs::ML_DSA_44),
-                (MlDsaLevel::MlDsa65, webpki_algs::oqs::ML_DSA_65),
-                (MlDsaLevel::MlDsa87, webpki_algs::oqs::ML_DSA_87),
-            ],
-        ),
-        _ => (
-            [
-                (
-                    CompositeAlgorithm::MlDsa44EcdsaP256Sha256,
-                    webpki_algs::MLDSA44_ECDSA_P256_SHA256,
-                ),
-                (
-                    CompositeAlgorithm::MlDsa65EcdsaP384Sha512,
-                    webpki_algs::MLDSA65_ECDSA_P384_SHA512,
-                ),
-                (
-                    CompositeAlgorithm::MlDsa87EcdsaP384Sha512,
-                    webpki_algs::MLDSA87_ECDSA_P384_SHA512,
-                ),
-            ],
-            [
-                (MlDsaLevel::MlDsa44, webpki_algs::ML_DSA_44),
-                (MlDsaLevel::MlDsa65, webpki_algs::ML_DSA_65),
-                (MlDsaLevel::MlDsa87, webpki_algs::ML_DSA_87),
-            ],
-        ),
+        Backend::Oqs => webpki_algs::oqs::composite(algorithm),
+        _ => webpki_algs::composite(algorithm),
+    }
+}
+
+/// The ML-DSA verification object of `backend`.
+fn ml_dsa_algorithm(backend: Backend, level: MlDsaLevel) -> Alg {
+    match (backend, level) {
+        #[cfg(feature = "oqs")]
+        (Backend::Oqs, MlDsaLevel::MlDsa44) => webpki_algs::oqs::ML_DSA_44,
+        #[cfg(feature = "oqs")]
+        (Backend::Oqs, MlDsaLevel::MlDsa65) => webpki_algs::oqs::ML_DSA_65,
+        #[cfg(feature = "oqs")]
+        (Backend::Oqs, MlDsaLevel::MlDsa87) => webpki_algs::oqs::ML_DSA_87,
+        (_, MlDsaLevel::MlDsa44) => webpki_algs::ML_DSA_44,
+        (_, MlDsaLevel::MlDsa65) => webpki_algs::ML_DSA_65,
+        (_, MlDsaLevel::MlDsa87) => webpki_algs::ML_DSA_87,
     }
 }
 
@@ -227,17 +274,24 @@ pub(crate) fn supported_algorithms(
 fn build_table(
     (backend, code_points, policy): (Backend, CodePoints, SignaturePolicy),
 ) -> WebPkiSupportedAlgorithms {
-    let (composites, ml_dsas) = post_quantum_algorithms(backend);
     let mut all: Vec<Alg> = Vec::new();
     let mut mapping: Vec<(SignatureScheme, &'static [Alg])> = Vec::new();
-    for (algorithm, verify) in composites {
+    for algorithm in CompositeAlgorithm::ALL {
+        let verify = composite_algorithm(backend, algorithm);
+        // Chains signed with every composite verify ...
         all.push(verify);
-        mapping.push((
-            SignatureScheme::from(code_points.composite(algorithm)),
-            Box::leak(Box::new([verify])),
-        ));
+        // ... but the RSASSA-PKCS1-v1_5 ones are never offered in signature_algorithms,
+        // so a CertificateVerify using one is refused as unadvertised (illegal_parameter),
+        // as draft-reddy-tls-composite-mldsa-10 §3 requires.
+        if algorithm.tls_certificate_verify() {
+            mapping.push((
+                SignatureScheme::from(code_points.composite(algorithm)),
+                Box::leak(Box::new([verify])),
+            ));
+        }
     }
-    for (level, verify) in ml_dsas {
+    for level in MlDsaLevel::ALL {
+        let verify = ml_dsa_algorithm(backend, level);
         all.push(verify);
         let scheme = code_points.scheme_for(crate::KeyAlgorithm::MlDsa(level));
         mapping.push((scheme, Box::leak(Box::new([verify]))));

@@ -6,22 +6,24 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use qtls_provider::{primitives, webpki_algs, Backend, CompositeAlgorithm, KeyAlgorithm, KeyPair};
-use rustls::pki_types::SignatureVerificationAlgorithm;
+use qtls_provider::{
+    primitives, webpki_algs, Backend, CompositeAlgorithm, KeyAlgorithm, KeyPair, Traditional,
+};
 
-fn webpki_alg(algorithm: CompositeAlgorithm) -> &'static dyn SignatureVerificationAlgorithm {
-    match algorithm {
-        CompositeAlgorithm::MlDsa44EcdsaP256Sha256 => webpki_algs::MLDSA44_ECDSA_P256_SHA256,
-        CompositeAlgorithm::MlDsa65EcdsaP384Sha512 => webpki_algs::MLDSA65_ECDSA_P384_SHA512,
-        CompositeAlgorithm::MlDsa87EcdsaP384Sha512 => webpki_algs::MLDSA87_ECDSA_P384_SHA512,
-        other => panic!("{other:?}"),
-    }
+fn webpki_alg(
+    algorithm: CompositeAlgorithm,
+) -> &'static dyn rustls::pki_types::SignatureVerificationAlgorithm {
+    webpki_algs::composite(algorithm)
 }
 
 #[test]
 fn composite_verification_refuses_points_that_are_not_uncompressed() {
     let message = b"composite point forms";
+    // Every composite with an ECDSA half: the NIST curves on aws-lc, brainpool on RustCrypto.
     for algorithm in CompositeAlgorithm::ALL {
+        if !matches!(algorithm.traditional(), Traditional::Ecdsa { .. }) {
+            continue;
+        }
         let key = KeyPair::generate(KeyAlgorithm::Composite(algorithm), Backend::AwsLc).unwrap();
         let signature = key.sign(message).unwrap();
         let public_key = key.public_key().to_vec();

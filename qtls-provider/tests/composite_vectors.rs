@@ -1,6 +1,7 @@
-//! The LAMPS composite-signature vectors (../shared/vectors/composite/testvectors.json,
-//! read by path: `QTLS_SHARED_DIR`, default `../shared` beside the workspace). Where they are
-//! absent the test says so and passes, except with `CI=true`, where it fails.
+//! The LAMPS composite-signature vectors (../shared/vectors/composite/testvectors.json of
+//! draft-ietf-lamps-pq-composite-sigs-14 to -19, read by path: `QTLS_SHARED_DIR`, default
+//! `../shared` beside the workspace): all 18 composites and the 3 pure ML-DSA entries. Where
+//! they are absent the test says so and passes, except with `CI=true`, where it fails.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -24,33 +25,66 @@ struct Vector {
     tc_id: String,
     pk: String,
     x5c: String,
+    sk: String,
     sk_pkcs8: String,
     s: String,
     #[serde(rename = "sWithContext")]
     s_with_context: String,
 }
 
-enum Supported {
+#[derive(Clone, Copy, Debug)]
+enum Algorithm {
     Composite(CompositeAlgorithm),
     MlDsa(MlDsaLevel),
 }
 
-fn supported(tc_id: &str) -> Option<Supported> {
-    Some(match tc_id {
-        "id-MLDSA44-ECDSA-P256-SHA256" => {
-            Supported::Composite(CompositeAlgorithm::MlDsa44EcdsaP256Sha256)
+impl Algorithm {
+    /// Every tcId of the file maps to one of ours: an unknown one fails the test.
+    fn of(tc_id: &str) -> Self {
+        if let Some(alg) = CompositeAlgorithm::from_name(tc_id) {
+            return Self::Composite(alg);
         }
-        "id-MLDSA65-ECDSA-P384-SHA512" => {
-            Supported::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512)
+        let level = MlDsaLevel::ALL
+            .into_iter()
+            .find(|level| tc_id == format!("id-{}", level.name()))
+            .unwrap_or_else(|| panic!("{tc_id} is not an algorithm Q-TLS implements"));
+        Self::MlDsa(level)
+    }
+
+    fn verify(self, backend: Backend, pk: &[u8], m: &[u8], ctx: &[u8], sig: &[u8]) -> bool {
+        match self {
+            Self::Composite(alg) => primitives::composite_verify(alg, backend, pk, m, ctx, sig),
+            Self::MlDsa(level) => primitives::ml_dsa_verify(level, backend, pk, m, ctx, sig),
         }
-        "id-MLDSA87-ECDSA-P384-SHA512" => {
-            Supported::Composite(CompositeAlgorithm::MlDsa87EcdsaP384Sha512)
+    }
+
+    fn webpki(self, backend: Backend) -> &'static dyn SignatureVerificationAlgorithm {
+        match (self, backend) {
+            #[cfg(feature = "oqs")]
+            (Self::Composite(alg), Backend::Oqs) => webpki_algs::oqs::composite(alg),
+            #[cfg(feature = "oqs")]
+            (Self::MlDsa(level), Backend::Oqs) => match level {
+                MlDsaLevel::MlDsa44 => webpki_algs::oqs::ML_DSA_44,
+                MlDsaLevel::MlDsa65 => webpki_algs::oqs::ML_DSA_65,
+                MlDsaLevel::MlDsa87 => webpki_algs::oqs::ML_DSA_87,
+            },
+            (Self::Composite(alg), _) => webpki_algs::composite(alg),
+            (Self::MlDsa(level), _) => match level {
+                MlDsaLevel::MlDsa44 => webpki_algs::ML_DSA_44,
+                MlDsaLevel::MlDsa65 => webpki_algs::ML_DSA_65,
+                MlDsaLevel::MlDsa87 => webpki_algs::ML_DSA_87,
+            },
         }
-        "id-ML-DSA-44" => Supported::MlDsa(MlDsaLevel::MlDsa44),
-        "id-ML-DSA-65" => Supported::MlDsa(MlDsaLevel::MlDsa65),
-        "id-ML-DSA-87" => Supported::MlDsa(MlDsaLevel::MlDsa87),
-        _ => return None,
-    })
+    }
+
+    /// Where the ML-DSA part of a signature and of a public key ends.
+    fn ml_dsa_lens(self) -> (usize, usize) {
+        let level = match self {
+            Self::Composite(alg) => alg.ml_dsa(),
+            Self::MlDsa(level) => level,
+        };
+        (level.signature_len(), level.public_key_len())
+    }
 }
 
 fn load() -> Option<Vectors> {
@@ -62,52 +96,19 @@ fn b64(s: &str) -> Vec<u8> {
     B64.decode(s).unwrap()
 }
 
-fn verify(
-    supported: &Supported,
-    backend: Backend,
-    pk: &[u8],
-    m: &[u8],
-    ctx: &[u8],
-    sig: &[u8],
-) -> bool {
-    match supported {
-        Supported::Composite(alg) => primitives::composite_verify(*alg, backend, pk, m, ctx, sig),
-        Supported::MlDsa(level) => primitives::ml_dsa_verify(*level, backend, pk, m, ctx, sig),
-    }
-}
-
-fn webpki_alg(
-    supported: &Supported,
-    backend: Backend,
-) -> &'static dyn SignatureVerificationAlgorithm {
-    match (supported, backend) {
-        #[cfg(feature = "oqs")]
-        (Supported::Composite(alg), Backend::Oqs) => match alg {
-            CompositeAlgorithm::MlDsa44EcdsaP256Sha256 => {
-                webpki_algs::oqs::MLDSA44_ECDSA_P256_SHA256
-            }
-            CompositeAlgorithm::MlDsa65EcdsaP384Sha512 => {
-                webpki_algs::oqs::MLDSA65_ECDSA_P384_SHA512
-            }
-            _ => webpki_algs::oqs::MLDSA87_ECDSA_P384_SHA512,
-        },
-        #[cfg(feature = "oqs")]
-        (Supported::MlDsa(level), Backend::Oqs) => match level {
-            MlDsaLevel::MlDsa44 => webpki_algs::oqs::ML_DSA_44,
-            MlDsaLevel::MlDsa65 => webpki_algs::oqs::ML_DSA_65,
-            MlDsaLevel::MlDsa87 => webpki_algs::oqs::ML_DSA_87,
-        },
-        (Supported::Composite(alg), _) => match alg {
-            CompositeAlgorithm::MlDsa44EcdsaP256Sha256 => webpki_algs::MLDSA44_ECDSA_P256_SHA256,
-            CompositeAlgorithm::MlDsa65EcdsaP384Sha512 => webpki_algs::MLDSA65_ECDSA_P384_SHA512,
-            _ => webpki_algs::MLDSA87_ECDSA_P384_SHA512,
-        },
-        (Supported::MlDsa(level), _) => match level {
-            MlDsaLevel::MlDsa44 => webpki_algs::ML_DSA_44,
-            MlDsaLevel::MlDsa65 => webpki_algs::ML_DSA_65,
-            MlDsaLevel::MlDsa87 => webpki_algs::ML_DSA_87,
-        },
-    }
+#[test]
+fn the_file_covers_all_18_composites_and_3_ml_dsa() {
+    let Some(vectors) = load() else { return };
+    let composites: Vec<CompositeAlgorithm> = vectors
+        .tests
+        .iter()
+        .filter_map(|v| match Algorithm::of(&v.tc_id) {
+            Algorithm::Composite(alg) => Some(alg),
+            Algorithm::MlDsa(_) => None,
+        })
+        .collect();
+    assert_eq!(composites, CompositeAlgorithm::ALL.to_vec());
+    assert_eq!(vectors.tests.len(), 21);
 }
 
 #[test]
@@ -116,68 +117,85 @@ fn signatures_verify_and_flipped_bits_in_either_half_fail() {
     let (m, ctx) = (b64(&vectors.m), b64(&vectors.ctx));
     let mut checked = 0;
     for vector in &vectors.tests {
-        let Some(alg) = supported(&vector.tc_id) else {
-            continue;
-        };
+        let alg = Algorithm::of(&vector.tc_id);
         let pk = b64(&vector.pk);
+        let (ml_dsa_sig_len, _) = alg.ml_dsa_lens();
         for (sig, ctx) in [
             (b64(&vector.s), &b""[..]),
             (b64(&vector.s_with_context), &ctx[..]),
         ] {
+            if let Algorithm::Composite(composite) = alg {
+                assert!(
+                    composite.split_signature(&sig).is_some(),
+                    "{}",
+                    vector.tc_id
+                );
+            }
             for &backend in Backend::available() {
                 assert!(
-                    verify(&alg, backend, &pk, &m, ctx, &sig),
+                    alg.verify(backend, &pk, &m, ctx, &sig),
                     "{} on {backend}",
                     vector.tc_id
                 );
-                // The first byte is in the ML-DSA half; the last is in the ECDSA half (or
-                // the end of the ML-DSA signature for pure ML-DSA).
-                for index in [0, sig.len() / 2, sig.len() - 1] {
+                // Both ends of the ML-DSA half, the start and the end of the traditional
+                // half (for pure ML-DSA: the end of its signature).
+                for index in [0, ml_dsa_sig_len - 1, ml_dsa_sig_len, sig.len() - 1] {
+                    let Some(byte) = sig.get(index) else { continue };
                     let mut bad = sig.clone();
-                    bad[index] ^= 0x01;
+                    bad[index] = byte ^ 0x01;
                     assert!(
-                        !verify(&alg, backend, &pk, &m, ctx, &bad),
-                        "{} bit {index} on {backend}",
+                        !alg.verify(backend, &pk, &m, ctx, &bad),
+                        "{} bit in byte {index} on {backend}",
                         vector.tc_id
                     );
                 }
-                assert!(!verify(&alg, backend, &pk, b"another message", ctx, &sig));
+                assert!(!alg.verify(backend, &pk, b"another message", ctx, &sig));
+                assert!(!alg.verify(backend, &pk, &m, b"another context", &sig));
             }
         }
         checked += 1;
     }
-    assert_eq!(checked, 6, "expected 3 composite and 3 ML-DSA vectors");
+    assert_eq!(checked, 21, "expected 18 composite and 3 ML-DSA vectors");
 }
 
 #[test]
-fn composite_halves_fail_independently() {
+fn tampered_public_key_halves_and_truncated_signatures_fail() {
     let Some(vectors) = load() else { return };
     let m = b64(&vectors.m);
     for vector in &vectors.tests {
-        let Some(alg @ Supported::Composite(composite)) = supported(&vector.tc_id) else {
+        let alg @ Algorithm::Composite(composite) = Algorithm::of(&vector.tc_id) else {
             continue;
         };
         let pk = b64(&vector.pk);
         let sig = b64(&vector.s);
-        let ml_dsa_len = composite.ml_dsa().signature_len();
-        for index in [5, ml_dsa_len - 1, ml_dsa_len + 10] {
-            let mut bad = sig.clone();
-            bad[index] ^= 0x80;
-            for &backend in Backend::available() {
+        let (ml_dsa_sig_len, ml_dsa_pk_len) = alg.ml_dsa_lens();
+        for &backend in Backend::available() {
+            // A byte inside each half of the public key (for RSA, inside the modulus).
+            for index in [5, ml_dsa_pk_len - 1, ml_dsa_pk_len + 20, pk.len() - 8] {
+                let mut bad_pk = pk.clone();
+                bad_pk[index] ^= 0x10;
                 assert!(
-                    !verify(&alg, backend, &pk, &m, b"", &bad),
-                    "{} byte {index}",
+                    !alg.verify(backend, &bad_pk, &m, b"", &sig),
+                    "{} public-key byte {index} on {backend}",
                     vector.tc_id
                 );
             }
-        }
-        // A truncated ECDSA half and a swapped public-key half are invalid too.
-        for &backend in Backend::available() {
-            assert!(!verify(&alg, backend, &pk, &m, b"", &sig[..ml_dsa_len + 8]));
-            let mut bad_pk = pk.clone();
-            let last = bad_pk.len() - 1;
-            bad_pk[last] ^= 0x01;
-            assert!(!verify(&alg, backend, &bad_pk, &m, b"", &sig));
+            // The public key with either half swapped for another vector's of the same shape
+            // is caught by the checks above; a cut or lengthened key is invalid outright.
+            for len in [pk.len() - 1, pk.len() + 1, ml_dsa_pk_len] {
+                let mut resized = pk.clone();
+                resized.resize(len, 0);
+                assert!(!alg.verify(backend, &resized, &m, b"", &sig));
+                assert!(composite.check_public_key(&resized).is_err());
+            }
+            // A truncated traditional half, a traditional half alone, an ML-DSA half alone.
+            assert!(!alg.verify(backend, &pk, &m, b"", &sig[..ml_dsa_sig_len + 8]));
+            assert!(!alg.verify(backend, &pk, &m, b"", &sig[..sig.len() - 1]));
+            assert!(!alg.verify(backend, &pk, &m, b"", &sig[..ml_dsa_sig_len]));
+            assert!(!alg.verify(backend, &pk, &m, b"", &sig[ml_dsa_sig_len..]));
+            let mut longer = sig.clone();
+            longer.push(0);
+            assert!(!alg.verify(backend, &pk, &m, b"", &longer));
         }
     }
 }
@@ -187,9 +205,7 @@ fn self_signed_certificates_verify_through_the_webpki_algorithm_objects() {
     let Some(vectors) = load() else { return };
     let mut checked = 0;
     for vector in &vectors.tests {
-        let Some(alg) = supported(&vector.tc_id) else {
-            continue;
-        };
+        let alg = Algorithm::of(&vector.tc_id);
         let cert = x509_cert::Certificate::from_der(&b64(&vector.x5c)).unwrap();
         let tbs = cert.tbs_certificate.to_der().unwrap();
         let spki_key = cert
@@ -200,7 +216,7 @@ fn self_signed_certificates_verify_through_the_webpki_algorithm_objects() {
         let signature = cert.signature.raw_bytes();
         assert_eq!(spki_key, b64(&vector.pk).as_slice());
         for &backend in Backend::available() {
-            let verifier = webpki_alg(&alg, backend);
+            let verifier = alg.webpki(backend);
             let sig_alg_der = cert.signature_algorithm.to_der().unwrap();
             // rustls-webpki compares the AlgorithmIdentifier's contents (without the SEQUENCE).
             assert_eq!(
@@ -209,9 +225,16 @@ fn self_signed_certificates_verify_through_the_webpki_algorithm_objects() {
                 "{}",
                 vector.tc_id
             );
+            let spki_alg_der = cert
+                .tbs_certificate
+                .subject_public_key_info
+                .algorithm
+                .to_der()
+                .unwrap();
+            assert_eq!(&spki_alg_der[2..], verifier.public_key_alg_id().as_ref());
             verifier
                 .verify_signature(spki_key, &tbs, signature)
-                .unwrap();
+                .unwrap_or_else(|_| panic!("{} on {backend}", vector.tc_id));
             let mut bad = tbs.clone();
             let last = bad.len() - 1;
             bad[last] ^= 1;
@@ -221,29 +244,50 @@ fn self_signed_certificates_verify_through_the_webpki_algorithm_objects() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 6);
+    assert_eq!(checked, 21);
 }
 
 #[test]
-fn private_keys_load_reproduce_the_public_key_and_sign() {
+fn private_keys_load_reproduce_the_public_key_and_export_byte_for_byte() {
     let Some(vectors) = load() else { return };
+    let (m, ctx) = (b64(&vectors.m), b64(&vectors.ctx));
     for vector in &vectors.tests {
-        let Some(alg) = supported(&vector.tc_id) else {
-            continue;
-        };
+        let alg = Algorithm::of(&vector.tc_id);
         let pkcs8 = b64(&vector.sk_pkcs8);
         let pk = b64(&vector.pk);
+        if let Algorithm::Composite(composite) = alg {
+            // sk_pkcs8 is PKCS#8 v1 around the raw key `sk` (seed ‖ tradSK).
+            let info = pkcs8::PrivateKeyInfo::from_der(&pkcs8).unwrap();
+            assert_eq!(info.private_key, b64(&vector.sk).as_slice());
+            assert_eq!(info.algorithm.oid, composite.oid());
+            assert!(composite.public_key_len().admits(pk.len(), 0));
+            assert!(composite
+                .private_key_len()
+                .admits(info.private_key.len(), 32));
+        }
         for &backend in Backend::available() {
             let key = KeyPair::from_pkcs8_der(&pkcs8, backend).unwrap();
             assert_eq!(key.public_key(), pk.as_slice(), "{}", vector.tc_id);
-            let sig = key.sign(b"round trip").unwrap();
-            let ctx_sig = key.sign_with_context(b"round trip", b"ctx").unwrap();
-            for &verifier in Backend::available() {
-                assert!(verify(&alg, verifier, &pk, b"round trip", b"", &sig));
-                assert!(verify(&alg, verifier, &pk, b"round trip", b"ctx", &ctx_sig));
-                assert!(!verify(&alg, verifier, &pk, b"round trip", b"", &ctx_sig));
+            // The canonical export is the vector's own encoding, for every composite.
+            if let Algorithm::Composite(_) = alg {
+                assert_eq!(
+                    key.to_pkcs8_der().unwrap().as_slice(),
+                    pkcs8.as_slice(),
+                    "{}",
+                    vector.tc_id
+                );
             }
-            // Export and re-import gives the same key.
+            // Our signatures verify under the vector's public key, on every backend.
+            let sig = key.sign(&m).unwrap();
+            let ctx_sig = key.sign_with_context(&m, &ctx).unwrap();
+            for &verifier in Backend::available() {
+                assert!(alg.verify(verifier, &pk, &m, b"", &sig), "{}", vector.tc_id);
+                assert!(alg.verify(verifier, &pk, &m, &ctx, &ctx_sig));
+                assert!(!alg.verify(verifier, &pk, &m, b"", &ctx_sig));
+                alg.webpki(verifier)
+                    .verify_signature(&pk, &m, &sig)
+                    .unwrap();
+            }
             let again = KeyPair::from_pkcs8_der(&key.to_pkcs8_der().unwrap(), backend).unwrap();
             assert_eq!(again.public_key(), pk.as_slice());
         }

@@ -195,7 +195,7 @@ impl ParsedCert {
             .collect()
     }
 
-    /// Refuses a composite public key whose ECDSA point is not uncompressed ([draft-ietf-lamps-pq-composite-sigs](https://datatracker.ietf.org/doc/draft-ietf-lamps-pq-composite-sigs/)).
+    /// Refuses a composite public key of a length or component form the draft forbids (an EC point not uncompressed, an RSA key not a bare RSAPublicKey of the exact size: [draft-ietf-lamps-pq-composite-sigs-19 §4.1](https://datatracker.ietf.org/doc/html/draft-ietf-lamps-pq-composite-sigs-19#section-4.1)).
     pub(crate) fn check_public_key(&self) -> Result<(), Error> {
         let oid = self
             .cert

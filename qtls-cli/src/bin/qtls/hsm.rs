@@ -98,8 +98,11 @@ pub(crate) struct KeygenArgs {
     /// The key's label (CKA_LABEL).
     #[arg(long, required_unless_present = "uri")]
     label: Option<String>,
-    /// mldsa65, mldsa87, ecdsa-p384, composite (MLDSA65-ECDSA-P384-SHA512), ...
-    #[arg(long, default_value = "composite")]
+    /// The key's algorithm, by its readable name (default mldsa65-ecdsa-p384, also spelled
+    /// `composite`). A token holds a composite key as its two halves; it must offer both
+    /// mechanisms (Kryoptic does for ML-DSA with ECDSA on P-256/P-384, SoftHSM2 has no
+    /// ML-DSA).
+    #[arg(long, default_value = "mldsa65-ecdsa-p384", value_parser = crate::names::KeyAlgorithmParser)]
     alg: KeyAlgorithm,
     /// Also write the public key (SubjectPublicKeyInfo PEM) here.
     #[arg(long)]

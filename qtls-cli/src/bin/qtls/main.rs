@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod client_cmd;
 mod hsm;
+mod names;
 mod report;
 mod revocation;
 mod scan;
@@ -75,8 +76,13 @@ struct PkiInitArgs {
     /// Output directory (created if missing).
     #[arg(long)]
     dir: PathBuf,
-    /// composite (MLDSA65-ECDSA-P384-SHA512), mldsa65, mldsa87 or ecdsa-p384.
-    #[arg(long, default_value = "composite")]
+    /// The algorithms of the keys and certificates: a composite ML-DSA algorithm of
+    /// draft-ietf-lamps-pq-composite-sigs-19 by its readable name (default
+    /// mldsa65-ecdsa-p384, also spelled `composite`), or mldsa65, mldsa87, ecdsa-p384. With
+    /// an RSASSA-PKCS1-v1_5 composite (*-pkcs15) the CAs and the OCSP responder sign with it
+    /// and the TLS server and client keys are the RSASSA-PSS composite of the same sizes:
+    /// TLS 1.3 may not sign with PKCS#1 v1.5 (draft-reddy-tls-composite-mldsa-10 §3).
+    #[arg(long, default_value = "mldsa65-ecdsa-p384", value_parser = names::ProfileParser)]
     profile: Profile,
     /// Server names and addresses, comma-separated.
     #[arg(long, default_value = "localhost,127.0.0.1", value_delimiter = ',')]

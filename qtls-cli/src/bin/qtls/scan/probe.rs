@@ -307,9 +307,11 @@ pub(super) fn probed_schemes(code_points: &CodePoints) -> Vec<SignatureScheme> {
         SignatureScheme::ML_DSA_65,
         SignatureScheme::ML_DSA_87,
     ];
+    // The RSASSA-PKCS1-v1_5 composites never sign a CertificateVerify: nothing to probe.
     schemes.extend(
         CompositeAlgorithm::ALL
             .iter()
+            .filter(|alg| alg.tls_certificate_verify())
             .map(|alg| SignatureScheme::from(code_points.composite(*alg))),
     );
     schemes.extend([
