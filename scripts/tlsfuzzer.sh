@@ -101,7 +101,11 @@ wanted="${TLSFUZZER_SCRIPTS:-}"
 sigalgs_common="ecdsa_secp384r1_sha384 ecdsa_secp256r1_sha256 ecdsa_secp521r1_sha512 ed25519"
 sigalgs_common+=" rsa_pss_rsae_sha512 rsa_pss_rsae_sha384 rsa_pss_rsae_sha256"
 sigalgs_common+=" rsa_pkcs1_sha512 rsa_pkcs1_sha384 rsa_pkcs1_sha256"
-qtls_sigalgs="9+7 9+8 9+9 mldsa44 mldsa65 mldsa87 $sigalgs_common"
+# The server's CertificateRequest: the 15 composites TLS may use (0x0907-0x0909 and the
+# private-use 0xFF25-0xFF36 of qtls_provider::CodePoints, in the provider's order), pure
+# ML-DSA, then the classical schemes.
+qtls_sigalgs="255+37 255+39 9+7 255+41 255+43 255+45 9+8 255+47 255+48 9+9 255+50 255+51"
+qtls_sigalgs+=" 255+52 255+53 255+54 mldsa44 mldsa65 mldsa87 $sigalgs_common"
 rustls_sigalgs="$sigalgs_common mldsa44 mldsa65 mldsa87"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/qtls-tlsfuzzer.XXXXXX")
