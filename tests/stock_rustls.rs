@@ -134,9 +134,17 @@ fn every_flight_has_the_same_length_with_either_provider() {
         .filter(|s| !schemes(&stock).contains(s))
         .collect();
     assert!(schemes(&stock).iter().all(|s| schemes(&qtls).contains(s)));
+    // The composites a TLS 1.3 CertificateVerify may use (all but the three
+    // RSASSA-PKCS1-v1_5 ones), at their default code points, in the provider's order.
+    let composites: Vec<u16> = qtls_provider::CompositeAlgorithm::ALL
+        .into_iter()
+        .filter(|alg| alg.tls_certificate_verify())
+        .map(|alg| alg.default_code_point())
+        .collect();
+    assert_eq!(composites.len(), 15);
     assert_eq!(
         extra.iter().map(|s| u16::from(*s)).collect::<Vec<_>>(),
-        [0x0907, 0x0908, 0x0909],
+        composites,
         "{extra:?}"
     );
     let mut qtls_client = stock_both.clone();
