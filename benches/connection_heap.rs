@@ -27,54 +27,26 @@ use std::alloc::System;
 use std::process::Command;
 use std::sync::Arc;
 
-use qtls_provider::{Backend, KeyAlgorithm, MlDsaLevel, Preset, ProviderBuilder};
+use qtls_provider::{KeyAlgorithm, MlDsaLevel};
 use qtls_test_support::handshake as inproc;
-use qtls_test_support::pki::{server_identity, ServerIdentity};
-use rustls::client::Resumption;
+use qtls_test_support::pki::server_identity;
+use qtls_test_support::stock::{
+    full_handshake_configs as configs, qtls_provider, stock_provider, GROUP,
+};
 use rustls::crypto::CryptoProvider;
-use rustls::server::NoServerSessionStorage;
-use rustls::{ClientConfig, ServerConfig};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-const GROUP: &str = "X25519MLKEM768";
 const PROVIDERS: [&str; 2] = ["stock", "qtls"];
 
 fn provider(name: &str) -> Arc<CryptoProvider> {
     match name {
-        "stock" => {
-            let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-            provider.cipher_suites =
-                vec![rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_256_GCM_SHA384];
-            provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519MLKEM768];
-            Arc::new(provider)
-        }
-        "qtls" => Arc::new(
-            ProviderBuilder::new()
-                .preset(Preset::Hybrid)
-                .backend(Backend::AwsLc)
-                .kx_groups(vec![
-                    qtls_provider::group_by_name(GROUP, Backend::AwsLc).unwrap()
-                ])
-                .build()
-                .unwrap(),
-        ),
+        "stock" => stock_provider(),
+        "qtls" => qtls_provider(),
         other => panic!("unknown provider {other:?}"),
     }
-}
-
-fn configs(
-    identity: &ServerIdentity,
-    provider: Arc<CryptoProvider>,
-) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
-    let mut server = inproc::server_config(identity, Arc::clone(&provider));
-    server.session_storage = Arc::new(NoServerSessionStorage {});
-    server.send_tls13_tickets = 0;
-    let mut client = inproc::client_config(identity, provider);
-    client.resumption = Resumption::disabled();
-    (Arc::new(client), Arc::new(server))
 }
 
 fn vm_rss_kb() -> u64 {

@@ -53,12 +53,11 @@ use clock::{BenchClock, Ratio};
 use criterion::{criterion_group, criterion_main, Criterion};
 use qtls_provider::{Backend, CompositeAlgorithm, KeyAlgorithm, Preset, ProviderBuilder};
 use qtls_test_support::pki::{server_identity, ServerIdentity};
-use rustls::client::Resumption;
+use qtls_test_support::stock::{full_handshake_configs as configs, Configs};
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::NoServerSessionStorage;
 use rustls::sign::SigningKey;
-use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+use rustls::{ClientConnection, ServerConnection};
 
 const GROUP: &str = "SecP384r1MLKEM1024";
 const COMPOSITE: CompositeAlgorithm = CompositeAlgorithm::MlDsa65EcdsaP384Sha512;
@@ -182,17 +181,6 @@ impl ProviderCrypto {
         let signer = self.key.choose_scheme(&[scheme]).unwrap();
         black_box(signer.sign(black_box(&self.message)).unwrap());
     }
-}
-
-type Configs = (Arc<ClientConfig>, Arc<ServerConfig>);
-
-fn configs(identity: &ServerIdentity, provider: Arc<CryptoProvider>) -> Configs {
-    let mut server = inproc::server_config(identity, Arc::clone(&provider));
-    server.session_storage = Arc::new(NoServerSessionStorage {});
-    server.send_tls13_tickets = 0;
-    let mut client = inproc::client_config(identity, provider);
-    client.resumption = Resumption::disabled();
-    (Arc::new(client), Arc::new(server))
 }
 
 /// One full handshake; the time on a CPU of the server connection's calls.

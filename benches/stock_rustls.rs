@@ -37,48 +37,12 @@ use std::time::Duration;
 
 use clock::{BenchClock, Ratio};
 use criterion::{criterion_group, criterion_main, Criterion};
-use qtls_provider::{Backend, KeyAlgorithm, MlDsaLevel, Preset, ProviderBuilder};
-use qtls_test_support::pki::{server_identity, ServerIdentity};
-use rustls::client::Resumption;
-use rustls::crypto::CryptoProvider;
-use rustls::server::NoServerSessionStorage;
-use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
-
-const GROUP: &str = "X25519MLKEM768";
-
-/// rustls's own aws-lc-rs provider, narrowed to the configuration.
-fn stock_provider() -> Arc<CryptoProvider> {
-    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-    provider.cipher_suites =
-        vec![rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_256_GCM_SHA384];
-    provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519MLKEM768];
-    Arc::new(provider)
-}
-
-/// Q-TLS's Hybrid preset (TLS 1.3, TLS13_AES_256_GCM_SHA384 only) with the same one group.
-fn qtls_provider() -> Arc<CryptoProvider> {
-    Arc::new(
-        ProviderBuilder::new()
-            .preset(Preset::Hybrid)
-            .backend(Backend::AwsLc)
-            .kx_groups(vec![
-                qtls_provider::group_by_name(GROUP, Backend::AwsLc).unwrap()
-            ])
-            .build()
-            .unwrap(),
-    )
-}
-
-type Configs = (Arc<ClientConfig>, Arc<ServerConfig>);
-
-fn configs(identity: &ServerIdentity, provider: Arc<CryptoProvider>) -> Configs {
-    let mut server = inproc::server_config(identity, Arc::clone(&provider));
-    server.session_storage = Arc::new(NoServerSessionStorage {});
-    server.send_tls13_tickets = 0;
-    let mut client = inproc::client_config(identity, provider);
-    client.resumption = Resumption::disabled();
-    (Arc::new(client), Arc::new(server))
-}
+use qtls_provider::{KeyAlgorithm, MlDsaLevel};
+use qtls_test_support::pki::server_identity;
+use qtls_test_support::stock::{
+    full_handshake_configs as configs, qtls_provider, stock_provider, Configs, GROUP,
+};
+use rustls::{ClientConnection, ServerConnection};
 
 /// One full handshake; the time on a CPU of the server connection's calls in it.
 fn handshake((client_config, server_config): &Configs) -> Duration {

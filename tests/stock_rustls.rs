@@ -8,34 +8,12 @@
 
 use std::sync::Arc;
 
-use qtls_provider::{Backend, KeyAlgorithm, MlDsaLevel, Preset, ProviderBuilder};
+use qtls_provider::{KeyAlgorithm, MlDsaLevel};
 use qtls_test_support::handshake as inproc;
 use qtls_test_support::pki::{server_identity, ServerIdentity};
+use qtls_test_support::stock::{qtls_provider, stock_provider, GROUP};
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ServerConfig};
-
-const GROUP: &str = "X25519MLKEM768";
-
-fn stock_provider() -> Arc<CryptoProvider> {
-    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-    provider.cipher_suites =
-        vec![rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_256_GCM_SHA384];
-    provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519MLKEM768];
-    Arc::new(provider)
-}
-
-fn qtls_provider() -> Arc<CryptoProvider> {
-    Arc::new(
-        ProviderBuilder::new()
-            .preset(Preset::Hybrid)
-            .backend(Backend::AwsLc)
-            .kx_groups(vec![
-                qtls_provider::group_by_name(GROUP, Backend::AwsLc).unwrap()
-            ])
-            .build()
-            .unwrap(),
-    )
-}
 
 /// Who sent a flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

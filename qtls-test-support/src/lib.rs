@@ -16,6 +16,7 @@ pub mod openssl;
 pub mod pki;
 pub mod process;
 pub mod redis;
+pub mod stock;
 pub mod tokens;
 pub mod vectors;
 
