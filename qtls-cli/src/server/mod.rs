@@ -93,10 +93,11 @@ impl Server {
         for (chain, key) in &settings.certificates {
             qtls::sessions::check_private_file(key, "private key")?;
             let mut identity = Identity::from_pem_files(chain, key, &provider, &settings.tls)?;
+            // The whole chain, as read, for stapling; what is served may be the leaf alone.
+            chains.push(identity.certified_key.cert.clone());
             if settings.omit_intermediates {
                 identity = identity.without_intermediates();
             }
-            chains.push(read_certificates(chain)?);
             served.push(Arc::new(ServedCertificate::new(
                 chain.display().to_string(),
                 Arc::clone(&identity.certified_key),
