@@ -112,6 +112,11 @@ fi
 [ -z "$QTLS_SOFTHSM_MODULE" ] || say "SoftHSM2: $QTLS_SOFTHSM_MODULE"
 say "shared:   $QTLS_SHARED_DIR$([ -d "$QTLS_SHARED_DIR" ] || echo ' (missing)')"
 
+# A fresh CI machine gains nothing from incremental compilation, and its cache would take
+# gigabytes of a disk the build already shares with the fuzz targets.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+say "disk:     $(df -h --output=avail "$root" | tail -n 1 | tr -d ' ') free for target/"
+
 # 3. Redis for the fleet tests, stopped however the run ends.
 redis_dir=$(mktemp -d "${TMPDIR:-/tmp}/qtls-test-redis.XXXXXX")
 trap 'scripts/redis.sh stop "$redis_dir"' EXIT
@@ -159,6 +164,8 @@ if [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ] && cargo +nightly --version >/dev/nu
 elif [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ]; then
   say "no nightly toolchain: fuzz targets not run (their corpora are replayed by cargo test)"
 fi
+
+say "disk:     $(df -h --output=avail "$root" | tail -n 1 | tr -d ' ') free before the tests"
 
 # 7. The tests (last, so that the run ends with cargo test's summary).
 cargo test --workspace --all-features --locked "$@"
