@@ -17,6 +17,8 @@
 //! | `qtls+staple-ca` | the same, the responses signed by the intermediate CA itself (a smaller staple) |
 //! | `openssl` | `openssl s_server -tls1_3 -www -groups SecP384r1MLKEM1024 -cert ... -cert_chain ... -key ...` |
 //! | `qtls-composite` | `qtls` with a composite MLDSA65-ECDSA-P384 chain (`qtls pki init --profile composite`) |
+//! | `qtls-no-sessions` | `qtls` with `--session-store off`: no sessions stored, no tickets sent, as the s2n-tls server |
+//! | `s2n` | AWS's s2n-tls (`bench-peers/s2n-server`: the `s2n-tls` crate on tokio, policy `default_pq`), built here on demand; left out with a message if it cannot be built |
 //!
 //! all but `qtls-composite` with the same ML-DSA-65 leaf and intermediate (`qtls pki init
 //! --profile mldsa65`), and the same clients, offering only SecP384r1MLKEM1024 (each server's
@@ -39,6 +41,16 @@
 //!   `openssl` (whichever run), so that the composite server is compared with `openssl
 //!   s_server` on ML-DSA-65 under the same client.
 //!
+//! What the runtime adds (issue #13 part 4), in every round:
+//! - in process, the server side of the same handshakes (`inproc.rs`: the same chain, key,
+//!   preset, memory store and tickets, records moved through memory, the server's calls timed
+//!   on a CPU), full and resumed, as many of each as connections per server;
+//! - `qtls`'s resumed handshakes: a block of `qtls client --reconnect` processes (a full
+//!   handshake, then a resumed one) and a block of plain `qtls client` processes, in
+//!   alternating order; the difference per process is the resumed connection's CPU.
+//! The report divides each process's CPU per handshake by the in-process figure of its round
+//! (target for `qtls`: ≤ 1.5, full and resumed) and `qtls` by `s2n` (target ≤ 1.00).
+//!
 //! The server's CPU time (user + system, all threads) is read from the kernel's per-thread
 //! accounting (`/proc/PID/task/*/schedstat`, ns) before and after, and divided by the number
 //! of connections; so is the number of times its threads were put on a CPU (schedstat's
@@ -56,12 +68,20 @@
 
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+mod clients;
+mod inproc;
+mod process;
+mod s2n;
+
 use std::fmt::Write as _;
-use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use clients::{Client, QtlsClient};
+use process::{
+    check, cpu_model, env_number, free_port, git_commit, kernel, load_average, max, median, min,
+    openssl_binary, openssl_version, pooled_us, strip_ansi, Cpu, Process, Sample,
+};
 
 const GROUP: &str = "SecP384r1MLKEM1024";
 /// The server OpenSSL cannot talk to (no composite signatures): `qtls client` measures it.
@@ -69,8 +89,12 @@ const COMPOSITE: &str = "qtls-composite";
 /// The servers `qtls client` connects to, taking turns, when they run.
 const QTLS_CLIENT_SERVERS: [&str; 3] = [COMPOSITE, "qtls", "openssl"];
 const WARMUP: usize = 20;
-/// Linux's USER_HZ (the unit of /proc/PID/stat's utime and stime).
-const TICK_NS: u64 = 10_000_000;
+/// AWS's s2n-tls (bench-peers/s2n-server), the server the issue sets `qtls server` against.
+const S2N: &str = "s2n";
+/// `qtls` without sessions or tickets, like the s2n-tls server.
+const NO_SESSIONS: &str = "qtls-no-sessions";
+/// The server whose resumed handshakes are measured (with `qtls client --reconnect`).
+const RESUMED: &str = "qtls";
 
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
@@ -190,8 +214,13 @@ fn main() {
         .map(String::from)
     };
     let any = ["--policy", "any"].map(String::from);
-    let configurations: [(&'static str, &[String]); 6] = [
+    let configurations: [(&'static str, &[String]); 7] = [
         ("qtls", &any),
+        // What s2n-server does: no session store, no tickets.
+        (
+            NO_SESSIONS,
+            &["--policy", "any", "--session-store", "off"].map(String::from),
+        ),
         // The same server again: the A/A ratio shows how far two identical processes differ.
         ("qtls-again", &any),
         ("qtls+gate", &["--policy", "pq-required"].map(String::from)),
@@ -218,6 +247,20 @@ fn main() {
         .arg(pki.join("server.key"));
     if wanted("openssl") {
         servers.push(Process::spawn("openssl", &mut s_server, dir, openssl_port));
+    }
+    if wanted(S2N) {
+        match s2n::build(dir) {
+            Some(binary) => {
+                let port = free_port();
+                let mut cmd = s2n::command(&binary, &pki, port);
+                servers.push(Process::spawn(S2N, &mut cmd, dir, port));
+            }
+            // Named explicitly, it must run; in the default set it may be missing.
+            None => assert!(
+                selected.is_none(),
+                "QTLS_BENCH_SERVERS names s2n, which did not build"
+            ),
+        }
     }
     let spawned = Instant::now();
     assert!(!servers.is_empty(), "QTLS_BENCH_SERVERS selects no server");
@@ -282,6 +325,12 @@ fn main() {
         }
     }
 
+    let resumed_server = servers.iter().position(|s| s.name == RESUMED);
+    if let Some(index) = resumed_server {
+        qtls_client.check_resumes(&servers[index]);
+    }
+    let baseline = inproc::Baseline::new(&pki);
+
     let load_before = load_average();
     let started = Instant::now();
     for &index in &s_client_servers {
@@ -305,6 +354,9 @@ fn main() {
     let mut results: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
     let mut stime_results: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
     let mut qtls_results: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
+    let mut inproc_full = Vec::new();
+    let mut inproc_resumed = Vec::new();
+    let mut process_resumed = Vec::new();
     for round in 0..rounds {
         // s_client: the servers take turns connection by connection, so that whatever else
         // the machine does falls on all of them alike; each one's CPU over the round is its
@@ -351,6 +403,34 @@ fn main() {
                 if sample.precise { "" } else { " (ticks)" }
             );
             qtls_results[index].push(sample);
+        }
+        // What the runtime adds: the same handshakes in process, and resumed handshakes of
+        // `qtls server` (each `qtls client --reconnect` makes a full handshake and a resumed
+        // one; the full-only block beside it, in alternating order, is subtracted).
+        inproc_full.push(baseline.full_us(connections));
+        inproc_resumed.push(baseline.resumed_us(connections));
+        if let Some(index) = resumed_server {
+            let server = &servers[index];
+            let mut full_only = 0;
+            let mut with_resumed = 0;
+            for block in 0..2 {
+                let before = Cpu::read(server.pid());
+                if (block + round) % 2 == 0 {
+                    qtls_client.connect_loop(server, connections);
+                    full_only = Cpu::read(server.pid()).since(&before).cpu_ns;
+                } else {
+                    qtls_client.resume_loop(server, connections);
+                    with_resumed = Cpu::read(server.pid()).since(&before).cpu_ns;
+                }
+            }
+            let resumed_us =
+                with_resumed.saturating_sub(full_only) as f64 / 1000.0 / connections as f64;
+            eprintln!(
+                "round {round} {RESUMED:<12} resumed: {resumed_us:.0} µs/handshake; in process: \
+                 full {:.0}, resumed {:.0} µs/handshake",
+                inproc_full[round], inproc_resumed[round]
+            );
+            process_resumed.push(resumed_us);
         }
         // s_time runs for a time, one server after the other (in a rotating order).
         let turns = s_client_servers.len();
@@ -482,6 +562,19 @@ fn main() {
     let position = |name: &str| names.iter().position(|n| *n == name);
     let ratios = [
         ("qtls / openssl", "qtls", "openssl", Some(0.40)),
+        ("qtls / s2n", "qtls", S2N, Some(1.00)),
+        (
+            "qtls-no-sessions / s2n (the same work)",
+            NO_SESSIONS,
+            S2N,
+            None,
+        ),
+        (
+            "qtls / qtls-no-sessions (two sessions stored and ticketed)",
+            "qtls",
+            NO_SESSIONS,
+            None,
+        ),
         ("qtls+gate / qtls", "qtls+gate", "qtls", Some(1.03)),
         ("qtls+staple / qtls", "qtls+staple", "qtls", Some(1.03)),
         (
@@ -545,6 +638,14 @@ fn main() {
             .unwrap();
         }
     }
+    write_runtime_table(
+        &mut report,
+        &names,
+        &results,
+        &inproc_full,
+        &inproc_resumed,
+        &process_resumed,
+    );
     writeln!(
         report,
         "\nIdle servers over 1 s: {}.",
@@ -588,420 +689,71 @@ fn main() {
     }
 }
 
-/// One measurement: server CPU over some connections.
-#[derive(Clone, Copy, Debug)]
-struct Sample {
-    cpu_ns: u64,
-    /// Times the server's threads were put on a CPU (schedstat's third field).
-    slices: u64,
-    connections: usize,
-    /// From schedstat (ns) rather than 10 ms ticks.
-    precise: bool,
-}
-
-impl Sample {
-    fn per_handshake_us(&self) -> f64 {
-        self.cpu_ns as f64 / 1000.0 / self.connections.max(1) as f64
-    }
-
-    fn slices_per_handshake(&self) -> f64 {
-        self.slices as f64 / self.connections.max(1) as f64
-    }
-}
-
-fn pooled_us(samples: &[Sample]) -> f64 {
-    let cpu: u64 = samples.iter().map(|s| s.cpu_ns).sum();
-    let connections: usize = samples.iter().map(|s| s.connections).sum();
-    cpu as f64 / 1000.0 / connections.max(1) as f64
-}
-
-/// A process's CPU time as the kernel accounts it.
-struct Cpu {
-    /// Its threads and each one's /proc/PID/task/TID/schedstat: ns on a CPU, and how many
-    /// times it was put on one.
-    threads: Vec<(u32, u64, u64)>,
-    /// utime + stime from /proc/PID/stat (whole process, 10 ms ticks).
-    ticks: u64,
-}
-
-impl Cpu {
-    /// The CPU time from `before` to this reading (connections left at 0): per thread, so a
-    /// thread that started in between counts whole. A thread that exited in between takes
-    /// its last moments with it: then the sample is marked imprecise and the process's
-    /// 10 ms ticks are used if they say more.
-    fn since(&self, before: &Self) -> Sample {
-        let (mut cpu_ns, mut slices) = (0, 0);
-        for (tid, ns, count) in &self.threads {
-            let (start_ns, start_count) = before
-                .threads
-                .iter()
-                .find(|(t, _, _)| t == tid)
-                .map_or((0, 0), |(_, ns, count)| (*ns, *count));
-            cpu_ns += ns.saturating_sub(start_ns);
-            slices += count.saturating_sub(start_count);
-        }
-        let precise = before
-            .threads
-            .iter()
-            .all(|(tid, _, _)| self.threads.iter().any(|(t, _, _)| t == tid));
-        if !precise {
-            cpu_ns = cpu_ns.max((self.ticks - before.ticks) * TICK_NS);
-        }
-        Sample {
-            cpu_ns,
-            slices,
-            connections: 0,
-            precise,
-        }
-    }
-
-    fn read(pid: u32) -> Self {
-        let mut threads = Vec::new();
-        for entry in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task") {
-            let entry = entry.unwrap();
-            let Ok(tid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
+/// What the runtime adds: each process's CPU per handshake over the in-process server side
+/// of the same handshake, measured in the same round (target ≤ 1.5 for `qtls`).
+fn write_runtime_table(
+    report: &mut String,
+    names: &[&str],
+    results: &[Vec<Sample>],
+    inproc_full: &[f64],
+    inproc_resumed: &[f64],
+    process_resumed: &[f64],
+) {
+    let ratio_row =
+        |report: &mut String, label: &str, process: &[f64], inproc: &[f64], target: Option<f64>| {
+            if process.is_empty() || inproc.is_empty() {
+                return;
+            }
+            let per_round: Vec<f64> = process.iter().zip(inproc).map(|(p, i)| p / i).collect();
+            let med = median(&per_round);
+            let verdict = match target {
+                Some(t) if med <= t => "meets",
+                Some(_) => "misses",
+                None => "reported",
             };
-            if let Ok(stat) = std::fs::read_to_string(entry.path().join("schedstat")) {
-                let mut fields = stat
-                    .split_whitespace()
-                    .map(|n| n.parse::<u64>().unwrap_or(0));
-                let ns = fields.next().unwrap_or(0);
-                let count = fields.nth(1).unwrap_or(0);
-                threads.push((tid, ns, count));
-            }
-        }
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        Self { threads, ticks }
-    }
-}
-
-/// The benchmark's client: OpenSSL offering only [`GROUP`].
-struct Client {
-    openssl: PathBuf,
-    conf: PathBuf,
-    ca: PathBuf,
-}
-
-impl Client {
-    fn s_client(&self, port: u16) -> Command {
-        let mut cmd = Command::new(&self.openssl);
-        cmd.env("OPENSSL_CONF", &self.conf)
-            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
-            .args(["-servername", "localhost", "-groups", GROUP])
-            .args(["-status", "-verify_return_error"])
-            .arg("-CAfile")
-            .arg(&self.ca)
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn s_client_output(&self, port: u16) -> String {
-        let out = self.s_client(port).output().expect("openssl s_client");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "s_client failed:\n{text}");
-        text
-    }
-
-    /// `n` sequential full handshakes, each by a new s_client process.
-    fn s_client_loop(&self, port: u16, n: usize) {
-        for _ in 0..n {
-            let status = self
-                .s_client(port)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("openssl s_client");
-            assert!(status.success(), "s_client to port {port} failed: {status}");
-        }
-    }
-
-    /// As many full handshakes as s_time makes in `seconds`; returns how many.
-    fn s_time(&self, port: u16, seconds: usize) -> usize {
-        let out = Command::new(&self.openssl)
-            .env("OPENSSL_CONF", &self.conf)
-            .args(["s_time", "-connect", &format!("127.0.0.1:{port}")])
-            .args(["-new", "-time", &seconds.to_string()])
-            .stdin(Stdio::null())
-            .output()
-            .expect("openssl s_time");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "s_time failed: {text}");
-        text.lines()
-            .find_map(|line| {
-                line.split_once(" connections in ")
-                    .and_then(|(n, _)| n.trim().parse().ok())
-            })
-            .unwrap_or_else(|| panic!("no connection count in s_time's output:\n{text}"))
-    }
-}
-
-/// `qtls client`: the client of the composite server and of the servers it is compared with
-/// (OpenSSL has no composite signatures), one process per connection, sending `GET /`.
-struct QtlsClient {
-    qtls: PathBuf,
-    ca: PathBuf,
-    composite_ca: PathBuf,
-}
-
-impl QtlsClient {
-    fn command(&self, server: &Process) -> Command {
-        let ca = if server.name == COMPOSITE {
-            &self.composite_ca
-        } else {
-            &self.ca
+            writeln!(
+                report,
+                "| {label} | {:.0} | {:.0} | {} | {med:.2} | {:.2}–{:.2} | {verdict} |",
+                median(process),
+                median(inproc),
+                target.map_or("–".to_string(), |t| format!("≤ {t:.2}")),
+                min(&per_round),
+                max(&per_round),
+            )
+            .unwrap();
         };
-        let mut cmd = Command::new(&self.qtls);
-        cmd.args(["client", "--connect", &format!("127.0.0.1:{}", server.port)])
-            .args(["--servername", "localhost", "--group", GROUP])
-            .arg("--ca")
-            .arg(ca)
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// One connection with `--json`, checked: the group, the signature scheme (composite for
-    /// the composite server, ML-DSA-65 for the others) and an HTTP answer.
-    fn check(&self, server: &Process) -> serde_json::Value {
-        let out = self
-            .command(server)
-            .arg("--json")
-            .output()
-            .expect("qtls client");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "{}: qtls client failed:\n{text}",
-            server.name
-        );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{}: {e}:\n{text}", server.name));
-        assert_eq!(
-            report["group"].as_str(),
-            Some(GROUP),
-            "{}: {text}",
-            server.name
-        );
-        let scheme = report["signature_scheme"].as_str().unwrap_or_default();
-        let expected = if server.name == COMPOSITE {
-            scheme.contains("MLDSA65") && scheme.contains("ECDSA")
-        } else {
-            scheme == "ML_DSA_65"
-        };
-        assert!(
-            expected,
-            "{}: signature scheme {scheme:?}:\n{text}",
-            server.name
-        );
-        assert!(report["http_status"].is_string(), "{}: {text}", server.name);
-        report
-    }
-
-    /// `n` sequential full handshakes, each by a new `qtls client` process.
-    fn connect_loop(&self, server: &Process, n: usize) {
-        for _ in 0..n {
-            let status = self
-                .command(server)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("qtls client");
-            assert!(
-                status.success(),
-                "qtls client to {} failed: {status}",
-                server.name
-            );
+    writeln!(
+        report,
+        "\nWhat the runtime adds: server CPU per handshake of each process (s_client; resumed: \
+         `qtls client --reconnect` less `qtls client`) over the in-process server side of the \
+         same handshake (`qtls::server_config`, the same chain and key, a memory store, two \
+         tickets), medians over rounds.\n\n\
+         | process / in process | process µs | in process µs | target | median ratio | range | verdict |\n\
+         |---|---:|---:|---:|---:|---|---|"
+    )
+    .unwrap();
+    for (index, name) in names.iter().enumerate() {
+        if *name == COMPOSITE {
+            continue;
         }
+        let process: Vec<f64> = results[index]
+            .iter()
+            .map(Sample::per_handshake_us)
+            .collect();
+        let target = (*name == "qtls").then_some(1.5);
+        ratio_row(
+            report,
+            &format!("`{name}` full / in process"),
+            &process,
+            inproc_full,
+            target,
+        );
     }
-}
-
-/// A server (or responder) process, killed when dropped; its output goes to a log file.
-struct Process {
-    name: &'static str,
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Process {
-    fn spawn(name: &'static str, cmd: &mut Command, dir: &Path, port: u16) -> Self {
-        let log = dir.join(format!("{}.log", name.replace('+', "-")));
-        let file = File::create(&log).unwrap();
-        cmd.stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let mut process = Self {
-            name,
-            child,
-            port,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            process.assert_running();
-            assert!(Instant::now() < deadline, "{name} did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        process
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!(
-                "{} exited with {status}:\n{}",
-                self.name,
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn check(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    ratio_row(
+        report,
+        &format!("`{RESUMED}` resumed / in process"),
+        process_resumed,
+        inproc_resumed,
+        Some(1.5),
     );
-}
-
-fn env_number(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.parse().unwrap_or_else(|e| panic!("{var}={v}: {e}")))
-        .unwrap_or(default)
-}
-
-/// `QTLS_OPENSSL`, else what scripts/openssl.sh prints (it builds OpenSSL 4 once).
-fn openssl_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("QTLS_OPENSSL").filter(|p| !p.is_empty()) {
-        return PathBuf::from(path);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/openssl.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("scripts/openssl.sh");
-    assert!(out.status.success(), "scripts/openssl.sh failed");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-/// The 1-, 5- and 15-minute load averages.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-fn openssl_version(openssl: &Path, conf: &Path) -> String {
-    Command::new(openssl)
-        .env("OPENSSL_CONF", conf)
-        .arg("version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-/// HEAD, and whether tracked files differed from it (the binary was built from them).
-fn git_commit() -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
-    };
-    let head = git(&["rev-parse", "--short", "HEAD"]);
-    if git(&["status", "--porcelain", "--untracked-files=no"]).is_empty() {
-        head
-    } else {
-        format!("{head} (with uncommitted changes)")
-    }
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn sorted(values: &[f64]) -> Vec<f64> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v
-}
-
-fn median(values: &[f64]) -> f64 {
-    let v = sorted(values);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-fn min(values: &[f64]) -> f64 {
-    sorted(values).first().copied().unwrap_or(f64::NAN)
-}
-
-fn max(values: &[f64]) -> f64 {
-    sorted(values).last().copied().unwrap_or(f64::NAN)
 }
