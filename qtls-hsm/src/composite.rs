@@ -161,7 +161,8 @@ impl Edwards {
         }
     }
 
-    /// The DER PrintableString curve name PKCS #11 v3.0 §2.3.5 also allows in CKA_EC_PARAMS.
+    /// The DER PrintableString curve name (`curveName`) PKCS #11 v3.0 and later also allow in
+    /// an Edwards key's CKA_EC_PARAMS.
     fn curve_name(self) -> &'static [u8] {
         match self {
             Self::Ed25519 => b"\x13\x0cedwards25519",
@@ -336,25 +337,36 @@ pub(crate) fn pair(
     level: MlDsaLevel,
     found: FoundTraditional,
 ) -> Result<CompositeAlgorithm, String> {
-    if let FoundTraditional::Rsa { padding: None, .. } = found {
-        return Err(format!(
-            "the {} key's CKA_ALLOWED_MECHANISMS does not record whether it is the PSS or the \
-             PKCS#1 v1.5 composite (it must be exactly CKM_RSA_PKCS_PSS or exactly CKM_RSA_PKCS)",
-            found.describe()
-        ));
-    }
-    CompositeAlgorithm::ALL
-        .into_iter()
-        .find(|alg| {
+    let find = |found: FoundTraditional| {
+        CompositeAlgorithm::ALL.into_iter().find(|alg| {
             alg.ml_dsa() == level && token_traditional(*alg).is_ok_and(|trad| trad.found() == found)
         })
-        .ok_or_else(|| {
-            format!(
-                "{} + {} is not a composite algorithm of draft-ietf-lamps-pq-composite-sigs",
-                level.name(),
+    };
+    if let FoundTraditional::Rsa {
+        bits,
+        padding: None,
+    } = found
+    {
+        let with = |padding| FoundTraditional::Rsa {
+            bits,
+            padding: Some(padding),
+        };
+        if find(with(RsaPadding::Pss)).is_some() || find(with(RsaPadding::Pkcs1v15)).is_some() {
+            return Err(format!(
+                "the {} key's CKA_ALLOWED_MECHANISMS does not record whether it is the PSS or \
+                 the PKCS#1 v1.5 composite (it must be exactly CKM_RSA_PKCS_PSS or exactly \
+                 CKM_RSA_PKCS)",
                 found.describe()
-            )
-        })
+            ));
+        }
+    }
+    find(found).ok_or_else(|| {
+        format!(
+            "{} + {} is not a composite algorithm of draft-ietf-lamps-pq-composite-sigs",
+            level.name(),
+            found.describe()
+        )
+    })
 }
 
 /// Trad.Sign(tradSK, M') in the token ([draft-ietf-lamps-pq-composite-sigs-19 §3.2](https://datatracker.ietf.org/doc/html/draft-ietf-lamps-pq-composite-sigs-19#section-3.2)),
@@ -485,6 +497,9 @@ mod tests {
         assert!(pair(MlDsaLevel::MlDsa65, rsa(2048, Some(RsaPadding::Pss))).is_err());
         let reason = pair(MlDsaLevel::MlDsa65, rsa(4096, None)).unwrap_err();
         assert!(reason.contains("CKA_ALLOWED_MECHANISMS"), "{reason}");
+        // Unrecorded, but no composite with either padding anyway.
+        let reason = pair(MlDsaLevel::MlDsa87, rsa(2048, None)).unwrap_err();
+        assert!(reason.contains("ML-DSA-87 + RSA-2048 is not"), "{reason}");
         assert_eq!(
             pair(MlDsaLevel::MlDsa65, rsa(4096, Some(RsaPadding::Pkcs1v15))),
             Ok(CompositeAlgorithm::MlDsa65Rsa4096Pkcs15Sha512)
