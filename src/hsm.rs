@@ -141,11 +141,23 @@ pub struct HsmServing {
 }
 
 /// A chain and a key in a token as an [`Identity`]; fails when the chain's leaf is not the
-/// key's.
+/// key's, or the key is an RSASSA-PKCS1-v1_5 composite, which signs certificates only
+/// ([draft-reddy-tls-composite-mldsa-10 §3](https://datatracker.ietf.org/doc/html/draft-reddy-tls-composite-mldsa-10#section-3)).
 pub fn identity(
     chain: Vec<rustls_pki_types::CertificateDer<'static>>,
     key: &HsmSigningKey,
 ) -> Result<Identity, Error> {
+    if let qtls_provider::KeyAlgorithm::Composite(alg) = key.public_key().algorithm() {
+        if !alg.tls_certificate_verify() {
+            // It would serve, then fail every handshake with no scheme in common.
+            return Err(Error::Provider(
+                qtls_provider::Error::NotForCertificateVerify {
+                    algorithm: alg.name(),
+                    instead: alg.certificate_verify_counterpart().name(),
+                },
+            ));
+        }
+    }
     let scheme = key.scheme();
     let certified = CertifiedKey::new(
         chain,

@@ -1,8 +1,10 @@
 //! `qtls hsm keygen`, `qtls pki issue` and `qtls server --hsm-*` against real tokens, with
 //! `qtls client` at the other end: full handshakes with the server key in Kryoptic
-//! (composite, ML-DSA-65, ECDSA-P384) and in SoftHSM2 (ECDSA-P384); a key that can leave its
-//! token refused unless `--hsm-allow-exportable-key`. And the tokio server in
-//! process: resumption through the ticket key in the token, and 32 clients at once.
+//! (composites with ECDSA P-384, P-521, RSA-4096 PSS and Ed448 halves, ML-DSA-65,
+//! ECDSA-P384) and in SoftHSM2 (ECDSA-P384); an X.509-only PKCS#1 v1.5 composite and a key
+//! that can leave its token refused by the server (the latter unless
+//! `--hsm-allow-exportable-key`). And the tokio server in process: resumption through the
+//! ticket key in the token, and 32 clients at once.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -125,6 +127,19 @@ fn qtls_client_and_server_with_the_server_key_in_each_token() {
             "mldsa87-ecdsa-p521",
             "MLDSA87_ECDSA_P521_SHA512",
         ));
+        // The design's RSA-4096 + ML-DSA-65, and an Ed448 half.
+        cases.push((
+            kryoptic.clone(),
+            tokens::PRIMARY,
+            "mldsa65-rsa4096-pss",
+            "MLDSA65_RSA4096_PSS_SHA512",
+        ));
+        cases.push((
+            kryoptic.clone(),
+            tokens::PRIMARY,
+            "mldsa87-ed448",
+            "MLDSA87_Ed448_SHAKE256",
+        ));
         cases.push((
             kryoptic,
             tokens::PRIMARY,
@@ -158,20 +173,16 @@ fn qtls_client_and_server_with_the_server_key_in_each_token() {
     }
 }
 
-/// A key that can leave its token (imported with CKA_EXTRACTABLE true into Kryoptic, with
-/// CKA_SENSITIVE false into SoftHSM2): `qtls server` refuses to start, naming the key and the
-/// attribute; with `--hsm-allow-exportable-key` it serves.
-/// `qtls hsm keygen --alg` with a composite no token here can hold (an RSA, EdDSA or
-/// brainpool half): refused with the reason, nothing generated.
+/// `qtls hsm keygen --alg` with a composite no token here can hold (a brainpool half):
+/// refused with the reason, nothing generated.
 #[test]
 fn qtls_hsm_keygen_names_what_the_token_cannot_hold() {
     let Some(kryoptic) = tokens::kryoptic() else {
         return;
     };
     for (alg, reason) in [
-        ("mldsa65-rsa4096-pss", "RSA halves"),
-        ("mldsa87-ed448", "EdDSA halves"),
         ("mldsa65-ecdsa-bp256", "brainpool"),
+        ("mldsa87-ecdsa-bp384", "brainpool"),
     ] {
         let label = tokens::unique("cli-refused");
         let out = run(
@@ -187,8 +198,72 @@ fn qtls_hsm_keygen_names_what_the_token_cannot_hold() {
             "{alg}: {}",
             out.stderr
         );
+        let list = run(
+            qtls(true)
+                .args(["hsm", "list", "--module"])
+                .arg(&kryoptic)
+                .args(["--token", tokens::PRIMARY]),
+            COMMAND_TIMEOUT,
+        )
+        .expect_success("qtls hsm list");
+        assert!(!list.stdout.contains(&label), "{}", list.stdout);
     }
 }
+
+/// An RSASSA-PKCS1-v1_5 composite in a token is for certificates only: `qtls hsm keygen`
+/// makes it and `qtls pki issue` certifies it, but `qtls server` refuses to serve it, naming
+/// the PSS composite to use instead (draft-reddy-tls-composite-mldsa-10 §3).
+#[test]
+fn qtls_server_refuses_an_x509_only_composite_in_a_token() {
+    let Some(kryoptic) = tokens::kryoptic() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    pki(dir.path());
+    let label = tokens::unique("cli-pkcs15");
+    run(
+        qtls(true)
+            .args(["hsm", "keygen", "--module"])
+            .arg(&kryoptic)
+            .args(["--token", tokens::PRIMARY, "--label", &label])
+            .args(["--alg", "mldsa44-rsa2048-pkcs15"]),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls hsm keygen");
+    let chain = dir.path().join("pkcs15-chain.pem");
+    run(
+        qtls(true)
+            .args(["pki", "issue", "--dir"])
+            .arg(dir.path())
+            .args(["--name", "localhost", "--hsm-module"])
+            .arg(&kryoptic)
+            .args(["--hsm-token", tokens::PRIMARY, "--hsm-key", &label, "--out"])
+            .arg(&chain),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls pki issue");
+    let port = support::free_port();
+    let out = run(
+        qtls(true)
+            .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--cert"])
+            .arg(&chain)
+            .arg("--hsm-module")
+            .arg(&kryoptic)
+            .args(["--hsm-token", tokens::PRIMARY, "--hsm-key", &label]),
+        COMMAND_TIMEOUT,
+    );
+    assert!(!out.success(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("MLDSA44-RSA2048-PKCS15-SHA256")
+            && out.stderr.contains("MLDSA44-RSA2048-PSS-SHA256"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A key that can leave its token (imported with CKA_EXTRACTABLE true into Kryoptic, with
+/// CKA_SENSITIVE false into SoftHSM2): `qtls server` refuses to start, naming the key and the
+/// attribute; with `--hsm-allow-exportable-key` it serves.
 
 #[test]
 fn qtls_server_refuses_a_key_that_can_leave_the_token_unless_allowed() {

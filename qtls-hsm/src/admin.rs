@@ -6,10 +6,13 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
-use der::Decode;
+use cryptoki::types::Ulong;
+use der::asn1::UintRef;
+use der::{Decode, Sequence};
 use qtls_provider::{CompositeCurve, KeyAlgorithm, KeyPair, MlDsaLevel};
 use zeroize::Zeroizing;
 
+use crate::composite::{self, Edwards, RsaPadding, TokenTraditional};
 use crate::error::Error;
 use crate::key::{self, HsmPublicKey, KeyRef};
 use crate::module::{Module, ModuleUser};
@@ -61,8 +64,15 @@ impl Default for ImportProtection {
 /// lookup and deletion.
 ///
 /// Keys are created as token objects, private keys sensitive and non-extractable; the key
-/// pair's objects share a label and a random CKA_ID. A composite key is an ML-DSA key pair
-/// and an EC key pair under the same label and ID.
+/// pair's objects share a label and a random CKA_ID. A composite key
+/// ([draft-ietf-lamps-pq-composite-sigs-19](https://datatracker.ietf.org/doc/html/draft-ietf-lamps-pq-composite-sigs-19))
+/// is an ML-DSA key pair and a traditional key pair under the same label and ID: EC (P-256,
+/// P-384, P-521), RSA (2048, 3072, 4096 bits) or Edwards (Ed25519, Ed448). The objects say
+/// which composite they are: the ML-DSA parameter set, the curve or modulus size, and for RSA
+/// the padding, recorded as the RSA private key's CKA_ALLOWED_MECHANISMS (exactly
+/// `CKM_RSA_PKCS_PSS` or exactly `CKM_RSA_PKCS`), which keys made here cannot have changed
+/// or copied (CKA_MODIFIABLE and CKA_COPYABLE false). Pairs that say no composite, or more
+/// than one, are refused with [`Error::CompositeMismatch`] when they are loaded.
 pub struct TokenAdmin {
     session: Session,
     name: String,
@@ -92,10 +102,12 @@ impl TokenAdmin {
 
     /// Generates a key pair in the token under `label` and returns its public key.
     ///
-    /// ECDSA P-256/P-384, ML-DSA-44/65/87 and the composites with an ECDSA half on P-256,
-    /// P-384 or P-521 are supported, as far as the token offers the mechanisms (SoftHSM2 has
-    /// no ML-DSA); the other composites are refused with [`Error::CompositeNotInToken`].
-    /// Refuses a label that is already in use.
+    /// ECDSA P-256/P-384, ML-DSA-44/65/87 and 16 of the 18 composites are supported: those
+    /// with an RSA-PSS, RSA PKCS#1 v1.5, ECDSA P-256/P-384/P-521, Ed25519 or Ed448 half, as far
+    /// as the token offers the mechanisms (Kryoptic 1.5 offers them all; SoftHSM2 2.6 has no
+    /// ML-DSA, so no composite). The two with a brainpool half are refused with
+    /// [`Error::CompositeNotInToken`]: no token at hand has ML-DSA and brainpool curves
+    /// together. Refuses a label that is already in use.
     pub fn generate(&self, label: &str, algorithm: KeyAlgorithm) -> Result<HsmPublicKey, Error> {
         self.check_free(label)?;
         let id = self.new_id()?;
@@ -113,14 +125,18 @@ impl TokenAdmin {
                 self.generate_ml_dsa(label, &id, level).map(|_| ())
             }
             KeyAlgorithm::Composite(alg) => {
-                let curve = key::composite_ec_curve(alg)?;
+                let traditional = composite::token_traditional(alg)?;
                 self.require(
                     MechanismType::ML_DSA_KEY_PAIR_GEN,
                     "CKM_ML_DSA_KEY_PAIR_GEN",
                 )?;
-                self.require(MechanismType::ECC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN")?;
+                let (generation, name) = traditional.key_pair_gen();
+                self.require(generation, name)?;
+                // Checked now rather than at the first handshake.
+                let (signing, name) = traditional.signing();
+                self.require(signing, name)?;
                 self.generate_ml_dsa(label, &id, alg.ml_dsa())
-                    .and_then(|_| self.generate_ec(label, &id, curve).map(|_| ()))
+                    .and_then(|_| self.generate_traditional(label, &id, traditional))
             }
             other => return Err(Error::UnsupportedAlgorithm(other.name().to_owned())),
         };
@@ -172,13 +188,17 @@ impl TokenAdmin {
                 self.import_ml_dsa(label, &id, level, &private, public, protection)
             }
             KeyAlgorithm::Composite(alg) => {
-                let curve = key::composite_ec_curve(alg)?;
+                let traditional = composite::token_traditional(alg)?;
+                // draft-ietf-lamps-pq-composite-sigs-19 §4.2: the ML-DSA seed, then the
+                // traditional private key (ECPrivateKey, RSAPrivateKey or the raw EdDSA seed).
                 let private = info.private_key;
                 if private.len() <= 32 {
                     return Err(Error::InvalidImport("composite key too short".into()));
                 }
-                let (seed, ec_private_key) = private.split_at(32);
-                let (ml_dsa_public, point) = public.split_at(alg.ml_dsa().public_key_len());
+                let (seed, traditional_private) = private.split_at(32);
+                let (ml_dsa_public, traditional_public) = alg
+                    .split_public_key(public)
+                    .map_err(|e| Error::InvalidImport(e.to_string()))?;
                 self.import_ml_dsa(
                     label,
                     &id,
@@ -187,7 +207,32 @@ impl TokenAdmin {
                     ml_dsa_public,
                     protection,
                 )
-                .and_then(|()| self.import_ec(label, &id, curve, ec_private_key, point, protection))
+                .and_then(|()| match traditional {
+                    TokenTraditional::Ecdsa { curve, .. } => self.import_ec(
+                        label,
+                        &id,
+                        curve,
+                        traditional_private,
+                        traditional_public,
+                        protection,
+                    ),
+                    TokenTraditional::Rsa { bits, padding, .. } => self.import_rsa(
+                        label,
+                        &id,
+                        (bits, padding),
+                        traditional_private,
+                        traditional_public,
+                        protection,
+                    ),
+                    TokenTraditional::Eddsa(curve) => self.import_eddsa(
+                        label,
+                        &id,
+                        curve,
+                        traditional_private,
+                        traditional_public,
+                        protection,
+                    ),
+                })
             }
             other => return Err(Error::UnsupportedAlgorithm(other.name().to_owned())),
         };
@@ -409,6 +454,57 @@ impl TokenAdmin {
             .map_err(|e| self.failed("C_GenerateKeyPair (EC)", e))
     }
 
+    fn generate_traditional(
+        &self,
+        label: &str,
+        id: &[u8],
+        traditional: TokenTraditional,
+    ) -> Result<(), Error> {
+        match traditional {
+            TokenTraditional::Ecdsa { curve, .. } => self.generate_ec(label, id, curve),
+            TokenTraditional::Rsa { bits, padding, .. } => {
+                let mut public = Self::public_template(label, id, KeyType::RSA);
+                public.extend([
+                    Attribute::ModulusBits(Ulong::new(bits.into())),
+                    // F4 (RFC 8017 leaves e open; every composite key seen uses 65537).
+                    Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+                ]);
+                let mut private =
+                    Self::private_template(label, id, KeyType::RSA, ImportProtection::PROTECTED);
+                private.extend(Self::rsa_record(padding));
+                self.session
+                    .generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
+                    .map(|_| ())
+                    .map_err(|e| self.failed("C_GenerateKeyPair (RSA)", e))
+            }
+            TokenTraditional::Eddsa(curve) => {
+                let mut public = Self::public_template(label, id, KeyType::EC_EDWARDS);
+                public.push(Attribute::EcParams(curve.ec_params().to_vec()));
+                let private = Self::private_template(
+                    label,
+                    id,
+                    KeyType::EC_EDWARDS,
+                    ImportProtection::PROTECTED,
+                );
+                self.session
+                    .generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private)
+                    .map(|_| ())
+                    .map_err(|e| self.failed("C_GenerateKeyPair (EdDSA)", e))
+            }
+        }
+    }
+
+    /// What makes an RSA private key one composite's half: its one allowed mechanism, fixed
+    /// (PKCS #11 v3.1 §4.4: CKA_MODIFIABLE false refuses C_SetAttributeValue, CKA_COPYABLE
+    /// false refuses C_CopyObject, which could otherwise give a copy another record).
+    fn rsa_record(padding: RsaPadding) -> [Attribute; 3] {
+        [
+            Attribute::AllowedMechanisms(vec![padding.mechanism()]),
+            Attribute::Modifiable(false),
+            Attribute::Copyable(false),
+        ]
+    }
+
     fn generate_ml_dsa(&self, label: &str, id: &[u8], level: MlDsaLevel) -> Result<(), Error> {
         let mut public = Self::public_template(label, id, KeyType::ML_DSA);
         public.push(Attribute::ParameterSet(key::parameter_set(level).into()));
@@ -457,6 +553,109 @@ impl TokenAdmin {
             .map_err(|e| self.failed("C_CreateObject (EC public key)", e))
     }
 
+    fn import_rsa(
+        &self,
+        label: &str,
+        id: &[u8],
+        (bits, padding): (u16, RsaPadding),
+        rsa_private_key: &[u8],
+        rsa_public_key: &[u8],
+        protection: ImportProtection,
+    ) -> Result<(), Error> {
+        let parsed = RsaPrivateKey::from_der(rsa_private_key)
+            .map_err(|e| Error::InvalidImport(format!("RSAPrivateKey: {e}")))?;
+        if parsed.version != 0 || key::bit_len(parsed.modulus.as_bytes()) != usize::from(bits) {
+            return Err(Error::InvalidImport(format!(
+                "the RSAPrivateKey is not a two-prime RSA-{bits} key"
+            )));
+        }
+        let public_key = key::rsa_public_key(rsa_public_key)
+            .map_err(|e| Error::InvalidImport(format!("RSAPublicKey: {e}")))?;
+        if public_key.modulus != parsed.modulus
+            || public_key.public_exponent != parsed.public_exponent
+        {
+            return Err(Error::InvalidImport(
+                "the RSA private key is not the public key's".into(),
+            ));
+        }
+        let mut private = Self::private_template(label, id, KeyType::RSA, protection);
+        private.extend([
+            Attribute::Modulus(parsed.modulus.as_bytes().to_vec()),
+            Attribute::PublicExponent(parsed.public_exponent.as_bytes().to_vec()),
+            Attribute::PrivateExponent(parsed.private_exponent.as_bytes().to_vec()),
+            Attribute::Prime1(parsed.prime1.as_bytes().to_vec()),
+            Attribute::Prime2(parsed.prime2.as_bytes().to_vec()),
+            Attribute::Exponent1(parsed.exponent1.as_bytes().to_vec()),
+            Attribute::Exponent2(parsed.exponent2.as_bytes().to_vec()),
+            Attribute::Coefficient(parsed.coefficient.as_bytes().to_vec()),
+        ]);
+        private.extend(Self::rsa_record(padding));
+        let created = self.session.create_object(&private);
+        for attribute in &mut private {
+            if let Attribute::PrivateExponent(value)
+            | Attribute::Prime1(value)
+            | Attribute::Prime2(value)
+            | Attribute::Exponent1(value)
+            | Attribute::Exponent2(value)
+            | Attribute::Coefficient(value) = attribute
+            {
+                zeroize::Zeroize::zeroize(value);
+            }
+        }
+        created.map_err(|e| self.failed("C_CreateObject (RSA private key)", e))?;
+        let mut public = Self::public_template(label, id, KeyType::RSA);
+        public.extend([
+            Attribute::Modulus(parsed.modulus.as_bytes().to_vec()),
+            Attribute::PublicExponent(parsed.public_exponent.as_bytes().to_vec()),
+        ]);
+        self.session
+            .create_object(&public)
+            .map(|_| ())
+            .map_err(|e| self.failed("C_CreateObject (RSA public key)", e))
+    }
+
+    fn import_eddsa(
+        &self,
+        label: &str,
+        id: &[u8],
+        curve: Edwards,
+        seed: &[u8],
+        public_key: &[u8],
+        protection: ImportProtection,
+    ) -> Result<(), Error> {
+        // The composite's EdDSA private key is the raw RFC 8032 seed, which is what PKCS #11
+        // v3.1 §6.3.6 calls the Edwards private key's CKA_VALUE.
+        if seed.len() != curve.key_len() {
+            return Err(Error::InvalidImport(format!(
+                "{} private key of {} bytes",
+                curve.name(),
+                seed.len()
+            )));
+        }
+        let mut private = Self::private_template(label, id, KeyType::EC_EDWARDS, protection);
+        private.extend([
+            Attribute::EcParams(curve.ec_params().to_vec()),
+            Attribute::Value(seed.to_vec()),
+        ]);
+        let created = self.session.create_object(&private);
+        for attribute in &mut private {
+            if let Attribute::Value(value) = attribute {
+                zeroize::Zeroize::zeroize(value);
+            }
+        }
+        created.map_err(|e| self.failed("C_CreateObject (EdDSA private key)", e))?;
+        let mut public = Self::public_template(label, id, KeyType::EC_EDWARDS);
+        public.extend([
+            Attribute::EcParams(curve.ec_params().to_vec()),
+            // PKCS #11 v3.1 §6.3.5: the bare key (v3.0 wrapped it in an OCTET STRING).
+            Attribute::EcPoint(public_key.to_vec()),
+        ]);
+        self.session
+            .create_object(&public)
+            .map(|_| ())
+            .map_err(|e| self.failed("C_CreateObject (EdDSA public key)", e))
+    }
+
     fn import_ml_dsa(
         &self,
         label: &str,
@@ -490,6 +689,21 @@ impl TokenAdmin {
             .map(|_| ())
             .map_err(|e| self.failed("C_CreateObject (ML-DSA public key)", e))
     }
+}
+
+/// Two-prime RSAPrivateKey ([RFC 8017 A.1.2](https://www.rfc-editor.org/rfc/rfc8017#appendix-A.1.2)),
+/// the composite's RSA private key (draft-ietf-lamps-pq-composite-sigs-19 §4.2).
+#[derive(Sequence)]
+struct RsaPrivateKey<'a> {
+    version: u8,
+    modulus: UintRef<'a>,
+    public_exponent: UintRef<'a>,
+    private_exponent: UintRef<'a>,
+    prime1: UintRef<'a>,
+    prime2: UintRef<'a>,
+    exponent1: UintRef<'a>,
+    exponent2: UintRef<'a>,
+    coefficient: UintRef<'a>,
 }
 
 /// The ML-DSA private key forms of RFC 9881 that a token can take.

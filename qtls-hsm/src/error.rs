@@ -106,12 +106,26 @@ pub enum Error {
     /// An algorithm this crate cannot keep in a token.
     UnsupportedAlgorithm(String),
     /// A composite ML-DSA algorithm whose traditional half this crate cannot keep in a token
-    /// beside the ML-DSA half: only ECDSA on P-256, P-384 and P-521 is supported.
+    /// beside the ML-DSA half: the two with a brainpool ECDSA half
+    /// ([draft-ietf-lamps-pq-composite-sigs-19 §6](https://datatracker.ietf.org/doc/html/draft-ietf-lamps-pq-composite-sigs-19#section-6)),
+    /// as no token at hand has both ML-DSA and brainpool curves.
     CompositeNotInToken {
-        /// The composite, e.g. `MLDSA65-RSA4096-PSS-SHA512`.
+        /// The composite, e.g. `MLDSA65-ECDSA-brainpoolP256r1-SHA512`.
         algorithm: &'static str,
-        /// What the tokens or this crate lack.
+        /// What the tokens lack.
         reason: &'static str,
+    },
+    /// The ML-DSA key and the traditional key under one name form no composite algorithm of
+    /// draft-ietf-lamps-pq-composite-sigs (e.g. ML-DSA-44 with RSA-4096), or the RSA key does
+    /// not record whether it is the PSS or the PKCS#1 v1.5 composite (its
+    /// CKA_ALLOWED_MECHANISMS is not exactly `CKM_RSA_PKCS_PSS` or exactly `CKM_RSA_PKCS`).
+    CompositeMismatch {
+        /// The token.
+        token: String,
+        /// The key's name.
+        key: String,
+        /// What does not match.
+        reason: String,
     },
     /// A token operation did not finish in time.
     Timeout {
@@ -298,8 +312,12 @@ impl fmt::Display for Error {
             Self::UnsupportedAlgorithm(what) => write!(f, "unsupported algorithm: {what}"),
             Self::CompositeNotInToken { algorithm, reason } => write!(
                 f,
-                "{algorithm} cannot be kept in a token: qtls-hsm holds a composite key as an \
-                 ML-DSA key and an ECDSA key on P-256, P-384 or P-521; not {reason}"
+                "{algorithm} cannot be kept in a token: {reason} (a token holds a composite \
+                 as an ML-DSA key and an RSA, ECDSA P-256/P-384/P-521, Ed25519 or Ed448 key)"
+            ),
+            Self::CompositeMismatch { token, key, reason } => write!(
+                f,
+                "{token}: key {key} is not one composite ML-DSA key: {reason}"
             ),
             Self::Timeout {
                 token,

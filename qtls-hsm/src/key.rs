@@ -2,7 +2,6 @@
 
 use core::fmt;
 
-use aws_lc_rs::digest;
 use cryptoki::mechanism::dsa::{HedgeType, SignAdditionalContext};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{
@@ -10,19 +9,19 @@ use cryptoki::object::{
 };
 use cryptoki::session::Session;
 use der::asn1::{OctetStringRef, SequenceOf, UintRef};
-use der::Encode;
-use qtls_provider::{
-    CompositeAlgorithm, CompositeCurve, EcCurve, KeyAlgorithm, MlDsaLevel, Traditional,
-};
+use der::{Decode, Encode, Sequence};
+use qtls_provider::{CompositeAlgorithm, CompositeCurve, EcCurve, KeyAlgorithm, MlDsaLevel};
 
+use crate::composite::{self, Edwards, FoundTraditional, Hash, RsaPadding, TOKEN_CURVES};
 use crate::error::Error;
 use crate::uri::{ObjectType, Pkcs11Uri};
 
 /// Names a key in a token by its label (CKA_LABEL), its ID (CKA_ID), or both.
 ///
 /// A key is the private key object(s) with that name and the matching public key object(s):
-/// one EC key pair (ECDSA), one ML-DSA key pair, or one of each (composite ML-DSA, the
-/// pairing of ML-DSA level and curve deciding which composite algorithm).
+/// one EC key pair (ECDSA), one ML-DSA key pair, or an ML-DSA key pair and a traditional
+/// (EC, RSA or Edwards) key pair for a composite, the objects saying which composite (see
+/// [`TokenAdmin`](crate::TokenAdmin)).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KeyRef {
     label: Option<String>,
@@ -94,7 +93,8 @@ impl fmt::Display for KeyRef {
 
 /// A token key's public key: its algorithm and the bytes that stand in the
 /// SubjectPublicKeyInfo BIT STRING (the uncompressed point for ECDSA, the raw ML-DSA public
-/// key, `mldsaPK ‖ point` for composite).
+/// key, for composite `mldsaPK ‖ tradPK` with the uncompressed point, the DER RSAPublicKey
+/// or the raw EdDSA key as [draft-ietf-lamps-pq-composite-sigs-19 §4.1](https://datatracker.ietf.org/doc/html/draft-ietf-lamps-pq-composite-sigs-19#section-4.1) says).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HsmPublicKey {
     algorithm: KeyAlgorithm,
@@ -146,7 +146,7 @@ pub(crate) enum KeyHandles {
     },
     Composite {
         ml_dsa: ObjectHandle,
-        ecdsa: ObjectHandle,
+        traditional: ObjectHandle,
         algorithm: CompositeAlgorithm,
     },
 }
@@ -180,7 +180,7 @@ impl TokenKey {
     }
 }
 
-/// One half of a key: an EC or ML-DSA private key with its public key.
+/// One half of a key: an ML-DSA or traditional private key with its public key.
 struct Half {
     private: ObjectHandle,
     kind: HalfKind,
@@ -191,9 +191,25 @@ struct Half {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum HalfKind {
-    /// P-256, P-384 or P-521.
-    Ec(CompositeCurve),
     MlDsa(MlDsaLevel),
+    Traditional(FoundTraditional),
+}
+
+impl HalfKind {
+    fn describe(self) -> String {
+        match self {
+            Self::MlDsa(level) => level.name().to_owned(),
+            Self::Traditional(found) => found.describe(),
+        }
+    }
+}
+
+/// RSAPublicKey ([RFC 8017 A.1.1](https://www.rfc-editor.org/rfc/rfc8017#appendix-A.1.1)),
+/// the traditional public key of an RSA composite (draft-ietf-lamps-pq-composite-sigs §4.1).
+#[derive(Sequence)]
+pub(crate) struct RsaPublicKey<'a> {
+    pub(crate) modulus: UintRef<'a>,
+    pub(crate) public_exponent: UintRef<'a>,
 }
 
 /// Finds `key` in the token and reads its public key.
@@ -231,20 +247,14 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
     let describe = |halves: &[Half]| {
         halves
             .iter()
-            .map(|h| match h.kind {
-                HalfKind::Ec(curve) => match curve.ec_curve() {
-                    Some(curve) => KeyAlgorithm::Ecdsa(curve).name(),
-                    None => "ECDSA-P521",
-                },
-                HalfKind::MlDsa(level) => level.name(),
-            })
+            .map(|h| h.kind.describe())
             .collect::<Vec<_>>()
             .join(" + ")
     };
     match halves.as_slice() {
         [half] => {
             let (algorithm, handles) = match half.kind {
-                HalfKind::Ec(curve) => (
+                HalfKind::Traditional(FoundTraditional::Ec(curve)) => (
                     KeyAlgorithm::Ecdsa(curve.ec_curve().ok_or_else(|| {
                         invalid(format!(
                             "a stand-alone ECDSA {} key (only a composite's half may use it)",
@@ -256,6 +266,12 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
                         curve,
                     },
                 ),
+                HalfKind::Traditional(other) => {
+                    return Err(invalid(format!(
+                        "a stand-alone {} key (only a composite's half may use it)",
+                        other.describe()
+                    )))
+                }
                 HalfKind::MlDsa(level) => (
                     KeyAlgorithm::MlDsa(level),
                     KeyHandles::MlDsa {
@@ -271,9 +287,9 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
             })
         }
         [a, b] => {
-            let (ml_dsa, ec) = match (a.kind, b.kind) {
-                (HalfKind::MlDsa(_), HalfKind::Ec(_)) => (a, b),
-                (HalfKind::Ec(_), HalfKind::MlDsa(_)) => (b, a),
+            let ((level, ml_dsa), (found, traditional)) = match (a.kind, b.kind) {
+                (HalfKind::MlDsa(level), HalfKind::Traditional(found)) => ((level, a), (found, b)),
+                (HalfKind::Traditional(found), HalfKind::MlDsa(level)) => ((level, b), (found, a)),
                 _ => {
                     return Err(invalid(format!(
                         "two private keys of one kind ({}) share the name",
@@ -281,27 +297,21 @@ pub(crate) fn resolve(session: &Session, token: &str, key: &KeyRef) -> Result<To
                     )))
                 }
             };
-            let (HalfKind::MlDsa(level), HalfKind::Ec(curve)) = (ml_dsa.kind, ec.kind) else {
-                unreachable!("sorted above");
-            };
-            let algorithm = CompositeAlgorithm::ALL
-                .into_iter()
-                .find(|alg| alg.ml_dsa() == level && composite_ec_curve(*alg).ok() == Some(curve))
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "{} is not a composite algorithm",
-                        describe(&halves)
-                    ))
+            let algorithm =
+                composite::pair(level, found).map_err(|reason| Error::CompositeMismatch {
+                    token: token.to_owned(),
+                    key: key.to_string(),
+                    reason,
                 })?;
             Ok(TokenKey {
                 public: HsmPublicKey::new(
                     KeyAlgorithm::Composite(algorithm),
-                    [ml_dsa.public_key.as_slice(), &ec.public_key].concat(),
+                    [ml_dsa.public_key.as_slice(), &traditional.public_key].concat(),
                 )
                 .map_err(|e| invalid(e.to_string()))?,
                 handles: KeyHandles::Composite {
                     ml_dsa: ml_dsa.private,
-                    ecdsa: ec.private,
+                    traditional: traditional.private,
                     algorithm,
                 },
                 exposure,
@@ -335,6 +345,8 @@ fn read_half(
                 AttributeType::Label,
                 AttributeType::EcParams,
                 AttributeType::ParameterSet,
+                AttributeType::Modulus,
+                AttributeType::AllowedMechanisms,
                 AttributeType::Sensitive,
                 AttributeType::Extractable,
             ],
@@ -345,6 +357,8 @@ fn read_half(
     let mut label = Vec::new();
     let mut ec_params = None;
     let mut parameter_set = None;
+    let mut modulus = None;
+    let mut allowed = Vec::new();
     let (mut sensitive, mut extractable) = (false, true);
     for attribute in attributes {
         match attribute {
@@ -353,6 +367,8 @@ fn read_half(
             Attribute::Label(v) => label = v,
             Attribute::EcParams(v) => ec_params = Some(v),
             Attribute::ParameterSet(p) => parameter_set = Some(MlDsaParameterSetType::from(p)),
+            Attribute::Modulus(v) => modulus = Some(v),
+            Attribute::AllowedMechanisms(v) => allowed = v,
             Attribute::Sensitive(b) => sensitive = b,
             Attribute::Extractable(b) => extractable = b,
             _ => {}
@@ -361,9 +377,31 @@ fn read_half(
     let kind = match key_type {
         Some(t) if t == KeyType::EC => {
             let params = ec_params.ok_or_else(|| invalid("EC key without CKA_EC_PARAMS".into()))?;
-            HalfKind::Ec(curve_from_params(&params).ok_or_else(|| {
-                invalid("EC key on a curve other than P-256, P-384 or P-521".into())
-            })?)
+            HalfKind::Traditional(FoundTraditional::Ec(
+                curve_from_params(&params).ok_or_else(|| {
+                    invalid("EC key on a curve other than P-256, P-384 or P-521".into())
+                })?,
+            ))
+        }
+        Some(t) if t == KeyType::RSA => {
+            let modulus = modulus
+                .as_deref()
+                .ok_or_else(|| invalid("RSA key without CKA_MODULUS".into()))?;
+            // The padding is the one thing an RSA key pair does not say by itself; the
+            // composite module says how it is recorded.
+            HalfKind::Traditional(FoundTraditional::Rsa {
+                bits: bit_len(modulus),
+                padding: RsaPadding::from_allowed(&allowed),
+            })
+        }
+        Some(t) if t == KeyType::EC_EDWARDS => {
+            let params =
+                ec_params.ok_or_else(|| invalid("Edwards key without CKA_EC_PARAMS".into()))?;
+            HalfKind::Traditional(FoundTraditional::Edwards(
+                Edwards::from_ec_params(&params).ok_or_else(|| {
+                    invalid("Edwards key on a curve other than Ed25519 or Ed448".into())
+                })?,
+            ))
         }
         Some(t) if t == KeyType::ML_DSA => {
             let set = parameter_set
@@ -386,7 +424,9 @@ fn read_half(
         template.push(Attribute::Label(label));
     }
     template.push(Attribute::KeyType(match kind {
-        HalfKind::Ec(_) => KeyType::EC,
+        HalfKind::Traditional(FoundTraditional::Ec(_)) => KeyType::EC,
+        HalfKind::Traditional(FoundTraditional::Rsa { .. }) => KeyType::RSA,
+        HalfKind::Traditional(FoundTraditional::Edwards(_)) => KeyType::EC_EDWARDS,
         HalfKind::MlDsa(_) => KeyType::ML_DSA,
     }));
     let publics = session
@@ -402,10 +442,39 @@ fn read_half(
         _ => return Err(invalid("several public key objects match".into())),
     };
     let public_key = match kind {
-        HalfKind::Ec(curve) => {
+        HalfKind::Traditional(FoundTraditional::Ec(curve)) => {
             let point = single_bytes(session, token, public, AttributeType::EcPoint)?;
             ec_point(curve, &point)
                 .ok_or_else(|| invalid("CKA_EC_POINT is not an uncompressed point".into()))?
+        }
+        HalfKind::Traditional(FoundTraditional::Rsa { .. }) => {
+            let public_modulus = single_bytes(session, token, public, AttributeType::Modulus)?;
+            let exponent = single_bytes(session, token, public, AttributeType::PublicExponent)?;
+            let key = |modulus, exponent| {
+                Ok::<_, der::Error>(RsaPublicKey {
+                    modulus: UintRef::new(modulus)?,
+                    public_exponent: UintRef::new(exponent)?,
+                })
+            };
+            let encoded = key(&public_modulus, &exponent).and_then(|key| key.to_der());
+            // The SPKI goes into certificates: it must be the signing key's own.
+            let private_modulus = modulus.as_deref().and_then(|m| UintRef::new(m).ok());
+            if UintRef::new(&public_modulus).ok() != private_modulus {
+                return Err(invalid(
+                    "the RSA public key object has another modulus than the private key".into(),
+                ));
+            }
+            encoded.map_err(|e| invalid(format!("RSA public key: {e}")))?
+        }
+        HalfKind::Traditional(FoundTraditional::Edwards(curve)) => {
+            let point = single_bytes(session, token, public, AttributeType::EcPoint)?;
+            edwards_point(curve, &point).ok_or_else(|| {
+                invalid(format!(
+                    "CKA_EC_POINT is not a {}-byte {} public key",
+                    curve.key_len(),
+                    curve.name()
+                ))
+            })?
         }
         HalfKind::MlDsa(level) => {
             let value = single_bytes(session, token, public, AttributeType::Value)?;
@@ -441,7 +510,10 @@ fn single_bytes(
     values
         .into_iter()
         .find_map(|a| match a {
-            Attribute::EcPoint(v) | Attribute::Value(v) => Some(v),
+            Attribute::EcPoint(v)
+            | Attribute::Value(v)
+            | Attribute::Modulus(v)
+            | Attribute::PublicExponent(v) => Some(v),
             _ => None,
         })
         .ok_or_else(|| Error::InvalidKey {
@@ -451,46 +523,12 @@ fn single_bytes(
         })
 }
 
-/// The curves a token key's EC half may use here: the NIST curves of the composites (the
-/// test tokens with ML-DSA, Kryoptic, have no brainpool curves).
-const TOKEN_CURVES: [CompositeCurve; 3] = [
-    CompositeCurve::P256,
-    CompositeCurve::P384,
-    CompositeCurve::P521,
-];
-
 /// The curve of a stand-alone ECDSA key.
 pub(crate) fn token_curve(curve: EcCurve) -> CompositeCurve {
     match curve {
         EcCurve::P256 => CompositeCurve::P256,
         // EcCurve is non-exhaustive; P-384 is the other curve it has.
         _ => CompositeCurve::P384,
-    }
-}
-
-/// Whether qtls-hsm can keep a composite of `algorithm` in a token, as an ML-DSA key and an
-/// EC key under one name: for an ECDSA half on P-256, P-384 or P-521, its curve; otherwise
-/// [`Error::CompositeNotInToken`] saying why not.
-pub(crate) fn composite_ec_curve(algorithm: CompositeAlgorithm) -> Result<CompositeCurve, Error> {
-    let refuse = |reason: &'static str| Error::CompositeNotInToken {
-        algorithm: algorithm.name(),
-        reason,
-    };
-    match algorithm.traditional() {
-        Traditional::Ecdsa { curve, .. } if TOKEN_CURVES.contains(&curve) => Ok(curve),
-        Traditional::Ecdsa { .. } => Err(refuse(
-            "brainpool curves: Kryoptic, the token with ML-DSA, has no brainpool curves (only \
-             P-256, P-384, P-521), and SoftHSM2, which has them, has no ML-DSA",
-        )),
-        Traditional::RsaPss { .. } | Traditional::RsaPkcs1v15 { .. } => Err(refuse(
-            "RSA halves: qtls-hsm does not generate, read or sign with token RSA keys yet, and \
-             an ML-DSA + RSA key pair in a token does not say whether it is the PSS or the \
-             PKCS#1 v1.5 composite",
-        )),
-        _ => Err(refuse(
-            "EdDSA halves: qtls-hsm does not drive CKM_EDDSA yet (Kryoptic has Ed25519 and \
-             Ed448, SoftHSM2 has no ML-DSA)",
-        )),
     }
 }
 
@@ -539,6 +577,34 @@ fn ec_point(curve: CompositeCurve, value: &[u8]) -> Option<Vec<u8>> {
     (point.first() == Some(&0x04)).then(|| point.to_vec())
 }
 
+/// The raw RFC 8032 public key from an Edwards key's CKA_EC_POINT: PKCS #11 v3.1 §6.3.5 says
+/// the bare key (Kryoptic returns it so), v3.0 a DER OCTET STRING holding it.
+fn edwards_point(curve: Edwards, value: &[u8]) -> Option<Vec<u8>> {
+    let len = curve.key_len();
+    match value {
+        bare if bare.len() == len => Some(bare.to_vec()),
+        [0x04, l, rest @ ..] if usize::from(*l) == len && rest.len() == len => Some(rest.to_vec()),
+        _ => None,
+    }
+}
+
+/// The size in bits of a big-endian unsigned integer (leading zero bytes allowed).
+pub(crate) fn bit_len(unsigned: &[u8]) -> usize {
+    let significant = unsigned
+        .iter()
+        .position(|b| *b != 0)
+        .map_or(&[][..], |start| &unsigned[start..]);
+    match significant.first() {
+        Some(first) => significant.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// Reads a DER RSAPublicKey, as the composite public key carries it.
+pub(crate) fn rsa_public_key(der: &[u8]) -> Result<RsaPublicKey<'_>, der::Error> {
+    RsaPublicKey::from_der(der)
+}
+
 /// CKA_EC_POINT for a public key object: the point wrapped in a DER OCTET STRING.
 pub(crate) fn ec_point_attribute(point: &[u8]) -> Result<Vec<u8>, Error> {
     OctetStringRef::new(point)
@@ -555,11 +621,13 @@ pub(crate) fn sign(
     message: &[u8],
 ) -> Result<Vec<u8>, Error> {
     match key.handles {
-        KeyHandles::Ecdsa { private, curve } => ecdsa(session, token, private, curve, message),
+        KeyHandles::Ecdsa { private, curve } => {
+            ecdsa(session, token, private, Hash::of_curve(curve), message)
+        }
         KeyHandles::MlDsa { private } => ml_dsa(session, token, private, message, None),
         KeyHandles::Composite {
             ml_dsa: ml_dsa_key,
-            ecdsa: ecdsa_key,
+            traditional: traditional_key,
             algorithm,
         } => {
             // draft-ietf-lamps-pq-composite-sigs §4.2: both halves sign M', the ML-DSA half
@@ -574,9 +642,15 @@ pub(crate) fn sign(
                 &representative,
                 Some(algorithm.label()),
             )?;
-            let curve = composite_ec_curve(algorithm)?;
-            let ecdsa_sig = ecdsa(session, token, ecdsa_key, curve, &representative)?;
-            Ok([ml_dsa_sig, ecdsa_sig].concat())
+            let traditional = composite::token_traditional(algorithm)?;
+            let traditional_sig = composite::sign(
+                session,
+                token,
+                traditional_key,
+                traditional,
+                &representative,
+            )?;
+            Ok([ml_dsa_sig, traditional_sig].concat())
         }
     }
 }
@@ -595,22 +669,17 @@ fn ml_dsa(
         .map_err(|e| Error::pkcs11(token, "C_Sign (CKM_ML_DSA)", e))
 }
 
-/// CKM_ECDSA over the curve's hash computed here: SoftHSM2 has no CKM_ECDSA_SHA384, and
-/// hashing outside keeps one code path for every token.
-fn ecdsa(
+/// CKM_ECDSA over the hash computed here: SoftHSM2 has no CKM_ECDSA_SHA384, and hashing
+/// outside keeps one code path for every token.
+pub(crate) fn ecdsa(
     session: &Session,
     token: &str,
     key: ObjectHandle,
-    curve: CompositeCurve,
+    hash: Hash,
     message: &[u8],
 ) -> Result<Vec<u8>, Error> {
     // Each NIST curve with its own hash (P-521 with SHA-512, draft-ietf-lamps-pq-composite-sigs §6).
-    let hash = match curve {
-        CompositeCurve::P256 => &digest::SHA256,
-        CompositeCurve::P384 => &digest::SHA384,
-        _ => &digest::SHA512,
-    };
-    let digest = digest::digest(hash, message);
+    let digest = hash.digest(message);
     let raw = session
         .sign(&Mechanism::Ecdsa, key, digest.as_ref())
         .map_err(|e| Error::pkcs11(token, "C_Sign (CKM_ECDSA)", e))?;
@@ -720,32 +789,26 @@ mod tests {
     }
 
     #[test]
-    fn composites_a_token_cannot_hold_are_refused_with_the_reason() {
-        for algorithm in CompositeAlgorithm::ALL {
-            match (algorithm.traditional(), composite_ec_curve(algorithm)) {
-                (qtls_provider::Traditional::Ecdsa { curve, .. }, Ok(held)) => {
-                    assert_eq!(curve, held);
-                    assert!(curve.name().starts_with("P-"));
-                }
-                (
-                    traditional,
-                    Err(Error::CompositeNotInToken {
-                        algorithm: name,
-                        reason,
-                    }),
-                ) => {
-                    assert_eq!(name, algorithm.name());
-                    let family = match traditional {
-                        qtls_provider::Traditional::Ecdsa { .. } => "brainpool",
-                        qtls_provider::Traditional::RsaPss { .. }
-                        | qtls_provider::Traditional::RsaPkcs1v15 { .. } => "RSA",
-                        _ => "EdDSA",
-                    };
-                    assert!(reason.contains(family), "{name}: {reason}");
-                }
-                (traditional, other) => panic!("{traditional:?}: {other:?}"),
-            }
+    fn edwards_points_are_read_bare_or_wrapped() {
+        for curve in [Edwards::Ed25519, Edwards::Ed448] {
+            let key = vec![7u8; curve.key_len()];
+            assert_eq!(edwards_point(curve, &key).unwrap(), key);
+            let wrapped = ec_point_attribute(&key).unwrap();
+            assert_eq!(edwards_point(curve, &wrapped).unwrap(), key);
+            assert!(edwards_point(curve, &key[1..]).is_none());
         }
+        // A 32-byte Ed25519 key is never taken for an Ed448 one, nor the other way round.
+        assert!(edwards_point(Edwards::Ed448, &[7u8; 32]).is_none());
+        assert!(edwards_point(Edwards::Ed25519, &[7u8; 57]).is_none());
+    }
+
+    #[test]
+    fn modulus_sizes_ignore_leading_zero_bytes() {
+        assert_eq!(bit_len(&[0x80; 256]), 2048);
+        assert_eq!(bit_len(&[[0u8].as_slice(), &[0xc0; 384]].concat()), 3072);
+        assert_eq!(bit_len(&[0x00, 0x01]), 1);
+        assert_eq!(bit_len(&[0, 0]), 0);
+        assert_eq!(bit_len(&[]), 0);
     }
 
     #[test]

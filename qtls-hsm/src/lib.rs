@@ -1,23 +1,32 @@
 //! rustls signing keys and session-ticket keys held in PKCS#11 tokens, with a pool of
 //! logged-in sessions and failover from a primary to a backup token.
 //!
-//! - [`HsmSigningKey`]: a rustls [`SigningKey`](rustls::sign::SigningKey) for ECDSA P-384
-//!   (CKM_ECDSA over a SHA-384 digest), ML-DSA-65/87 (PKCS#11 3.2 CKM_ML_DSA, pure, empty
-//!   context) and the composites of draft-ietf-lamps-pq-composite-sigs-19 whose traditional
-//!   half is ECDSA on P-256, P-384 or P-521 (MLDSA44-ECDSA-P256-SHA256,
-//!   MLDSA65-ECDSA-P256-SHA512, MLDSA65-ECDSA-P384-SHA512, MLDSA87-ECDSA-P384-SHA512,
-//!   MLDSA87-ECDSA-P521-SHA512: both halves in the token, combined as the draft says), whose
-//!   private keys never leave the token.
+//! - [`HsmSigningKey`]: a rustls [`SigningKey`](rustls::sign::SigningKey) for ECDSA P-256/P-384
+//!   (CKM_ECDSA over a SHA-256/384 digest), ML-DSA-44/65/87 (PKCS#11 3.2 CKM_ML_DSA, pure,
+//!   empty context) and 16 of the 18 composites of
+//!   [draft-ietf-lamps-pq-composite-sigs-19](https://datatracker.ietf.org/doc/html/draft-ietf-lamps-pq-composite-sigs-19)
+//!   (both halves in the token, combined as the draft says), whose private keys never leave
+//!   the token.
 //!
 //! # What a token can hold
 //!
 //! A composite key is an ML-DSA key and a traditional key under one name, so the token
-//! needs both. Kryoptic (1.5, `pqc`) has ML-DSA, ECDSA on P-256/P-384/P-521, RSA and
-//! EdDSA; SoftHSM2 (2.6) has RSA, ECDSA (brainpool too) and EdDSA but no ML-DSA, so it holds
-//! ECDSA keys only. The other 13 composites are refused with
-//! [`Error::CompositeNotInToken`]: brainpool halves (Kryoptic has no brainpool curves), and
-//! RSA and EdDSA halves, which this crate does not drive yet (an ML-DSA + RSA pair would
-//! also not say whether it is the PSS or the PKCS#1 v1.5 composite).
+//! needs both:
+//!
+//! | traditional half | composites | in the token |
+//! |---|---|---|
+//! | RSASSA-PSS | MLDSA44-RSA2048-PSS-SHA256, MLDSA65-RSA3072-PSS-SHA512, MLDSA65-RSA4096-PSS-SHA512, MLDSA87-RSA3072-PSS-SHA512, MLDSA87-RSA4096-PSS-SHA512 | CKK_RSA allowing only CKM_RSA_PKCS_PSS |
+//! | RSASSA-PKCS1-v1_5 (X.509 only) | MLDSA44-RSA2048-PKCS15-SHA256, MLDSA65-RSA3072-PKCS15-SHA512, MLDSA65-RSA4096-PKCS15-SHA512 | CKK_RSA allowing only CKM_RSA_PKCS |
+//! | ECDSA | MLDSA44-ECDSA-P256-SHA256, MLDSA65-ECDSA-P256-SHA512, MLDSA65-ECDSA-P384-SHA512, MLDSA87-ECDSA-P384-SHA512, MLDSA87-ECDSA-P521-SHA512 | CKK_EC, CKM_ECDSA |
+//! | EdDSA | MLDSA44-Ed25519-SHA512, MLDSA65-Ed25519-SHA512, MLDSA87-Ed448-SHAKE256 | CKK_EC_EDWARDS, CKM_EDDSA |
+//!
+//! The RSA key's CKA_ALLOWED_MECHANISMS records which of the two RSA composites a pair is
+//! (see [`TokenAdmin`]). Kryoptic (1.5, `pqc`) holds all 16; SoftHSM2 (2.6) has RSA, ECDSA
+//! (brainpool too) and EdDSA but no ML-DSA, so it holds ECDSA keys only. The two composites
+//! with a brainpool half (MLDSA65-ECDSA-brainpoolP256r1-SHA512,
+//! MLDSA87-ECDSA-brainpoolP384r1-SHA512) are refused with [`Error::CompositeNotInToken`]: no
+//! token at hand has ML-DSA and brainpool curves together (Kryoptic has only the NIST
+//! curves), so such a pair could be neither generated nor tested.
 //! - [`Hsm`]: the tokens behind the keys: a session pool per token ([`TokenConfig`]), and
 //!   failover to a backup token that is re-probed and taken back when healthy.
 //! - [`HsmTicketer`]: a rustls [`ProducesTickets`](rustls::server::ProducesTickets) whose
@@ -60,6 +69,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod composite;
 mod error;
 mod hsm;
 mod key;

@@ -17,10 +17,14 @@ use crate::key::{HsmPublicKey, KeyRef};
 /// |---|---|---|
 /// | ECDSA P-384 (P-256) | ecdsa_secp384r1_sha384 (…256r1_sha256) | CKM_ECDSA over a SHA-384 (SHA-256) digest computed here |
 /// | ML-DSA-44/65/87 | mldsa44/65/87 | CKM_ML_DSA (PKCS#11 3.2), pure, empty context |
-/// | composite MLDSA65-ECDSA-P384-SHA512 (and the other four with a P-256, P-384 or P-521 half) | 0x0908 (per [`CodePoints`]) | both halves: CKM_ML_DSA with the composite label as context over M', CKM_ECDSA over SHA-384(M') (SHA-256, SHA-512 for the other curves) |
+/// | composite with an ECDSA P-256/P-384/P-521 half, e.g. MLDSA65-ECDSA-P384-SHA512 | per [`CodePoints`] (0x0908 for that one) | CKM_ML_DSA with the composite label as context over M'; CKM_ECDSA over the curve's hash of M' |
+/// | composite with an RSASSA-PSS half, e.g. MLDSA65-RSA4096-PSS-SHA512 | per [`CodePoints`] (0xFF2B) | CKM_ML_DSA as above; CKM_RSA_PKCS_PSS over SHA-256/384(M'), MGF1 with that hash, salt as long as it |
+/// | composite with an RSASSA-PKCS1-v1_5 half | none: X.509 only, never a CertificateVerify ([draft-reddy-tls-composite-mldsa-10 §3](https://datatracker.ietf.org/doc/html/draft-reddy-tls-composite-mldsa-10#section-3)) | CKM_ML_DSA as above; CKM_RSA_PKCS over the DigestInfo of SHA-256/384(M') |
+/// | composite with an Ed25519 or Ed448 half | per [`CodePoints`] | CKM_ML_DSA as above; CKM_EDDSA over M' (pure Ed25519, Ed448 with an empty context) |
 ///
-/// Composite signatures are assembled exactly as draft-ietf-lamps-pq-composite-sigs §4.2
-/// says (M' computed here, `mldsaSig ‖ DER ecdsaSig`), so they verify with the provider's
+/// Composite signatures are assembled exactly as
+/// [draft-ietf-lamps-pq-composite-sigs-19 §3.2](https://datatracker.ietf.org/doc/html/draft-ietf-lamps-pq-composite-sigs-19#section-3.2)
+/// says (M' computed here, `mldsaSig ‖ tradSig`), so they verify with the provider's
 /// software verifier. A failed signature fails the handshake with a [`rustls::Error::Other`]
 /// holding the [`Error`].
 ///
@@ -71,7 +75,8 @@ impl HsmSigningKey {
     }
 
     /// Signs `message` as TLS 1.3 CertificateVerify and X.509 do: ML-DSA and composite with
-    /// an empty context, ECDSA over the curve's hash (DER).
+    /// an empty context, ECDSA over the curve's hash (DER). Every key signs here, the X.509-only
+    /// RSASSA-PKCS1-v1_5 composites too (e.g. certificates or CRLs of a CA in a token).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         self.hsm.sign(&self.key, message)
     }
@@ -89,6 +94,13 @@ impl fmt::Debug for HsmSigningKey {
 
 impl SigningKey for HsmSigningKey {
     fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
+        // A composite with RSASSA-PKCS1-v1_5 never signs a CertificateVerify, even if a peer
+        // offers its code point (draft-reddy-tls-composite-mldsa-10 §3); it signs X.509 only.
+        if let KeyAlgorithm::Composite(alg) = self.public.algorithm() {
+            if !alg.tls_certificate_verify() {
+                return None;
+            }
+        }
         offered
             .contains(&self.scheme)
             .then(|| Box::new(HsmSigner(self.clone())) as Box<dyn Signer>)

@@ -1,7 +1,9 @@
 //! In-process TLS 1.3 handshakes whose private keys are in real tokens: server keys in
-//! Kryoptic (ECDSA-P384, ML-DSA-65, composite) and SoftHSM2 (ECDSA-P384), client keys in
-//! tokens for mTLS, 32 handshakes at once through one session pool, and session tickets
-//! encrypted by a key in the token.
+//! Kryoptic (ECDSA-P384, ML-DSA-65, and the composites MLDSA65-ECDSA-P384, the design's
+//! MLDSA65-RSA4096-PSS and MLDSA44-Ed25519) and SoftHSM2 (ECDSA-P384), client keys in tokens
+//! for mTLS (MLDSA87-Ed448 among them), 32 handshakes at once through one session pool, and
+//! session tickets encrypted by a key in the token. Every CertificateVerify signed in a token
+//! is checked by the provider's software verifier on the other side.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -50,6 +52,10 @@ fn server_keys() -> Vec<(String, HsmSigningKey)> {
             KeyAlgorithm::Ecdsa(EcCurve::P384),
             KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65),
             KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512),
+            // The design's RSA-4096 + ML-DSA-65 (private-use code point 0xFF2B) and an
+            // Ed25519 half (0xFF27).
+            KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa65Rsa4096PssSha512),
+            KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa44Ed25519Sha512),
         ] {
             keys.push((
                 format!("Kryoptic {algorithm}"),
@@ -87,6 +93,23 @@ fn server_keys_in_each_token_complete_handshakes() {
     }
 }
 
+/// An RSASSA-PKCS1-v1_5 composite is for X.509 only (draft-reddy-tls-composite-mldsa-10 §3):
+/// a server whose token key is one signs no CertificateVerify, even for a client that offers
+/// its code point, and the handshake fails instead.
+#[test]
+fn a_pkcs1_v1_5_composite_in_a_token_signs_no_certificate_verify() {
+    let Some(kryoptic) = tokens::kryoptic() else {
+        return;
+    };
+    let alg = CompositeAlgorithm::MlDsa44Rsa2048Pkcs15Sha256;
+    let key = token_key(&kryoptic, tokens::PRIMARY, KeyAlgorithm::Composite(alg), 1);
+    assert!(rustls::sign::SigningKey::choose_scheme(&key, &[key.scheme()]).is_none());
+    let server = Arc::new(tls::server_config(&key, false));
+    let (client, seen) = tls::client_config(None);
+    assert!(tls::handshake(&Arc::new(client), &server).is_err());
+    assert!(seen.lock().unwrap().is_empty());
+}
+
 #[test]
 fn mutual_tls_with_both_keys_in_tokens() {
     let Some(kryoptic) = tokens::kryoptic() else {
@@ -98,12 +121,20 @@ fn mutual_tls_with_both_keys_in_tokens() {
         KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa65EcdsaP384Sha512),
         2,
     );
-    let mut client_keys = vec![token_key(
-        &kryoptic,
-        tokens::SPARE,
-        KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65),
-        1,
-    )];
+    let mut client_keys = vec![
+        token_key(
+            &kryoptic,
+            tokens::SPARE,
+            KeyAlgorithm::MlDsa(MlDsaLevel::MlDsa65),
+            1,
+        ),
+        token_key(
+            &kryoptic,
+            tokens::SPARE,
+            KeyAlgorithm::Composite(CompositeAlgorithm::MlDsa87Ed448Shake256),
+            1,
+        ),
+    ];
     if let Some(softhsm) = tokens::softhsm() {
         client_keys.push(token_key(
             &softhsm,
@@ -115,7 +146,8 @@ fn mutual_tls_with_both_keys_in_tokens() {
     let server = Arc::new(tls::server_config(&server_key, true));
     for client_key in client_keys {
         let (client, _) = tls::client_config(Some(&client_key));
-        let (_, server_conn) = tls::handshake(&Arc::new(client), &server).unwrap();
+        let (_, server_conn) = tls::handshake(&Arc::new(client), &server)
+            .unwrap_or_else(|e| panic!("{:?}: {e:?}", client_key.public_key().algorithm()));
         let presented = server_conn.peer_certificates().unwrap();
         // The leaf the server saw carries the token key's public key.
         let leaf = qtls_pki::Certificate::from_der(presented[0].to_vec()).unwrap();

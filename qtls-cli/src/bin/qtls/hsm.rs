@@ -99,9 +99,13 @@ pub(crate) struct KeygenArgs {
     #[arg(long, required_unless_present = "uri")]
     label: Option<String>,
     /// The key's algorithm, by its readable name (default mldsa65-ecdsa-p384, also spelled
-    /// `composite`). A token holds a composite key as its two halves; it must offer both
-    /// mechanisms (Kryoptic does for ML-DSA with ECDSA on P-256/P-384, SoftHSM2 has no
-    /// ML-DSA).
+    /// `composite`). A token holds a composite as an ML-DSA key and a traditional key under
+    /// one label, so it needs both mechanisms: 16 of the 18 composites can be held, with an
+    /// RSA-PSS (mldsa65-rsa4096-pss, ...), RSA PKCS#1 v1.5 (mldsa65-rsa4096-pkcs15, ...;
+    /// X.509 only, for CA keys), ECDSA P-256/P-384/P-521 or Ed25519/Ed448 half (the RSA
+    /// key's CKA_ALLOWED_MECHANISMS records PSS or PKCS#1 v1.5). Kryoptic holds them all;
+    /// SoftHSM2 has no ML-DSA, so no composite. The two brainpool composites are refused:
+    /// no token here has ML-DSA and brainpool curves together.
     #[arg(long, default_value = "mldsa65-ecdsa-p384", value_parser = crate::names::KeyAlgorithmParser)]
     alg: KeyAlgorithm,
     /// Also write the public key (SubjectPublicKeyInfo PEM) here.
