@@ -640,3 +640,27 @@ async fn graceful_shutdown_finishes_connections_in_progress() {
         .unwrap();
     assert!(TcpStream::connect(addr).await.is_err(), "still listening");
 }
+
+/// A log piped to a file or a collector is plain text: colour codes are for terminals only.
+/// (The other tests set NO_COLOR; this one leaves the environment as an operator's would be.)
+#[test]
+fn qtls_server_writes_no_colour_codes_to_a_pipe() {
+    let pki = test_pki(PkiSpec::default());
+    let port = support::free_port();
+    let mut cmd = Command::new(support::qtls_bin());
+    cmd.env("QTLS_LOG", "info")
+        .env_remove("NO_COLOR")
+        .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+        .args(pki.server_cert_args());
+    let server = support::Server::start(&mut cmd, port, "listening on", "qtls server");
+    // A connection closed before its ClientHello: one WARN line, level and target coloured
+    // on a terminal.
+    drop(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let line = runtime_support::wait_for_line(&server, &["closed before"], STEP);
+    let raw = server.output();
+    assert!(line.is_some(), "no line for the closed connection: {raw:?}");
+    assert!(
+        !raw.contains('\u{1b}'),
+        "terminal colour codes in a piped log: {raw:?}"
+    );
+}
