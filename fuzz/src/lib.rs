@@ -42,6 +42,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("config_toml", config_toml),
     ("encrypted_key", encrypted_key),
     ("catalyst_pre_tbs", catalyst_pre_tbs),
+    ("hsm_ticket", hsm_ticket),
 ];
 
 /// The fixed time (Unix seconds) the fixture PKI was issued at and the targets run at, so
@@ -580,4 +581,75 @@ pub fn catalyst_pre_tbs(data: &[u8]) {
             data.len()
         );
     }
+}
+
+/// The token's ticket decrypter (`qtls_hsm::HsmTicketer`, Kryoptic from
+/// `QTLS_TEST_PKCS11_MODULE`) on hostile tickets. `data[0]` even: `data[1..]` is a ticket,
+/// which never panics and, whatever the token answers, leaves the token in service (a fresh
+/// ticket still opens). Odd: a fresh ticket of the first half of `data[1..]`, XORed with the
+/// second half (`data[0] % 4 == 1`) or with the second half appended (`== 3`): it opens to
+/// its plaintext only when nothing changed (AES-GCM, RFC 5116 §5.1). Without the module it does nothing, except
+/// under `CI=true`, where it fails.
+pub fn hsm_ticket(data: &[u8]) {
+    let Some(ticketer) = hsm_ticketer() else {
+        return;
+    };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        let _ = ticketer.decrypt(rest);
+        let ticket = ticketer
+            .encrypt(b"still in service")
+            .expect("the token seals");
+        assert_eq!(
+            ticketer.decrypt(&ticket).as_deref(),
+            Some(&b"still in service"[..]),
+            "a hostile ticket took the token out of service"
+        );
+        return;
+    }
+    let (plain, mask) = rest.split_at(rest.len() / 2);
+    let mut ticket = ticketer.encrypt(plain).expect("the token seals");
+    let unchanged = if mode % 4 == 1 {
+        // Flip bits anywhere (header, IV, ciphertext or tag).
+        for (byte, m) in ticket.iter_mut().zip(mask) {
+            *byte ^= m;
+        }
+        mask.iter().all(|m| *m == 0)
+    } else {
+        // Trailing bytes after the tag.
+        ticket.extend_from_slice(mask);
+        mask.is_empty()
+    };
+    let opened = ticketer.decrypt(&ticket);
+    if unchanged {
+        assert_eq!(
+            opened.as_deref(),
+            Some(plain),
+            "an intact ticket did not open"
+        );
+    } else {
+        assert_eq!(opened, None, "a tampered ticket opened");
+    }
+}
+
+fn hsm_ticketer() -> Option<&'static Arc<qtls_hsm::HsmTicketer>> {
+    static TICKETER: OnceLock<Option<Arc<qtls_hsm::HsmTicketer>>> = OnceLock::new();
+    TICKETER
+        .get_or_init(|| {
+            use qtls_test_support::tokens;
+            let module = tokens::kryoptic()?;
+            let hsm = qtls_hsm::Hsm::builder()
+                .primary(
+                    tokens::config(&module, tokens::PRIMARY)
+                        .sessions(1)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap();
+            Some(qtls_hsm::HsmTicketer::builder(&hsm).build().unwrap())
+        })
+        .as_ref()
 }

@@ -126,6 +126,35 @@ fn key_files_and_catalyst(pki: &qtls_pki::Pki) {
             pair.certificate().to_certificate_der().as_ref(),
         );
     }
+    // The token's keys are made per process, so the seeds are modes and shapes: tickets of
+    // this format with a key the token never had, and fresh tickets kept intact or tampered.
+    let header = |issued: u64| {
+        let mut ticket = vec![3u8];
+        ticket.extend_from_slice(&[0x11; 8]);
+        ticket.extend_from_slice(&issued.to_be_bytes());
+        ticket.extend_from_slice(&[0x22; 12]);
+        ticket
+    };
+    let forged = [header(NOW), vec![0x33; 80]].concat();
+    let seeds: [(&str, Vec<u8>); 8] = [
+        ("decrypt-short", vec![0, 3]),
+        ("decrypt-header-only", [&[0u8][..], &header(NOW)].concat()),
+        ("decrypt-forged", [&[0u8][..], &forged].concat()),
+        (
+            "seal-intact",
+            [&b"\x01a session value of some length"[..], &[0; 30]].concat(),
+        ),
+        ("seal-zero-mask", [&b"\x01ab"[..], &[0; 62]].concat()),
+        (
+            "seal-flip-tag-end",
+            [&b"\x01session"[..], &[0; 6], &[1]].concat(),
+        ),
+        ("seal-trailing-bytes", b"\x03abcdXYZW".to_vec()),
+        ("seal-trailing-one", b"\x03ab".to_vec()),
+    ];
+    for (name, data) in seeds {
+        write("hsm_ticket", name, &data);
+    }
 }
 
 fn records(message: &[u8], fragment: usize) -> Vec<u8> {
