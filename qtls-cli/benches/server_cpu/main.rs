@@ -48,6 +48,7 @@
 //! - `qtls`'s resumed handshakes: a block of `qtls client --reconnect` processes (a full
 //!   handshake, then a resumed one) and a block of plain `qtls client` processes, in
 //!   alternating order; the difference per process is the resumed connection's CPU.
+//!
 //! The report divides each process's CPU per handshake by the in-process figure of its round
 //! (target for `qtls`: ≤ 1.5, full and resumed) and `qtls` by `s2n` (target ≤ 1.00).
 //!
