@@ -554,3 +554,24 @@ fn root_crl_from_an_offline_encrypted_root_key() {
         verified.stdout
     );
 }
+
+/// `qtls pki init | head -1`: a reader that stops early (here one that never reads) ends
+/// the tool quietly with success, as SIGPIPE ends a Unix tool; the PKI is written first.
+#[test]
+fn a_closed_stdout_ends_the_tool_quietly() {
+    let dir = temp_dir("qtls-pki-files-pipe-");
+    let mut child = qtls()
+        .args(["pki", "init", "--profile", "ecdsa-p384", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the tool writes its first line.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(dir.path().join("root.pem").is_file());
+}

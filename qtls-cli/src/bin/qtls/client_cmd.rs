@@ -157,10 +157,10 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
                 .map_err(explain)?;
         if args.json {
             let both = serde_json::json!({ "first": first, "second": second });
-            println!("{both}");
+            out!("{both}");
         } else {
             for (label, report) in [("first", &first), ("second", &second)] {
-                println!(
+                out!(
                     "{label}: group {}, resumed {}, early data {}, {} bytes sent, {} received, {}",
                     report.info.group.as_deref().unwrap_or("-"),
                     report.resumed,
@@ -189,27 +189,28 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
         );
     }
     if args.json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string(&report).map_err(|e| Error::Config(e.to_string()))?
         );
     } else {
         let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-        println!("protocol:          {}", show(&report.info.protocol));
-        println!("group:             {}", show(&report.info.group));
-        println!("signature scheme:  {}", show(&report.info.signature_scheme));
-        println!("cipher suite:      {}", show(&report.info.cipher_suite));
-        println!("peer subject:      {}", show(&report.info.peer_subject));
-        println!("OCSP staple:       {}", show(&report.ocsp_status));
-        println!("resumed:           {}", report.resumed);
+        out!("protocol:          {}", show(&report.info.protocol));
+        out!("group:             {}", show(&report.info.group));
+        out!("signature scheme:  {}", show(&report.info.signature_scheme));
+        out!("cipher suite:      {}", show(&report.info.cipher_suite));
+        out!("peer subject:      {}", show(&report.info.peer_subject));
+        out!("OCSP staple:       {}", show(&report.ocsp_status));
+        out!("resumed:           {}", report.resumed);
         if let Some(alert) = &report.alert {
-            println!("fallback after:    {alert}");
+            out!("fallback after:    {alert}");
         }
-        println!(
+        out!(
             "handshake bytes:   {} sent, {} received",
-            report.handshake_bytes_sent, report.handshake_bytes_received
+            report.handshake_bytes_sent,
+            report.handshake_bytes_received
         );
-        println!("HTTP:              {}", show(&report.http_status));
+        out!("HTTP:              {}", show(&report.http_status));
     }
     Ok(())
 }

@@ -157,8 +157,8 @@ pub(crate) fn run(command: HsmCommand) -> Result<(), Error> {
             let admin = TokenAdmin::open(&args.config()?)?;
             for label in admin.key_labels()? {
                 match admin.public_key(&KeyRef::label(&label)) {
-                    Ok(public) => println!("{label}\t{}", public.algorithm()),
-                    Err(e) => println!("{label}\t(unusable: {e})"),
+                    Ok(public) => out!("{label}\t{}", public.algorithm()),
+                    Err(e) => out!("{label}\t(unusable: {e})"),
                 }
             }
             Ok(())
@@ -174,7 +174,7 @@ fn report(
 ) -> Result<(), Error> {
     let spki = public.subject_public_key_info_der();
     let fingerprint = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &spki);
-    println!(
+    out!(
         "{what} {} key {label:?}; SHA-256 of its SubjectPublicKeyInfo: {}",
         public.algorithm(),
         fingerprint
@@ -190,7 +190,7 @@ fn report(
             path: out.to_path_buf(),
             source,
         })?;
-        println!("wrote {}", out.display());
+        out!("wrote {}", out.display());
     }
     Ok(())
 }
@@ -313,7 +313,7 @@ pub(crate) fn pki_issue(args: PkiIssueArgs) -> Result<(), Error> {
         path: out.clone(),
         source,
     })?;
-    println!(
+    out!(
         "issued {} for the {} key {:?} in token {:?}: {} (until {})",
         leaf.subject(),
         public.algorithm(),
@@ -323,13 +323,13 @@ pub(crate) fn pki_issue(args: PkiIssueArgs) -> Result<(), Error> {
         leaf.not_after()
     );
     if capped {
-        println!(
+        out!(
             "  validity capped at the issuer's notAfter {issuer_end} (--days {} would end \
              {requested_end})",
             args.days
         );
     }
-    println!(
+    out!(
         "  recorded serial {} in {}",
         qtls_pki::serial_hex(leaf.serial()),
         args.dir.join(RevocationIndex::FILE_NAME).display()

@@ -3,6 +3,32 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `println!` for the tool's output: when stdout is gone (`qtls pki init | head -1`) the
+/// process ends quietly, as a Unix tool killed by SIGPIPE would; Rust ignores SIGPIPE, so
+/// `println!` would panic instead.
+macro_rules! out {
+    () => {
+        $crate::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// What [`out!`] writes with: a closed pipe ends the process with success (its reader took
+/// what it wanted); any other write error ends it with failure, said on stderr.
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("qtls: writing the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 mod client_cmd;
 mod hsm;
 mod names;
@@ -173,7 +199,7 @@ fn main() -> ExitCode {
                     "alert": alert.as_ref().map(|(_, name)| name),
                     "alert_direction": alert.as_ref().map(|(direction, _)| direction),
                 });
-                println!("{report}");
+                out!("{report}");
             }
             eprintln!("qtls: {e}");
             ExitCode::FAILURE
@@ -237,7 +263,7 @@ fn pki_init(args: PkiInitArgs) -> Result<(), Error> {
         }
         e => Error::Config(e.to_string()),
     })?;
-    println!("{profile} PKI in {}:", dir.display());
+    out!("{profile} PKI in {}:", dir.display());
     let issuing = if pki.is_flat() {
         "root (issuer)"
     } else {
@@ -251,7 +277,7 @@ fn pki_init(args: PkiInitArgs) -> Result<(), Error> {
         ("ocsp", pki.ocsp_responder()),
     ] {
         let cert = pair.certificate();
-        println!(
+        out!(
             "  {role:<13} {:<28} {}  until {}",
             pair.key().algorithm().name(),
             cert.subject(),
@@ -259,17 +285,17 @@ fn pki_init(args: PkiInitArgs) -> Result<(), Error> {
         );
     }
     for path in written {
-        println!("  wrote {}", path.display());
+        out!("  wrote {}", path.display());
     }
     if encrypted {
-        println!(
+        out!(
             "  root.key and intermediate.key are encrypted (PBES2, PBKDF2-HMAC-SHA-256, \
              AES-256-CBC): commands that sign with them take --passphrase-file or \
              QTLS_CA_PASSPHRASE"
         );
     }
     if let Some(root_dir) = root_key_out {
-        println!(
+        out!(
             "  the root key is in {} only: keep it offline; qtls pki issue and qtls pki crl \
              need only {}; qtls pki crl --issuer root (the root's CRL) takes --root-key {}",
             root_dir.display(),

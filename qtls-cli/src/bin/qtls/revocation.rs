@@ -123,7 +123,7 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), Error> {
             Pki::revoke_intermediate_in_dir(&args.dir, args.reason, OffsetDateTime::now_utc())
                 .map_err(pki_error)?;
         print_revoked(&entry);
-        println!(
+        out!(
             "  updated {}; publish it with qtls pki crl --issuer root",
             args.dir.join(Pki::ROOT_INDEX_FILE).display()
         );
@@ -137,7 +137,7 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), Error> {
     let entry = Pki::revoke_in_dir(&args.dir, &serial, args.reason, OffsetDateTime::now_utc())
         .map_err(pki_error)?;
     print_revoked(&entry);
-    println!(
+    out!(
         "  updated {}",
         args.dir.join(RevocationIndex::FILE_NAME).display()
     );
@@ -147,7 +147,7 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), Error> {
 fn print_revoked(entry: &qtls_pki::IndexEntry) {
     if let IndexStatus::Revoked { time, reason } = entry.status {
         let reason = reason.map_or_else(|| "no reason given".to_owned(), |r| r.to_string());
-        println!(
+        out!(
             "revoked {} ({}) at {time}: {reason}",
             serial_hex(&entry.serial),
             entry.subject
@@ -189,13 +189,13 @@ pub(crate) fn crl(args: CrlArgs) -> Result<(), Error> {
     let crl =
         Pki::write_issuer_crl_in_dir(&args.dir, level, &issuer, now, next_update, &out, args.der)
             .map_err(pki_error)?;
-    println!(
+    out!(
         "CRL number {} of {}: {} revoked, next update {next_update}",
         serial_hex(crl.crl_number().unwrap_or_default()),
         crl.issuer(),
         crl.revoked().len()
     );
-    println!("  wrote {}", out.display());
+    out!("  wrote {}", out.display());
     Ok(())
 }
 
@@ -222,7 +222,7 @@ pub(crate) async fn ocsp_responder(args: OcspResponderArgs) -> Result<(), Error>
         .await?
         .with_max_connections(args.max_connections)
         .with_request_timeout(args.request_timeout.into());
-    println!(
+    out!(
         "OCSP responder for {subject} listening on http://{}/",
         server.local_addr()?
     );

@@ -197,10 +197,10 @@ pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
     {
         let (bound, serve) =
             qtls_cli::metrics_http::serve(addr, std::sync::Arc::clone(server.metrics())).await?;
-        println!("metrics on http://{bound}/metrics");
+        out!("metrics on http://{bound}/metrics");
         tokio::spawn(serve);
     }
-    println!("listening on {}", server.local_addr()?);
+    out!("listening on {}", server.local_addr()?);
     let shutdown = server.shutdown_handle();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -115,16 +115,16 @@ pub(crate) fn run(args: VerifyArgs) -> Result<(), Error> {
         now,
     ) {
         Ok(verified) => {
-            println!(
+            out!(
                 "OK: verified path ({} certificates)",
                 verified.certificates.len()
             );
             for (depth, cert) in verified.certificates.iter().enumerate() {
-                println!("{depth}: {}", cert.subject);
-                println!("   issuer     {}", cert.issuer);
-                println!("   serial     {}", cert.serial);
-                println!("   algorithm  {}", cert.signature_algorithm);
-                println!(
+                out!("{depth}: {}", cert.subject);
+                out!("   issuer     {}", cert.issuer);
+                out!("   serial     {}", cert.serial);
+                out!("   algorithm  {}", cert.signature_algorithm);
+                out!(
                     "   validity   {} .. {}",
                     format_time(cert.not_before),
                     format_time(cert.not_after)
@@ -137,10 +137,10 @@ pub(crate) fn run(args: VerifyArgs) -> Result<(), Error> {
                     RevocationStatus::NotChecked => "not checked".into(),
                     other => format!("{other:?}"),
                 };
-                println!("   revocation {revocation}");
+                out!("   revocation {revocation}");
             }
             if !verified.subject_alt_names.is_empty() {
-                println!("subjectAltName: {}", verified.subject_alt_names.join(", "));
+                out!("subjectAltName: {}", verified.subject_alt_names.join(", "));
             }
             Ok(())
         }

@@ -282,12 +282,12 @@ async fn report(args: ReportArgs) -> Result<(), Error> {
     };
     write("report.json", json.as_bytes())?;
     write("report.md", markdown::render(&report).as_bytes())?;
-    println!("report written to {}:", args.out.display());
+    out!("report written to {}:", args.out.display());
     for file in ["report.md", "report.json"]
         .into_iter()
         .chain(report.charts.iter().map(String::as_str))
     {
-        println!("  {}", args.out.join(file).display());
+        out!("  {}", args.out.join(file).display());
     }
     Ok(())
 }

@@ -415,7 +415,7 @@ pub(crate) async fn run(args: ScanArgs) -> Result<(), Error> {
     report.verdict = verdict(&report, &code_points);
 
     if args.json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string(&report).map_err(|e| Error::Config(e.to_string()))?
         );

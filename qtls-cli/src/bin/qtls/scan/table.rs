@@ -16,25 +16,26 @@ pub(super) fn print_table(report: &Report) {
         Some(false) => "no",
         None => "-",
     };
-    println!(
+    out!(
         "target              {} (SNI {})",
-        report.target, report.server_name
+        report.target,
+        report.server_name
     );
-    println!("versions            {}", list(&report.versions));
-    println!("groups accepted     {}", list(&report.groups_accepted));
-    println!("preferred group     {}", opt(&report.preferred_group));
-    println!("needed HRR          {}", list(&report.hello_retry_groups));
-    println!(
+    out!("versions            {}", list(&report.versions));
+    out!("groups accepted     {}", list(&report.groups_accepted));
+    out!("preferred group     {}", opt(&report.preferred_group));
+    out!("needed HRR          {}", list(&report.hello_retry_groups));
+    out!(
         "signature schemes   {}",
         list(&report.signature_schemes_accepted)
     );
-    println!("cipher suites       {}", list(&report.cipher_suites));
-    println!(
+    out!("cipher suites       {}", list(&report.cipher_suites));
+    out!(
         "chain               {} certificate(s) as sent",
         report.chain.len()
     );
     for (i, cert) in report.chain.iter().enumerate() {
-        println!(
+        out!(
             "  [{i}] {}  issuer {}\n      key {}, signed {}, {} bytes, {} .. {}",
             cert.subject,
             cert.issuer,
@@ -46,11 +47,11 @@ pub(super) fn print_table(report: &Report) {
         );
     }
     match &report.chain_verified {
-        None => println!("verified            - (no --ca)"),
-        Some(v) if v.ok => println!("verified            yes: {}", v.path.join(" <- ")),
-        Some(v) => println!("verified            NO: {}", opt(&v.error)),
+        None => out!("verified            - (no --ca)"),
+        Some(v) if v.ok => out!("verified            yes: {}", v.path.join(" <- ")),
+        Some(v) => out!("verified            NO: {}", opt(&v.error)),
     }
-    println!(
+    out!(
         "post-quantum chain  {}",
         if report.chain_post_quantum {
             "yes"
@@ -58,7 +59,7 @@ pub(super) fn print_table(report: &Report) {
             "no"
         }
     );
-    println!(
+    out!(
         "OCSP staple         {}",
         if report.ocsp.stapled {
             format!(
@@ -72,14 +73,14 @@ pub(super) fn print_table(report: &Report) {
             "none".into()
         }
     );
-    println!(
+    out!(
         "resumption          TLS 1.3 ticket issued {}, resumed {}; TLS 1.2 session ID {}, ticket {}",
         yes(report.resumption.tls13_ticket_issued),
         yes(report.resumption.tls13_resumed),
         yes(report.resumption.tls12_session_id),
         yes(report.resumption.tls12_ticket)
     );
-    println!(
+    out!(
         "0-RTT               max_early_data_size {}, accepted {}",
         report
             .early_data
@@ -87,7 +88,7 @@ pub(super) fn print_table(report: &Report) {
             .map_or("-".into(), |n| n.to_string()),
         yes(report.early_data.accepted)
     );
-    println!(
+    out!(
         "client certificate  {}",
         if report.client_auth.requested {
             format!(
@@ -101,7 +102,7 @@ pub(super) fn print_table(report: &Report) {
     );
     let b = &report.bytes;
     let show = |n: Option<usize>| n.map_or("-".into(), |n| n.to_string());
-    println!(
+    out!(
         "bytes ({})  flights {}",
         b.probe,
         b.flights
@@ -110,7 +111,7 @@ pub(super) fn print_table(report: &Report) {
             .collect::<Vec<_>>()
             .join(" | ")
     );
-    println!(
+    out!(
         "  ClientHello {}, ServerHello {}, HRR {}, Certificate {}, CertificateVerify {}; \
          connect {:.1} ms, handshake {:.1} ms",
         show(b.client_hello),
@@ -122,7 +123,7 @@ pub(super) fn print_table(report: &Report) {
         b.handshake_ms
     );
     let v = &report.verdict;
-    println!(
+    out!(
         "verdict             PQ key exchange {}{}, PQ authentication {}{}: {} ({} key \
          exchange, {} authentication)",
         if v.pq_key_exchange { "yes" } else { "no" },
@@ -142,7 +143,7 @@ pub(super) fn print_table(report: &Report) {
         v.authentication
     );
     for advice in &v.advice {
-        println!("  - {advice}");
+        out!("  - {advice}");
     }
-    println!("({} handshakes)", report.probes);
+    out!("({} handshakes)", report.probes);
 }
