@@ -161,6 +161,9 @@ if [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ] && cargo +nightly --version >/dev/nu
   say "fuzzing each target for ${fuzz_seconds}s (scripts/fuzz.sh; log: $logs/fuzz.log)"
   scripts/fuzz.sh "$fuzz_seconds" >"$logs/fuzz.log" 2>&1 || fail "$logs/fuzz.log" "a fuzz target failed"
   sed -n '/^target /,$p' "$logs/fuzz.log"
+  # A CI machine builds everything once: the fuzz targets' build (~3 GB) is not needed
+  # again, and the test build shares the disk.
+  if [ "${CI:-}" = true ]; then rm -rf fuzz/target/x86_64-unknown-linux-gnu fuzz/target/release; fi
 elif [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ]; then
   say "no nightly toolchain: fuzz targets not run (their corpora are replayed by cargo test)"
 fi
