@@ -556,7 +556,8 @@ fn root_crl_from_an_offline_encrypted_root_key() {
 }
 
 /// `qtls pki init | head -1`: a reader that stops early (here one that never reads) ends
-/// the tool quietly with success, as SIGPIPE ends a Unix tool; the PKI is written first.
+/// the tool quietly, with success (a Unix tool would die of SIGPIPE); the PKI is written
+/// first.
 #[test]
 fn a_closed_stdout_ends_the_tool_quietly() {
     let dir = temp_dir("qtls-pki-files-pipe-");
@@ -574,4 +575,37 @@ fn a_closed_stdout_ends_the_tool_quietly() {
     assert!(output.status.success(), "{}: {stderr}", output.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(dir.path().join("root.pem").is_file());
+}
+
+/// A failure stays a failure when stdout is gone: `qtls client --json` to a port nobody
+/// listens on writes its error report to the closed stdout and still exits non-zero, with
+/// the error on stderr.
+#[test]
+fn a_failure_with_a_closed_stdout_still_fails() {
+    let dir = temp_dir("qtls-pki-files-pipe-fail-");
+    pki_init(dir.path(), &[]).expect_success("qtls pki init");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = qtls()
+        .args([
+            "client",
+            "--json",
+            "--connect",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--ca")
+        .arg(dir.path().join("root.pem"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{}: {stderr}", output.status);
+    assert!(stderr.contains("qtls: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

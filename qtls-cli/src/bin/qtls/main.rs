@@ -4,28 +4,50 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// `println!` for the tool's output: when stdout is gone (`qtls pki init | head -1`) the
-/// process ends quietly, as a Unix tool killed by SIGPIPE would; Rust ignores SIGPIPE, so
-/// `println!` would panic instead.
+/// process ends quietly with success, its reader having taken what it wanted (a Unix tool
+/// would die of SIGPIPE, status 141; Rust ignores SIGPIPE, so `println!` would panic).
 macro_rules! out {
     () => {
-        $crate::write_stdout(format_args!("\n"))
+        $crate::write_stdout(format_args!("\n"), $crate::ClosedStdout::Exit)
     };
     ($($arg:tt)*) => {
-        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)), $crate::ClosedStdout::Exit)
     };
 }
 
-/// What [`out!`] writes with: a closed pipe ends the process with success (its reader took
-/// what it wanted); any other write error ends it with failure, said on stderr.
-fn write_stdout(args: std::fmt::Arguments<'_>) {
+/// `println!` for lines that must not end the process when stdout is gone: a server's
+/// "listening on", and the report of a failure (whose exit status must stay a failure).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)), $crate::ClosedStdout::Ignore)
+    };
+}
+
+/// What a write to a closed stdout does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClosedStdout {
+    /// End the process with success.
+    Exit,
+    /// Carry on: the line is lost.
+    Ignore,
+}
+
+/// What [`out!`] and [`say!`] write with: a closed pipe does what `closed` says; any other
+/// write error ends the process with failure, said on stderr.
+fn write_stdout(args: std::fmt::Arguments<'_>, closed: ClosedStdout) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+    match stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            if closed == ClosedStdout::Exit {
+                std::process::exit(0);
+            }
         }
-        eprintln!("qtls: writing the output: {e}");
-        std::process::exit(1);
+        Err(e) => {
+            eprintln!("qtls: writing the output: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
@@ -176,8 +198,13 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
-        // Colour codes only for a terminal: a log piped to a file or a collector stays text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Colour codes only for a terminal, and not there either under NO_COLOR
+        // (https://no-color.org; `with_ansi(true)` would override it): a log piped to a file
+        // or a collector stays text.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -199,7 +226,7 @@ fn main() -> ExitCode {
                     "alert": alert.as_ref().map(|(_, name)| name),
                     "alert_direction": alert.as_ref().map(|(direction, _)| direction),
                 });
-                out!("{report}");
+                say!("{report}");
             }
             eprintln!("qtls: {e}");
             ExitCode::FAILURE

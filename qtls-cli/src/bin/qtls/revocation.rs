@@ -222,7 +222,7 @@ pub(crate) async fn ocsp_responder(args: OcspResponderArgs) -> Result<(), Error>
         .await?
         .with_max_connections(args.max_connections)
         .with_request_timeout(args.request_timeout.into());
-    out!(
+    say!(
         "OCSP responder for {subject} listening on http://{}/",
         server.local_addr()?
     );

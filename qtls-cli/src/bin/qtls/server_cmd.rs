@@ -197,10 +197,10 @@ pub(crate) async fn run(args: ServerArgs) -> Result<(), Error> {
     {
         let (bound, serve) =
             qtls_cli::metrics_http::serve(addr, std::sync::Arc::clone(server.metrics())).await?;
-        out!("metrics on http://{bound}/metrics");
+        say!("metrics on http://{bound}/metrics");
         tokio::spawn(serve);
     }
-    out!("listening on {}", server.local_addr()?);
+    say!("listening on {}", server.local_addr()?);
     let shutdown = server.shutdown_handle();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
