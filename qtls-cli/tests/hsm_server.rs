@@ -264,7 +264,6 @@ fn qtls_server_refuses_an_x509_only_composite_in_a_token() {
 /// A key that can leave its token (imported with CKA_EXTRACTABLE true into Kryoptic, with
 /// CKA_SENSITIVE false into SoftHSM2): `qtls server` refuses to start, naming the key and the
 /// attribute; with `--hsm-allow-exportable-key` it serves.
-
 #[test]
 fn qtls_server_refuses_a_key_that_can_leave_the_token_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();

@@ -94,8 +94,9 @@ fn server_keys_in_each_token_complete_handshakes() {
 }
 
 /// An RSASSA-PKCS1-v1_5 composite is for X.509 only (draft-reddy-tls-composite-mldsa-10 §3):
-/// a server whose token key is one signs no CertificateVerify, even for a client that offers
-/// its code point, and the handshake fails instead.
+/// the token key chooses no scheme even when offered its own code point (the assertion on
+/// `choose_scheme`), and a server with it fails the handshake (the Hybrid client does not
+/// offer that code point either).
 #[test]
 fn a_pkcs1_v1_5_composite_in_a_token_signs_no_certificate_verify() {
     let Some(kryoptic) = tokens::kryoptic() else {
