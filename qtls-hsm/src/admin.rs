@@ -33,6 +33,9 @@ pub struct KeyProtection {
     pub never_extractable: bool,
     /// CKA_LOCAL: the key was generated in the token (not imported).
     pub local: bool,
+    /// CKA_SIGN true and CKA_DECRYPT, CKA_UNWRAP and CKA_DERIVE false: the key can only
+    /// sign (an attribute the token does not report counts as false).
+    pub sign_only: bool,
 }
 
 /// The CKA_SENSITIVE and CKA_EXTRACTABLE values an imported private key gets
@@ -269,6 +272,10 @@ impl TokenAdmin {
                         AttributeType::AlwaysSensitive,
                         AttributeType::NeverExtractable,
                         AttributeType::Local,
+                        AttributeType::Sign,
+                        AttributeType::Decrypt,
+                        AttributeType::Unwrap,
+                        AttributeType::Derive,
                     ],
                 )
                 .map_err(|e| self.failed("C_GetAttributeValue", e))?;
@@ -278,7 +285,9 @@ impl TokenAdmin {
                 always_sensitive: false,
                 never_extractable: false,
                 local: false,
+                sign_only: false,
             };
+            let (mut sign, mut other_use) = (false, false);
             for attribute in attributes {
                 match attribute {
                     Attribute::Sensitive(b) => protection.sensitive = b,
@@ -286,9 +295,14 @@ impl TokenAdmin {
                     Attribute::AlwaysSensitive(b) => protection.always_sensitive = b,
                     Attribute::NeverExtractable(b) => protection.never_extractable = b,
                     Attribute::Local(b) => protection.local = b,
+                    Attribute::Sign(b) => sign = b,
+                    Attribute::Decrypt(b) | Attribute::Unwrap(b) | Attribute::Derive(b) => {
+                        other_use |= b
+                    }
                     _ => {}
                 }
             }
+            protection.sign_only = sign && !other_use;
             protections.push(protection);
         }
         Ok(protections)
@@ -430,6 +444,11 @@ impl TokenAdmin {
             Attribute::Sensitive(protection.sensitive),
             Attribute::Extractable(protection.extractable),
             Attribute::Sign(true),
+            // Signing only: an RSA key allowed CKM_RSA_PKCS could otherwise also decrypt
+            // with it (a padding oracle), and an EC key derive.
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
         ]);
         template
     }

@@ -117,6 +117,10 @@ fn kryoptic_keys_are_protected_and_sign_verifiably() {
                 p.always_sensitive && p.never_extractable && p.local,
                 "{algorithm}: {p:?}"
             );
+            assert!(
+                p.sign_only,
+                "{algorithm}: usable for more than signing: {p:?}"
+            );
         }
         let read = admin.try_read_private_value(&KeyRef::label(&label));
         assert!(read.is_err(), "{algorithm}: private value readable");
@@ -414,7 +418,7 @@ fn imported_keys_sign_for_their_software_public_keys() {
             assert!(
                 protections
                     .iter()
-                    .all(|p| p.sensitive && !p.extractable && !p.local),
+                    .all(|p| p.sensitive && !p.extractable && !p.local && p.sign_only),
                 "{algorithm}: {protections:?}"
             );
             let key = hsm
