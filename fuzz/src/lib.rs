@@ -584,21 +584,29 @@ pub fn catalyst_pre_tbs(data: &[u8]) {
 }
 
 /// The token's ticket decrypter (`qtls_hsm::HsmTicketer`, Kryoptic from
-/// `QTLS_TEST_PKCS11_MODULE`) on hostile tickets. `data[0]` even: `data[1..]` is a ticket,
-/// which never panics and, whatever the token answers, leaves the token in service (a fresh
-/// ticket still opens). Odd: a fresh ticket of the first half of `data[1..]`, XORed with the
-/// second half (`data[0] % 4 == 1`) or with the second half appended (`== 3`): it opens to
-/// its plaintext only when nothing changed (AES-GCM, RFC 5116 §5.1). Without the module it does nothing, except
-/// under `CI=true`, where it fails.
+/// `QTLS_TEST_PKCS11_MODULE`) on hostile tickets; `data[0]` picks the mode, `rest` is
+/// `data[1..]`:
+/// - `% 4 == 0`: a fresh ticket's authenticated header (version, key id, issue time) then
+///   `rest` as IV, ciphertext and tag, so that the bytes reach the token's `C_Decrypt`;
+/// - `% 4 == 2`: `rest` itself as a ticket (the checks before the token);
+/// - odd: a fresh ticket of the first half of `rest`, with the second half XORed over its
+///   start (`data[0] / 2 % 3 == 0`: header and IV) or its end (`== 1`: tag and ciphertext),
+///   or appended (`== 2`).
+///
+/// After every hostile ticket the token stays in service (a fresh ticket still opens); a
+/// changed ticket never opens and an intact one opens to its plaintext (AES-GCM,
+/// [RFC 5116 §5.1](https://www.rfc-editor.org/rfc/rfc5116#section-5.1)). Without the
+/// module the target does nothing, except under `CI=true`, where it fails.
 pub fn hsm_ticket(data: &[u8]) {
+    /// Version, key id and issue time: what the ticketer checks before the token decrypts.
+    const AUTHENTICATED_HEADER: usize = 1 + 8 + 8;
     let Some(ticketer) = hsm_ticketer() else {
         return;
     };
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    if mode % 2 == 0 {
-        let _ = ticketer.decrypt(rest);
+    let still_in_service = || {
         let ticket = ticketer
             .encrypt(b"still in service")
             .expect("the token seals");
@@ -607,20 +615,39 @@ pub fn hsm_ticket(data: &[u8]) {
             Some(&b"still in service"[..]),
             "a hostile ticket took the token out of service"
         );
-        return;
+    };
+    match mode % 4 {
+        0 => {
+            let fresh = ticketer.encrypt(b"").expect("the token seals");
+            let forged = [&fresh[..AUTHENTICATED_HEADER], rest].concat();
+            assert_eq!(ticketer.decrypt(&forged), None, "a forged ticket opened");
+            return still_in_service();
+        }
+        2 => {
+            let _ = ticketer.decrypt(rest);
+            return still_in_service();
+        }
+        _ => {}
     }
     let (plain, mask) = rest.split_at(rest.len() / 2);
     let mut ticket = ticketer.encrypt(plain).expect("the token seals");
-    let unchanged = if mode % 4 == 1 {
-        // Flip bits anywhere (header, IV, ciphertext or tag).
-        for (byte, m) in ticket.iter_mut().zip(mask) {
-            *byte ^= m;
+    let unchanged = match mode / 2 % 3 {
+        0 => {
+            ticket.iter_mut().zip(mask).for_each(|(byte, m)| *byte ^= m);
+            mask.iter().all(|m| *m == 0)
         }
-        mask.iter().all(|m| *m == 0)
-    } else {
-        // Trailing bytes after the tag.
-        ticket.extend_from_slice(mask);
-        mask.is_empty()
+        1 => {
+            ticket
+                .iter_mut()
+                .rev()
+                .zip(mask)
+                .for_each(|(byte, m)| *byte ^= m);
+            mask.iter().all(|m| *m == 0)
+        }
+        _ => {
+            ticket.extend_from_slice(mask);
+            mask.is_empty()
+        }
     };
     let opened = ticketer.decrypt(&ticket);
     if unchanged {
@@ -630,7 +657,8 @@ pub fn hsm_ticket(data: &[u8]) {
             "an intact ticket did not open"
         );
     } else {
-        assert_eq!(opened, None, "a tampered ticket opened");
+        assert_eq!(opened, None, "a changed ticket opened");
+        still_in_service();
     }
 }
 

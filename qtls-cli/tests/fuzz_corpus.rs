@@ -136,21 +136,29 @@ fn key_files_and_catalyst(pki: &qtls_pki::Pki) {
         ticket
     };
     let forged = [header(NOW), vec![0x33; 80]].concat();
-    let seeds: [(&str, Vec<u8>); 8] = [
-        ("decrypt-short", vec![0, 3]),
-        ("decrypt-header-only", [&[0u8][..], &header(NOW)].concat()),
-        ("decrypt-forged", [&[0u8][..], &forged].concat()),
+    let seeds: [(&str, Vec<u8>); 10] = [
+        ("decrypt-short", vec![2, 3]),
+        ("decrypt-header-only", [&[2u8][..], &header(NOW)].concat()),
+        ("decrypt-forged", [&[2u8][..], &forged].concat()),
+        ("splice-iv-only", [&[0u8][..], &[0x22; 12]].concat()),
+        (
+            "splice-forged",
+            [&[0u8][..], &[0x22; 12], &[0x33; 80]].concat(),
+        ),
         (
             "seal-intact",
             [&b"\x01a session value of some length"[..], &[0; 30]].concat(),
         ),
-        ("seal-zero-mask", [&b"\x01ab"[..], &[0; 62]].concat()),
         (
-            "seal-flip-tag-end",
+            "seal-flip-header",
             [&b"\x01session"[..], &[0; 6], &[1]].concat(),
         ),
-        ("seal-trailing-bytes", b"\x03abcdXYZW".to_vec()),
-        ("seal-trailing-one", b"\x03ab".to_vec()),
+        (
+            "seal-flip-tag",
+            [&b"\x03session"[..], &[0; 6], &[1]].concat(),
+        ),
+        ("seal-trailing-bytes", b"\x05abcdXYZW".to_vec()),
+        ("seal-trailing-one", b"\x05ab".to_vec()),
     ];
     for (name, data) in seeds {
         write("hsm_ticket", name, &data);
