@@ -2,7 +2,7 @@
 //! connections with s2n-tls on 127.0.0.1, completes each handshake, answers an HTTP request
 //! if one comes (`200`, a few bytes, as `qtls server`'s demo app does) and closes when the
 //! client does. The security policy defaults to `default_pq` (s2n-tls's
-//! `security_policy_20250721`: TLS 1.3 with SecP384r1MLKEM1024 and ML-DSA signatures).
+//! `security_policy_20250721`: TLS 1.2 and 1.3, SecP384r1MLKEM1024 and ML-DSA signatures).
 //!
 //! It runs on tokio's multi-threaded runtime with one task per connection, as `qtls server`
 //! does, so that the two are compared as servers, not as handshake functions.

@@ -2,7 +2,7 @@
 //! from each server process's own CPU accounting (issue 6, "Speed").
 //!
 //! ```sh
-//! cargo bench --bench server_cpu            # about 6 minutes on 2 cores
+//! cargo bench --bench server_cpu            # about 12 minutes on 2 cores
 //! ```
 //!
 //! `cargo bench` builds the `qtls` binary in the bench profile (optimised) and this target
@@ -19,6 +19,7 @@
 //! | `qtls-composite` | `qtls` with a composite MLDSA65-ECDSA-P384 chain (`qtls pki init --profile composite`) |
 //! | `qtls-no-sessions` | `qtls` with `--session-store off`: no sessions stored, no tickets sent, as the s2n-tls server |
 //! | `s2n` | AWS's s2n-tls (`bench-peers/s2n-server`: the `s2n-tls` crate on tokio, policy `default_pq`), built here on demand; left out with a message if it cannot be built |
+//! | `qtls-resumed` | the same command as `qtls`, measured only with `qtls client --reconnect` and `qtls client` (below) |
 //!
 //! all but `qtls-composite` with the same ML-DSA-65 leaf and intermediate (`qtls pki init
 //! --profile mldsa65`), and the same clients, offering only SecP384r1MLKEM1024 (each server's
@@ -45,9 +46,11 @@
 //! - in process, the server side of the same handshakes (`inproc.rs`: the same chain, key,
 //!   preset, memory store and tickets, records moved through memory, the server's calls timed
 //!   on a CPU), full and resumed, as many of each as connections per server;
-//! - `qtls`'s resumed handshakes: a block of `qtls client --reconnect` processes (a full
-//!   handshake, then a resumed one) and a block of plain `qtls client` processes, in
-//!   alternating order; the difference per process is the resumed connection's CPU.
+//! - resumed handshakes, on a `qtls-resumed` server of their own (the same command as
+//!   `qtls`): a block of `qtls client --reconnect` processes (a full handshake, then a
+//!   resumed one, each connection with one `GET /`) and a block of plain `qtls client`
+//!   processes, in alternating order; the difference per process is a resumed connection's
+//!   CPU, its TCP connection and GET included.
 //!
 //! The report divides each process's CPU per handshake by the in-process figure of its round
 //! (target for `qtls`: ≤ 1.5, full and resumed) and `qtls` by `s2n` (target ≤ 1.00).
@@ -94,8 +97,9 @@ const WARMUP: usize = 20;
 const S2N: &str = "s2n";
 /// `qtls` without sessions or tickets, like the s2n-tls server.
 const NO_SESSIONS: &str = "qtls-no-sessions";
-/// The server whose resumed handshakes are measured (with `qtls client --reconnect`).
-const RESUMED: &str = "qtls";
+/// A `qtls` server of its own for the resumed handshakes (`qtls client --reconnect`), so
+/// that their traffic and stored sessions do not fall on the servers s_client compares.
+const RESUMED: &str = "qtls-resumed";
 
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
@@ -215,7 +219,7 @@ fn main() {
         .map(String::from)
     };
     let any = ["--policy", "any"].map(String::from);
-    let configurations: [(&'static str, &[String]); 7] = [
+    let configurations: [(&'static str, &[String]); 8] = [
         ("qtls", &any),
         // What s2n-server does: no session store, no tickets.
         (
@@ -228,6 +232,7 @@ fn main() {
         ("qtls+staple", &stapling(delegated_port)),
         ("qtls+staple-ca", &stapling(by_ca_port)),
         (COMPOSITE, &any),
+        (RESUMED, &any),
     ];
     let mut servers: Vec<Process> = configurations
         .into_iter()
@@ -267,7 +272,7 @@ fn main() {
     assert!(!servers.is_empty(), "QTLS_BENCH_SERVERS selects no server");
     // Which servers each client measures (indices into `servers`).
     let s_client_servers: Vec<usize> = (0..servers.len())
-        .filter(|&i| servers[i].name != COMPOSITE)
+        .filter(|&i| servers[i].name != COMPOSITE && servers[i].name != RESUMED)
         .collect();
     let qtls_client_servers: Vec<usize> = (0..servers.len())
         .filter(|&i| QTLS_CLIENT_SERVERS.contains(&servers[i].name))
@@ -358,6 +363,7 @@ fn main() {
     let mut inproc_full = Vec::new();
     let mut inproc_resumed = Vec::new();
     let mut process_resumed = Vec::new();
+    let mut process_full_with_get = Vec::new();
     for round in 0..rounds {
         // s_client: the servers take turns connection by connection, so that whatever else
         // the machine does falls on all of them alike; each one's CPU over the round is its
@@ -426,6 +432,7 @@ fn main() {
             }
             let resumed_us =
                 with_resumed.saturating_sub(full_only) as f64 / 1000.0 / connections as f64;
+            process_full_with_get.push(full_only as f64 / 1000.0 / connections as f64);
             eprintln!(
                 "round {round} {RESUMED:<12} resumed: {resumed_us:.0} µs/handshake; in process: \
                  full {:.0}, resumed {:.0} µs/handshake",
@@ -647,6 +654,7 @@ fn main() {
         &inproc_full,
         &inproc_resumed,
         &process_resumed,
+        &process_full_with_get,
     );
     writeln!(
         report,
@@ -700,6 +708,7 @@ fn write_runtime_table(
     inproc_full: &[f64],
     inproc_resumed: &[f64],
     process_resumed: &[f64],
+    process_full_with_get: &[f64],
 ) {
     let ratio_row =
         |report: &mut String, label: &str, process: &[f64], inproc: &[f64], target: Option<f64>| {
@@ -726,8 +735,9 @@ fn write_runtime_table(
         };
     writeln!(
         report,
-        "\nWhat the runtime adds: server CPU per handshake of each process (s_client; resumed: \
-         `qtls client --reconnect` less `qtls client`) over the in-process server side of the \
+        "\nWhat the runtime adds: server CPU per handshake of each process (s_client, no request; \
+         resumed: `qtls client --reconnect` less `qtls client`, so a resumed connection with \
+         its TCP connection and one GET / 200) over the in-process server side of the \
          same handshake (`qtls::server_config`, the same chain and key, a memory store, two \
          tickets), medians over rounds.\n\n\
          | process / in process | process µs | in process µs | target | median ratio | range | verdict |\n\
@@ -757,5 +767,12 @@ fn write_runtime_table(
         process_resumed,
         inproc_resumed,
         Some(1.5),
+    );
+    ratio_row(
+        report,
+        &format!("`{RESUMED}` full connection with its GET (`qtls client`) / in process"),
+        process_full_with_get,
+        inproc_full,
+        None,
     );
 }

@@ -37,7 +37,8 @@ pub(crate) fn build(dir: &Path) -> Option<PathBuf> {
 }
 
 /// The command serving `pki`'s ML-DSA-65 chain on `port` with s2n-tls's `default_pq` policy
-/// (TLS 1.3 with SecP384r1MLKEM1024 and ML-DSA signatures).
+/// (TLS 1.2 and 1.3, SecP384r1MLKEM1024 and ML-DSA signatures; the bench's clients negotiate
+/// TLS 1.3).
 pub(crate) fn command(binary: &Path, pki: &Path, port: u16) -> Command {
     let mut cmd = Command::new(binary);
     cmd.arg("--cert")
