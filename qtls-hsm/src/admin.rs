@@ -431,6 +431,30 @@ impl TokenAdmin {
         ]
     }
 
+    /// Creates a private key object from `template`, then wipes the template's secret
+    /// values (the caller's own copies are `Zeroizing`), whether or not the token took it.
+    fn create_private(
+        &self,
+        mut template: Vec<Attribute>,
+        what: &'static str,
+    ) -> Result<(), Error> {
+        let created = self.session.create_object(&template);
+        for attribute in &mut template {
+            if let Attribute::Value(secret)
+            | Attribute::Seed(secret)
+            | Attribute::PrivateExponent(secret)
+            | Attribute::Prime1(secret)
+            | Attribute::Prime2(secret)
+            | Attribute::Exponent1(secret)
+            | Attribute::Exponent2(secret)
+            | Attribute::Coefficient(secret) = attribute
+            {
+                zeroize::Zeroize::zeroize(secret);
+            }
+        }
+        created.map(|_| ()).map_err(|e| self.failed(what, e))
+    }
+
     fn private_template(
         label: &str,
         id: &[u8],
@@ -553,14 +577,7 @@ impl TokenAdmin {
             Attribute::EcParams(key::ec_params(curve)),
             Attribute::Value(scalar.to_vec()),
         ]);
-        let created = self.session.create_object(&private);
-        // The template's copy of the scalar is wiped along with ours.
-        for attribute in &mut private {
-            if let Attribute::Value(value) = attribute {
-                zeroize::Zeroize::zeroize(value);
-            }
-        }
-        created.map_err(|e| self.failed("C_CreateObject (EC private key)", e))?;
+        self.create_private(private, "C_CreateObject (EC private key)")?;
         let mut public = Self::public_template(label, id, KeyType::EC);
         public.extend([
             Attribute::EcParams(key::ec_params(curve)),
@@ -609,19 +626,7 @@ impl TokenAdmin {
             Attribute::Coefficient(parsed.coefficient.as_bytes().to_vec()),
         ]);
         private.extend(Self::rsa_record(padding));
-        let created = self.session.create_object(&private);
-        for attribute in &mut private {
-            if let Attribute::PrivateExponent(value)
-            | Attribute::Prime1(value)
-            | Attribute::Prime2(value)
-            | Attribute::Exponent1(value)
-            | Attribute::Exponent2(value)
-            | Attribute::Coefficient(value) = attribute
-            {
-                zeroize::Zeroize::zeroize(value);
-            }
-        }
-        created.map_err(|e| self.failed("C_CreateObject (RSA private key)", e))?;
+        self.create_private(private, "C_CreateObject (RSA private key)")?;
         let mut public = Self::public_template(label, id, KeyType::RSA);
         public.extend([
             Attribute::Modulus(parsed.modulus.as_bytes().to_vec()),
@@ -656,13 +661,7 @@ impl TokenAdmin {
             Attribute::EcParams(curve.ec_params().to_vec()),
             Attribute::Value(seed.to_vec()),
         ]);
-        let created = self.session.create_object(&private);
-        for attribute in &mut private {
-            if let Attribute::Value(value) = attribute {
-                zeroize::Zeroize::zeroize(value);
-            }
-        }
-        created.map_err(|e| self.failed("C_CreateObject (EdDSA private key)", e))?;
+        self.create_private(private, "C_CreateObject (EdDSA private key)")?;
         let mut public = Self::public_template(label, id, KeyType::EC_EDWARDS);
         public.extend([
             Attribute::EcParams(curve.ec_params().to_vec()),
@@ -691,13 +690,7 @@ impl TokenAdmin {
             MlDsaPrivate::Seed(seed) => Attribute::Seed(seed.to_vec()),
             MlDsaPrivate::Expanded(expanded) => Attribute::Value(expanded.to_vec()),
         });
-        let created = self.session.create_object(&private);
-        for attribute in &mut private {
-            if let Attribute::Seed(value) | Attribute::Value(value) = attribute {
-                zeroize::Zeroize::zeroize(value);
-            }
-        }
-        created.map_err(|e| self.failed("C_CreateObject (ML-DSA private key)", e))?;
+        self.create_private(private, "C_CreateObject (ML-DSA private key)")?;
         let mut public = Self::public_template(label, id, KeyType::ML_DSA);
         public.extend([
             Attribute::ParameterSet(key::parameter_set(level).into()),
