@@ -51,7 +51,7 @@ use aws_lc_rs::signature::{
 };
 use clock::{BenchClock, Ratio};
 use criterion::{criterion_group, criterion_main, Criterion};
-use qtls_provider::{Backend, CompositeAlgorithm, KeyAlgorithm, Preset, ProviderBuilder};
+use qtls_provider::{Backend, CompositeAlgorithm, KeyAlgorithm};
 use qtls_test_support::pki::{server_identity, ServerIdentity};
 use qtls_test_support::stock::{full_handshake_configs as configs, Configs};
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
@@ -204,16 +204,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let provider = Arc::new(
-        ProviderBuilder::new()
-            .preset(Preset::Hybrid)
-            .backend(Backend::AwsLc)
-            .kx_groups(vec![
-                qtls_provider::group_by_name(GROUP, Backend::AwsLc).unwrap()
-            ])
-            .build()
-            .unwrap(),
-    );
+    let provider = qtls_test_support::stock::hybrid_provider(GROUP);
     let identity = server_identity(KeyAlgorithm::Composite(COMPOSITE));
     let sha256 = Arc::new(CryptoProvider {
         cipher_suites: vec![rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256],

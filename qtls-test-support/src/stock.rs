@@ -29,12 +29,17 @@ pub fn stock_provider() -> Arc<CryptoProvider> {
 
 /// Q-TLS's Hybrid preset (TLS 1.3, TLS13_AES_256_GCM_SHA384 only) with the same one group.
 pub fn qtls_provider() -> Arc<CryptoProvider> {
+    hybrid_provider(GROUP)
+}
+
+/// Q-TLS's Hybrid preset on aws-lc-rs with `group` (an OpenSSL name) as its only group.
+pub fn hybrid_provider(group: &str) -> Arc<CryptoProvider> {
     Arc::new(
         ProviderBuilder::new()
             .preset(Preset::Hybrid)
             .backend(Backend::AwsLc)
             .kx_groups(vec![
-                qtls_provider::group_by_name(GROUP, Backend::AwsLc).unwrap()
+                qtls_provider::group_by_name(group, Backend::AwsLc).unwrap()
             ])
             .build()
             .unwrap(),

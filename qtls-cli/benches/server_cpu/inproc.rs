@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qtls::{CertificateSet, Identity, ServedCertificate, TlsSettings};
-use qtls_provider::{Backend, CodePoints, Preset, ProviderBuilder};
+use qtls_provider::{Backend, CodePoints, Preset};
 use qtls_test_support::bench::OnCpu;
 use qtls_test_support::handshake::drive_ok;
 use rustls::client::Resumption;
@@ -60,16 +60,7 @@ impl Baseline {
             qtls::sessions::MemorySessionStore::DEFAULT_MAX_BYTES,
         ));
 
-        let client_provider = Arc::new(
-            ProviderBuilder::new()
-                .preset(Preset::Hybrid)
-                .backend(Backend::AwsLc)
-                .kx_groups(vec![
-                    qtls_provider::group_by_name(GROUP, Backend::AwsLc).unwrap()
-                ])
-                .build()
-                .unwrap(),
-        );
+        let client_provider = qtls_test_support::stock::hybrid_provider(GROUP);
         let roots = qtls::read_roots(&pki.join("root.pem")).unwrap();
         let client = |resumption: Resumption| {
             let mut config = ClientConfig::builder_with_provider(Arc::clone(&client_provider))
