@@ -561,18 +561,12 @@ fn root_crl_from_an_offline_encrypted_root_key() {
 #[test]
 fn a_closed_stdout_ends_the_tool_quietly() {
     let dir = temp_dir("qtls-pki-files-pipe-");
-    let mut child = qtls()
-        .args(["pki", "init", "--profile", "ecdsa-p384", "--dir"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Close the read end before the tool writes its first line.
-    drop(child.stdout.take());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{}: {stderr}", output.status);
+    let (status, stderr) = run_with_closed_stdout(
+        qtls()
+            .args(["pki", "init", "--profile", "ecdsa-p384", "--dir"])
+            .arg(dir.path()),
+    );
+    assert!(status.success(), "{status}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(dir.path().join("root.pem").is_file());
 }
@@ -589,23 +583,33 @@ fn a_failure_with_a_closed_stdout_still_fails() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = qtls()
-        .args([
-            "client",
-            "--json",
-            "--connect",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .arg("--ca")
-        .arg(dir.path().join("root.pem"))
+    let (status, stderr) = run_with_closed_stdout(
+        qtls()
+            .args([
+                "client",
+                "--json",
+                "--connect",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("--ca")
+            .arg(dir.path().join("root.pem")),
+    );
+    assert!(!status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("qtls: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Runs `cmd` with its stdout closed before it writes anything: its exit status and stderr.
+fn run_with_closed_stdout(cmd: &mut Command) -> (std::process::ExitStatus, String) {
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     drop(child.stdout.take());
     let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{}: {stderr}", output.status);
-    assert!(stderr.contains("qtls: "), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
