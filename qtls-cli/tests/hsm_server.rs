@@ -618,3 +618,65 @@ async fn thirty_two_clients_at_once() {
     shutdown.shutdown();
     running.await.unwrap().unwrap();
 }
+
+/// `qtls hsm init-token` makes a Kryoptic token from nothing (its own slot configuration,
+/// PINs from the environment, never the command line), which `qtls hsm keygen` and `list`
+/// then use; without a security officer PIN it refuses, saying where the PIN comes from.
+#[test]
+fn qtls_hsm_init_token_makes_a_token_keygen_can_use() {
+    let Some(kryoptic) = tokens::kryoptic() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("kryoptic.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[[slots]]\nslot = 1\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n",
+            dir.path().join("token.sql").display()
+        ),
+    )
+    .unwrap();
+    let label = "qtls-init-token-test";
+    let cli = |args: &[&str]| {
+        let mut cmd = Command::new(qtls_bin());
+        cmd.env("KRYOPTIC_CONF", &conf)
+            .env("QTLS_HSM_PIN", "user-pin-4711")
+            .env_remove("QTLS_HSM_SO_PIN")
+            .args(args)
+            .arg("--module")
+            .arg(&kryoptic);
+        cmd
+    };
+
+    let refused = run(
+        &mut cli(&["hsm", "init-token", "--slot", "1", "--label", label]),
+        COMMAND_TIMEOUT,
+    );
+    assert!(!refused.success(), "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("QTLS_HSM_SO_PIN"),
+        "{}",
+        refused.stderr
+    );
+
+    run(
+        cli(&["hsm", "init-token", "--slot", "1", "--label", label])
+            .env("QTLS_HSM_SO_PIN", "so-pin-0815"),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls hsm init-token");
+    run(
+        &mut cli(&[
+            "hsm", "keygen", "--token", label, "--label", "k1", "--alg", "mldsa65",
+        ]),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls hsm keygen in the new token");
+    let listed = run(
+        &mut cli(&["hsm", "list", "--token", label]),
+        COMMAND_TIMEOUT,
+    )
+    .expect_success("qtls hsm list");
+    assert!(listed.stdout.contains("k1"), "{}", listed.stdout);
+}

@@ -28,6 +28,35 @@ pub(crate) enum HsmCommand {
     Import(ImportArgs),
     /// List the private keys in a token.
     List(TokenArgs),
+    /// Initialise a token, erasing it: its label, the security officer PIN and the user PIN
+    /// (what `softhsm2-util --init-token` does, for tokens such as Kryoptic that have no tool
+    /// of their own).
+    InitToken(InitTokenArgs),
+}
+
+/// The environment variable `qtls hsm init-token` reads the security officer PIN from
+/// when no `--so-pin-file` is given.
+pub(crate) const SO_PIN_ENV_VAR: &str = "QTLS_HSM_SO_PIN";
+
+/// `qtls hsm init-token`.
+#[derive(Args)]
+pub(crate) struct InitTokenArgs {
+    /// The PKCS#11 module (.so).
+    #[arg(long)]
+    module: PathBuf,
+    /// The slot (default: the first slot whose token is not initialised).
+    #[arg(long)]
+    slot: Option<u64>,
+    /// The token's new label.
+    #[arg(long)]
+    label: String,
+    /// A file holding the security officer PIN (default: the QTLS_HSM_SO_PIN environment
+    /// variable).
+    #[arg(long)]
+    so_pin_file: Option<PathBuf>,
+    /// A file holding the new user PIN (default: the QTLS_HSM_PIN environment variable).
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
 }
 
 /// Which token, and how to log in.
@@ -152,6 +181,13 @@ pub(crate) fn run(command: HsmCommand) -> Result<(), Error> {
             let admin = TokenAdmin::open(&args.token.config()?)?;
             let public = admin.import(&label, &pair)?;
             report("imported", &label, &public, None)
+        }
+        HsmCommand::InitToken(args) => {
+            let so_pin = Pin::from_file_or_env(args.so_pin_file.as_deref(), SO_PIN_ENV_VAR)?;
+            let pin = Pin::from_file_or_env(args.pin_file.as_deref(), PIN_ENV_VAR)?;
+            qtls_hsm::init_token(&args.module, args.slot, &args.label, &so_pin, &pin)?;
+            out!("initialised token {}", args.label);
+            Ok(())
         }
         HsmCommand::List(args) => {
             let admin = TokenAdmin::open(&args.config()?)?;

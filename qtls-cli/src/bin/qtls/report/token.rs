@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use qtls::Error;
-use qtls_hsm::{Pin, PIN_ENV_VAR};
+use qtls_hsm::PIN_ENV_VAR;
 
 use super::model::HsmInfo;
 
@@ -88,7 +88,7 @@ pub(super) async fn prepare(
         }
         Choice::Auto => {
             if let Some(kryoptic) = module("QTLS_TEST_PKCS11_MODULE") {
-                let env = kryoptic_token(&kryoptic, work).await?;
+                let env = kryoptic_token(exe, &kryoptic, work).await?;
                 (
                     "Kryoptic",
                     kryoptic,
@@ -183,11 +183,15 @@ pub(super) async fn prepare(
     }))
 }
 
-/// A Kryoptic token in `work`: one slot, initialised here. Kryoptic reads its slots from
-/// `KRYOPTIC_CONF` once, when a process first loads it; this process loads it only to
-/// initialise the token (C_InitToken), before it starts anything that reads the
-/// environment, and the servers get the variable from their own environment.
-async fn kryoptic_token(kryoptic: &Path, work: &Path) -> Result<Vec<(String, OsString)>, Error> {
+/// A Kryoptic token in `work`: one slot, initialised by `qtls hsm init-token` in a child
+/// process. Kryoptic reads its slots from `KRYOPTIC_CONF` once, when a process first loads
+/// it, so the variable goes to the children's environment only: this process, whose runtime
+/// threads may read the environment at any time, never changes its own.
+async fn kryoptic_token(
+    exe: &Path,
+    kryoptic: &Path,
+    work: &Path,
+) -> Result<Vec<(String, OsString)>, Error> {
     let conf = work.join("kryoptic.conf");
     let store = work.join("kryoptic-token.sql");
     std::fs::write(
@@ -201,16 +205,26 @@ async fn kryoptic_token(kryoptic: &Path, work: &Path) -> Result<Vec<(String, OsS
         path: conf.clone(),
         source,
     })?;
-    std::env::set_var("KRYOPTIC_CONF", &conf);
     let user = random_pin()?;
     let so = random_pin()?;
-    let module = kryoptic.to_path_buf();
-    let pin = user.clone();
-    tokio::task::spawn_blocking(move || {
-        qtls_hsm::init_token(&module, Some(1), LABEL, &Pin::new(so)?, &Pin::new(pin)?)
-    })
-    .await
-    .map_err(|e| Error::Config(format!("initialising the Kryoptic token: {e}")))??;
+    run(
+        "qtls hsm init-token",
+        tokio::process::Command::new(exe)
+            .args([
+                "hsm",
+                "init-token",
+                "--slot",
+                "1",
+                "--label",
+                LABEL,
+                "--module",
+            ])
+            .arg(kryoptic)
+            .env("KRYOPTIC_CONF", &conf)
+            .env(crate::hsm::SO_PIN_ENV_VAR, &so)
+            .env(PIN_ENV_VAR, &user),
+    )
+    .await?;
     Ok(vec![
         ("KRYOPTIC_CONF".to_string(), conf.into_os_string()),
         (PIN_ENV_VAR.to_string(), OsString::from(user)),
