@@ -28,6 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use qtls_test_support::bench::{env_number, max, median, min};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -122,13 +123,6 @@ fn connect(
     tls
 }
 
-fn env_number(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.parse().unwrap_or_else(|e| panic!("{var}={v}: {e}")))
-        .unwrap_or(default)
-}
-
 fn check(cmd: &mut Command, what: &str) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
@@ -137,16 +131,6 @@ fn check(cmd: &mut Command, what: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn main() {
@@ -263,9 +247,8 @@ fn main() {
     for (index, (name, _)) in variants.iter().enumerate() {
         let cell = |i: usize, scale: f64, unit: &str| {
             let v: Vec<f64> = results[index].iter().map(|r| r[i] / scale).collect();
-            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            format!("{:.1}{unit} ({lo:.1}–{hi:.1})", median(v))
+            let (lo, hi) = (min(&v), max(&v));
+            format!("{:.1}{unit} ({lo:.1}–{hi:.1})", median(&v))
         };
         println!(
             "| `{name}` | {} | {} | {} | {} | {} |",

@@ -42,6 +42,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+use qtls_test_support::bench::{env_number, max, median, min};
 use qtls_test_support::handshake as inproc;
 
 use std::net::SocketAddr;
@@ -73,13 +74,6 @@ fn main() {
     if ttfb > 0 {
         time_to_first_byte(ttfb);
     }
-}
-
-fn env_number(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// One way of serving a handshake: the server configuration, and a client configuration
@@ -291,25 +285,6 @@ fn server_time(rounds: usize, iterations: usize) {
             by_name("redis-rtt").map_or(f64::NAN, |rtt| median(&per_round[rtt]))
         );
     }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
-}
-
-fn min(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn max(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// A `redis-server` for the bench: the test run's, or one started here and killed on drop.

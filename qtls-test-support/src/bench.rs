@@ -281,3 +281,38 @@ pub fn paired_timed(
     }
     iters as f64 * top.as_secs_f64() / bottom.as_secs_f64()
 }
+
+/// The median of `values`; NaN when there are none.
+pub fn median(values: &[f64]) -> f64 {
+    let v = sorted(values);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The smallest of `values`; NaN when there are none.
+pub fn min(values: &[f64]) -> f64 {
+    sorted(values).first().copied().unwrap_or(f64::NAN)
+}
+
+/// The largest of `values`; NaN when there are none.
+pub fn max(values: &[f64]) -> f64 {
+    sorted(values).last().copied().unwrap_or(f64::NAN)
+}
+
+fn sorted(values: &[f64]) -> Vec<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// A bench setting from the environment: `var` as a number, else `default`. A value that is
+/// not a number stops the bench, naming it, rather than running with the default.
+pub fn env_number(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .map(|v| v.parse().unwrap_or_else(|e| panic!("{var}={v}: {e}")))
+        .unwrap_or(default)
+}

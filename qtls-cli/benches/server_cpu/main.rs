@@ -83,9 +83,11 @@ use std::time::{Duration, Instant};
 
 use clients::{Client, QtlsClient};
 use process::{
-    check, cpu_model, env_number, free_port, git_commit, kernel, load_average, max, median, min,
-    openssl_binary, openssl_version, pooled_us, strip_ansi, Cpu, Process, Sample,
+    check, cpu_model, git_commit, kernel, load_average, openssl_binary, openssl_version, pooled_us,
+    strip_ansi, Cpu, Process, Sample,
 };
+use qtls_test_support::bench::{env_number, max, median, min};
+use qtls_test_support::process::free_port;
 
 const GROUP: &str = "SecP384r1MLKEM1024";
 /// The server OpenSSL cannot talk to (no composite signatures): `qtls client` measures it.

@@ -1,7 +1,7 @@
 //! The measured processes and their CPU accounting, and small helpers.
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -165,13 +165,6 @@ pub(crate) fn check(cmd: &mut Command, what: &str) {
     );
 }
 
-pub(crate) fn env_number(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.parse().unwrap_or_else(|e| panic!("{var}={v}: {e}")))
-        .unwrap_or(default)
-}
-
 /// `QTLS_OPENSSL`, else what scripts/openssl.sh prints (it builds OpenSSL 4 once).
 pub(crate) fn openssl_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("QTLS_OPENSSL").filter(|p| !p.is_empty()) {
@@ -185,13 +178,6 @@ pub(crate) fn openssl_binary() -> PathBuf {
         .expect("scripts/openssl.sh");
     assert!(out.status.success(), "scripts/openssl.sh failed");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 pub(crate) fn cpu_model() -> String {
@@ -261,27 +247,4 @@ pub(crate) fn strip_ansi(line: &str) -> String {
         }
     }
     out
-}
-
-pub(crate) fn sorted(values: &[f64]) -> Vec<f64> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v
-}
-
-pub(crate) fn median(values: &[f64]) -> f64 {
-    let v = sorted(values);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-pub(crate) fn min(values: &[f64]) -> f64 {
-    sorted(values).first().copied().unwrap_or(f64::NAN)
-}
-
-pub(crate) fn max(values: &[f64]) -> f64 {
-    sorted(values).last().copied().unwrap_or(f64::NAN)
 }
