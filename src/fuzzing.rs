@@ -59,10 +59,19 @@ pub fn read_response(stream: &[u8], chunk: usize) -> (Result<Vec<u8>, String>, u
     (response, reader.head_end.scanned())
 }
 
-/// The early-data record filter: what is kept of `arrived` when up to `budget` bytes of
-/// 0-RTT application data are dropped.
-pub fn drop_early_records(arrived: &[u8], budget: usize) -> Vec<u8> {
-    crate::early_data::drop_early_records(arrived, budget)
+pub use crate::early_data::trial::{Filtering, RecordSealer, RejectedEarlyData};
+
+/// The filter of rejected early data (trial decryption with the client handshake traffic
+/// `secret` of `suite`), skipping at most `allowance` bytes; `None` for a suite it does not
+/// know.
+pub fn rejected_early_data(
+    suite: &rustls::Tls13CipherSuite,
+    secret: &[u8],
+    allowance: usize,
+) -> Option<RejectedEarlyData> {
+    let opener =
+        crate::early_data::RecordOpener::new(suite, &rustls::crypto::tls13::OkmBlock::new(secret))?;
+    Some(RejectedEarlyData::new(opener, allowance))
 }
 
 /// The session-age reader of the 0-RTT freshness check: (creation time, age obfuscation

@@ -182,22 +182,105 @@ pub fn http_response(data: &[u8]) {
     assert!(scanned <= 4 * stream.len() as u64 + 16);
 }
 
-/// The early-data record filter: budget from `data[..2]`, records after. What is kept is
-/// never longer, and anything that does not start with a record it drops or keeps is kept.
+/// The rejected-early-data filter (trial decryption with a fixed client handshake traffic
+/// secret). Input: allowance (`data[0..2]`, times 4), cipher suite (`data[2]`, of three),
+/// chunk size (`data[3]`), then a program building the client's bytes: `0, n, bytes...` raw
+/// bytes; `1, seq, type, n, content...` a record sealed with the handshake key; `2, hi, lo` an
+/// application_data record of that many zeros.
+///
+/// Invariants: the verdict and output do not depend on how the bytes arrive (whole, or in
+/// chunks); the output is never longer than the input plus one record rustls cannot skip; a
+/// sealed handshake record at sequence number 0 that comes first is passed on unchanged.
 pub fn early_records(data: &[u8]) {
-    let Some((budget, arrived)) = data.split_at_checked(2) else {
+    use qtls::fuzzing::{Filtering, RecordSealer};
+    let Some((head, mut program)) = data.split_at_checked(4) else {
         return;
     };
-    let budget = usize::from(u16::from_be_bytes([budget[0], budget[1]])) * 4;
-    let kept = qtls::fuzzing::drop_early_records(arrived, budget);
-    assert!(kept.len() <= arrived.len());
-    if !matches!(arrived.first(), Some(0x14 | 0x17)) {
-        assert_eq!(kept, arrived);
+    let allowance = usize::from(u16::from_be_bytes([head[0], head[1]])) * 4;
+    let suites = [
+        rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_256_GCM_SHA384,
+        rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256,
+        rustls::crypto::aws_lc_rs::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+    ];
+    let Some(suite) = suites[usize::from(head[2]) % suites.len()].tls13() else {
+        return;
+    };
+    let secret = vec![0x42; suite.common.hash_provider.output_len()];
+    let chunk = usize::from(head[3]).max(1);
+    let Some(sealer) = RecordSealer::new(suite, &secret) else {
+        return;
+    };
+    let mut stream = Vec::new();
+    let mut first_sealed_handshake = None;
+    while let Some((&op, rest)) = program.split_first() {
+        program = rest;
+        match op % 3 {
+            0 => {
+                let Some((&n, rest)) = program.split_first() else {
+                    break;
+                };
+                let n = usize::from(n).min(rest.len());
+                stream.extend_from_slice(&rest[..n]);
+                program = &rest[n..];
+            }
+            1 => {
+                let Some((&[seq, kind, n], rest)) = program.split_first_chunk::<3>() else {
+                    break;
+                };
+                let n = usize::from(n).min(rest.len());
+                let record = sealer.seal(kind, &rest[..n], u64::from(seq));
+                if stream.is_empty() && seq == 0 && kind == 0x16 {
+                    first_sealed_handshake = Some(record.clone());
+                }
+                stream.extend(record);
+                program = &rest[n..];
+            }
+            _ => {
+                let Some((&[hi, lo], rest)) = program.split_first_chunk::<2>() else {
+                    break;
+                };
+                let n = usize::from(u16::from_be_bytes([hi, lo]) % 18_000);
+                stream.extend([0x17, 3, 3]);
+                stream.extend(u16::try_from(n).unwrap_or(0).to_be_bytes());
+                stream.resize(stream.len() + n, 0);
+                program = rest;
+            }
+        }
     }
-    if arrived.first() == Some(&0x17) && budget == 0 && arrived.get(3..5) != Some(&[0, 0]) {
+    let filter = || qtls::fuzzing::rejected_early_data(suite, &secret, allowance).unwrap();
+    let run = |pieces: &mut dyn Iterator<Item = &[u8]>| {
+        let mut filter = filter();
+        let mut out = Vec::new();
+        for piece in pieces {
+            if filter.push(piece, &mut out) == Filtering::Done {
+                return (out, true);
+            }
+        }
+        filter.finish(&mut out);
+        (out, false)
+    };
+    let whole = run(&mut std::iter::once(&stream[..]));
+    let chunked = run(&mut stream.chunks(chunk));
+    let (out, done) = &whole;
+    if *done {
+        // The chunked run stopped at the same record, with the rest of its chunk after it.
+        assert!(chunked.1, "done whole but not in chunks");
+        assert!(
+            out.starts_with(&chunked.0),
+            "the verdict depends on how the bytes arrive"
+        );
+        assert!(stream.ends_with(&out[chunked.0.len()..]));
+    } else {
         assert_eq!(
-            kept, arrived,
-            "application data dropped beyond a zero budget"
+            whole, chunked,
+            "the verdict depends on how the bytes arrive"
+        );
+    }
+    assert!(out.len() <= stream.len() + 5 + allowance + 1);
+    if let Some(first) = first_sealed_handshake {
+        assert!(
+            out.starts_with(&first),
+            "the second flight's first record was not passed on"
         );
     }
 }

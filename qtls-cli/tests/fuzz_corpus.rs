@@ -342,46 +342,71 @@ fn http() {
             );
         }
     }
-    let record = |kind: u8, len: usize| {
-        let mut r = vec![kind, 3, 3];
-        r.extend_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
-        r.extend(std::iter::repeat_n(0xab, len));
-        r
+    // The rejected-early-data filter's programs (see qtls_fuzz::early_records): allowance / 4,
+    // suite, chunk size, then ops: 0 raw bytes, 1 a sealed record, 2 zeros as application data.
+    let zeros = |len: u16| [&[2u8][..], &len.to_be_bytes()].concat();
+    let sealed = |seq: u8, kind: u8, content: &[u8]| {
+        [
+            &[1, seq, kind, u8::try_from(content.len()).unwrap()][..],
+            content,
+        ]
+        .concat()
     };
-    let mixes: &[(&str, u16, Vec<u8>)] = &[
+    let raw = |bytes: &[u8]| [&[0, u8::try_from(bytes.len()).unwrap()][..], bytes].concat();
+    let finished = [20u8, 0, 0, 4, 1, 2, 3, 4];
+    let programs: &[(&str, u16, u8, Vec<Vec<u8>>)] = &[
         (
-            "app-data",
-            100,
-            [record(0x17, 100), record(0x17, 50)].concat(),
-        ),
-        (
-            "ccs-app-finished",
+            "skip-then-finished",
             4096,
-            [
-                record(0x14, 1),
-                record(0x17, 300),
-                record(0x17, 16640),
-                record(0x16, 36),
-            ]
-            .concat(),
+            200,
+            vec![zeros(1000), zeros(3000), sealed(0, 0x16, &finished)],
         ),
         (
-            "over-budget",
-            10,
-            [record(0x17, 100), record(0x16, 36)].concat(),
+            "ccs-and-straddling",
+            4096,
+            7,
+            vec![
+                zeros(1000),
+                raw(&[0x14, 3, 3, 0, 1, 1]),
+                zeros(2000),
+                sealed(0, 0x16, &finished),
+            ],
         ),
         (
-            "partial",
-            1000,
-            [record(0x17, 20), record(0x17, 20)[..9].to_vec()].concat(),
+            "spliced-into-finished",
+            4096,
+            255,
+            vec![
+                zeros(16384),
+                sealed(0, 0x16, &finished[..3]),
+                zeros(64),
+                sealed(1, 0x16, &finished[3..]),
+            ],
+        ),
+        (
+            "over-the-allowance",
+            25,
+            100,
+            vec![zeros(90), zeros(20), sealed(0, 0x16, &finished)],
+        ),
+        (
+            "alert-and-partial",
+            4096,
+            3,
+            vec![
+                zeros(10),
+                raw(&[0x15, 3, 3, 0, 2, 2, 40]),
+                raw(&[0x17, 3, 3, 0]),
+            ],
         ),
     ];
-    for (name, budget, arrived) in mixes {
-        write(
-            "early_records",
-            name,
-            &[&budget.to_be_bytes()[..], arrived].concat(),
-        );
+    for (suite, (name, allowance_quarters, chunk, ops)) in programs.iter().enumerate() {
+        let head = [
+            &allowance_quarters.to_be_bytes()[..],
+            &[u8::try_from(suite % 3).unwrap(), *chunk],
+        ]
+        .concat();
+        write("early_records", name, &[head, ops.concat()].concat());
     }
 }
 

@@ -15,7 +15,7 @@ use crate::certs::CertificateSet;
 use crate::connection::ConnectionInfo;
 use crate::early_data::{
     EarlyDataRejection, EarlyDataStatus, EarlyDataStream, Freshness, FreshnessCheck,
-    ServerTlsStream,
+    HandshakeSecretCapture, ServerTlsStream,
 };
 use crate::gate::{self, Refusal};
 
@@ -198,20 +198,26 @@ impl QtlsAcceptor {
                     None => EarlyDataStatus::NotOffered,
                 };
                 // Early data offered to a server without it also runs on our stream, which
-                // skips the early records (see `skip_rejected_early_data`).
+                // skips it by trial decryption (see `early_data::trial`).
                 let stream = if self.offloads_handshakes() || early_offer.is_some() {
                     let _slot = match self.offloads_handshakes() {
                         true => Some(self.offload_slot().await?),
                         false => None,
                     };
+                    let (connection_config, capture) = match early_offer {
+                        Some(_) => {
+                            let mut config = (*config).clone();
+                            let capture = HandshakeSecretCapture::install(&mut config);
+                            (Arc::new(config), Some(capture))
+                        }
+                        None => (Arc::clone(&config), None),
+                    };
                     let mut stream = self
-                        .start_offloaded(accepted, io, Arc::clone(&config))
+                        .start_offloaded(accepted, io, connection_config)
                         .await?;
-                    if early_offer.is_some() {
+                    if let Some(capture) = capture {
                         stream
-                            .skip_rejected_early_data(skipped_early_data_limit(&config))
-                            .await
-                            .map_err(AcceptError::Tls)?;
+                            .skip_rejected_early_data(&capture, skipped_early_data_limit(&config));
                     }
                     stream.start().await.map_err(AcceptError::Tls)?;
                     // Bounded by `accept`'s handshake timeout.
@@ -288,6 +294,7 @@ impl QtlsAcceptor {
         let mut config = config.clone();
         config.session_storage =
             Arc::clone(&check) as Arc<dyn rustls::server::StoresServerSessions>;
+        let capture = HandshakeSecretCapture::install(&mut config);
         let config = Arc::new(config);
         // A replay gets a full handshake: with a key in a token, sign off the workers.
         let _slot = match self.offloads_handshakes() {
@@ -311,10 +318,7 @@ impl QtlsAcceptor {
         };
         self.count(&status);
         if !status.is_accepted() {
-            stream
-                .skip_rejected_early_data(skipped_early_data_limit(&config))
-                .await
-                .map_err(AcceptError::Tls)?;
+            stream.skip_rejected_early_data(&capture, skipped_early_data_limit(&config));
         }
         stream.start().await.map_err(AcceptError::Tls)?;
         if !status.is_accepted() {

@@ -27,14 +27,15 @@
 
 mod freshness;
 mod stream;
+pub(crate) mod trial;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use self::freshness::{Freshness, FreshnessCheck, SessionAge};
-pub(crate) use self::stream::drop_early_records;
 pub use self::stream::{EarlyDataStream, ServerTlsStream};
+pub(crate) use self::trial::{HandshakeSecretCapture, RecordOpener};
 
 /// The 0-RTT settings of a server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,38 +10,8 @@ use std::task::{ready, Context, Poll};
 use rustls::ServerConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::trial::{Filtering, HandshakeSecretCapture, RecordOpener, RejectedEarlyData};
 use super::EarlyDataProgress;
-use crate::gate::RECORD_HEADER;
-
-/// The largest TLSCiphertext fragment (RFC 8446 §5.2: 2^14 + 256).
-const MAX_ENCRYPTED_RECORD: usize = 16384 + 256;
-/// ContentType application_data and change_cipher_spec (RFC 8446 §5.1).
-const APPLICATION_DATA: u8 = 0x17;
-const CHANGE_CIPHER_SPEC: u8 = 0x14;
-
-/// The records of `arrived` with the complete application_data records among them dropped
-/// while their lengths fit `budget`; change_cipher_spec records are kept in place, and
-/// everything from the first other record (or partial record) on is kept as it is.
-pub(crate) fn drop_early_records(arrived: &[u8], mut budget: usize) -> Vec<u8> {
-    let mut kept = Vec::new();
-    let mut rest = arrived;
-    while rest.len() >= RECORD_HEADER {
-        let length = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
-        let Some(record) = rest.get(..RECORD_HEADER + length) else {
-            break; // partial
-        };
-        match record[0] {
-            APPLICATION_DATA if length <= budget && length <= MAX_ENCRYPTED_RECORD => {
-                budget -= length;
-            }
-            CHANGE_CIPHER_SPEC => kept.extend_from_slice(record),
-            _ => break,
-        }
-        rest = &rest[record.len()..];
-    }
-    kept.extend_from_slice(rest);
-    kept
-}
 
 /// A server TLS stream that lets the application read early data before the handshake is
 /// complete (and answer it in the server's first flight); after that it is an ordinary
@@ -56,6 +26,10 @@ pub struct EarlyDataStream<IO> {
     /// Process handshake records off the runtime's workers (`block_in_place`): the server's
     /// key or ticketer is in a token, or client chains are verified (which may fetch).
     offload_processing: bool,
+    /// Rejected early data still being skipped (see [`super::trial`]).
+    rejected_early_data: Option<Box<RejectedEarlyData>>,
+    /// What that filter passed on and rustls has yet to read.
+    for_rustls: Vec<u8>,
 }
 
 impl<IO> core::fmt::Debug for EarlyDataStream<IO> {
@@ -74,6 +48,8 @@ impl<IO> EarlyDataStream<IO> {
             progress: Arc::default(),
             close_notify_sent: false,
             offload_processing: false,
+            rejected_early_data: None,
+            for_rustls: Vec::new(),
         }
     }
 
@@ -100,50 +76,25 @@ impl<IO> EarlyDataStream<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
-    /// Skips the records of early data the server did not accept that have already arrived,
-    /// up to `budget` bytes (RFC 8446 §4.2.10: "skips past early data ... up to the
-    /// configured max_early_data_size"). Call it before [`Self::start`] sends the server's
-    /// flight: a client cannot send its second flight before receiving ours, so every
-    /// application_data record that arrived by then is early data, and dropping it here
-    /// needs no trial decryption.
-    ///
-    /// Why not leave it to rustls: rustls 0.23 trial-decrypts such records with the
-    /// handshake key, but does not mark a dropped record consumed until a later record
-    /// decrypts, so every `process_new_packets` call until the client's Finished drops the
-    /// same records again and charges them again to the 16 KiB allowance; early data of a
-    /// few KiB read in several pieces then ends in bad_record_mac. Records that arrive
-    /// after our flight are still left to rustls's trial decryption.
-    pub(crate) async fn skip_rejected_early_data(&mut self, budget: usize) -> io::Result<()> {
-        // Enough for the allowance in whole records plus one record's worth beyond it.
-        let limit = budget + 2 * (RECORD_HEADER + MAX_ENCRYPTED_RECORD);
-        let mut arrived = Vec::new();
-        std::future::poll_fn(|cx| {
-            let mut chunk = [0u8; 4096];
-            while arrived.len() < limit {
-                let want = chunk.len().min(limit - arrived.len());
-                let mut buf = ReadBuf::new(&mut chunk[..want]);
-                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                    Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
-                        arrived.extend_from_slice(buf.filled());
-                    }
-                    // End of stream: rustls will see it when it next reads.
-                    Poll::Ready(Ok(())) => break,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    // Nothing more now; what comes later is rustls's.
-                    Poll::Pending => break,
-                }
-            }
-            Poll::Ready(Ok(()))
-        })
-        .await?;
-        let kept = drop_early_records(&arrived, budget);
-        let mut rest = &kept[..];
-        while !rest.is_empty() {
-            if self.connection.read_tls(&mut rest)? == 0 {
-                break;
-            }
-        }
-        Ok(())
+    /// Skips the early data the server did not accept by trial decryption, up to
+    /// `allowance` bytes (see [`super::trial`]), with the client handshake traffic secret
+    /// `capture` took from rustls. Without one (the server sent a HelloRetryRequest, which
+    /// rustls skips early data after by itself, correctly) or for a cipher suite other than
+    /// RFC 8446's, rustls alone skips it.
+    pub(crate) fn skip_rejected_early_data(
+        &mut self,
+        capture: &HandshakeSecretCapture,
+        allowance: usize,
+    ) {
+        let secret = capture.take();
+        let suite = match self.connection.negotiated_cipher_suite() {
+            Some(rustls::SupportedCipherSuite::Tls13(suite)) => Some(suite),
+            _ => None,
+        };
+        self.rejected_early_data = secret
+            .zip(suite)
+            .and_then(|(secret, suite)| RecordOpener::new(suite, &secret))
+            .map(|opener| Box::new(RejectedEarlyData::new(opener, allowance)));
     }
 
     /// Processes what arrived with the ClientHello (early data included) and sends the
@@ -186,13 +137,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
 
     /// Reads TLS records from the transport and processes them; 0 at end of stream.
     fn poll_read_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let read = match self.connection.read_tls(&mut SyncAdapter {
-            io: &mut self.io,
-            cx,
-        }) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
-            Err(e) => return Poll::Ready(Err(e)),
+        let read = if self.rejected_early_data.is_some() || !self.for_rustls.is_empty() {
+            ready!(self.poll_read_filtered(cx))?
+        } else {
+            match self.connection.read_tls(&mut SyncAdapter {
+                io: &mut self.io,
+                cx,
+            }) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
         };
         // After the handshake nothing blocks (no signing, tickets or verification), and
         // moving the worker off its thread for every record would cost more than the record.
@@ -208,6 +163,44 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
         }
         self.note_handshake_state();
         Poll::Ready(Ok(read))
+    }
+
+    /// Hands rustls what the rejected-early-data filter passes on, reading the transport
+    /// through it; 0 at end of stream. Once the filter is done and rustls has read all it
+    /// passed on, reads go straight to rustls again.
+    fn poll_read_filtered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        loop {
+            if !self.for_rustls.is_empty() {
+                let read = self.connection.read_tls(&mut &self.for_rustls[..])?;
+                self.for_rustls.drain(..read);
+                return Poll::Ready(Ok(read));
+            }
+            let Some(filter) = self.rejected_early_data.as_mut() else {
+                return match self.connection.read_tls(&mut SyncAdapter {
+                    io: &mut self.io,
+                    cx,
+                }) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                    read => Poll::Ready(read),
+                };
+            };
+            let mut chunk = [0u8; 4096];
+            let mut arrived = ReadBuf::new(&mut chunk);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut arrived))?;
+            if arrived.filled().is_empty() {
+                // End of stream: rustls gets what is left, then the end itself.
+                if let Some(filter) = self.rejected_early_data.take() {
+                    filter.finish(&mut self.for_rustls);
+                }
+                if self.for_rustls.is_empty() {
+                    return Poll::Ready(self.connection.read_tls(&mut io::empty()));
+                }
+                continue;
+            }
+            if filter.push(arrived.filled(), &mut self.for_rustls) == Filtering::Done {
+                self.rejected_early_data = None;
+            }
+        }
     }
 
     /// Writes every TLS record rustls has queued.
@@ -415,48 +408,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ServerTlsStream<IO> {
         match self.get_mut() {
             Self::Standard(tls) => Pin::new(tls).poll_shutdown(cx),
             Self::EarlyData(tls) => Pin::new(tls).poll_shutdown(cx),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    fn record(kind: u8, length: usize) -> Vec<u8> {
-        let mut record = vec![kind, 3, 3];
-        record.extend((length as u16).to_be_bytes());
-        record.extend(std::iter::repeat_n(0xee, length));
-        record
-    }
-
-    #[test]
-    fn early_records_are_dropped_within_the_budget_and_the_rest_kept_in_order() {
-        let ccs = record(CHANGE_CIPHER_SPEC, 1);
-        let early = record(APPLICATION_DATA, 4000);
-        let arrived = [ccs.clone(), early.clone(), early.clone(), early.clone()].concat();
-        // All three fit 16 KiB: only the change_cipher_spec stays.
-        assert_eq!(drop_early_records(&arrived, 16384), ccs);
-        // Two fit 9000 bytes; the third, and all after it, go to rustls.
-        assert_eq!(
-            drop_early_records(&arrived, 9000),
-            [ccs.clone(), early.clone()].concat()
-        );
-        // A partial record and anything that is not application data end the dropping.
-        let partial = &early[..100];
-        assert_eq!(
-            drop_early_records(&[early.clone(), partial.to_vec()].concat(), 16384),
-            partial
-        );
-        let alert = record(0x15, 2);
-        assert_eq!(
-            drop_early_records(&[alert.clone(), early.clone()].concat(), 16384),
-            [alert, early].concat()
-        );
-        for cut in 0..arrived.len() {
-            let _ = drop_early_records(&arrived[..cut], 16384);
         }
     }
 }
