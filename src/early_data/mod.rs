@@ -4,9 +4,9 @@
 //! can send it again. Q-TLS accepts it only under these rules:
 //!
 //! - **Single use, fleet-wide** (§8.1): rustls accepts early data only on stateful sessions,
-//!   which it *takes* from the store; with [`crate::sessions::RedisSessionStore`] that take is
-//!   one `GETDEL`, so of all the copies of a flight sent to any node, one finds the session
-//!   and the rest get a full handshake with their early data skipped.
+//!   which it *takes* from the store; with `sessions::RedisSessionStore` (the `redis`
+//!   feature) that take is one `GETDEL`, so of all the copies of a flight sent to any node,
+//!   one finds the session and the rest get a full handshake with their early data skipped.
 //! - **Fresh** (§8.3): the client's ticket age (`obfuscated_ticket_age` less the ticket's
 //!   `ticket_age_add`) must match the age the server sees within a window (10 s by default;
 //!   [`EarlyDataSettings::freshness_window`]). rustls checks a fixed 60 s, so the acceptor

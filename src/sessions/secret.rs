@@ -13,7 +13,7 @@ use crate::Error;
 
 /// A secret shared by every node of a fleet (at least 32 bytes), from which each node derives
 /// the same keys: [`RotatingTicketer`](super::RotatingTicketer) ticket keys and the
-/// [`RedisSessionStore`](super::RedisSessionStore) value-encryption key. Each use derives its
+/// `RedisSessionStore` value-encryption key (the `redis` feature). Each use derives its
 /// own key with HKDF-SHA256 and a distinct label, so one secret serves both.
 ///
 /// Cloning is cheap (the bytes are shared); they are wiped when the last clone goes, and
