@@ -186,11 +186,13 @@ pub fn http_response(data: &[u8]) {
 /// secret). Input: allowance (`data[0..2]`, times 4), cipher suite (`data[2]`, of three),
 /// chunk size (`data[3]`), then a program building the client's bytes: `0, n, bytes...` raw
 /// bytes; `1, seq, type, n, content...` a record sealed with the handshake key; `2, hi, lo` an
-/// application_data record of that many zeros (up to 40,000 bytes in all).
+/// application_data record of that many zeros. Building stops once the bytes pass 40,000.
 ///
 /// Invariants: the verdict and output do not depend on how the bytes arrive (whole, or in
 /// chunks); the output is never longer than the input plus one record rustls cannot skip; a
-/// sealed handshake record at sequence number 0 that comes first is passed on unchanged.
+/// sealed handshake record at sequence number 0 that comes first is passed on unchanged;
+/// while the filter goes on, every record it hands rustls is a change_cipher_spec, a short
+/// unprotected alert, or one the program sealed (no record that fails deprotection).
 pub fn early_records(data: &[u8]) {
     use qtls::fuzzing::{Filtering, RecordSealer};
     let Some((head, mut program)) = data.split_at_checked(4) else {
@@ -212,7 +214,9 @@ pub fn early_records(data: &[u8]) {
     };
     let mut stream = Vec::new();
     let mut first_sealed_handshake = None;
-    // Beyond twice the largest allowance that fits a record, more bytes add nothing.
+    let mut sealed = std::collections::HashSet::new();
+    // Enough for the 16 KiB allowance twice over; larger allowances are failed by the
+    // records of a second flight, which need no volume.
     while let Some((&op, rest)) = program.split_first() {
         if stream.len() > 40_000 {
             break;
@@ -236,7 +240,8 @@ pub fn early_records(data: &[u8]) {
                 if stream.is_empty() && seq == 0 && kind == 0x16 {
                     first_sealed_handshake = Some(record.clone());
                 }
-                stream.extend(record);
+                stream.extend_from_slice(&record);
+                sealed.insert(record);
                 program = &rest[n..];
             }
             _ => {
@@ -279,6 +284,18 @@ pub fn early_records(data: &[u8]) {
             whole, chunked,
             "the verdict depends on how the bytes arrive"
         );
+        // Records handed over while filtering (a partial one at the end is the stream's).
+        let mut rest = &out[..];
+        while let Some(header) = rest.get(..5) {
+            let len = 5 + usize::from(u16::from_be_bytes([header[3], header[4]]));
+            let Some(record) = rest.get(..len) else { break };
+            let plain = record[0] == 0x14 || (record[0] == 0x15 && len <= 7);
+            assert!(
+                plain || sealed.contains(record),
+                "an unsealed record reached rustls"
+            );
+            rest = &rest[len..];
+        }
     }
     assert!(out.len() <= stream.len() + 5 + allowance + 1);
     if let Some(first) = first_sealed_handshake {

@@ -56,13 +56,20 @@ async fn server(pki: &TestPki, early_data: bool) -> SocketAddr {
     addr
 }
 
-/// A client with early data on, holding a session with early data from `issuer`.
-async fn client_with_session(pki: &TestPki, issuer: SocketAddr) -> Arc<rustls::ClientConfig> {
+/// A client with early data on, holding a session with early data from `issuer`; its records
+/// carry at most [`FRAGMENT`] bytes when `split`.
+async fn client_with_session(
+    pki: &TestPki,
+    issuer: SocketAddr,
+    split: bool,
+) -> Arc<rustls::ClientConfig> {
     let settings = TlsSettings::default();
     let roots = qtls::read_certificates(&pki.root()).unwrap();
     let (mut config, record) = qtls::client_config(&settings, roots, None).unwrap();
     config.enable_early_data = true;
-    config.max_fragment_size = Some(FRAGMENT + 5);
+    if split {
+        config.max_fragment_size = Some(FRAGMENT + 5);
+    }
     let config = Arc::new(config);
     let report = qtls::client::request(
         &issuer.to_string(),
@@ -110,6 +117,9 @@ struct Garbage {
     before_finished: usize,
     /// Bytes of one record between the two records of the client's Finished.
     within_finished: usize,
+    /// Whether the client's records carry at most [`FRAGMENT`] bytes, which splits its
+    /// Finished in two.
+    split: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -179,7 +189,11 @@ fn handshake(addr: SocketAddr, config: Arc<rustls::ClientConfig>, garbage: Garba
             }
         }
     }
-    assert!(finished_records >= 2, "the Finished was not split");
+    assert_eq!(
+        finished_records >= 2,
+        garbage.split,
+        "the Finished split or not as asked"
+    );
     // The request again, now that the handshake is over.
     conn.writer().write_all(request).unwrap();
     while conn.wants_write() {
@@ -229,7 +243,7 @@ async fn outcomes(garbage: &[Garbage]) -> Vec<(&'static str, Garbage, Outcome)> 
     for (kind, early_data) in [("early data on", true), ("early data off", false)] {
         let addr = server(&pki, early_data).await;
         for &garbage in garbage {
-            let config = client_with_session(&pki, issuer).await;
+            let config = client_with_session(&pki, issuer, garbage.split).await;
             let outcome = tokio::task::spawn_blocking(move || handshake(addr, config, garbage))
                 .await
                 .unwrap();
@@ -254,11 +268,19 @@ async fn early_data_up_to_the_allowance_is_skipped_before_and_after_the_servers_
             with_hello: ALLOWANCE,
             before_finished: 0,
             within_finished: 0,
+            split: false,
         },
         Garbage {
             with_hello: ALLOWANCE - 4_000,
             before_finished: 4_000,
             within_finished: 0,
+            split: false,
+        },
+        Garbage {
+            with_hello: ALLOWANCE - 4_000,
+            before_finished: 4_000,
+            within_finished: 0,
+            split: true,
         },
     ];
     assert_all(&outcomes(&garbage).await, &Outcome::Answered);
@@ -269,11 +291,12 @@ async fn early_data_up_to_the_allowance_is_skipped_before_and_after_the_servers_
 /// together (it used to be skipped twice over, CONFORMANCE.md §2.2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_data_beyond_the_allowance_after_the_servers_flight_is_bad_record_mac() {
-    let garbage = [Garbage {
+    let garbage = [false, true].map(|split| Garbage {
         with_hello: ALLOWANCE,
         before_finished: 1,
         within_finished: 0,
-    }];
+        split,
+    });
     assert_all(
         &outcomes(&garbage).await,
         &Outcome::Alert(AlertDescription::BadRecordMac),
@@ -290,6 +313,7 @@ async fn an_undecryptable_record_within_the_clients_finished_is_bad_record_mac()
         with_hello,
         before_finished: 0,
         within_finished: 64,
+        split: true,
     });
     assert_all(
         &outcomes(&garbage).await,

@@ -317,8 +317,10 @@ impl QtlsAcceptor {
             })
         };
         self.count(&status);
-        if !status.is_accepted() {
-            stream.skip_rejected_early_data(&capture, skipped_early_data_limit(&config));
+        match status.is_accepted() {
+            // The secret is not needed: let it go now rather than with the connection.
+            true => drop(capture.take()),
+            false => stream.skip_rejected_early_data(&capture, skipped_early_data_limit(&config)),
         }
         stream.start().await.map_err(AcceptError::Tls)?;
         if !status.is_accepted() {

@@ -79,13 +79,19 @@ impl HandshakeSecretCapture {
         capture
     }
 
-    /// The secret, if rustls derived it by now; from then on none is kept.
+    /// The secret, if rustls derived it by now; from then on none is kept. Call it as soon
+    /// as the connection exists, on every path: the capture lives as long as the
+    /// connection's config.
     pub(crate) fn take(&self) -> Option<OkmBlock> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        match std::mem::replace(&mut *slot, Slot::Closed) {
-            Slot::Captured(secret) => Some(secret),
+        // A copy, so that the slot's own block is dropped (and zeroized) in place: moving it
+        // out would leave its bytes behind.
+        let secret = match &*slot {
+            Slot::Captured(secret) => Some(OkmBlock::new(secret.as_ref())),
             Slot::Waiting | Slot::Closed => None,
-        }
+        };
+        *slot = Slot::Closed;
+        secret
     }
 }
 
@@ -171,7 +177,7 @@ fn additional_data(length: usize) -> [u8; HEADER] {
 /// Deprotects records with the client handshake traffic key.
 pub(crate) struct RecordOpener {
     key: aead::LessSafeKey,
-    iv: [u8; aead::NONCE_LEN],
+    iv: Zeroizing<[u8; aead::NONCE_LEN]>,
 }
 
 impl RecordOpener {
@@ -179,7 +185,10 @@ impl RecordOpener {
     /// other than RFC 8446's AES-GCM and ChaCha20-Poly1305 ones.
     pub(crate) fn new(suite: &Tls13CipherSuite, secret: &OkmBlock) -> Option<Self> {
         let (key, iv) = traffic_key(suite, secret)?;
-        Some(Self { key, iv })
+        Some(Self {
+            key,
+            iv: Zeroizing::new(iv),
+        })
     }
 
     /// The content type and content of `record` (header included) at sequence number
@@ -250,17 +259,22 @@ pub enum Filtering {
 enum Phase {
     /// Sending early data, which fails deprotection with the handshake key.
     SkippingEarlyData,
-    /// Sending the first handshake message of its second flight, which began with the record
-    /// of sequence number 0; `seq` is the next one.
-    FirstMessage { seq: u64, message: FirstMessage },
+    /// In its second flight, which began with the record of sequence number 0 (RFC 8446
+    /// §4.2.10: "Once a record is deprotected successfully, it is treated as the start of
+    /// the client's second flight"), before its first handshake message is complete; `seq`
+    /// is the next record's sequence number.
+    SecondFlight { seq: u64, message: FirstMessage },
 }
 
-/// How much of the client's first handshake message has arrived.
+/// How much of the client's first handshake message has arrived, and what rustls holds of it.
 #[derive(Debug, Default)]
 struct FirstMessage {
     /// Its first four bytes (type and length), as far as they have arrived.
     header: Vec<u8>,
     received: usize,
+    /// The bytes of the records passed to rustls since the second flight began: what rustls
+    /// may be holding while it joins the message.
+    passed: usize,
 }
 
 impl FirstMessage {
@@ -278,6 +292,12 @@ impl FirstMessage {
             _ => false,
         }
     }
+
+    /// Whether part of the message has arrived: rustls then reads a record between its
+    /// fragments as interleaved (RFC 8446 §5.1).
+    fn started(&self) -> bool {
+        self.received > 0
+    }
 }
 
 /// What becomes of one record.
@@ -288,9 +308,13 @@ enum Judgement {
     Pass,
     /// rustls's to process, and everything after it.
     PassAndStop,
-    /// Must fail the handshake with bad_record_mac.
+    /// Must fail the handshake.
     Fail,
 }
+
+/// rustls's buffer for a handshake message it is joining (its `MAX_HANDSHAKE_SIZE`); between
+/// messages it holds one record.
+const RUSTLS_JOINING_BUFFER: usize = 0xffff;
 
 /// The records of a connection whose early data was rejected, on their way to rustls: see
 /// the module documentation. Sans I/O: bytes go in as they arrive, and what rustls is to
@@ -361,7 +385,7 @@ impl RejectedEarlyData {
                     break Filtering::Done;
                 }
                 Judgement::Fail => {
-                    to_rustls.extend(self.unaffordable(record));
+                    to_rustls.extend(self.unaffordable());
                     break Filtering::Done;
                 }
             }
@@ -382,60 +406,78 @@ impl RejectedEarlyData {
     }
 
     fn judge(&mut self, record: &[u8]) -> Judgement {
-        let content_type = record[0];
-        let length = record.len() - HEADER;
-        let skipping = matches!(self.phase, Phase::SkippingEarlyData);
-        if content_type == CHANGE_CIPHER_SPEC {
-            // rustls drops it unprotected (RFC 8446 §5), at most twice; between fragments of
-            // a handshake message it fails the handshake.
-            return match skipping {
-                true => Judgement::Pass,
-                false => Judgement::PassAndStop,
-            };
-        }
-        if content_type == ALERT && length <= 2 && skipping {
-            // An unprotected alert: rustls reads it as one until it has decrypted a record.
-            return Judgement::PassAndStop;
-        }
-        let seq = match &self.phase {
-            Phase::SkippingEarlyData => 0,
-            Phase::FirstMessage { seq, .. } => *seq,
+        let Phase::SecondFlight { seq, message } = &mut self.phase else {
+            return self.judge_early(record);
         };
-        let Some((inner_type, content)) = self.opener.open(record, seq) else {
-            return match skipping && length <= self.allowance {
-                true => {
-                    self.allowance -= length;
-                    Judgement::Skip
-                }
-                false => Judgement::Fail,
-            };
+        // In the second flight every record must decrypt, but a change_cipher_spec between
+        // handshake messages: rustls drops that one unprotected (RFC 8446 §5), at most twice.
+        // Inside a handshake message it is interleaved (RFC 8446 §5.1).
+        let decrypted = match record[0] {
+            CHANGE_CIPHER_SPEC if !message.started() => None,
+            _ => match self.opener.open(record, *seq) {
+                Some(opened) => Some(opened),
+                None => return Judgement::Fail,
+            },
         };
-        if inner_type != HANDSHAKE {
-            // Not the start of a handshake message: rustls decides.
-            return Judgement::PassAndStop;
+        message.passed = message.passed.saturating_add(record.len());
+        match decrypted {
+            Some((HANDSHAKE, content)) if message.add(&content) => {
+                // rustls ends its trial decryption here too.
+                return Judgement::PassAndStop;
+            }
+            Some(_) => *seq += 1,
+            None => {}
         }
-        let mut message = match std::mem::replace(&mut self.phase, Phase::SkippingEarlyData) {
-            Phase::SkippingEarlyData => FirstMessage::default(),
-            Phase::FirstMessage { message, .. } => message,
-        };
-        if message.add(&content) {
-            // rustls ends its trial decryption here too.
-            return Judgement::PassAndStop;
-        }
-        self.phase = Phase::FirstMessage {
-            seq: seq + 1,
-            message,
-        };
         Judgement::Pass
     }
 
-    /// A record rustls cannot afford to skip in place of `record`, so that it fails the
-    /// handshake with bad_record_mac. When rustls's allowance is too large for a record to
-    /// exceed it, `record` itself: rustls then skips it, or fails without an alert.
-    fn unaffordable(&self, record: &[u8]) -> Vec<u8> {
+    /// A record while the client may still be sending early data.
+    fn judge_early(&mut self, record: &[u8]) -> Judgement {
+        let content_type = record[0];
+        let length = record.len() - HEADER;
+        if content_type == CHANGE_CIPHER_SPEC || (content_type == ALERT && length <= 2) {
+            // rustls drops a change_cipher_spec unprotected (RFC 8446 §5), at most twice,
+            // and reads a short unprotected alert as one until it has decrypted a record (a
+            // warning it ignores, a fatal one ends the connection).
+            return Judgement::Pass;
+        }
+        let Some((content_type, content)) = self.opener.open(record, 0) else {
+            // No protected record is shorter than its tag and content type; a record of
+            // nothing still costs a byte, so that skipping is bounded in records too.
+            let cost = length.max(1);
+            if cost > self.allowance {
+                return Judgement::Fail;
+            }
+            self.allowance -= cost;
+            return Judgement::Skip;
+        };
+        let mut message = FirstMessage {
+            passed: record.len(),
+            ..FirstMessage::default()
+        };
+        if content_type == HANDSHAKE && message.add(&content) {
+            // rustls ends its trial decryption here too.
+            return Judgement::PassAndStop;
+        }
+        self.phase = Phase::SecondFlight { seq: 1, message };
+        Judgement::Pass
+    }
+
+    /// The record rustls is to fail the handshake on: an application_data record one byte
+    /// longer than rustls's unspent allowance, which it answers with bad_record_mac. When
+    /// that is longer than rustls takes (an allowance of 18,431 bytes or more), or than it
+    /// can buffer beside the part of a handshake message it holds, the header of a record
+    /// over its length limit, which it answers with decode_error.
+    fn unaffordable(&self) -> Vec<u8> {
         let length = self.rustls_allowance + 1;
-        if length >= RUSTLS_RECORD_LIMIT {
-            return record.to_vec();
+        let held = match &self.phase {
+            Phase::SecondFlight { message, .. } => message.passed,
+            Phase::SkippingEarlyData => 0,
+        };
+        if length >= RUSTLS_RECORD_LIMIT || held + HEADER + length > RUSTLS_JOINING_BUFFER {
+            let too_long = u16::try_from(RUSTLS_RECORD_LIMIT).unwrap_or(u16::MAX);
+            let [high, low] = too_long.to_be_bytes();
+            return vec![APPLICATION_DATA, 3, 3, high, low];
         }
         let mut unaffordable = additional_data(length).to_vec();
         unaffordable.resize(HEADER + length, 0);
@@ -565,29 +607,138 @@ mod tests {
     }
 
     #[test]
-    fn an_unprotected_alert_or_another_content_type_ends_filtering() {
-        let alert = vec![0x15, 3, 3, 0, 2, 2, 40];
-        let input = [junk(100), alert.clone(), junk(100)].concat();
-        let (out, filtering) = run(&mut filter(16_384), &input);
-        assert_eq!(filtering, Filtering::Done);
-        assert_eq!(out, [alert, junk(100)].concat());
+    fn warning_alerts_plain_or_protected_keep_filtering() {
+        // user_canceled, unprotected: rustls ignores it and goes on skipping; so does the filter.
+        let alert = vec![0x15, 3, 3, 0, 2, 1, 90];
+        let mut filter = filter(1_000);
+        let (out, filtering) = run(&mut filter, &[junk(600), alert.clone()].concat());
+        assert_eq!((out, filtering), (alert, Filtering::Continue));
+        let (out, filtering) = run(&mut filter, &junk(401));
+        assert_eq!(filtering, Filtering::Done, "the allowance is 1,000 in all");
+        assert_eq!(out.len(), HEADER + 1_001);
 
-        let alert_inside = sealer().seal(ALERT, &[2, 50], 0);
-        let (out, filtering) = run(&mut filter(16_384), &alert_inside);
-        assert_eq!((out, filtering), (alert_inside, Filtering::Done));
+        // Protected, it begins the second flight: a failing record after it fails.
+        let protected = sealer().seal(ALERT, &[1, 90], 0);
+        let mut second_flight = self::filter(16_384);
+        let (out, filtering) = run(&mut second_flight, &protected);
+        assert_eq!((out, filtering), (protected, Filtering::Continue));
+        let (out, filtering) = run(&mut second_flight, &junk(64));
+        assert_eq!((out.len(), filtering), (HEADER + 16_385, Filtering::Done));
+    }
 
+    #[test]
+    fn a_header_rustls_refuses_ends_filtering_with_everything_passed() {
         let bad_header = b"\x17\x04\x03\x00\x01x".to_vec();
         let (out, filtering) = run(&mut filter(16_384), &bad_header);
         assert_eq!((out, filtering), (bad_header, Filtering::Done));
     }
 
     #[test]
-    fn an_allowance_too_large_to_exceed_in_one_record_passes_the_record_itself() {
+    fn a_change_cipher_spec_passes_between_messages_and_fails_inside_one() {
+        let ccs = vec![0x14, 3, 3, 0, 1, 1];
+        let [first, second] = <[Vec<u8>; 2]>::try_from(finished(2)).unwrap();
+        let mut filter = filter(16_384);
+        let (out, filtering) = run(&mut filter, &[ccs.clone(), first.clone()].concat());
+        assert_eq!(
+            (out, filtering),
+            ([ccs.clone(), first].concat(), Filtering::Continue)
+        );
+        let (out, filtering) = run(&mut filter, &[ccs, second.clone()].concat());
+        assert_eq!(filtering, Filtering::Done);
+        let (unaffordable, rest) = out.split_at(HEADER + 16_385);
+        assert_eq!(
+            unaffordable[..HEADER],
+            [0x17, 3, 3, 0x40, 0x01],
+            "interleaved"
+        );
+        assert_eq!(rest, second);
+    }
+
+    #[test]
+    fn empty_records_cost_a_byte_each() {
+        let mut filter = filter(3);
+        let (out, filtering) = run(&mut filter, &[junk(0), junk(0), junk(0)].concat());
+        assert_eq!((out.len(), filtering), (0, Filtering::Continue));
+        let (out, filtering) = run(&mut filter, &junk(0));
+        assert_eq!((out.len(), filtering), (HEADER + 4, Filtering::Done));
+    }
+
+    /// The header of a record over rustls's length limit: decode_error from rustls.
+    const TOO_LONG: [u8; HEADER] = [0x17, 3, 3, 0x48, 0x00];
+
+    #[test]
+    fn an_allowance_too_large_to_exceed_in_one_record_fails_with_a_record_too_long() {
         let mut filter = filter(20_000);
         let (out, _) = run(&mut filter, &junk(16_000));
         assert!(out.is_empty());
         let (out, filtering) = run(&mut filter, &junk(16_000));
-        assert_eq!((out, filtering), (junk(16_000), Filtering::Done));
+        assert_eq!(filtering, Filtering::Done);
+        assert!(out == TOO_LONG, "{} bytes", out.len());
+    }
+
+    #[test]
+    fn a_failing_record_inside_a_large_first_message_fails_with_a_record_too_long() {
+        // A 60,000-byte Certificate in records of 10,000: rustls holds 50,000 bytes of it
+        // when the failing record comes, too many to add a record of 16 KiB beside them.
+        let mut content = vec![11, 0, 0xea, 0x5c];
+        content.resize(4 + 60_000, 0x33);
+        let mut filter = filter(16_384);
+        for (seq, piece) in content.chunks(10_000).take(5).enumerate() {
+            let record = sealer().seal(HANDSHAKE, piece, seq as u64);
+            let (out, filtering) = run(&mut filter, &record);
+            assert!(
+                out == record && filtering == Filtering::Continue,
+                "record {seq}"
+            );
+        }
+        let (out, filtering) = run(&mut filter, &junk(64));
+        assert_eq!(filtering, Filtering::Done);
+        assert!(out == TOO_LONG, "{} bytes", out.len());
+    }
+
+    #[test]
+    fn records_rustls_seals_open_here_for_every_suite() {
+        use rustls::crypto::cipher::{OutboundChunks, OutboundPlainMessage};
+        use rustls::internal::{derive_traffic_iv, derive_traffic_key};
+        use rustls::{ContentType, ProtocolVersion};
+        for suite in [
+            rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256,
+            rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_256_GCM_SHA384,
+            rustls::crypto::aws_lc_rs::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        ] {
+            let suite = suite.tls13().unwrap();
+            let secret = OkmBlock::new(&SECRET[..suite.common.hash_provider.output_len()]);
+            // rustls's own key schedule and record protection (test-only internal API).
+            let expander = suite.hkdf_provider.expander_for_okm(&secret);
+            let mut encrypter = suite.aead_alg.encrypter(
+                derive_traffic_key(expander.as_ref(), suite.aead_alg),
+                derive_traffic_iv(expander.as_ref()),
+            );
+            let opener = RecordOpener::new(suite, &secret).unwrap();
+            for seq in [0, 1, 7] {
+                let content = [20, 0, 0, 2, 0xab, seq as u8];
+                let plain = OutboundPlainMessage {
+                    typ: ContentType::Handshake,
+                    version: ProtocolVersion::TLSv1_2,
+                    payload: OutboundChunks::Single(&content),
+                };
+                let record = encrypter.encrypt(plain, seq).unwrap().encode();
+                let name = suite.common.suite;
+                assert_eq!(
+                    opener.open(&record, seq),
+                    Some((HANDSHAKE, content.to_vec())),
+                    "{name:?} seq {seq}"
+                );
+                assert_eq!(opener.open(&record, seq + 1), None, "{name:?} seq {seq}");
+                assert_eq!(
+                    RecordSealer::new(suite, secret.as_ref())
+                        .unwrap()
+                        .seal(HANDSHAKE, &content, seq),
+                    record,
+                    "{name:?}: the test sealer seals as rustls does"
+                );
+            }
+        }
     }
 
     #[test]
@@ -602,7 +753,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sealer_and_opener_agree_with_rustls_on_the_key_schedule() {
+    fn the_key_schedule_gives_rfc_8448s_client_handshake_key_and_iv() {
         // RFC 8448 §3 (simple 1-RTT handshake), client handshake traffic secret, with
         // TLS_AES_128_GCM_SHA256: "write key" and "write iv" of the client's handshake keys.
         let secret = hex("b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21");
