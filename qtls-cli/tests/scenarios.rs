@@ -128,7 +128,7 @@ async fn s1_library_fetch_falls_back_after_handshake_failure() {
         fallback: None,
         timeout: Duration::from_secs(10),
         key_update: Default::default(),
-        request: Default::default(),
+        request: Some(Default::default()),
     };
     let error = tokio::time::timeout(STEP, qtls::client::fetch(&addr, localhost(), &options))
         .await

@@ -1,4 +1,5 @@
-//! A tokio TLS client that handshakes, sends one GET and reports what was negotiated.
+//! A tokio TLS client that handshakes, sends one GET (or nothing) and reports what was
+//! negotiated.
 
 mod explain;
 mod options;
@@ -122,7 +123,7 @@ pub async fn request(
         code_points,
         timeout,
         KeyUpdatePolicy::default(),
-        request,
+        Some(request),
     )
     .await
 }
@@ -136,14 +137,14 @@ async fn request_with_policy(
     code_points: &CodePoints,
     timeout: Duration,
     key_update: KeyUpdatePolicy,
-    request: &HttpRequest,
+    request: Option<&HttpRequest>,
 ) -> Result<ClientReport, Error> {
     let host = match &server_name {
         ServerName::DnsName(name) => name.as_ref().to_string(),
         ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
         _ => "localhost".to_string(),
     };
-    let early_data = request.early_data && config.enable_early_data;
+    let early_data = request.is_some_and(|request| request.early_data) && config.enable_early_data;
     let connector = TlsConnector::from(config).early_data(early_data);
     let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
@@ -153,7 +154,9 @@ async fn request_with_policy(
     let mut tls = tokio::time::timeout(timeout, connector.connect(server_name, counting))
         .await
         .map_err(|_| Error::Timeout("TLS handshake"))??;
-    let request_bytes = request.bytes(&host);
+    let Some(request_bytes) = request.map(|request| request.bytes(&host)) else {
+        return handshake_only(tls, counters, scheme, code_points, timeout).await;
+    };
     // With a ticket that allows it, the stream is still in its handshake: what is written
     // now goes out as early data (up to the ticket's limit), and flushing completes the
     // handshake, re-sending the early data if the server skipped it.
@@ -217,6 +220,52 @@ async fn request_with_policy(
     })
 }
 
+/// The report of a connection that sends no request: the handshake, then close_notify, and
+/// whatever the server sends until it closes (its session tickets among it), read for at
+/// most `timeout` and dropped.
+async fn handshake_only(
+    mut tls: tokio_rustls::client::TlsStream<CountingStream<TcpStream>>,
+    counters: crate::connection::ByteCounters,
+    scheme: SchemeRecord,
+    code_points: &CodePoints,
+    timeout: Duration,
+) -> Result<ClientReport, Error> {
+    let (handshake_bytes_sent, handshake_bytes_received) = (counters.written(), counters.read());
+    let connection = tls.get_ref().1;
+    let info = ConnectionInfo::of(connection, scheme.scheme(), code_points);
+    let resumed = connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let post_quantum_kx = connection
+        .negotiated_key_exchange_group()
+        .is_some_and(|group| qtls_provider::is_post_quantum_group(group.name(), code_points));
+    // The handshake is what was asked for: how the server ends the connection is not.
+    let closed = tokio::time::timeout(timeout, async {
+        tls.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while tokio::io::AsyncReadExt::read(&mut tls, &mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    match closed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!("after close_notify: {e}"),
+        Err(_) => tracing::info!("the server did not close within {timeout:?} of close_notify"),
+    }
+    Ok(ClientReport {
+        info,
+        handshake_bytes_sent,
+        handshake_bytes_received,
+        http_status: None,
+        body: String::new(),
+        resumed,
+        early_data_offered: false,
+        early_data_accepted: false,
+        retried_after_425: false,
+        ocsp_status: scheme.ocsp_status(),
+        alert: None,
+        post_quantum_kx,
+    })
+}
+
 /// [`get`] with [`ClientOptions`], retrying once as [`ClientOptions::fallback`] says after
 /// handshake_failure.
 pub async fn fetch(
@@ -241,7 +290,7 @@ pub async fn fetch(
                 &settings.code_points,
                 options.timeout,
                 options.key_update,
-                &options.request,
+                options.request.as_ref(),
             )
             .await
         }
@@ -303,7 +352,10 @@ pub async fn fetch_and_reconnect(
         options.intermediates.clone(),
         options.identity.as_ref(),
     )?;
-    config.enable_early_data = options.request.early_data;
+    config.enable_early_data = options
+        .request
+        .as_ref()
+        .is_some_and(|request| request.early_data);
     let config = Arc::new(config);
     let report_first = request_with_policy(
         first,
@@ -313,7 +365,7 @@ pub async fn fetch_and_reconnect(
         &settings.code_points,
         options.timeout,
         options.key_update,
-        &options.request,
+        options.request.as_ref(),
     )
     .await?;
     let report_second = request_with_policy(
@@ -324,7 +376,7 @@ pub async fn fetch_and_reconnect(
         &settings.code_points,
         options.timeout,
         options.key_update,
-        &options.request,
+        options.request.as_ref(),
     )
     .await?;
     Ok((report_first, report_second))

@@ -27,8 +27,10 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// When the connection updates its traffic keys (besides rustls's own updates).
     pub key_update: KeyUpdatePolicy,
-    /// What to send; with `early_data`, a resumed connection sends it as 0-RTT data.
-    pub request: HttpRequest,
+    /// What to send; with `early_data`, a resumed connection sends it as 0-RTT data. `None`:
+    /// only the handshake, then close_notify, reading until the server closes (so that the
+    /// session tickets it sends after the handshake arrive), for servers of any protocol.
+    pub request: Option<HttpRequest>,
 }
 
 /// What a client retries with after a handshake_failure alert.

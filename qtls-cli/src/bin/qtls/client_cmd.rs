@@ -62,6 +62,10 @@ pub(crate) struct ClientArgs {
     /// server accepted it.
     #[arg(long)]
     early_data: bool,
+    /// Send no request: handshake, report, close (close_notify, then what the server sends
+    /// until it closes, its session tickets among it). For servers of any protocol.
+    #[arg(long, conflicts_with_all = ["early_data", "method", "body_bytes"])]
+    no_request: bool,
     /// The request method (GET by default; POST sends --body-bytes of body).
     #[arg(long, default_value = "GET")]
     method: String,
@@ -129,11 +133,11 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), Error> {
                 .key_update_interval
                 .map_or(qtls::KeyUpdatePolicy::DEFAULT_INTERVAL, Into::into),
         },
-        request: qtls::client::HttpRequest {
+        request: (!args.no_request).then(|| qtls::client::HttpRequest {
             method: args.method.to_ascii_uppercase(),
             body_len: args.body_bytes,
             early_data: args.early_data,
-        },
+        }),
     };
     // 0-RTT needs a ticket from an earlier connection: reconnect to the same server.
     let reconnect = args
