@@ -211,30 +211,27 @@ impl RecordOpener {
     }
 }
 
-/// Seals records as a client does with its handshake traffic key: for tests and fuzzing.
+/// Seals records as a client does with its handshake traffic key, and opens them: for tests
+/// and fuzzing.
 #[doc(hidden)]
-pub struct RecordSealer {
-    key: aead::LessSafeKey,
-    iv: [u8; aead::NONCE_LEN],
-}
+pub struct RecordSealer(RecordOpener);
 
 impl RecordSealer {
     /// The sealer of `suite` for the client handshake traffic `secret`.
     pub fn new(suite: &Tls13CipherSuite, secret: &[u8]) -> Option<Self> {
-        let (key, iv) = traffic_key(suite, &OkmBlock::new(secret))?;
-        Some(Self { key, iv })
+        RecordOpener::new(suite, &OkmBlock::new(secret)).map(Self)
     }
 
     /// A protected record of `content` of `content_type` at sequence number `seq`.
     pub fn seal(&self, content_type: u8, content: &[u8], seq: u64) -> Vec<u8> {
+        let RecordOpener { key, iv } = &self.0;
         let mut payload = content.to_vec();
         payload.push(content_type);
-        let length = payload.len() + self.key.algorithm().tag_len();
+        let length = payload.len() + key.algorithm().tag_len();
         let aad = aead::Aad::from(additional_data(length));
         // Sealing cannot fail for a record-sized payload.
-        if self
-            .key
-            .seal_in_place_append_tag(nonce(&self.iv, seq), aad, &mut payload)
+        if key
+            .seal_in_place_append_tag(nonce(iv, seq), aad, &mut payload)
             .is_err()
         {
             return Vec::new();
@@ -242,6 +239,11 @@ impl RecordSealer {
         let mut record = additional_data(payload.len()).to_vec();
         record.extend(payload);
         record
+    }
+
+    /// Whether `record` deprotects at sequence number `seq`, as the filter sees it.
+    pub fn opens(&self, record: &[u8], seq: u64) -> bool {
+        self.0.open(record, seq).is_some()
     }
 }
 
