@@ -24,6 +24,11 @@
 //! So a connection whose ClientHello offers early data runs on [`EarlyDataStream`], which
 //! hands the application the early data before the handshake completes and sends its
 //! answer with the server's first flight (rustls's "half-RTT data").
+//!
+//! Early data the server does not accept (a replay, a stale or unknown session, early data
+//! off) is skipped, up to `max_early_data_size` in all, by trial decryption of Q-TLS's own
+//! ahead of rustls (`trial`), which works around two defects of rustls's (CONFORMANCE.md
+//! §3.1, §3.2).
 
 mod freshness;
 mod stream;
