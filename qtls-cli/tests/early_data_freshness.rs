@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use qtls::client::{ClientReport, HttpRequest};
 use qtls::{EarlyDataSettings, TlsSettings};
-use qtls_cli::{Server, ServerSettings, SessionSettings};
+use qtls_cli::{ServerSettings, SessionSettings};
 use runtime_support::{test_pki, PkiSpec, TestPki};
 use rustls::pki_types::UnixTime;
 use rustls::time_provider::TimeProvider;
@@ -41,14 +41,7 @@ async fn server(pki: &TestPki, window: Duration) -> (SocketAddr, tokio::task::Jo
         },
         ..ServerSettings::default()
     };
-    let server = Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings)
-        .await
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = server.run().await;
-    });
-    (addr, task)
+    runtime_support::spawn_server(settings).await
 }
 
 /// A client with early data on, a clock the test can move, and its own session cache.

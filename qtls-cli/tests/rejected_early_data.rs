@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qtls::{EarlyDataSettings, TlsSettings};
-use qtls_cli::{Server, ServerSettings, SessionSettings};
+use qtls_cli::{ServerSettings, SessionSettings};
 use runtime_support::{test_pki, PkiSpec, TestPki};
 use rustls::{AlertDescription, ClientConnection};
 
@@ -46,14 +46,7 @@ async fn server(pki: &TestPki, early_data: bool) -> SocketAddr {
         },
         ..ServerSettings::default()
     };
-    let server = Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings)
-        .await
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = server.run().await;
-    });
-    addr
+    runtime_support::spawn_server(settings).await.0
 }
 
 /// A client with early data on, holding a session with early data from `issuer`; its records

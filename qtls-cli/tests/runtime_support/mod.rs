@@ -14,6 +14,20 @@ use time::OffsetDateTime;
 
 use crate::support;
 
+/// A [`qtls_cli::Server`] in this process on a loopback port of its choosing, running on a
+/// task of its own.
+pub async fn spawn_server(
+    settings: qtls_cli::ServerSettings,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = qtls_cli::Server::bind(loopback, settings).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = server.run().await;
+    });
+    (addr, task)
+}
+
 /// How long a `qtls client` run may take.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 
