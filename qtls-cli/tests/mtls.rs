@@ -101,6 +101,10 @@ fn client_without_a_certificate_gets_certificate_required() {
     let run = run_client(server.port, &pki.root(), Vec::<OsString>::new());
     assert_alert(&run, "certificate_required");
     expect_line(&server, &["connection failed", "certificate_required sent"]);
+    // The alert comes after the client's Finished: a client that sends no request hears it
+    // while it waits for the server to close.
+    let run = run_client(server.port, &pki.root(), ["--no-request"]);
+    assert_alert(&run, "certificate_required");
 }
 
 #[test]

@@ -237,7 +237,8 @@ async fn handshake_only(
     let post_quantum_kx = connection
         .negotiated_key_exchange_group()
         .is_some_and(|group| qtls_provider::is_post_quantum_group(group.name(), code_points));
-    // The handshake is what was asked for: how the server ends the connection is not.
+    // A TLS 1.3 server refuses a client certificate after the client's Finished, so its
+    // alert arrives here; anything else about how it ends the connection is not ours to judge.
     let closed = tokio::time::timeout(timeout, async {
         tls.shutdown().await?;
         let mut sink = [0u8; 4096];
@@ -247,6 +248,9 @@ async fn handshake_only(
     .await;
     match closed {
         Ok(Ok(())) => {}
+        Ok(Err(e)) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            return Err(Error::Io(e));
+        }
         Ok(Err(e)) => tracing::debug!("after close_notify: {e}"),
         Err(_) => tracing::info!("the server did not close within {timeout:?} of close_notify"),
     }

@@ -1,4 +1,4 @@
-//! `qtls client`: handshake, GET /, report.
+//! `qtls client`: handshake, GET / (or no request), report.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,8 +63,11 @@ pub(crate) struct ClientArgs {
     #[arg(long)]
     early_data: bool,
     /// Send no request: handshake, report, close (close_notify, then what the server sends
-    /// until it closes, its session tickets among it). For servers of any protocol.
-    #[arg(long, conflicts_with_all = ["early_data", "method", "body_bytes"])]
+    /// until it closes, its session tickets among it, waiting at most --timeout). For servers
+    /// of any protocol.
+    #[arg(long, conflicts_with_all = [
+        "early_data", "method", "body_bytes", "key_update_bytes", "key_update_interval",
+    ])]
     no_request: bool,
     /// The request method (GET by default; POST sends --body-bytes of body).
     #[arg(long, default_value = "GET")]
