@@ -191,9 +191,10 @@ pub fn http_response(data: &[u8]) {
 /// Invariants: the verdict and output do not depend on how the bytes arrive (whole, or in
 /// chunks); the output is never longer than the input plus one record rustls cannot skip; a
 /// sealed handshake record at sequence number 0 that comes first is passed on unchanged;
-/// while the filter goes on, every record it hands rustls is a change_cipher_spec, a short
-/// unprotected alert, or the next record of the second flight (it deprotects at the next
-/// sequence number).
+/// every record the filter hands rustls is a change_cipher_spec while no handshake message has begun,
+/// a short unprotected alert before the second flight, or the second flight's next record (it
+/// deprotects at the next sequence number), until it stops; after that comes the rest of the
+/// stream, behind one record that fails the handshake if that is why it stopped.
 pub fn early_records(data: &[u8]) {
     use qtls::fuzzing::{Filtering, RecordSealer};
     let Some((head, mut program)) = data.split_at_checked(4) else {
@@ -283,23 +284,55 @@ pub fn early_records(data: &[u8]) {
             whole, chunked,
             "the verdict depends on how the bytes arrive"
         );
-        // Records handed over while filtering (a partial one at the end is the stream's).
-        let mut rest = &out[..];
-        let mut protected = 0;
-        while let Some(header) = rest.get(..5) {
-            let len = 5 + usize::from(u16::from_be_bytes([header[3], header[4]]));
-            let Some(record) = rest.get(..len) else { break };
-            let plain = record[0] == 0x14 || (record[0] == 0x15 && len <= 7);
-            if !plain {
-                // The second flight's records, in order from sequence number 0.
-                assert!(
-                    sealer.opens(record, protected),
-                    "a record that fails deprotection reached rustls"
-                );
-                protected += 1;
-            }
-            rest = &rest[len..];
+    }
+    // The records handed to rustls, by the filter's rules: a change_cipher_spec while no
+    // handshake message has begun, a short unprotected alert before the second flight, or the
+    // second flight's next record. Where one breaks them the filter has stopped, and what
+    // follows is the rest of the stream, after a record that fails the handshake if that is
+    // why it stopped. A partial record at the end is the stream's.
+    let mut rest = &out[..];
+    let (mut seq, mut started) = (0, false);
+    let broken = loop {
+        let Some(header) = rest.get(..5) else {
+            break None;
+        };
+        let len = 5 + usize::from(u16::from_be_bytes([header[3], header[4]]));
+        let Some(record) = rest.get(..len) else {
+            break None;
+        };
+        if record[0] == 0x14 && !started || record[0] == 0x15 && len <= 7 && seq == 0 {
+        } else if let Some((kind, content)) = sealer.open(record, seq) {
+            seq += 1;
+            started |= kind == 0x16 && !content.is_empty();
+        } else {
+            break Some(rest);
         }
+        rest = &rest[len..];
+    };
+    if let Some(tail) = broken {
+        assert!(
+            *done,
+            "a record that fails deprotection reached rustls while filtering"
+        );
+        let failing = match tail.get(..5) {
+            // Too long for rustls to read: decode_error.
+            Some([0x17, 3, 3, 0x48, 0x00]) => 5,
+            // One byte more than rustls's allowance: bad_record_mac.
+            Some([0x17, 3, 3, hi, lo])
+                if usize::from(u16::from_be_bytes([*hi, *lo])) == allowance + 1 =>
+            {
+                5 + allowance + 1
+            }
+            _ => 0,
+        };
+        assert!(
+            stream.ends_with(tail)
+                || tail
+                    .get(5..failing)
+                    .is_some_and(|zeros| zeros.iter().all(|&b| b == 0))
+                    && stream.ends_with(&tail[failing..]),
+            "the filter stopped, but what follows is not the rest of the stream"
+        );
     }
     assert!(out.len() <= stream.len() + 5 + allowance + 1);
     if let Some(first) = first_sealed_handshake {

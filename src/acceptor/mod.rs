@@ -319,7 +319,7 @@ impl QtlsAcceptor {
         self.count(&status);
         match status.is_accepted() {
             // The secret is not needed: let it go now rather than with the connection.
-            true => drop(capture.take()),
+            true => capture.discard(),
             false => stream.skip_rejected_early_data(&capture, skipped_early_data_limit(&config)),
         }
         stream.start().await.map_err(AcceptError::Tls)?;

@@ -10,7 +10,7 @@ use std::task::{ready, Context, Poll};
 use rustls::ServerConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::trial::{Filtering, HandshakeSecretCapture, RecordOpener, RejectedEarlyData};
+use super::trial::{Filtering, HandshakeSecretCapture, RejectedEarlyData};
 use super::EarlyDataProgress;
 
 /// A server TLS stream that lets the application read early data before the handshake is
@@ -86,14 +86,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
         capture: &HandshakeSecretCapture,
         allowance: usize,
     ) {
-        let secret = capture.take();
         let suite = match self.connection.negotiated_cipher_suite() {
             Some(rustls::SupportedCipherSuite::Tls13(suite)) => Some(suite),
             _ => None,
         };
-        self.rejected_early_data = secret
-            .zip(suite)
-            .and_then(|(secret, suite)| RecordOpener::new(suite, &secret))
+        self.rejected_early_data = capture
+            .opener(suite)
             .map(|opener| Box::new(RejectedEarlyData::new(opener, allowance)));
     }
 

@@ -30,6 +30,14 @@ use rustls::crypto::tls13::{HkdfExpander, OkmBlock, OutputLengthError};
 use rustls::{CipherSuite, KeyLog, Tls13CipherSuite};
 use zeroize::Zeroizing;
 
+/// Whether rustls reads a record of this legacy_record_version: any 0x03XX, and the other
+/// versions it knows (its `read_opaque_message_header` refuses only unknown ones).
+fn rustls_accepts_version(version: [u8; 2]) -> bool {
+    const SSL_V2: [u8; 2] = [0x00, 0x02];
+    const DTLS: [[u8; 2]; 3] = [[0xfe, 0xff], [0xfe, 0xfd], [0xfe, 0xfc]];
+    version[0] == 3 || version == SSL_V2 || DTLS.contains(&version)
+}
+
 /// The NSS key log label of the client handshake traffic secret (RFC 8446 §7.1).
 const CLIENT_HANDSHAKE_TRAFFIC_SECRET: &str = "CLIENT_HANDSHAKE_TRAFFIC_SECRET";
 
@@ -79,19 +87,24 @@ impl HandshakeSecretCapture {
         capture
     }
 
-    /// The secret, if rustls derived it by now; from then on none is kept. Call it as soon
-    /// as the connection exists, on every path: the capture lives as long as the
-    /// connection's config.
-    pub(crate) fn take(&self) -> Option<OkmBlock> {
+    /// The opener for the secret with `suite`, if rustls derived it by now; from then on no
+    /// secret is kept. Call it (or [`Self::discard`]) as soon as the connection exists, on
+    /// every path: the capture lives as long as the connection's config.
+    pub(crate) fn opener(&self, suite: Option<&Tls13CipherSuite>) -> Option<RecordOpener> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        // A copy, so that the slot's own block is dropped (and zeroized) in place: moving it
-        // out would leave its bytes behind.
-        let secret = match &*slot {
-            Slot::Captured(secret) => Some(OkmBlock::new(secret.as_ref())),
-            Slot::Waiting | Slot::Closed => None,
+        // Used where it lies, then dropped (and zeroized) in place: moving it out would leave
+        // its bytes behind.
+        let opener = match (&*slot, suite) {
+            (Slot::Captured(secret), Some(suite)) => RecordOpener::new(suite, secret),
+            _ => None,
         };
         *slot = Slot::Closed;
-        secret
+        opener
+    }
+
+    /// Drops the secret, if any, and keeps none from now on.
+    pub(crate) fn discard(&self) {
+        let _ = self.opener(None);
     }
 }
 
@@ -241,9 +254,10 @@ impl RecordSealer {
         record
     }
 
-    /// Whether `record` deprotects at sequence number `seq`, as the filter sees it.
-    pub fn opens(&self, record: &[u8], seq: u64) -> bool {
-        self.0.open(record, seq).is_some()
+    /// The content type and content of `record` at sequence number `seq`, as the filter
+    /// deprotects it; `None` when it fails.
+    pub fn open(&self, record: &[u8], seq: u64) -> Option<(u8, Vec<u8>)> {
+        self.0.open(record, seq)
     }
 }
 
@@ -368,7 +382,7 @@ impl RejectedEarlyData {
             };
             let length = usize::from(u16::from_be_bytes([header[3], header[4]]));
             let acceptable_header = (CHANGE_CIPHER_SPEC..=HEARTBEAT).contains(&header[0])
-                && header[1] == 3
+                && rustls_accepts_version([header[1], header[2]])
                 && length < RUSTLS_RECORD_LIMIT
                 && (length > 0 || header[0] == APPLICATION_DATA);
             if !acceptable_header {
@@ -476,6 +490,8 @@ impl RejectedEarlyData {
             Phase::SecondFlight { message, .. } => message.passed,
             Phase::SkippingEarlyData => 0,
         };
+        // When even a header does not fit beside what rustls holds (a first message of more
+        // than 65,530 bytes, cut off), rustls ends with "message buffer full" and no alert.
         if length >= RUSTLS_RECORD_LIMIT || held + HEADER + length > RUSTLS_JOINING_BUFFER {
             let too_long = u16::try_from(RUSTLS_RECORD_LIMIT).unwrap_or(u16::MAX);
             let [high, low] = too_long.to_be_bytes();
@@ -626,6 +642,30 @@ mod tests {
         assert_eq!((out, filtering), (protected, Filtering::Continue));
         let (out, filtering) = run(&mut second_flight, &junk(64));
         assert_eq!((out.len(), filtering), (HEADER + 16_385, Filtering::Done));
+    }
+
+    #[test]
+    fn records_of_every_version_rustls_reads_are_skipped_too() {
+        let versions = [
+            [3, 1],
+            [3, 3],
+            [3, 0x7f],
+            [0, 2],
+            [0xfe, 0xff],
+            [0xfe, 0xfd],
+            [0xfe, 0xfc],
+        ];
+        for version in versions {
+            let mut record = junk(100);
+            record[1..3].copy_from_slice(&version);
+            let mut filter = filter(200);
+            let (out, filtering) = run(&mut filter, &[record.clone(), record].concat());
+            assert_eq!(
+                (out.len(), filtering),
+                (0, Filtering::Continue),
+                "{version:02x?}"
+            );
+        }
     }
 
     #[test]
@@ -809,12 +849,20 @@ mod tests {
         config
             .key_log
             .log("SERVER_HANDSHAKE_TRAFFIC_SECRET", &[0; 32], &[3; 48]);
-        assert_eq!(capture.take().unwrap().as_ref(), [1; 48]);
-        assert!(capture.take().is_none(), "taken once");
+        // The first secret, [1; 48], is the one the opener uses.
+        let opener = capture.opener(Some(suite())).unwrap();
+        let sealed = RecordSealer::new(suite(), &[1; 48])
+            .unwrap()
+            .seal(HANDSHAKE, b"x", 0);
+        assert!(opener.open(&sealed, 0).is_some());
+        assert!(capture.opener(Some(suite())).is_none(), "taken once");
         config
             .key_log
             .log(CLIENT_HANDSHAKE_TRAFFIC_SECRET, &[0; 32], &[4; 48]);
-        assert!(capture.take().is_none(), "nothing kept after the take");
+        assert!(
+            capture.opener(Some(suite())).is_none(),
+            "nothing kept after the take"
+        );
         assert_eq!(recorder.0.lock().unwrap().len(), 4);
     }
 }
