@@ -30,6 +30,9 @@ use rustls::crypto::tls13::{HkdfExpander, OkmBlock, OutputLengthError};
 use rustls::{CipherSuite, KeyLog, Tls13CipherSuite};
 use zeroize::Zeroizing;
 
+/// A record header: type, legacy_record_version, length (RFC 8446 §5.1).
+use crate::gate::RECORD_HEADER as HEADER;
+
 /// Whether rustls reads a record of this legacy_record_version: any 0x03XX, and the other
 /// versions it knows (its `read_opaque_message_header` refuses only unknown ones).
 fn rustls_accepts_version(version: [u8; 2]) -> bool {
@@ -41,8 +44,6 @@ fn rustls_accepts_version(version: [u8; 2]) -> bool {
 /// The NSS key log label of the client handshake traffic secret (RFC 8446 §7.1).
 const CLIENT_HANDSHAKE_TRAFFIC_SECRET: &str = "CLIENT_HANDSHAKE_TRAFFIC_SECRET";
 
-/// A record header: type, legacy_record_version, length (RFC 8446 §5.1).
-const HEADER: usize = 5;
 /// rustls refuses a record this long or longer before decrypting it (its `MAX_PAYLOAD`,
 /// 2^14 + 2048: the TLS 1.2 limit of RFC 5246 §6.2.3).
 const RUSTLS_RECORD_LIMIT: usize = 16384 + 2048;
@@ -54,7 +55,7 @@ const APPLICATION_DATA: u8 = 0x17;
 const HEARTBEAT: u8 = 0x18;
 
 /// A [`KeyLog`] that keeps one connection's client handshake traffic secret until
-/// [`Self::take`], and passes everything on to the key log it replaced.
+/// [`Self::opener`] uses it, and passes everything on to the key log it replaced.
 pub(crate) struct HandshakeSecretCapture {
     forward: Arc<dyn KeyLog>,
     slot: Mutex<Slot>,
@@ -435,6 +436,17 @@ impl RejectedEarlyData {
                 None => return Judgement::Fail,
             },
         };
+        Self::pass_in_second_flight(seq, message, record, decrypted)
+    }
+
+    /// Passes a record of the second flight to rustls: `decrypted` at `seq`, or a
+    /// change_cipher_spec between handshake messages.
+    fn pass_in_second_flight(
+        seq: &mut u64,
+        message: &mut FirstMessage,
+        record: &[u8],
+        decrypted: Option<(u8, Vec<u8>)>,
+    ) -> Judgement {
         message.passed = message.passed.saturating_add(record.len());
         match decrypted {
             Some((HANDSHAKE, content)) if message.add(&content) => {
@@ -457,7 +469,7 @@ impl RejectedEarlyData {
             // warning it ignores, a fatal one ends the connection).
             return Judgement::Pass;
         }
-        let Some((content_type, content)) = self.opener.open(record, 0) else {
+        let Some(decrypted) = self.opener.open(record, 0) else {
             // No protected record is shorter than its tag and content type; a record of
             // nothing still costs a byte, so that skipping is bounded in records too.
             let cost = length.max(1);
@@ -467,16 +479,12 @@ impl RejectedEarlyData {
             self.allowance -= cost;
             return Judgement::Skip;
         };
-        let mut message = FirstMessage {
-            passed: record.len(),
-            ..FirstMessage::default()
-        };
-        if content_type == HANDSHAKE && message.add(&content) {
-            // rustls ends its trial decryption here too.
-            return Judgement::PassAndStop;
-        }
-        self.phase = Phase::SecondFlight { seq: 1, message };
-        Judgement::Pass
+        // The second flight begins with this record.
+        let (mut seq, mut message) = (0, FirstMessage::default());
+        let judgement =
+            Self::pass_in_second_flight(&mut seq, &mut message, record, Some(decrypted));
+        self.phase = Phase::SecondFlight { seq, message };
+        judgement
     }
 
     /// The record rustls is to fail the handshake on: an application_data record one byte
@@ -493,9 +501,7 @@ impl RejectedEarlyData {
         // When even a header does not fit beside what rustls holds (a first message of more
         // than 65,530 bytes, cut off), rustls ends with "message buffer full" and no alert.
         if length >= RUSTLS_RECORD_LIMIT || held + HEADER + length > RUSTLS_JOINING_BUFFER {
-            let too_long = u16::try_from(RUSTLS_RECORD_LIMIT).unwrap_or(u16::MAX);
-            let [high, low] = too_long.to_be_bytes();
-            return vec![APPLICATION_DATA, 3, 3, high, low];
+            return additional_data(RUSTLS_RECORD_LIMIT).to_vec();
         }
         let mut unaffordable = additional_data(length).to_vec();
         unaffordable.resize(HEADER + length, 0);
