@@ -135,18 +135,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
 
     /// Reads TLS records from the transport and processes them; 0 at end of stream.
     fn poll_read_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let read = if self.rejected_early_data.is_some() || !self.for_rustls.is_empty() {
-            ready!(self.poll_read_filtered(cx))?
-        } else {
-            match self.connection.read_tls(&mut SyncAdapter {
-                io: &mut self.io,
-                cx,
-            }) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        };
+        let read = ready!(self.poll_feed_rustls(cx))?;
         // After the handshake nothing blocks (no signing, tickets or verification), and
         // moving the worker off its thread for every record would cost more than the record.
         let processed = if self.offload_processing && self.connection.is_handshaking() {
@@ -163,10 +152,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> EarlyDataStream<IO> {
         Poll::Ready(Ok(read))
     }
 
-    /// Hands rustls what the rejected-early-data filter passes on, reading the transport
-    /// through it; 0 at end of stream. Once the filter is done and rustls has read all it
-    /// passed on, reads go straight to rustls again.
-    fn poll_read_filtered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    /// Hands rustls the transport's bytes; 0 at end of stream. While rejected early data is
+    /// being skipped they go through its filter, and rustls reads what the filter passes
+    /// on; once that is done and read, straight from the transport.
+    fn poll_feed_rustls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         loop {
             if !self.for_rustls.is_empty() {
                 let read = self.connection.read_tls(&mut &self.for_rustls[..])?;
