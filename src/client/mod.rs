@@ -169,14 +169,9 @@ async fn request_with_policy(
         .await
         .map_err(|_| Error::Timeout("TLS handshake with early data"))??;
     }
-    let (handshake_bytes_sent, handshake_bytes_received) = (counters.written(), counters.read());
-    let connection = tls.get_ref().1;
-    let info = ConnectionInfo::of(connection, scheme.scheme(), code_points);
-    let resumed = connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-    let early_data_accepted = connection.is_early_data_accepted();
-    let post_quantum_kx = connection
-        .negotiated_key_exchange_group()
-        .is_some_and(|group| qtls_provider::is_post_quantum_group(group.name(), code_points));
+    let mut report = handshake_report(tls.get_ref().1, &counters, &scheme, code_points);
+    report.early_data_offered = early_data_offered;
+    let early_data_accepted = report.early_data_accepted;
     let mut tls = KeyUpdating::new(tls, key_update, "client");
     let (response, retried_after_425) = tokio::time::timeout(timeout, async {
         if !early_data_offered {
@@ -204,20 +199,36 @@ async fn request_with_policy(
     .map_err(|_| Error::Timeout("HTTP response"))??;
     let text = String::from_utf8_lossy(&response).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    Ok(ClientReport {
-        info,
-        handshake_bytes_sent,
-        handshake_bytes_received,
-        http_status: head.lines().next().map(str::to_string),
-        body: body.trim_end().to_string(),
-        resumed,
-        early_data_offered,
-        early_data_accepted,
-        retried_after_425,
+    report.http_status = head.lines().next().map(str::to_string);
+    report.body = body.trim_end().to_string();
+    report.retried_after_425 = retried_after_425;
+    Ok(report)
+}
+
+/// What the handshake of `connection` negotiated, before any request: the bytes `counters`
+/// counted so far, no early data offered, no HTTP answer.
+fn handshake_report(
+    connection: &rustls::ClientConnection,
+    counters: &crate::connection::ByteCounters,
+    scheme: &SchemeRecord,
+    code_points: &CodePoints,
+) -> ClientReport {
+    ClientReport {
+        info: ConnectionInfo::of(connection, scheme.scheme(), code_points),
+        handshake_bytes_sent: counters.written(),
+        handshake_bytes_received: counters.read(),
+        http_status: None,
+        body: String::new(),
+        resumed: connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        early_data_offered: false,
+        early_data_accepted: connection.is_early_data_accepted(),
+        retried_after_425: false,
         ocsp_status: scheme.ocsp_status(),
         alert: None,
-        post_quantum_kx,
-    })
+        post_quantum_kx: connection
+            .negotiated_key_exchange_group()
+            .is_some_and(|group| qtls_provider::is_post_quantum_group(group.name(), code_points)),
+    }
 }
 
 /// The report of a connection that sends no request: the handshake, then close_notify, and
@@ -230,13 +241,7 @@ async fn handshake_only(
     code_points: &CodePoints,
     timeout: Duration,
 ) -> Result<ClientReport, Error> {
-    let (handshake_bytes_sent, handshake_bytes_received) = (counters.written(), counters.read());
-    let connection = tls.get_ref().1;
-    let info = ConnectionInfo::of(connection, scheme.scheme(), code_points);
-    let resumed = connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-    let post_quantum_kx = connection
-        .negotiated_key_exchange_group()
-        .is_some_and(|group| qtls_provider::is_post_quantum_group(group.name(), code_points));
+    let report = handshake_report(tls.get_ref().1, &counters, &scheme, code_points);
     // A TLS 1.3 server refuses a client certificate after the client's Finished, so its
     // alert arrives here; anything else about how it ends the connection is not ours to judge.
     let closed = tokio::time::timeout(timeout, async {
@@ -254,20 +259,7 @@ async fn handshake_only(
         Ok(Err(e)) => tracing::debug!("after close_notify: {e}"),
         Err(_) => tracing::info!("the server did not close within {timeout:?} of close_notify"),
     }
-    Ok(ClientReport {
-        info,
-        handshake_bytes_sent,
-        handshake_bytes_received,
-        http_status: None,
-        body: String::new(),
-        resumed,
-        early_data_offered: false,
-        early_data_accepted: false,
-        retried_after_425: false,
-        ocsp_status: scheme.ocsp_status(),
-        alert: None,
-        post_quantum_kx,
-    })
+    Ok(report)
 }
 
 /// [`get`] with [`ClientOptions`], retrying once as [`ClientOptions::fallback`] says after
