@@ -275,12 +275,7 @@ fn early_data_the_server_does_not_accept_is_skipped_up_to_16_kib() {
     flight.extend([0x14, 0x03, 0x03, 0x00, 0x01, 0x01]); // change_cipher_spec
                                                          // Early data records the server cannot decrypt: 16,000 bytes of the 16,384 it skips,
                                                          // sent with the ClientHello as a client sends its early data.
-    let junk = |len: usize| {
-        let mut record = vec![0x17, 0x03, 0x03];
-        record.extend((len as u16).to_be_bytes());
-        record.extend(std::iter::repeat_n(0xee, len));
-        record
-    };
+    let junk = runtime_support::undecryptable_record;
     for _ in 0..4 {
         flight.extend(junk(4_000));
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use qtls::{EarlyDataSettings, TlsSettings};
 use qtls_cli::{ServerSettings, SessionSettings};
-use runtime_support::{test_pki, PkiSpec, TestPki};
+use runtime_support::{test_pki, undecryptable_record as junk, PkiSpec, TestPki};
 use rustls::{AlertDescription, ClientConnection};
 
 /// What a server skips of rejected early data: its `max_early_data_size`, 16 KiB here
@@ -77,14 +77,6 @@ async fn client_with_session(
     .unwrap();
     assert_eq!(report.http_status.as_deref(), Some("HTTP/1.1 200 OK"));
     config
-}
-
-/// An application_data record the server cannot decrypt.
-fn junk(len: usize) -> Vec<u8> {
-    let mut record = vec![0x17, 0x03, 0x03];
-    record.extend(u16::try_from(len).unwrap().to_be_bytes());
-    record.extend(std::iter::repeat_n(0xee, len));
-    record
 }
 
 /// The records of `bytes`, whole.

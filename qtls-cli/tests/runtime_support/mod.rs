@@ -28,6 +28,15 @@ pub async fn spawn_server(
     (addr, task)
 }
 
+/// An application_data record of `len` bytes no key decrypts: early data, to a server that
+/// rejected it.
+pub fn undecryptable_record(len: usize) -> Vec<u8> {
+    let mut record = vec![0x17, 0x03, 0x03];
+    record.extend(u16::try_from(len).unwrap().to_be_bytes());
+    record.extend(std::iter::repeat_n(0xee, len));
+    record
+}
+
 /// How long a `qtls client` run may take.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 
