@@ -28,6 +28,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use qtls_provider::{KeyAlgorithm, MlDsaLevel};
+use qtls_test_support::bench::{env_number, max, median, min};
 use qtls_test_support::handshake as inproc;
 use qtls_test_support::pki::server_identity;
 use qtls_test_support::stock::{
@@ -131,28 +132,8 @@ fn run_child(name: &str, pairs: usize) -> PerPair {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn range(v: &[f64]) -> (f64, f64) {
-    (
-        v.iter().copied().fold(f64::INFINITY, f64::min),
-        v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-    )
-}
-
-fn env_number(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.parse().unwrap_or_else(|e| panic!("{var}={v}: {e}")))
-        .unwrap_or(default)
+    (min(v), max(v))
 }
 
 fn main() {
@@ -189,7 +170,7 @@ fn main() {
     let column = |index: usize, f: fn(&PerPair) -> f64| -> String {
         let v: Vec<f64> = results[index].iter().map(f).collect();
         let (lo, hi) = range(&v);
-        format!("{:.0} ({lo:.0}–{hi:.0})", median(v))
+        format!("{:.0} ({lo:.0}–{hi:.0})", median(&v))
     };
     for (index, name) in PROVIDERS.iter().enumerate() {
         println!(
@@ -207,7 +188,7 @@ fn main() {
             .map(|(q, s)| f(q) / f(s))
             .collect();
         let (lo, hi) = range(&v);
-        format!("{:.3} ({lo:.3}–{hi:.3})", median(v))
+        format!("{:.3} ({lo:.3}–{hi:.3})", median(&v))
     };
     let heap_ratio = results[1]
         .iter()
@@ -217,7 +198,7 @@ fn main() {
     println!(
         "\nqtls / stock: Rust heap {} (target ≤ 1.10: {}), VmRSS growth {}",
         ratio(|r| r.heap),
-        if median(heap_ratio) <= 1.10 {
+        if median(&heap_ratio) <= 1.10 {
             "met"
         } else {
             "not met"
